@@ -1,0 +1,1 @@
+"""Resources, job requests, the cluster, availability profiles and the job-table schema."""

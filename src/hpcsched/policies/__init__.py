@@ -1,0 +1,1 @@
+"""Scheduling policies: one parameterised backfilling engine and its presets."""

@@ -1,0 +1,259 @@
+"""One parameterised backfilling engine (the readable reference).
+
+The variants, each a few lines over one availability profile:
+
+- ``none``: list scheduling; jobs start in queue order while they fit.
+- ``easy``: EASY (Lifka 1995; pyss ``easy_backfill_scheduler.py``): the blocked head gets the one
+  reservation; a later job starts now if it fits now for its whole estimate without touching the
+  head's reservation (that is: it ends by the shadow time or uses only the extra processors).
+- ``conservative``: every waiting job holds a reservation (Mu'alem & Feitelson 2001; pyss
+  ``conservative_scheduler.py``); a new job gets the earliest slot that delays nobody, and after a
+  job ends every reservation is re-fitted earlier, in queue order.
+- ``prioritybf``: PriorityBF (Gainaru, Klasky, Pallez, Euro-Par 2025): jobs sorted by
+  (priority class, queue order); one profile per class; the first blocked job holds the single
+  system-wide reservation (in every profile); any other blocked job of class p is added only to the
+  profiles of classes p+1 and below, so lower classes cannot delay it and equal classes may
+  (EASY inside a queue, conservative between queues). With one class it is exactly EASY.
+- ``rlscheduler``: the restricted variant of RLScheduler's environment (Zhang et al. SC'20,
+  ``HPCSimPickJobs.py``): the blocked head keeps its place; its shadow time is computed once, when it
+  first blocks; other jobs, in FCFS order, start if they fit now and ``now + estimate < shadow``.
+
+``release`` says when a running job's resources count as free: at its expected end ("estimate",
+pyss's CPU snapshot) or only when its end event is processed ("event", RLScheduler's cluster).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hpcsched.core.profile import Profile, Vector, fits, minus
+from hpcsched.policies.order import ORDER_KEYS, order_key
+from hpcsched.policies.view import Decision, SchedulerView, WaitingJob
+
+BACKFILL_VARIANTS = ("none", "easy", "conservative", "rlscheduler", "prioritybf")
+RELEASE_MODES = ("estimate", "event")
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillPolicy:
+    """The engine's parameters; presets in :mod:`hpcsched.policies.presets` name common ones."""
+
+    name: str = "easy"
+    order: str = "fcfs"
+    backfill: str = "easy"
+    backfill_order: str | None = None  # order of the backfill scan (None: queue order)
+    sticky_head: bool = False  # a blocked head keeps its place even if a better job arrives
+    release: str = "estimate"
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDER_KEYS:
+            order_key(self.order)  # raises the one-line error
+        if self.backfill_order is not None:
+            order_key(self.backfill_order)
+        if self.backfill not in BACKFILL_VARIANTS:
+            raise ValueError(
+                f"unknown backfill variant {self.backfill!r}; choose one of "
+                + ", ".join(BACKFILL_VARIANTS)
+            )
+        if self.release not in RELEASE_MODES:
+            raise ValueError(f"release must be one of {RELEASE_MODES}, not {self.release!r}")
+
+    def decide(self, view: SchedulerView) -> Decision:
+        ordered = self._ordered(view)
+        if self.backfill == "none":
+            return self._list_schedule(view, ordered)
+        if self.backfill == "easy":
+            return self._easy(view, ordered)
+        if self.backfill == "conservative":
+            return self._conservative(view, ordered)
+        if self.backfill == "prioritybf":
+            return self._prioritybf(view)
+        return self._rlscheduler(view, ordered)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _ordered(self, view: SchedulerView) -> list[WaitingJob]:
+        key = order_key(self.order)
+        now = view.now
+        ordered = sorted(view.waiting, key=lambda job: key(job, now))
+        head = (view.memory or {}).get("head") if self.sticky_head else None
+        if head is not None:
+            for i, job in enumerate(ordered):
+                if job.id == head:
+                    ordered.insert(0, ordered.pop(i))
+                    break
+        return ordered
+
+    def _profile(self, view: SchedulerView) -> Profile:
+        now = view.now
+        if self.release == "event":
+            # resources come back only at the end event: an overdue job ends "imminently"
+            running = [(r.request, max(r.expected_end, now + 1e-9)) for r in view.running]
+        else:
+            running = [(r.request, r.expected_end) for r in view.running]
+        return Profile.from_running(now, view.capacity, running)
+
+    def _free_now(self, view: SchedulerView) -> Vector:
+        free = view.capacity
+        for job in view.running:
+            if self.release == "event" or job.expected_end > view.now:
+                free = minus(free, job.request)
+        return free
+
+    @staticmethod
+    def _decision(
+        ordered: Sequence[WaitingJob],
+        started: list[int],
+        reservations: dict[int, float],
+        memory: Any,
+    ) -> Decision:
+        """Mark as backfilled every started job that overtook a job still waiting."""
+        started_set = set(started)
+        backfilled: set[int] = set()
+        blocked = False
+        for job in ordered:
+            if job.id in started_set:
+                if blocked:
+                    backfilled.add(job.id)
+            else:
+                blocked = True
+        return Decision(started, backfilled, reservations, memory)
+
+    # -- variants ----------------------------------------------------------------------------
+
+    def _list_schedule(self, view: SchedulerView, ordered: list[WaitingJob]) -> Decision:
+        free = self._free_now(view)
+        started: list[int] = []
+        head = None
+        for job in ordered:
+            if not fits(job.request, free):
+                head = job.id
+                break
+            started.append(job.id)
+            free = minus(free, job.request)
+        return self._decision(ordered, started, {}, {"head": head})
+
+    def _easy(self, view: SchedulerView, ordered: list[WaitingJob]) -> Decision:
+        now = view.now
+        profile = self._profile(view)
+        started: list[int] = []
+        i = 0
+        while i < len(ordered) and fits(ordered[i].request, profile.free_at(now)):
+            job = ordered[i]
+            started.append(job.id)
+            profile.reserve(now, job.estimate, job.request)
+            i += 1
+        reservations: dict[int, float] = {}
+        head_id = None
+        if i < len(ordered):
+            head = ordered[i]
+            head_id = head.id
+            shadow = profile.earliest_start(head.request, head.estimate, now)
+            profile.reserve(shadow, head.estimate, head.request)
+            reservations[head.id] = shadow
+            tail = ordered[i + 1 :]
+            if self.backfill_order is not None:
+                key = order_key(self.backfill_order)
+                tail = sorted(tail, key=lambda job: key(job, now))
+            for job in tail:
+                if fits(job.request, profile.free_at(now)) and (
+                    profile.earliest_start(job.request, job.estimate, now) == now
+                ):
+                    started.append(job.id)
+                    profile.reserve(now, job.estimate, job.request)
+        return self._decision(ordered, started, reservations, {"head": head_id})
+
+    def _conservative(self, view: SchedulerView, ordered: list[WaitingJob]) -> Decision:
+        now = view.now
+        profile = self._profile(view)
+        previous: dict[int, float] = dict((view.memory or {}).get("reservations", {}))
+        waiting = {job.id for job in ordered}
+        kinds = {kind for kind, _ in view.events}
+        if "estimate_over" in kinds:
+            previous = {}  # a running job outgrew its estimate: rebuild every reservation
+        held = {job.id: previous[job.id] for job in ordered if job.id in previous}
+        for job in ordered:
+            if job.id in held:
+                profile.reserve(held[job.id], job.estimate, job.request)
+        refit = "end" in kinds
+        for job in ordered:
+            if job.id in held:
+                t = held[job.id]
+                overdue = t <= now and not fits(job.request, profile.free_at(now))
+                if (refit and t > now) or overdue:
+                    profile.release(t, job.estimate, job.request)
+                    new = profile.earliest_start(job.request, job.estimate, now)
+                    profile.reserve(new, job.estimate, job.request)
+                    held[job.id] = new
+            else:
+                t = profile.earliest_start(job.request, job.estimate, now)
+                profile.reserve(t, job.estimate, job.request)
+                held[job.id] = t
+        started = [job.id for job in ordered if held[job.id] <= now]
+        future = {i: t for i, t in held.items() if t > now and i in waiting}
+        decision = self._decision(ordered, started, future, {"reservations": future})
+        decision.wake = min(future.values(), default=None)
+        return decision
+
+    def _prioritybf(self, view: SchedulerView) -> Decision:
+        now = view.now
+        key = order_key(self.order)
+        ordered = sorted(view.waiting, key=lambda job: (job.priority_class, *key(job, now)))
+        levels = sorted({job.priority_class for job in ordered})
+        base = self._profile(view)
+        profiles = {level: base.copy() for level in levels}
+        started: list[int] = []
+        reservations: dict[int, float] = {}
+        system_reservation = False
+        for job in ordered:
+            own = profiles[job.priority_class]
+            t = own.earliest_start(job.request, job.estimate, now)
+            if t == now:
+                started.append(job.id)
+                targets = levels
+            elif not system_reservation:
+                system_reservation = True
+                reservations[job.id] = t
+                targets = levels
+            else:
+                reservations[job.id] = t
+                targets = [level for level in levels if level > job.priority_class]
+            for level in targets:
+                profiles[level].reserve(t, job.estimate, job.request)
+        return self._decision(ordered, started, reservations, None)
+
+    def _rlscheduler(self, view: SchedulerView, ordered: list[WaitingJob]) -> Decision:
+        now = view.now
+        memory = dict(view.memory or {})
+        free = self._free_now(view)
+        # running jobs by expected end, ties in start order (their list is append-ordered)
+        ends = [(r.expected_end, r.request) for r in view.running]
+        started: list[int] = []
+        queue = list(ordered)
+        while queue:
+            head = queue[0]
+            if fits(head.request, free):
+                started.append(head.id)
+                free = minus(free, head.request)
+                ends.append((now + head.estimate, head.request))
+                queue.pop(0)
+                memory = {}
+                continue
+            if memory.get("head") != head.id:
+                available, shadow = free, now
+                for end, request in sorted(ends, key=lambda item: item[0]):
+                    available = tuple(a + r for a, r in zip(available, request, strict=True))
+                    shadow = end
+                    if fits(head.request, available):
+                        break
+                memory = {"head": head.id, "shadow": shadow}
+            shadow = memory["shadow"]
+            for job in sorted(queue[1:], key=lambda j: (j.submit, j.id)):
+                if now + job.estimate < shadow and fits(job.request, free):
+                    started.append(job.id)
+                    free = minus(free, job.request)
+                    ends.append((now + job.estimate, job.request))
+            break
+        return self._decision(ordered, started, {}, memory)

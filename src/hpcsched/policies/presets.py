@@ -1,0 +1,14 @@
+"""Named presets of the one backfilling engine (each a line, as in pybatsim's presets)."""
+
+from __future__ import annotations
+
+from hpcsched.policies.backfilling import BackfillPolicy
+
+PRESETS: dict[str, BackfillPolicy] = {
+    "fcfs": BackfillPolicy("fcfs", order="fcfs", backfill="none"),
+    "sjf": BackfillPolicy("sjf", order="sjf", backfill="none"),
+    "easy": BackfillPolicy("easy", order="fcfs", backfill="easy"),
+    "easy-sjbf": BackfillPolicy("easy-sjbf", order="fcfs", backfill="easy", backfill_order="sjf"),
+    "conservative": BackfillPolicy("conservative", order="fcfs", backfill="conservative"),
+    "prioritybf": BackfillPolicy("prioritybf", order="fcfs", backfill="prioritybf"),
+}

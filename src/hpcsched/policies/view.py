@@ -1,0 +1,66 @@
+"""What a policy is told and what it answers.
+
+A policy is a pure decision function (Batsim's protocol, Dask's ``handle_stimulus``): it gets
+``now``, the events since its last decision, the waiting jobs, the running jobs and the memory it
+returned last time, and answers which jobs start now, the reservations it holds (for inspection and
+for the clock to wake it) and its new memory. It does no I/O and reads no clock, so the simulator
+and the live runtime drive the very same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from hpcsched.core.profile import Vector
+
+EventKind = Literal["submit", "end", "wake", "estimate_over"]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingJob:
+    """A queued job as the policy sees it. ``submit`` is trace-relative for replay."""
+
+    id: int
+    submit: float
+    request: Vector
+    estimate: float
+    priority_class: int = 0
+    user: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunningJob:
+    id: int
+    request: Vector
+    start: float
+    expected_end: float
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerView:
+    now: float
+    capacity: Vector
+    waiting: Sequence[WaitingJob]  # in arrival order
+    running: Sequence[RunningJob]
+    events: Sequence[tuple[EventKind, int]] = ()
+    memory: Any = None
+
+
+@dataclass(slots=True)
+class Decision:
+    start: list[int] = field(default_factory=list)
+    backfilled: set[int] = field(default_factory=set)
+    reservations: Mapping[int, float] = field(default_factory=dict)
+    memory: Any = None
+    wake: float | None = None  # call me again at this time even if nothing else happens
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything with a name and a ``decide`` method is a policy."""
+
+    name: str
+
+    def decide(self, view: SchedulerView) -> Decision: ...

@@ -1,0 +1,1 @@
+"""The virtual-time engine and scheduling metrics."""

@@ -1,0 +1,152 @@
+"""``simulate(table, policy) -> table'``: what a trace would have looked like under a policy.
+
+The input and the output are job tables, so every chart and statistic applies to real and simulated
+runs alike. Jobs larger than the machine are refused up front and counted (state ``refused``); jobs
+with no known run time cannot be replayed and are counted too (``no_runtime``); jobs with no usable
+estimate plan with their run time and are counted (``estimate_missing``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from hpcsched.policies.backfilling import BackfillPolicy
+from hpcsched.policies.classes import assign_classes
+from hpcsched.policies.view import Policy
+from hpcsched.sim.metrics import summarize
+from hpcsched.sim.replay import JobArrays, Schedule, replay
+
+ENGINES = ("auto", "fast", "reference")
+
+
+@dataclass
+class SimulationResult:
+    table: pl.DataFrame
+    metrics: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)
+    sim_seconds: float = 0.0
+    engine: str = "reference"
+
+
+def _estimate_column(table: pl.DataFrame, estimate: str) -> pl.Expr:
+    if estimate == "requested":
+        return pl.col("timelimit")
+    if estimate == "exact":
+        return pl.col("runtime")
+    if estimate not in table.columns:
+        raise ValueError(
+            f"--estimate {estimate!r}: no such column; use requested, exact or one of "
+            + ", ".join(c for c in table.columns if table[c].dtype.is_numeric())
+        )
+    return pl.col(estimate).cast(pl.Float64)
+
+
+def fast_engine_available() -> bool:
+    try:
+        from hpcsched.sim import _fastsim  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def simulate(
+    table: pl.DataFrame,
+    policy: Policy,
+    capacity: int,
+    *,
+    estimate: str = "requested",
+    window: tuple[int, int] | None = None,
+    classes: str | None = None,
+    kill_at_timelimit: bool = False,
+    engine: str = "auto",
+) -> SimulationResult:
+    """Replay ``table`` (jobs need ``submit, runtime, cpus``) on ``capacity`` processors."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}")
+    if window is not None:
+        first, count = window
+        if first < 0 or count <= 0 or first >= table.height:
+            raise ValueError(f"--window {first}:{count} is outside the {table.height} jobs")
+        table = table.slice(first, count)
+    if classes is not None:
+        table = table.with_columns(assign_classes(table, classes))
+    elif table["priority_class"].null_count() == table.height:
+        table = table.with_columns(pl.lit(0, dtype=pl.Int32).alias("priority_class"))
+    counts: dict[str, int] = {}
+    runnable = pl.col("runtime").is_not_null() & (pl.col("runtime") >= 0)
+    counts["no_runtime"] = table.height - int(table.select(runnable.sum()).item())
+    fits = pl.col("cpus").is_not_null() & (pl.col("cpus") > 0) & (pl.col("cpus") <= capacity)
+    usable = table.filter(runnable & fits)
+    refused = table.filter(runnable & ~fits)
+    counts["refused"] = refused.height
+    est = _estimate_column(usable, estimate)
+    usable = usable.with_columns(est.alias("_estimate"))
+    missing = pl.col("_estimate").is_null() | (pl.col("_estimate") <= 0)
+    counts["estimate_missing"] = int(usable.select(missing.sum()).item())
+    usable = usable.with_columns(
+        pl.when(missing).then(pl.col("runtime")).otherwise(pl.col("_estimate")).alias("_estimate")
+    )
+    runtime = usable["runtime"].to_numpy().astype(np.float64)
+    timelimit = usable["timelimit"].fill_null(np.nan).to_numpy().astype(np.float64)
+    killed = np.zeros(len(runtime), dtype=bool)
+    if kill_at_timelimit:
+        killed = np.isfinite(timelimit) & (runtime > timelimit)
+        runtime = np.where(killed, timelimit, runtime)
+    jobs = JobArrays(
+        submit=usable["submit"].to_numpy().astype(np.float64),
+        runtime=runtime,
+        estimate=usable["_estimate"].to_numpy().astype(np.float64),
+        timelimit=timelimit,
+        request=usable["cpus"].to_numpy().astype(np.int64).reshape(-1, 1),
+        priority_class=usable["priority_class"].fill_null(0).to_numpy().astype(np.int64),
+        user=usable["user"].fill_null("").to_list(),
+    )
+    started = time.perf_counter()
+    schedule, used_engine = _run(jobs, policy, capacity, engine)
+    elapsed = time.perf_counter() - started
+    out = usable.drop("_estimate").with_columns(
+        pl.Series("start", schedule.start),
+        pl.Series("end", schedule.end),
+        pl.Series("runtime", schedule.end - schedule.start),
+        pl.Series("backfilled", schedule.backfilled),
+        pl.Series("state", np.where(killed, "timeout", "completed")),
+        pl.lit(f"sim:{policy.name}").alias("source"),
+    )
+    if refused.height:
+        out = pl.concat(
+            [
+                out,
+                refused.with_columns(
+                    pl.lit(None, dtype=pl.Float64).alias("start"),
+                    pl.lit(None, dtype=pl.Float64).alias("end"),
+                    pl.lit("refused").alias("state"),
+                    pl.lit(f"sim:{policy.name}").alias("source"),
+                ),
+            ],
+            how="diagonal_relaxed",
+        )
+    metrics = summarize(out, capacity)
+    metrics.update(counts)
+    n = len(runtime)
+    metrics["sim_seconds"] = elapsed
+    metrics["jobs_per_second"] = n / elapsed if elapsed > 0 else float("inf")
+    metrics["engine"] = used_engine
+    return SimulationResult(out, metrics, counts, elapsed, used_engine)
+
+
+def _run(jobs: JobArrays, policy: Policy, capacity: int, engine: str) -> tuple[Schedule, str]:
+    use_fast = engine == "fast" or (
+        engine == "auto" and isinstance(policy, BackfillPolicy) and fast_engine_available()
+    )
+    if use_fast:
+        if not isinstance(policy, BackfillPolicy):
+            raise ValueError(f"the fast engine runs backfilling presets only, not {policy.name!r}")
+        from hpcsched.sim.fast import replay_fast
+
+        return replay_fast(jobs, policy, capacity), "fast"
+    return replay(jobs, policy, (capacity,)), "reference"

@@ -1,0 +1,32 @@
+"""Shared fixtures: where ../shared data lives, and the rule that CI must have it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+TRACES = SHARED / "data" / "traces"
+GOLDEN = SHARED / "data" / "golden"
+
+
+def require_shared(path: Path) -> Path:
+    """Return ``path``; when it is missing, fail under CI=true and skip elsewhere."""
+    if path.exists():
+        return path
+    message = f"{path} is missing: tests read ../shared/data beside the checkout"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def traces_dir() -> Path:
+    return require_shared(TRACES)
+
+
+@pytest.fixture
+def golden_dir() -> Path:
+    return require_shared(GOLDEN)
