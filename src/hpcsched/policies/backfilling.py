@@ -15,8 +15,9 @@ The variants, each a few lines over one availability profile:
   profiles of classes p+1 and below, so lower classes cannot delay it and equal classes may
   (EASY inside a queue, conservative between queues). With one class it is exactly EASY.
 - ``rlscheduler``: the restricted variant of RLScheduler's environment (Zhang et al. SC'20,
-  ``HPCSimPickJobs.py``): the blocked head keeps its place; its shadow time is computed once, when it
-  first blocks; other jobs, in FCFS order, start if they fit now and ``now + estimate < shadow``.
+  ``HPCSimPickJobs.py``): the blocked head keeps its place; its shadow time is computed once,
+  when it first blocks; other jobs, in FCFS order, start if they fit now and
+  ``now + estimate < shadow``.
 
 ``release`` says when a running job's resources count as free: at its expected end ("estimate",
 pyss's CPU snapshot) or only when its end event is processed ("event", RLScheduler's cluster).
@@ -228,8 +229,12 @@ class BackfillPolicy:
         now = view.now
         memory = dict(view.memory or {})
         free = self._free_now(view)
-        # running jobs by expected end, ties in start order (their list is append-ordered)
-        ends = [(r.expected_end, r.request) for r in view.running]
+        # running jobs by planned end (start + requested time, even for a job that outlived it,
+        # as RLScheduler does), ties in start order (their list is append-ordered)
+        ends = [
+            (r.expected_end if r.planned_end is None else r.planned_end, r.request)
+            for r in view.running
+        ]
         started: list[int] = []
         queue = list(ordered)
         while queue:

@@ -32,16 +32,16 @@ def assign_classes(table: pl.DataFrame, rule: str) -> pl.Series:
         if arg:
             parts = [float(p) for p in arg.split(",")]
             if len(parts) != 2 or not 0 <= parts[1] <= parts[0] <= 100:
-                raise ValueError(f"size rule {rule!r}: give size:HIGH,LOW with 0 <= LOW <= HIGH <= 100")
+                raise ValueError(
+                    f"size rule {rule!r}: give size:HIGH,LOW with 0 <= LOW <= HIGH <= 100"
+                )
             high, low = parts
         size = table[_size_column(table)].cast(pl.Float64)
         p_high = size.quantile(high / 100, interpolation="linear")
         p_low = size.quantile(low / 100, interpolation="linear")
-        classes = (
-            pl.select(
-                pl.when(size > p_high).then(0).when(size < p_low).then(2).otherwise(1)
-            ).to_series()
-        )
+        classes = pl.select(
+            pl.when(size > p_high).then(0).when(size < p_low).then(2).otherwise(1)
+        ).to_series()
         return classes.cast(pl.Int32).alias("priority_class")
     if kind == "column":
         if arg not in table.columns:
@@ -49,7 +49,9 @@ def assign_classes(table: pl.DataFrame, rule: str) -> pl.Series:
         return table[arg].cast(pl.Int32).fill_null(0).alias("priority_class")
     if kind in LIST_FIELDS:
         if not arg:
-            raise ValueError(f"class rule {rule!r}: list the values, e.g. {kind}:a,b or {kind}:a=0,b=1")
+            raise ValueError(
+                f"class rule {rule!r}: list the values, e.g. {kind}:a,b or {kind}:a=0,b=1"
+            )
         mapping: dict[str, int] = {}
         for item in arg.split(","):
             value, _, cls = item.partition("=")

@@ -83,4 +83,6 @@ def order_key(name: str) -> Key:
     try:
         return _KEYS[name]
     except KeyError:
-        raise ValueError(f"unknown queue order {name!r}; choose one of {', '.join(ORDER_KEYS)}") from None
+        raise ValueError(
+            f"unknown queue order {name!r}; choose one of {', '.join(ORDER_KEYS)}"
+        ) from None

@@ -49,7 +49,9 @@ def get_policy(
     if order is None and backfill is None:
         return policy
     if not isinstance(policy, BackfillPolicy):
-        raise ValueError(f"policy {name!r} is not a backfilling preset: --order/--backfill do not apply")
+        raise ValueError(
+            f"policy {name!r} is not a backfilling preset: --order/--backfill do not apply"
+        )
     changes: dict[str, Any] = {}
     if order is not None:
         changes["order"] = order

@@ -32,10 +32,14 @@ class WaitingJob:
 
 @dataclass(frozen=True, slots=True)
 class RunningJob:
+    """A running job; ``expected_end`` is extended when the job outlives its estimate,
+    ``planned_end`` (start + estimate at start) never is."""
+
     id: int
     request: Vector
     start: float
     expected_end: float
+    planned_end: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,7 @@ class Decision:
 class Policy(Protocol):
     """Anything with a name and a ``decide`` method is a policy."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def decide(self, view: SchedulerView) -> Decision: ...

@@ -35,9 +35,7 @@ def summarize(table: pl.DataFrame, capacity: float, *, tau: float = TAU) -> dict
     n = jobs.height
     if n == 0:
         return {"jobs": 0}
-    first_submit = jobs["submit"].min()
-    last_end = jobs["end"].max()
-    makespan = float(last_end - first_submit)  # type: ignore[operator]
+    makespan = float(jobs.select(pl.col("end").max() - pl.col("submit").min()).item())
     area = float(((jobs["end"] - jobs["start"]) * jobs["cpus"]).sum())
     per_user = jobs.group_by("user").agg(pl.col("wait").mean().alias("mean_wait"))
     x = per_user["mean_wait"]

@@ -91,7 +91,7 @@ def replay(jobs: JobArrays, policy: Policy, capacity: Vector) -> Schedule:
             if job is None:
                 continue
             new_end = _extended_estimate(job.start, now, float(jobs.timelimit[i]))
-            running[i] = RunningJob(i, job.request, job.start, new_end)
+            running[i] = RunningJob(i, job.request, job.start, new_end, job.planned_end)
             if start[i] + jobs.runtime[i] > new_end:
                 kernel.schedule(new_end, ESTIMATE_OVER, i)
         else:
@@ -106,7 +106,9 @@ def replay(jobs: JobArrays, policy: Policy, capacity: Vector) -> Schedule:
             job_w = waiting.pop(j)
             start[j] = now
             backfilled[j] = j in decision.backfilled
-            running[j] = RunningJob(j, job_w.request, now, now + job_w.estimate)
+            running[j] = RunningJob(
+                j, job_w.request, now, now + job_w.estimate, now + job_w.estimate
+            )
             kernel.schedule(now + float(jobs.runtime[j]), END, j)
             if jobs.estimate[j] < jobs.runtime[j]:
                 kernel.schedule(now + float(jobs.estimate[j]), ESTIMATE_OVER, j)

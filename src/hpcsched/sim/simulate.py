@@ -47,11 +47,9 @@ def _estimate_column(table: pl.DataFrame, estimate: str) -> pl.Expr:
 
 
 def fast_engine_available() -> bool:
-    try:
-        from hpcsched.sim import _fastsim  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    from importlib.util import find_spec
+
+    return find_spec("hpcsched.sim._fastsim") is not None
 
 
 def simulate(

@@ -1,0 +1,362 @@
+"""Standard Workload Format (SWF) reader and writer.
+
+Format: the Parallel Workloads Archive definition (Feitelson et al.,
+https://www.cs.huji.ac.il/labs/parallel/workload/swf.html): lines starting with ``;`` are header
+comments, every other non-blank line holds 18 whitespace-separated numbers (see :data:`FIELDS`).
+
+The reader keeps the 18 raw fields as ``swf_*`` columns (plus ``swf_line``, the 1-based line
+number in the file) and derives the canonical job-table columns from them
+(:func:`derive_canonical`). SWF counts processors, not nodes: ``cpus`` is set, ``nodes`` is null.
+Times stay trace-relative, as in the file (``UnixStartTime`` is kept in :attr:`Trace`).
+
+Speed: the file is tokenised and parsed in bulk by polars (Rust); lines are only looked at one by
+one to describe the (rare) malformed ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from hpcsched.core.schema import conform
+
+__all__ = [
+    "FIELDS",
+    "SWF_COLUMNS",
+    "Malformed",
+    "SwfError",
+    "Trace",
+    "derive_canonical",
+    "read_swf",
+    "write_swf",
+]
+
+#: The 18 SWF fields in file order: (column, description, integer-valued).
+FIELDS: Final = (
+    ("swf_job_number", "job number", True),
+    ("swf_submit", "submit time", False),
+    ("swf_wait", "wait time", False),
+    ("swf_run_time", "run time", False),
+    ("swf_alloc_procs", "allocated processors", True),
+    ("swf_avg_cpu_time", "average CPU time", False),
+    ("swf_used_mem_kb", "used memory", False),
+    ("swf_req_procs", "requested processors", True),
+    ("swf_req_time", "requested time", False),
+    ("swf_req_mem_kb", "requested memory", False),
+    ("swf_status", "status", True),
+    ("swf_user", "user id", True),
+    ("swf_group", "group id", True),
+    ("swf_executable", "executable number", True),
+    ("swf_queue", "queue number", True),
+    ("swf_partition", "partition number", True),
+    ("swf_preceding_job", "preceding job", True),
+    ("swf_think_time", "think time", False),
+)
+SWF_COLUMNS: Final = tuple(f[0] for f in FIELDS)
+_NFIELDS: Final = len(FIELDS)
+_IS_INT: Final = np.array([f[2] for f in FIELDS])
+_HEADER_RE: Final = re.compile(r"^;\s*(MaxProcs|MaxNodes|UnixStartTime)\s*:\s*(-?\d+)")
+_BINARY_RE: Final = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+#: SWF status -> canonical state (1 done, 0 failed, 5 cancelled; 2/3/4 are partial executions:
+#: 2 "to be continued" and 3 "last part completed" count as completed, 4 "last part failed").
+_STATUS_TO_STATE: Final = {
+    1: "completed",
+    0: "failed",
+    5: "cancelled",
+    2: "completed",
+    3: "completed",
+    4: "failed",
+}
+#: Canonical state -> SWF status for tables that have no ``swf_status`` (unlisted -> -1).
+_STATE_TO_STATUS: Final = {
+    "completed": 1,
+    "cancelled": 5,
+    **dict.fromkeys(("failed", "timeout", "out_of_memory", "node_fail", "boot_fail"), 0),
+}
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """One unreadable data line (skipped unless ``strict``)."""
+
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+class SwfError(Exception):
+    """A trace cannot be read or written; the message is one line: what, where, what to do."""
+
+
+@dataclass
+class Trace:
+    """A parsed SWF trace: the job table plus the header facts the simulators need."""
+
+    table: pl.DataFrame
+    path: str
+    max_procs: int | None = None
+    max_nodes: int | None = None
+    unix_start_time: int | None = None
+    header: list[str] = field(default_factory=list)
+    malformed: list[Malformed] = field(default_factory=list)
+
+    @property
+    def machine_procs(self) -> int:
+        """Processors of the machine: ``MaxProcs``, else ``MaxNodes`` (PWA convention for
+        one-processor nodes, as RLScheduler's ``job.py`` does), else the largest job's ``cpus``
+        (0 for an empty table)."""
+        if self.max_procs is not None:
+            return self.max_procs
+        if self.max_nodes is not None:
+            return self.max_nodes
+        largest = self.table.get_column("cpus").max() if "cpus" in self.table.columns else None
+        return int(largest) if isinstance(largest, int | float) else 0
+
+    def with_table(self, table: pl.DataFrame) -> Trace:
+        """The same trace (header, path, malformed lines) with another table."""
+        return dataclasses.replace(self, table=table)
+
+
+def _fail(path: Path, what: str) -> SwfError:
+    return SwfError(f"cannot read trace {path}: {what}")
+
+
+def _load_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise _fail(path, "no such file (check the path)") from None
+    except IsADirectoryError:
+        raise _fail(path, "it is a directory (give an .swf or .swf.gz file)") from None
+    except PermissionError:
+        raise _fail(path, "permission denied (check the file's permissions)") from None
+    except OSError as exc:
+        raise _fail(path, f"{exc.strerror or exc} (check the path and the disk)") from None
+    if raw[:2] == b"\x1f\x8b":  # gzip magic: trust the bytes, not the name
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _fail(path, f"corrupt gzip data ({exc}); re-download or re-compress it") from None
+    elif path.name.endswith(".gz"):
+        raise _fail(path, "named .gz but not gzip-compressed (rename it or gzip it)")
+    if b"\x00" in raw:
+        raise _fail(path, "binary data, not an SWF text file (check the path)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        if _BINARY_RE.search(raw):
+            raise _fail(path, "binary data, not an SWF text file (check the path)") from None
+        return raw.decode("latin-1")  # old PWA headers may hold latin-1 names
+
+
+def _header_value(header: list[str], key: str) -> int | None:
+    for line in header:
+        match = _HEADER_RE.match(line)
+        if match and match.group(1) == key:
+            return int(match.group(2))
+    return None
+
+
+def _bad_field(values: np.ndarray[Any, Any], tokens: pl.Series) -> str | None:
+    """Why a parsed row is unusable (first bad field), or None if it is fine after all."""
+    for col, (_, what, integer) in enumerate(FIELDS):
+        value = float(values[col])
+        if not np.isfinite(value):
+            return f"field {col + 1} ({what}) is not a number: {tokens[col]!r}"
+        if integer and (value != round(value) or abs(value) >= 2.0**63):
+            return f"field {col + 1} ({what}) is not an integer: {tokens[col]!r}"
+    return None
+
+
+def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
+    """Read an ``.swf`` or ``.swf.gz`` file (gzip detected by its magic bytes).
+
+    Malformed data lines (wrong field count, non-numeric or non-finite field, fraction in an
+    integer field) are recorded in :attr:`Trace.malformed` and skipped; with ``strict=True``
+    the first one raises :class:`SwfError`. Unreadable files always raise :class:`SwfError`.
+    """
+    path = Path(path)
+    lines = pl.Series("l", _load_text(path).split("\n"), dtype=pl.String)
+    stripped = lines.str.strip_chars()
+    comment = stripped.str.starts_with(";").to_numpy()
+    data = ~comment & (stripped != "").to_numpy()
+    header = [lines[int(i)].rstrip("\r") for i in np.flatnonzero(comment)]
+    line_no = np.flatnonzero(data) + 1
+    tokens = stripped.filter(pl.Series(data)).str.extract_all(r"\S+")
+    counts = tokens.list.len().to_numpy()
+    reasons: dict[int, str] = {}
+    for i in np.flatnonzero(counts != _NFIELDS):
+        reasons[int(i)] = f"expected {_NFIELDS} fields, found {counts[i]}"
+    full = np.flatnonzero(counts == _NFIELDS)
+    flat = tokens.gather(full).explode() if len(full) < len(counts) else tokens.explode()
+    values = flat.cast(pl.Float64, strict=False).to_numpy().reshape(-1, _NFIELDS)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf rows are re-checked below
+        ints = values[:, _IS_INT].astype(np.int64)
+        # Cheap screen: a NaN/inf anywhere makes the row sum non-finite; a fraction or an
+        # out-of-range value in an integer field changes under the int64 cast.
+        suspect = ~np.isfinite(values.sum(axis=1)) | (ints != values[:, _IS_INT]).any(axis=1)
+    good = np.ones(len(full), dtype=bool)
+    for row in np.flatnonzero(suspect):
+        reason = _bad_field(values[row], tokens[int(full[row])])
+        if reason:
+            good[row] = False
+            reasons[int(full[row])] = reason
+    malformed = [Malformed(str(path), int(line_no[i]), reasons[i]) for i in sorted(reasons)]
+    if malformed and strict:
+        raise SwfError(
+            f"{malformed[0]} (use --strict only for clean files; without it, bad lines are "
+            "counted and skipped)"
+        )
+    if malformed and len(malformed) == len(counts):
+        raise _fail(path, f"not an SWF file: no line has 18 numeric fields (first: {malformed[0]})")
+    int_columns = iter(ints[good].T)
+    columns: dict[str, np.ndarray[Any, Any]] = {
+        name: next(int_columns) if integer else values[good, i]
+        for i, (name, _, integer) in enumerate(FIELDS)
+    }
+    columns["swf_line"] = line_no[full[good]].astype(np.int64)
+    frame = pl.DataFrame(columns)
+    max_procs, max_nodes = _header_value(header, "MaxProcs"), _header_value(header, "MaxNodes")
+    return Trace(
+        table=derive_canonical(frame),
+        path=str(path),
+        max_procs=max_procs if max_procs is not None and max_procs > 0 else None,
+        max_nodes=max_nodes if max_nodes is not None and max_nodes > 0 else None,
+        unix_start_time=_header_value(header, "UnixStartTime"),
+        header=header,
+        malformed=malformed,
+    )
+
+
+def derive_canonical(frame: pl.DataFrame) -> pl.DataFrame:
+    """(Re)compute the canonical job-table columns from the ``swf_*`` columns, then conform.
+
+    Rules: ``start = submit + wait`` (wait < 0 means unknown), ``runtime`` = run time when >= 0,
+    ``end = start + runtime``, ``timelimit`` = requested time when > 0, ``cpus`` = allocated
+    processors when > 0 else requested ones when > 0, memory = KB per processor x 1024 x cpus.
+    """
+    col = pl.col
+    cpus = (
+        pl.when(col("swf_alloc_procs") > 0)
+        .then(col("swf_alloc_procs"))
+        .when(col("swf_req_procs") > 0)
+        .then(col("swf_req_procs"))
+    )
+    status = col("swf_status")
+    out = frame.with_columns(
+        job_id=col("swf_job_number").cast(pl.String),
+        user=col("swf_user").cast(pl.String),
+        account=col("swf_group").cast(pl.String),
+        partition=col("swf_partition").cast(pl.String),
+        qos=pl.lit(""),
+        submit=col("swf_submit"),
+        start=pl.when(col("swf_wait") >= 0).then(col("swf_submit") + col("swf_wait")),
+        runtime=pl.when(col("swf_run_time") >= 0).then(col("swf_run_time")),
+        timelimit=pl.when(col("swf_req_time") > 0).then(col("swf_req_time")),
+        nodes=pl.lit(None, dtype=pl.Int64),
+        cpus=cpus,
+        gpus=pl.lit(0, dtype=pl.Int64),
+        mem_req=pl.when(col("swf_req_mem_kb") >= 0).then(col("swf_req_mem_kb") * 1024.0 * cpus),
+        mem_used=pl.when(col("swf_used_mem_kb") >= 0).then(col("swf_used_mem_kb") * 1024.0 * cpus),
+        state=status.replace_strict(_STATUS_TO_STATE, default="unknown", return_dtype=pl.String),
+        name=pl.lit(""),
+        source=pl.lit("swf"),
+    ).with_columns(end=col("start") + col("runtime"))
+    return conform(out)
+
+
+def _fmt(expr: pl.Expr, integer: bool) -> pl.Expr:
+    """A field as SWF text: -1 for unknown, integral floats without decimals."""
+    if integer:
+        return expr.cast(pl.Int64, strict=False).fill_null(-1).cast(pl.String)
+    value = expr.cast(pl.Float64).fill_nan(None).fill_null(-1.0)
+    as_int = value.cast(pl.Int64, strict=False).cast(pl.String)
+    integral = (value == value.round()) & (value.abs() < 2.0**53)
+    return pl.when(integral).then(as_int).otherwise(value.cast(pl.String))
+
+
+def _to_int(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.Int64, strict=False)
+
+
+def _derived_fields(table: pl.DataFrame) -> list[pl.Expr]:
+    """SWF fields of a table without ``swf_*`` columns (e.g. a simulator's output)."""
+    table_cols = set(table.columns)
+
+    def has(name: str) -> pl.Expr:
+        return pl.col(name) if name in table_cols else pl.lit(None, dtype=pl.Float64)
+
+    cpus = has("cpus").cast(pl.Float64)
+    per_proc_kb = 1.0 / (1024.0 * cpus)
+    runtime = has("runtime").fill_null(has("end") - has("start"))
+    job_number = (
+        _to_int("job_id") if "job_id" in table_cols else pl.lit(None, pl.Int64)
+    ).fill_null(pl.int_range(1, pl.len() + 1))
+    ids = [_to_int(c) if c in table_cols else pl.lit(-1) for c in ("user", "account", "partition")]
+    status = has("state").replace_strict(_STATE_TO_STATUS, default=-1, return_dtype=pl.Int64)
+    minus1 = pl.lit(-1)
+    return [
+        job_number,
+        has("submit"),
+        has("start") - has("submit"),
+        runtime,
+        cpus,
+        minus1,
+        has("mem_used") * per_proc_kb,
+        cpus,
+        has("timelimit"),
+        has("mem_req") * per_proc_kb,
+        status if "state" in table_cols else minus1,
+        ids[0],
+        ids[1],
+        minus1,
+        minus1,
+        ids[2],
+        minus1,
+        minus1,
+    ]
+
+
+def write_swf(trace: Trace, path: str | Path) -> None:
+    """Write ``trace`` as SWF (header lines, then 18 fields per row); ``.gz`` => gzip.
+
+    Rows come from the ``swf_*`` columns when all 18 are present, else they are derived from the
+    canonical columns (wait = start - submit, unknown = -1, user/account/partition as integers
+    where they parse). Header lines for ``MaxProcs``/``MaxNodes``/``UnixStartTime`` are added
+    when the trace has the value but its header lacks the line.
+    """
+    path = Path(path)
+    table = trace.table
+    if all(c in table.columns for c in SWF_COLUMNS):
+        exprs = [pl.col(c) for c in SWF_COLUMNS]
+    else:
+        exprs = _derived_fields(table)
+    fields = [_fmt(e, f[2]) for e, f in zip(exprs, FIELDS, strict=True)]
+    rows = table.select(pl.concat_str(fields, separator=" ").alias("row")).get_column("row")
+    header = list(trace.header)
+    known = {"UnixStartTime": trace.unix_start_time, "MaxNodes": trace.max_nodes}
+    known["MaxProcs"] = trace.max_procs
+    for key, value in known.items():
+        if value is not None and _header_value(header, key) is None:
+            header.append(f"; {key}: {value}")
+    text = "".join(f"{h}\n" for h in header) + "".join(f"{r}\n" for r in rows.to_list())
+    payload = text.encode("utf-8")
+    try:
+        if path.name.endswith(".gz"):
+            payload = gzip.compress(payload, compresslevel=6, mtime=0)
+        path.write_bytes(payload)
+    except OSError as exc:
+        raise SwfError(
+            f"cannot write trace {path}: {exc.strerror or exc} (check the path)"
+        ) from None
