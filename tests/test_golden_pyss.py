@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import GOLDEN, require_shared
 from hpcsched.policies.presets import PRESETS
 from hpcsched.sim.replay import JobArrays, replay
+
+from conftest import GOLDEN, require_shared
 
 # file prefix -> presets it must satisfy (VALIDATION.md rung 1)
 PREFIXES = {

@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import TRACES, require_shared
 from hpcsched.policies.backfilling import BackfillPolicy
 from hpcsched.sim.simulate import simulate
 from hpcsched.workloads.filters import apply_filter
 from hpcsched.workloads.swf import read_swf
+
+from conftest import TRACES, require_shared
 
 STARTS = [1981, 2756, 4299, 8850, 3316, 2714, 5228, 7762, 4022, 7085]
 TABLE = {  # trace -> {(order, backfill): avg bsld}
