@@ -134,6 +134,25 @@ def test_unreadable_files_raise_one_line(tmp_path: Path) -> None:
         read_swf(tmp_path)
 
 
+def test_line_endings_and_encodings(tmp_path: Path) -> None:
+    rows = ROWS.splitlines()
+    crlf = tmp_path / "crlf.swf"
+    crlf.write_bytes(("; MaxProcs: 16\r\n\r\n" + "\r\n".join(rows) + "\r\n").encode())
+    trace = read_swf(crlf)
+    assert trace.header == ["; MaxProcs: 16"]
+    assert trace.table["swf_line"].to_list() == [3, 4, 5, 6, 7]
+    latin1 = tmp_path / "latin1.swf"  # not UTF-8: decoded as latin-1
+    latin1.write_bytes("; Acknowledge: Müller\n".encode("latin-1") + ROWS.encode())
+    trace = read_swf(latin1)
+    assert trace.header == ["; Acknowledge: Müller"]
+    assert trace.table.height == 5
+    unit_sep = tmp_path / "us.swf"  # a \x1f byte defeats the fast line splitter
+    unit_sep.write_text(ROWS + "6\x1f0 0 1 1 -1 -1 1 60 -1 1 1 1 -1 1 1 -1 -1\n" + rows[0] + "\n")
+    trace = read_swf(unit_sep)
+    assert trace.table["swf_line"].to_list() == [1, 2, 3, 4, 5, 7]
+    assert [m.line for m in trace.malformed] == [6]
+
+
 def test_gzip_detected_by_magic_bytes(tmp_path: Path) -> None:
     path = tmp_path / "actually-gzip.swf"
     path.write_bytes(gzip.compress((HEADER + ROWS).encode()))

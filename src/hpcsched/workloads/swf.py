@@ -9,8 +9,10 @@ number in the file) and derives the canonical job-table columns from them
 (:func:`derive_canonical`). SWF counts processors, not nodes: ``cpus`` is set, ``nodes`` is null.
 Times stay trace-relative, as in the file (``UnixStartTime`` is kept in :attr:`Trace`).
 
-Speed: the file is tokenised and parsed in bulk by polars (Rust); lines are only looked at one by
-one to describe the (rare) malformed ones.
+Speed (it is on the ``hpcsched simulate`` path): blank runs are squeezed with numpy, then polars
+splits lines and fields and parses the numbers in bulk; Python looks at single lines only to
+describe the (rare) malformed ones. SDSC-SP2 (59,715 jobs) reads in ~0.1 s, CEA-Curie (312,826)
+in ~0.5 s.
 """
 
 from __future__ import annotations
@@ -63,17 +65,16 @@ FIELDS: Final = (
 SWF_COLUMNS: Final = tuple(f[0] for f in FIELDS)
 _NFIELDS: Final = len(FIELDS)
 _IS_INT: Final = np.array([f[2] for f in FIELDS])
+_CHUNK: Final = 32768  # lines tokenised at a time
 _HEADER_RE: Final = re.compile(r"^;\s*(MaxProcs|MaxNodes|UnixStartTime)\s*:\s*(-?\d+)")
 _BINARY_RE: Final = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+_BLANKS_TO_SPACE: Final = bytes.maketrans(b"\t\r\x0b\x0c", b"    ")
 #: SWF status -> canonical state (1 done, 0 failed, 5 cancelled; 2/3/4 are partial executions:
 #: 2 "to be continued" and 3 "last part completed" count as completed, 4 "last part failed").
 _STATUS_TO_STATE: Final = {
-    1: "completed",
-    0: "failed",
+    **dict.fromkeys((1, 2, 3), "completed"),
+    **dict.fromkeys((0, 4), "failed"),
     5: "cancelled",
-    2: "completed",
-    3: "completed",
-    4: "failed",
 }
 #: Canonical state -> SWF status for tables that have no ``swf_status`` (unlisted -> -1).
 _STATE_TO_STATUS: Final = {
@@ -132,7 +133,7 @@ def _fail(path: Path, what: str) -> SwfError:
     return SwfError(f"cannot read trace {path}: {what}")
 
 
-def _load_text(path: Path) -> str:
+def _load_bytes(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -152,12 +153,56 @@ def _load_text(path: Path) -> str:
         raise _fail(path, "named .gz but not gzip-compressed (rename it or gzip it)")
     if b"\x00" in raw:
         raise _fail(path, "binary data, not an SWF text file (check the path)")
+    return raw
+
+
+def _lines(raw: bytes, path: Path) -> pl.Series:
+    """The file's lines (line i+1 at index i), split by polars' CSV reader when it can."""
+    try:  # one column: no separator, no quoting; keeps blank lines (as null), strips "\r"
+        lines = pl.read_csv(
+            raw, has_header=False, separator="\x1f", quote_char=None, schema={"l": pl.String}
+        ).get_column("l")
+        if len(lines) == raw.count(b"\n") + (not raw.endswith(b"\n")):
+            return lines.fill_null("")
+    except pl.exceptions.PolarsError:
+        pass  # e.g. not UTF-8, or a \x1f byte
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         if _BINARY_RE.search(raw):
             raise _fail(path, "binary data, not an SWF text file (check the path)") from None
-        return raw.decode("latin-1")  # old PWA headers may hold latin-1 names
+        text = raw.decode("latin-1")  # old PWA headers may hold latin-1 names
+    return pl.Series("l", text.split("\n"), dtype=pl.String)
+
+
+def _squeeze(raw: bytes) -> bytes:
+    """Each run of blanks inside a line -> one space (newlines kept), so that fields split on
+    " ": the parse is ~25% faster than with a regex tokeniser on PWA's space-padded columns."""
+    if any(c in raw for c in (b"\t", b"\r", b"\x0b", b"\x0c")):
+        raw = raw.translate(_BLANKS_TO_SPACE)
+    chars = np.frombuffer(raw, np.uint8)
+    space = chars == 32
+    keep = np.ones_like(space)
+    np.logical_and(space[1:], space[:-1], out=keep[1:])
+    np.logical_not(keep[1:], out=keep[1:])
+    squeezed: bytes = chars[keep].tobytes()
+    return squeezed
+
+
+def _header_lines(raw: bytes, index: np.ndarray[Any, Any]) -> list[str]:
+    """The comment lines at 0-based ``index``, verbatim (only the file's prefix is split)."""
+    if len(index) == 0:
+        return []
+    last = int(index[-1])
+    prefix = raw.split(b"\n", last + 1)[: last + 1]
+    out = []
+    for i in index:
+        line = prefix[int(i)].rstrip(b"\r")
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(line.decode("latin-1"))
+    return out
 
 
 def _header_value(header: list[str], key: str) -> int | None:
@@ -168,7 +213,23 @@ def _header_value(header: list[str], key: str) -> int | None:
     return None
 
 
-def _bad_field(values: np.ndarray[Any, Any], tokens: pl.Series) -> str | None:
+def _parse_numbers(lines: pl.Series) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Fields per (squeezed, stripped) line, and the fields of the 18-field lines as float64
+    (NaN where a field is not a number).
+
+    Chunks keep the token lists small (lower peak memory, fewer page faults)."""
+    counts, values = [np.zeros(0, np.int64)], [np.zeros(0, np.float64)]
+    for start in range(0, len(lines), _CHUNK):
+        tokens = lines.slice(start, _CHUNK).str.split(" ")
+        count = tokens.list.len().to_numpy()
+        if (count != _NFIELDS).any():
+            tokens = tokens.filter(pl.Series(count == _NFIELDS))
+        counts.append(count)
+        values.append(tokens.explode().cast(pl.Float64, strict=False).to_numpy())
+    return np.concatenate(counts), np.concatenate(values).reshape(-1, _NFIELDS)
+
+
+def _bad_field(values: np.ndarray[Any, Any], tokens: list[str]) -> str | None:
     """Why a parsed row is unusable (first bad field), or None if it is fine after all."""
     for col, (_, what, integer) in enumerate(FIELDS):
         value = float(values[col])
@@ -187,20 +248,18 @@ def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
     the first one raises :class:`SwfError`. Unreadable files always raise :class:`SwfError`.
     """
     path = Path(path)
-    lines = pl.Series("l", _load_text(path).split("\n"), dtype=pl.String)
-    stripped = lines.str.strip_chars()
+    raw = _load_bytes(path)
+    stripped = _lines(_squeeze(raw), path).str.strip_chars(" ")
     comment = stripped.str.starts_with(";").to_numpy()
     data = ~comment & (stripped != "").to_numpy()
-    header = [lines[int(i)].rstrip("\r") for i in np.flatnonzero(comment)]
+    header = _header_lines(raw, np.flatnonzero(comment))
     line_no = np.flatnonzero(data) + 1
-    tokens = stripped.filter(pl.Series(data)).str.extract_all(r"\S+")
-    counts = tokens.list.len().to_numpy()
+    data_lines = stripped.filter(pl.Series(data))
+    counts, values = _parse_numbers(data_lines)
     reasons: dict[int, str] = {}
     for i in np.flatnonzero(counts != _NFIELDS):
         reasons[int(i)] = f"expected {_NFIELDS} fields, found {counts[i]}"
     full = np.flatnonzero(counts == _NFIELDS)
-    flat = tokens.gather(full).explode() if len(full) < len(counts) else tokens.explode()
-    values = flat.cast(pl.Float64, strict=False).to_numpy().reshape(-1, _NFIELDS)
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf rows are re-checked below
         ints = values[:, _IS_INT].astype(np.int64)
         # Cheap screen: a NaN/inf anywhere makes the row sum non-finite; a fraction or an
@@ -208,7 +267,7 @@ def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
         suspect = ~np.isfinite(values.sum(axis=1)) | (ints != values[:, _IS_INT]).any(axis=1)
     good = np.ones(len(full), dtype=bool)
     for row in np.flatnonzero(suspect):
-        reason = _bad_field(values[row], tokens[int(full[row])])
+        reason = _bad_field(values[row], data_lines[int(full[row])].split())
         if reason:
             good[row] = False
             reasons[int(full[row])] = reason
@@ -220,9 +279,12 @@ def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
         )
     if malformed and len(malformed) == len(counts):
         raise _fail(path, f"not an SWF file: no line has 18 numeric fields (first: {malformed[0]})")
-    int_columns = iter(ints[good].T)
+    if not good.all():
+        values, ints = values[good], ints[good]
+    # Column-major copies: contiguous columns go into polars without another copy.
+    float_cols, int_cols = np.ascontiguousarray(values.T), iter(np.ascontiguousarray(ints.T))
     columns: dict[str, np.ndarray[Any, Any]] = {
-        name: next(int_columns) if integer else values[good, i]
+        name: next(int_cols) if integer else float_cols[i]
         for i, (name, _, integer) in enumerate(FIELDS)
     }
     columns["swf_line"] = line_no[full[good]].astype(np.int64)
@@ -280,52 +342,41 @@ def _fmt(expr: pl.Expr, integer: bool) -> pl.Expr:
     """A field as SWF text: -1 for unknown, integral floats without decimals."""
     if integer:
         return expr.cast(pl.Int64, strict=False).fill_null(-1).cast(pl.String)
-    value = expr.cast(pl.Float64).fill_nan(None).fill_null(-1.0)
+    value = expr.cast(pl.Float64)
+    value = pl.when(value.is_finite()).then(value).otherwise(-1.0)  # null, NaN, inf -> -1
     as_int = value.cast(pl.Int64, strict=False).cast(pl.String)
     integral = (value == value.round()) & (value.abs() < 2.0**53)
     return pl.when(integral).then(as_int).otherwise(value.cast(pl.String))
 
 
-def _to_int(name: str) -> pl.Expr:
-    return pl.col(name).cast(pl.Int64, strict=False)
-
-
 def _derived_fields(table: pl.DataFrame) -> list[pl.Expr]:
     """SWF fields of a table without ``swf_*`` columns (e.g. a simulator's output)."""
-    table_cols = set(table.columns)
 
-    def has(name: str) -> pl.Expr:
-        return pl.col(name) if name in table_cols else pl.lit(None, dtype=pl.Float64)
+    def has(name: str, dtype: type[pl.DataType] = pl.Float64) -> pl.Expr:
+        present = name in table.columns
+        return pl.col(name).cast(dtype, strict=False) if present else pl.lit(None, dtype=dtype)
 
-    cpus = has("cpus").cast(pl.Float64)
-    per_proc_kb = 1.0 / (1024.0 * cpus)
-    runtime = has("runtime").fill_null(has("end") - has("start"))
-    job_number = (
-        _to_int("job_id") if "job_id" in table_cols else pl.lit(None, pl.Int64)
-    ).fill_null(pl.int_range(1, pl.len() + 1))
-    ids = [_to_int(c) if c in table_cols else pl.lit(-1) for c in ("user", "account", "partition")]
-    status = has("state").replace_strict(_STATE_TO_STATUS, default=-1, return_dtype=pl.Int64)
-    minus1 = pl.lit(-1)
-    return [
-        job_number,
-        has("submit"),
-        has("start") - has("submit"),
-        runtime,
-        cpus,
-        minus1,
-        has("mem_used") * per_proc_kb,
-        cpus,
-        has("timelimit"),
-        has("mem_req") * per_proc_kb,
-        status if "state" in table_cols else minus1,
-        ids[0],
-        ids[1],
-        minus1,
-        minus1,
-        ids[2],
-        minus1,
-        minus1,
-    ]
+    cpus = has("cpus")
+    per_proc_kb = pl.when(cpus > 0).then(1.0 / (1024.0 * cpus))
+    fields = dict.fromkeys(SWF_COLUMNS, pl.lit(-1))
+    fields.update(
+        swf_job_number=has("job_id", pl.Int64).fill_null(pl.int_range(1, pl.len() + 1)),
+        swf_submit=has("submit"),
+        swf_wait=has("start") - has("submit"),
+        swf_run_time=has("runtime").fill_null(has("end") - has("start")),
+        swf_alloc_procs=cpus,
+        swf_used_mem_kb=has("mem_used") * per_proc_kb,
+        swf_req_procs=cpus,
+        swf_req_time=has("timelimit"),
+        swf_req_mem_kb=has("mem_req") * per_proc_kb,
+        swf_status=has("state", pl.String).replace_strict(
+            _STATE_TO_STATUS, default=-1, return_dtype=pl.Int64
+        ),
+        swf_user=has("user", pl.Int64),
+        swf_group=has("account", pl.Int64),
+        swf_partition=has("partition", pl.Int64),
+    )
+    return [fields[c] for c in SWF_COLUMNS]
 
 
 def write_swf(trace: Trace, path: str | Path) -> None:
@@ -345,9 +396,12 @@ def write_swf(trace: Trace, path: str | Path) -> None:
     fields = [_fmt(e, f[2]) for e, f in zip(exprs, FIELDS, strict=True)]
     rows = table.select(pl.concat_str(fields, separator=" ").alias("row")).get_column("row")
     header = list(trace.header)
-    known = {"UnixStartTime": trace.unix_start_time, "MaxNodes": trace.max_nodes}
-    known["MaxProcs"] = trace.max_procs
-    for key, value in known.items():
+    known = (
+        ("UnixStartTime", trace.unix_start_time),
+        ("MaxNodes", trace.max_nodes),
+        ("MaxProcs", trace.max_procs),
+    )
+    for key, value in known:
         if value is not None and _header_value(header, key) is None:
             header.append(f"; {key}: {value}")
     text = "".join(f"{h}\n" for h in header) + "".join(f"{r}\n" for r in rows.to_list())
