@@ -1,0 +1,223 @@
+"""SlurmAdapter: the only place hpcsched runs Slurm commands.
+
+Every command goes through :meth:`SlurmAdapter.run`, so unit tests replace that one method and
+integration tests (``tests/test_slurm_live.py``) run the real commands. Commands run with
+``TZ=UTC`` and ``SLURM_TIME_FORMAT=standard`` so times print as ``%Y-%m-%dT%H:%M:%S`` in UTC.
+Parsing of sacct text into the job table lives with the readers, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+#: ASCII unit separator: sacct -P does not quote, and no name, path or comment contains it.
+DELIMITER: Final = "\x1f"
+
+#: sacct fields the job table needs (all exist in Slurm 22.05; an unknown name aborts sacct).
+DEFAULT_FIELDS: Final = (
+    "JobID",
+    "JobIDRaw",
+    "JobName",
+    "User",
+    "Account",
+    "Partition",
+    "QOS",
+    "Priority",
+    "Submit",
+    "Eligible",
+    "Start",
+    "End",
+    "ElapsedRaw",
+    "TimelimitRaw",
+    "NNodes",
+    "NCPUS",
+    "ReqMem",
+    "AllocTRES",
+    "MaxRSS",
+    "State",
+    "ExitCode",
+    "Flags",
+    "Reason",
+    "WorkDir",
+)
+
+JobId = int | str  # array tasks and het components are strings: "123_4", "123+0"
+
+_KEY = re.compile(r"(?:^|\s)([A-Z][A-Za-z0-9_:/]*)=")
+
+
+class SlurmError(RuntimeError):
+    """A Slurm command failed; ``str(error)`` is one line: the command and Slurm's own error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        argv: Sequence[str] = (),
+        returncode: int | None = None,
+        stderr: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+def error_line(command: str, stderr: str, stdout: str = "", returncode: int | None = None) -> str:
+    """One line for a failed command: its first ``fatal:``/``error`` line, prefixed by the command.
+
+    sbatch prints the specific reason first (``invalid partition specified: nope``) and a generic
+    one after it, so the first matching line is the useful one.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    chosen = (
+        next((line for line in lines if "fatal:" in line), None)
+        or next((line for line in lines if "error" in line.lower()), None)
+        or (lines[-1] if lines else None)
+    )
+    if chosen is None:
+        out = [line.strip() for line in stdout.splitlines() if line.strip()]
+        chosen = out[-1] if out else f"failed with exit status {returncode}"
+    return chosen if chosen.startswith(f"{command}:") else f"{command}: {chosen}"
+
+
+def parse_parsable(output: str) -> int:
+    """The job id in ``sbatch --parsable`` output: ``123`` or ``123;cluster``."""
+    lines = output.strip().splitlines()
+    first = lines[-1].split(";", 1)[0].strip() if lines else ""
+    if not first.isdigit():
+        raise SlurmError(f"sbatch: unexpected --parsable output: {output.strip()[:80]!r}")
+    return int(first)
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """Parse ``scontrol show ... -o`` output (``Key=Value`` pairs) of the first record.
+
+    A value runs until the next `` Key=``, so values with spaces (``JobName=my job``) survive;
+    keys keep Slurm's spelling (``AllocNode:Sid``, ``CPUs/Task``).
+    """
+    record = next((line for line in text.splitlines() if line.strip()), "")
+    matches = list(_KEY.finditer(record))
+    pairs: dict[str, str] = {}
+    ends = [m.start() for m in matches[1:]] + [len(record)]
+    for match, end in zip(matches, ends, strict=False):  # no matches: one spare end
+        pairs.setdefault(match.group(1), record[match.end() : end].strip())
+    return pairs
+
+
+def slurm_time(moment: datetime | str) -> str:
+    """A time for ``sacct -S/-E``: aware datetimes in UTC; naive ones are taken as UTC."""
+    if isinstance(moment, str):
+        return moment
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class SlurmAdapter:
+    """Submit, query and cancel Slurm jobs with the command-line tools."""
+
+    def run(self, argv: list[str], *, input: str | None = None, timeout: float = 60) -> str:
+        """Run one Slurm command and return its stdout; raise :class:`SlurmError` on failure."""
+        command = os.path.basename(argv[0]) if argv else "slurm"
+        env = {**os.environ, "TZ": "UTC", "SLURM_TIME_FORMAT": "standard"}
+        try:
+            proc = subprocess.run(
+                argv,
+                input=input,
+                stdin=subprocess.DEVNULL if input is None else None,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
+                check=False,
+            )
+        except FileNotFoundError:
+            message = f"{command}: command not found (Slurm client tools are not installed)"
+            raise SlurmError(message, argv=argv) from None
+        except subprocess.TimeoutExpired:
+            message = f"{command}: no answer within {timeout:g} s"
+            raise SlurmError(message, argv=argv) from None
+        if proc.returncode != 0:
+            message = error_line(command, proc.stderr, proc.stdout, proc.returncode)
+            raise SlurmError(message, argv=argv, returncode=proc.returncode, stderr=proc.stderr)
+        return proc.stdout
+
+    def sbatch(self, script: str | Path, *, extra_args: Sequence[str] = ()) -> int:
+        """Submit a batch script and return its job id.
+
+        ``script`` is the script text when it is a ``str`` starting with ``#!`` (sent on stdin),
+        otherwise a path to the script file.
+        """
+        argv = ["sbatch", "--parsable", *extra_args]
+        if isinstance(script, str) and script.startswith("#!"):
+            return parse_parsable(self.run(argv, input=script))
+        return parse_parsable(self.run([*argv, str(script)]))
+
+    def squeue(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Jobs slurmctld knows (``squeue --json``), optionally only ``user``'s.
+
+        Slurm 22.05 ignores filters with ``--json``, so the user filter is applied here as well.
+        """
+        argv = ["squeue", "--json"] + (["--user", user] if user else [])
+        output = self.run(argv)
+        try:
+            data = json.loads(output)
+        except json.JSONDecodeError as exc:
+            raise SlurmError(f"squeue: --json output is not JSON ({exc.msg})", argv=argv) from None
+        errors = data.get("errors") or []
+        if errors:
+            first = errors[0]
+            detail = first.get("error", first) if isinstance(first, dict) else first
+            raise SlurmError(f"squeue: {detail}", argv=argv)
+        jobs: list[dict[str, Any]] = list(data.get("jobs", []))
+        return [job for job in jobs if user is None or job.get("user_name") == user]
+
+    def sacct(
+        self,
+        job_ids: Sequence[JobId] | None = None,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        fields: Sequence[str] = DEFAULT_FIELDS,
+        duplicates: bool = True,
+    ) -> str:
+        """Accounting records as text: a header line, then one row per job and per step.
+
+        Columns are separated by :data:`DELIMITER` (``-P --delimiter``); steps are included (no
+        ``-X``); ``duplicates`` adds ``-D`` so requeued runs keep their own rows.
+        """
+        argv = ["sacct", "--allusers", "-P", f"--delimiter={DELIMITER}"]
+        if duplicates:
+            argv.append("-D")
+        argv.append("--format=" + ",".join(fields))
+        if job_ids:
+            argv.append("--jobs=" + ",".join(str(j) for j in job_ids))
+        if since is not None:
+            argv.append("--starttime=" + slurm_time(since))
+        if until is not None:
+            argv.append("--endtime=" + slurm_time(until))
+        return self.run(argv)
+
+    def scancel(self, job_id: JobId) -> None:
+        """Cancel a job (Slurm says nothing, and exits 0, when it has already ended)."""
+        self.run(["scancel", str(job_id)])
+
+    def scontrol_show_job(self, job_id: JobId) -> dict[str, str]:
+        """slurmctld's view of one job as ``Key=Value`` pairs (``JobState``, ``Partition``, ...)."""
+        return parse_key_values(self.run(["scontrol", "show", "job", "-o", str(job_id)]))
+
+    def available(self) -> str | None:
+        """None when slurmctld answers ``sinfo``; otherwise the one-line reason it does not."""
+        try:
+            self.run(["sinfo", "--noheader", "--format=%P"], timeout=15)
+        except SlurmError as exc:
+            return str(exc)
+        return None
