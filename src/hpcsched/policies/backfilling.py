@@ -25,6 +25,7 @@ pyss's CPU snapshot) or only when its end event is processed ("event", RLSchedul
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,7 +92,9 @@ class BackfillPolicy:
         now = view.now
         if self.release == "event":
             # resources come back only at the end event: an overdue job ends "imminently"
-            running = [(r.request, max(r.expected_end, now + 1e-9)) for r in view.running]
+            # (nextafter when now + 1e-9 rounds back to now, i.e. from now >= 2**24 s on)
+            soon = max(now + 1e-9, math.nextafter(now, math.inf))
+            running = [(r.request, max(r.expected_end, soon)) for r in view.running]
         else:
             running = [(r.request, r.expected_end) for r in view.running]
         return Profile.from_running(now, view.capacity, running)
@@ -230,10 +233,12 @@ class BackfillPolicy:
         memory = dict(view.memory or {})
         free = self._free_now(view)
         # running jobs by planned end (start + requested time, even for a job that outlived it,
-        # as RLScheduler does), ties in start order (their list is append-ordered)
+        # as RLScheduler does), ties in start order (their list is append-ordered); under
+        # release="estimate" a job past its expected end is already counted in `free`
         ends = [
             (r.expected_end if r.planned_end is None else r.planned_end, r.request)
             for r in view.running
+            if self.release == "event" or r.expected_end > now
         ]
         started: list[int] = []
         queue = list(ordered)

@@ -57,6 +57,10 @@ def get_policy(
         changes["order"] = order
     if backfill is not None:
         changes["backfill"] = backfill
-        changes["sticky_head"] = backfill == "rlscheduler" or policy.sticky_head
-    parts = [name] + [f"{k}={v}" for k, v in changes.items() if k != "sticky_head"]
+        if backfill == "rlscheduler":
+            # RLScheduler's environment: the blocked head keeps its place and processors come
+            # back only at end events (VALIDATION.md rung 2)
+            changes["sticky_head"] = True
+            changes["release"] = "event"
+    parts = [name] + [f"{k}={v}" for k, v in changes.items() if k in ("order", "backfill")]
     return replace(policy, name=",".join(parts), **changes)

@@ -1,0 +1,22 @@
+"""Declares the compiled simulation kernel; all metadata lives in pyproject.toml."""
+
+import sys
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+# -ffp-contract=off: no fused multiply-add, so every sum and product rounds as in the Python
+# reference engine (the fast engine must reproduce its schedules bit for bit).
+FLAGS = [] if sys.platform == "win32" else ["-O3", "-ffp-contract=off"]
+
+extensions = [
+    Extension(
+        "hpcsched.sim._fastsim",
+        ["src/hpcsched/sim/_fastsim.pyx"],
+        include_dirs=[np.get_include()],
+        extra_compile_args=FLAGS,
+    )
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}))
