@@ -92,7 +92,7 @@ def main() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=120)
     rows = []
     for name, trace, extra, target in CASES:
         with console.status(f"{name} ..."):
