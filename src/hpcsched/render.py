@@ -9,24 +9,40 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+DURATION = "duration"
 COLUMNS = (
     ("policy", "policy", "{}"),
     ("jobs", "jobs", "{:,}"),
-    ("avg_wait", "avg wait (s)", "{:,.1f}"),
-    ("avg_bsld", "avg bsld", "{:,.2f}"),
-    ("max_bsld", "max bsld", "{:,.1f}"),
-    ("avg_flow", "avg flow (s)", "{:,.1f}"),
-    ("utilization", "utilisation", "{:.1%}"),
-    ("makespan", "makespan (s)", "{:,.0f}"),
-    ("fairness_jain", "fairness", "{:.3f}"),
-    ("jobs_per_second", "sim jobs/s", "{:,.0f}"),
+    ("avg_wait", "avg wait", DURATION),
+    ("avg_flow", "avg flow", DURATION),
+    ("avg_bsld", "avg bsld", "{:,.1f}"),
+    ("max_bsld", "max bsld", "{:,.0f}"),
+    ("utilization", "util.", "{:.1%}"),
+    ("fairness_jain", "Jain", "{:.2f}"),
+    ("jobs_per_second", "sim jobs/s", "compact"),
 )
+
+
+def duration(seconds: float) -> str:
+    """A duration as people read it: 45 s, 12 min, 3.1 h, 2.4 d."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 def _cell(value: Any, fmt: str) -> str:
     if value is None:
         return "—"
     try:
+        if fmt == DURATION:
+            return duration(float(value))
+        if fmt == "compact":
+            v = float(value)
+            return f"{v / 1e6:.1f}M" if v >= 1e6 else f"{v / 1e3:.0f}k" if v >= 1e4 else f"{v:.0f}"
         return fmt.format(value)
     except (ValueError, TypeError):
         return str(value)
@@ -37,19 +53,19 @@ def metrics_table(rows: Sequence[dict[str, Any]], *, title: str) -> None:
     table = Table(title=title)
     present = [c for c in COLUMNS if any(c[0] in row for row in rows)]
     for _, header, _ in present:
-        table.add_column(header, justify="right" if header != "policy" else "left")
+        table.add_column(header, justify="right" if header != "policy" else "left", overflow="fold")
     for row in rows:
         table.add_row(*[_cell(row.get(key), fmt) for key, _, fmt in present])
     console.print(table)
     classes = [(row["policy"], row["per_class"]) for row in rows if row.get("per_class")]
     if classes:
-        per_class = Table(title="median response time (s) per priority class")
+        per_class = Table(title="median response time per priority class (0 = highest)")
         per_class.add_column("policy")
         levels = sorted({level for _, pc in classes for level in pc})
         for level in levels:
             per_class.add_column(f"class {level}", justify="right")
         for policy, pc in classes:
-            cells = [_cell(pc.get(level, {}).get("median_response"), "{:,.0f}") for level in levels]
+            cells = [_cell(pc.get(level, {}).get("median_response"), DURATION) for level in levels]
             per_class.add_row(policy, *cells)
         console.print(per_class)
     for row in rows:
