@@ -16,7 +16,6 @@ COLUMNS = (
     ("avg_wait", "avg wait", DURATION),
     ("avg_flow", "avg flow", DURATION),
     ("avg_bsld", "avg bsld", "{:,.1f}"),
-    ("max_bsld", "max bsld", "{:,.0f}"),
     ("utilization", "util.", "{:.1%}"),
     ("fairness_jain", "Jain", "{:.2f}"),
     ("jobs_per_second", "sim jobs/s", "compact"),
