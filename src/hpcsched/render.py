@@ -49,6 +49,8 @@ def _cell(value: Any, fmt: str) -> str:
 
 def metrics_table(rows: Sequence[dict[str, Any]], *, title: str) -> None:
     console = Console()
+    if not console.is_terminal:
+        console.width = 100  # logs and pipes: no terminal to fit, keep numbers whole
     table = Table(title=title)
     present = [c for c in COLUMNS if any(c[0] in row for row in rows)]
     for _, header, _ in present:
