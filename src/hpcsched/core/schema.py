@@ -66,6 +66,9 @@ STATES: Final = (
     "unknown",
 )
 
+#: The states a job never leaves (the first nine of :data:`STATES`: Slurm's finished base states).
+TERMINAL_STATES: Final[frozenset[str]] = frozenset(STATES[:9])
+
 JOB_TABLE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "job_id": pl.String(),
     "user": pl.String(),

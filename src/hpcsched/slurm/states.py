@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from hpcsched.core.schema import TERMINAL_STATES
+
 #: Slurm long name -> (compact code, canonical state).
 SLURM_JOB_STATES: Final[dict[str, tuple[str, str]]] = {
     "BOOT_FAIL": ("BF", "boot_fail"),
@@ -48,21 +50,6 @@ SLURM_JOB_STATES: Final[dict[str, tuple[str, str]]] = {
 }
 
 UNKNOWN: Final = "unknown"
-
-#: Canonical states a job never leaves (Slurm's "finished" base states).
-TERMINAL_STATES: Final[frozenset[str]] = frozenset(
-    {
-        "completed",
-        "failed",
-        "timeout",
-        "cancelled",
-        "out_of_memory",
-        "node_fail",
-        "preempted",
-        "boot_fail",
-        "deadline",
-    }
-)
 
 _BY_CODE: Final[dict[str, str]] = {
     **{name: canonical for name, (_, canonical) in SLURM_JOB_STATES.items()},
