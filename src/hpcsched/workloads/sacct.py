@@ -46,10 +46,8 @@ by vectorised expressions, and lines are only looked at one by one to describe b
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
-import zlib
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,6 +59,7 @@ import polars as pl
 
 from hpcsched.core.schema import CANONICAL_COLUMNS, conform
 from hpcsched.workloads import sacct_fields as sf
+from hpcsched.workloads.files import read_input_bytes
 from hpcsched.workloads.swf import Malformed
 
 __all__ = ["Malformed", "SacctError", "SacctRead", "read_sacct", "read_sacct_json"]
@@ -124,23 +123,7 @@ def _fail(path: Path, what: str) -> SacctError:
 
 def load_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped when they start with the gzip magic."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise _fail(path, "no such file (check the path)") from None
-    except IsADirectoryError:
-        raise _fail(path, "it is a directory (give a sacct output file)") from None
-    except PermissionError:
-        raise _fail(path, "permission denied (check the file's permissions)") from None
-    except OSError as exc:
-        raise _fail(path, f"{exc.strerror or exc} (check the path and the disk)") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise _fail(path, f"corrupt gzip data ({exc}); re-download or re-compress it") from None
-    elif path.name.endswith(".gz"):
-        raise _fail(path, "named .gz but not gzip-compressed (rename it or gzip it)")
+    raw = read_input_bytes(path, lambda why: _fail(path, why), "give a sacct output file")
     return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a UTF-8 byte order mark
 
 

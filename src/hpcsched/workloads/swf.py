@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import re
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -29,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from hpcsched.core.schema import conform
+from hpcsched.workloads.files import read_input_bytes
 
 __all__ = [
     "FIELDS",
@@ -134,23 +134,7 @@ def _fail(path: Path, what: str) -> SwfError:
 
 
 def _load_bytes(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise _fail(path, "no such file (check the path)") from None
-    except IsADirectoryError:
-        raise _fail(path, "it is a directory (give an .swf or .swf.gz file)") from None
-    except PermissionError:
-        raise _fail(path, "permission denied (check the file's permissions)") from None
-    except OSError as exc:
-        raise _fail(path, f"{exc.strerror or exc} (check the path and the disk)") from None
-    if raw[:2] == b"\x1f\x8b":  # gzip magic: trust the bytes, not the name
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise _fail(path, f"corrupt gzip data ({exc}); re-download or re-compress it") from None
-    elif path.name.endswith(".gz"):
-        raise _fail(path, "named .gz but not gzip-compressed (rename it or gzip it)")
+    raw = read_input_bytes(path, lambda why: _fail(path, why), "give an .swf or .swf.gz file")
     if b"\x00" in raw:
         raise _fail(path, "binary data, not an SWF text file (check the path)")
     return raw
