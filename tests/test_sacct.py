@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hpcsched.core.schema import CANONICAL_COLUMNS
-from hpcsched.workloads.sacct import SacctError, SacctRead, read_sacct, read_sacct_json
+from hpcsched.workloads.sacct import SacctError, SacctRead, read_sacct
 from hpcsched.workloads.sacct_fields import JOBID_PATTERN, PATTERNS, hostlist_count
+from hpcsched.workloads.sacct_json import read_sacct_json
 
 from conftest import SHARED, require_shared
 
