@@ -8,12 +8,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
+from hpcsched import cli_run
+from hpcsched.cli_common import fail
+
 app = typer.Typer(
-    help="Scheduling workbench: replay traces under scheduling policies and compare them.",
+    help=(
+        "Scheduling workbench and runtime: replay traces under scheduling policies, compare "
+        "them, and run workflows with the same policies."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -37,12 +43,6 @@ ProcsOpt = Annotated[
 ]
 StrictOpt = Annotated[bool, typer.Option(help="stop at the first malformed line")]
 KillOpt = Annotated[bool, typer.Option(help="kill jobs that run past their timelimit")]
-
-
-def fail(message: str) -> NoReturn:
-    """A user error: one line on stderr, exit code 2, no traceback."""
-    typer.echo(f"hpcsched: error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _load(trace: Path, filter_name: str, strict: bool, procs: int | None) -> tuple[Any, int]:
@@ -200,6 +200,9 @@ def demo(
         rows = run_demo(out, jobs=jobs, seed=seed)
     metrics_table(rows, title=f"Lublin–Feitelson workload, {jobs} jobs, {DEMO_MACHINE} processors")
     typer.echo(f"job tables written to {out}/ (workload.parquet and one per policy)")
+
+
+cli_run.register(app)
 
 
 def main() -> None:

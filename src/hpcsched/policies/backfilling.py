@@ -26,7 +26,7 @@ pyss's CPU snapshot) or only when its end event is processed ("event", RLSchedul
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from hpcsched.policies.order import ORDER_KEYS, order_key
 from hpcsched.policies.view import Decision, SchedulerView, WaitingJob
 
 BACKFILL_VARIANTS = ("none", "easy", "conservative", "rlscheduler", "prioritybf")
+DYNAMIC_ORDERS = frozenset({"wfp3", "unicep"})  # keys that read ``now`` (the wait so far)
 RELEASE_MODES = ("estimate", "event")
 
 
@@ -76,9 +77,21 @@ class BackfillPolicy:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def queue_key(self) -> Callable[[WaitingJob], tuple[float, ...]] | None:
+        """The queue order as a key of the job alone, when it does not depend on ``now`` or on
+        memory; a caller that keeps its queue sorted by it may pass ``presorted=True``."""
+        if self.order in DYNAMIC_ORDERS or self.sticky_head or self.backfill == "rlscheduler":
+            return None
+        key = order_key(self.order)
+        if self.backfill == "prioritybf":
+            return lambda job: (job.priority_class, *key(job, 0.0))
+        return lambda job: key(job, 0.0)
+
     def _ordered(self, view: SchedulerView) -> list[WaitingJob]:
         key = order_key(self.order)
         now = view.now
+        if view.presorted and not self.sticky_head:
+            return list(view.waiting)
         ordered = sorted(view.waiting, key=lambda job: key(job, now))
         head = (view.memory or {}).get("head") if self.sticky_head else None
         if head is not None:
@@ -112,12 +125,14 @@ class BackfillPolicy:
         started: list[int],
         reservations: dict[int, float],
         memory: Any,
+        scanned: int | None = None,
     ) -> Decision:
-        """Mark as backfilled every started job that overtook a job still waiting."""
+        """Mark as backfilled every started job that overtook a job still waiting (only the first
+        ``scanned`` jobs can have started when the scan stopped early)."""
         started_set = set(started)
         backfilled: set[int] = set()
         blocked = False
-        for job in ordered:
+        for job in ordered if scanned is None else ordered[:scanned]:
             if job.id in started_set:
                 if blocked:
                     backfilled.add(job.id)
@@ -161,12 +176,19 @@ class BackfillPolicy:
             if self.backfill_order is not None:
                 key = order_key(self.backfill_order)
                 tail = sorted(tail, key=lambda job: key(job, now))
+            scanned = i + 1
             for job in tail:
-                if fits(job.request, profile.free_at(now)) and (
+                free = profile.free_at(now)
+                if view.smallest is not None and not fits(view.smallest, free):
+                    break  # nothing left in the queue fits in what is free now
+                scanned += 1
+                if fits(job.request, free) and (
                     profile.earliest_start(job.request, job.estimate, now) == now
                 ):
                     started.append(job.id)
                     profile.reserve(now, job.estimate, job.request)
+            if self.backfill_order is None:
+                return self._decision(ordered, started, reservations, {"head": head_id}, scanned)
         return self._decision(ordered, started, reservations, {"head": head_id})
 
     def _conservative(self, view: SchedulerView, ordered: list[WaitingJob]) -> Decision:
@@ -203,30 +225,44 @@ class BackfillPolicy:
 
     def _prioritybf(self, view: SchedulerView) -> Decision:
         now = view.now
-        key = order_key(self.order)
-        ordered = sorted(view.waiting, key=lambda job: (job.priority_class, *key(job, now)))
-        levels = sorted({job.priority_class for job in ordered})
-        base = self._profile(view)
-        profiles = {level: base.copy() for level in levels}
+        if view.presorted:
+            ordered = list(view.waiting)
+        else:
+            key = order_key(self.order)
+            ordered = sorted(view.waiting, key=lambda job: (job.priority_class, *key(job, now)))
+        # Jobs come in class order, so a class's profile is made when its first job is met: a
+        # copy of `later`, which has received every reservation that targets classes not seen
+        # yet (all of them target every class above the job's own).
+        later = self._profile(view)
+        profiles: dict[int, Profile] = {}
+        free = self._free_now(view)
         started: list[int] = []
         reservations: dict[int, float] = {}
         system_reservation = False
+        scanned = 0
         for job in ordered:
-            own = profiles[job.priority_class]
-            t = own.earliest_start(job.request, job.estimate, now)
+            if view.smallest is not None and not fits(view.smallest, free):
+                break  # nothing left in the queue fits in what is free now
+            scanned += 1
+            level = job.priority_class
+            if level not in profiles:
+                profiles[level] = later.copy()
+            t = profiles[level].earliest_start(job.request, job.estimate, now)
             if t == now:
                 started.append(job.id)
-                targets = levels
+                free = minus(free, job.request)
+                targets = list(profiles)
             elif not system_reservation:
                 system_reservation = True
                 reservations[job.id] = t
-                targets = levels
+                targets = list(profiles)
             else:
                 reservations[job.id] = t
-                targets = [level for level in levels if level > job.priority_class]
-            for level in targets:
-                profiles[level].reserve(t, job.estimate, job.request)
-        return self._decision(ordered, started, reservations, None)
+                targets = [other for other in profiles if other > level]
+            for other in targets:
+                profiles[other].reserve(t, job.estimate, job.request)
+            later.reserve(t, job.estimate, job.request)
+        return self._decision(ordered, started, reservations, None, scanned)
 
     def _rlscheduler(self, view: SchedulerView, ordered: list[WaitingJob]) -> Decision:
         now = view.now

@@ -1,0 +1,221 @@
+"""The runtime's commands: ``run``, ``status``, ``provenance``, ``why``, ``export``.
+
+Registered on the main Typer app by :mod:`hpcsched.cli`; each is one call into ``runtime``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hpcsched.cli_common import fail
+
+RunDirArg = Annotated[Path, typer.Argument(help="a run directory (where journal.sqlite lives)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object instead")]
+
+
+def default_run_dir(workflow: Path) -> Path:
+    """``wf.yaml`` -> ``wf.run/`` beside it, so that running it again after a crash resumes."""
+    return workflow.with_name(workflow.stem + ".run")
+
+
+def _pool(executor: Any, cpus: int | None, gpus: int | None, mem: str | None) -> Any:
+    from hpcsched.campaigns.task import parse_size
+    from hpcsched.runtime.pools import pool_from_flags, pool_from_slurm_env
+
+    if cpus is not None or gpus is not None or mem is not None:
+        try:
+            size = parse_size(mem) if mem is not None else None
+        except ValueError as exc:
+            fail(f"--mem {mem!r}: {exc}")
+        return pool_from_flags(cpus, gpus or 0, size)
+    if executor is not None and hasattr(executor, "pool"):
+        return executor.pool()
+    return pool_from_slurm_env() or pool_from_flags()
+
+
+def _executor(name: str, address: str | None, workers: int) -> Any:
+    if name == "local":
+        return None  # made once the pool (its size) is known
+    if name != "dask":
+        fail(f"--executor {name!r}: choose local or dask")
+    try:
+        from hpcsched.runtime.executors.dask import DaskExecutor
+    except ImportError:
+        fail("the dask executor needs dask[distributed]: pip install 'hpcsched[dask]'")
+    try:
+        return DaskExecutor(address, n_workers=workers)
+    except OSError as exc:
+        fail(f"cannot reach the Dask scheduler at {address}: {exc}; check --dask-address")
+
+
+def run(
+    workflow: Annotated[Path, typer.Argument(help="a YAML workflow (format in the README)")],
+    executor: Annotated[str, typer.Option(help="local (processes here) or dask")] = "local",
+    dask_address: Annotated[
+        str | None, typer.Option(help="Dask scheduler, e.g. tcp://host:8786 (default: local)")
+    ] = None,
+    dask_workers: Annotated[int, typer.Option(help="workers of the local Dask cluster")] = 2,
+    policy: Annotated[str, typer.Option(help="scheduling policy preset")] = "prioritybf",
+    cpus: Annotated[int | None, typer.Option(help="pool cpus (default: the allocation)")] = None,
+    gpus: Annotated[int | None, typer.Option(help="pool gpus")] = None,
+    mem: Annotated[str | None, typer.Option(help="pool memory, e.g. 16G")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="journal and staging (default: WORKFLOW.run/)")
+    ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="where inputs are read and outputs land (default: the workflow's folder)"
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a workflow under a policy; run it again after a crash to resume where it stopped."""
+    from hpcsched.campaigns.api import CampaignError, RequestTooLargeError, StaticWorkflow
+    from hpcsched.policies.registry import get_policy
+    from hpcsched.runtime.executors.local import LocalExecutor
+    from hpcsched.runtime.journal import JournalError
+    from hpcsched.runtime.pilot import Pilot
+    from hpcsched.runtime.pools import PoolError
+    from hpcsched.runtime.workflow import WorkflowError, load_workflow
+
+    try:
+        chosen_policy = get_policy(policy)
+    except ValueError as exc:
+        fail(str(exc))
+    if not workflow.is_file():
+        fail(f"{workflow}: no such workflow file; give the path of a .yaml workflow")
+    runner = _executor(executor, dask_address, dask_workers)
+    try:
+        pool = _pool(runner, cpus, gpus, mem)
+        loaded = load_workflow(workflow, pool=pool, work_dir=work_dir)
+    except (WorkflowError, PoolError) as exc:
+        if runner is not None:
+            runner.shutdown()
+        fail(str(exc))
+    if runner is None:
+        runner = LocalExecutor(max_workers=max(1, pool.total.cpus))
+    pilot = Pilot(
+        StaticWorkflow(loaded.tasks),
+        chosen_policy,
+        pool,
+        runner,
+        run_dir or default_run_dir(workflow),
+        loaded.work_dir,
+        label=str(workflow),
+    )
+    try:
+        with _progress(len(loaded.tasks), enabled=not json_out) as progress:
+            pilot.progress = progress
+            summary = pilot.run()
+    except (CampaignError, RequestTooLargeError, JournalError) as exc:
+        fail(str(exc))
+    finally:
+        runner.shutdown()
+    if json_out:
+        typer.echo(json.dumps(summary.as_dict()))
+    else:
+        from hpcsched.render_run import run_summary
+
+        run_summary(summary.as_dict())
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from contextlib import nullcontext
+
+    if not enabled or not sys.stderr.isatty():
+        return nullcontext(None)
+    from hpcsched.render_run import run_progress
+
+    return run_progress(total)
+
+
+def _record(run_dir: Path) -> Any:
+    from hpcsched.runtime.journal import JournalError, read_journal
+
+    try:
+        return read_journal(run_dir)
+    except JournalError as exc:
+        fail(str(exc))
+
+
+def status(run_dir: RunDirArg, json_out: JsonOpt = False) -> None:
+    """What a run did so far: tasks per state, retries, what is running."""
+    from hpcsched.runtime.analyze import diagnose
+
+    record = _record(run_dir)
+    counts = diagnose(record).counts
+    running = [tid for tid, rec in record.tasks.items() if rec.state == "running"]
+    info = {
+        "run_dir": str(run_dir),
+        "tasks": len(record.tasks),
+        **counts,
+        "retried": record.retried_count(),
+        "starts": len(record.runs),
+        "ended": record.ended is not None,
+        "running": running,
+    }
+    if json_out:
+        typer.echo(json.dumps(info))
+        return
+    from hpcsched.render_run import run_status
+
+    run_status(info)
+
+
+def provenance(
+    run_dir: RunDirArg,
+    task: Annotated[str, typer.Argument(help="the task id")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Every attempt of one task: what ran, where, when, its files (sha256) and its exit."""
+    from hpcsched.runtime.export import provenance as attempts_of
+    from hpcsched.runtime.journal import JournalError
+
+    record = _record(run_dir)
+    try:
+        attempts = attempts_of(record, task)
+    except JournalError as exc:
+        fail(str(exc))
+    if json_out:
+        typer.echo(json.dumps(attempts))
+        return
+    from hpcsched.render_run import run_provenance
+
+    run_provenance(task, attempts)
+
+
+def why(run_dir: RunDirArg) -> None:
+    """Name the root cause of a failed run and the tasks it blocks (like pegasus-analyzer)."""
+    from hpcsched.runtime.analyze import diagnose, render_diagnosis
+
+    diagnosis = diagnose(_record(run_dir))
+    typer.echo(render_diagnosis(diagnosis))
+    if diagnosis.root_causes:
+        raise typer.Exit(1)
+
+
+def export(
+    run_dir: RunDirArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write")] = Path(
+        "jobs.parquet"
+    ),
+) -> None:
+    """Write the run as a job table (Parquet) for the analytics and the simulator."""
+    from hpcsched.runtime.export import journal_to_job_table
+
+    table = journal_to_job_table(_record(run_dir))
+    table.write_parquet(out)
+    typer.echo(f"{table.height} tasks written to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (run, status, provenance, why, export):
+        app.command()(command)
