@@ -51,8 +51,8 @@ def test_safe_ids_are_safe_and_unique() -> None:
 
 
 def test_attempt_dir_layout(tmp_path: Path) -> None:
-    assert attempt_dir(tmp_path, "make", 2) == tmp_path / "attempts" / "make" / "2"
-    assert attempt_dir(tmp_path, "a/b", 1).parent.parent == tmp_path / "attempts"
+    assert attempt_dir(tmp_path, "make", 2) == tmp_path / "attempts" / "make.2"
+    assert attempt_dir(tmp_path, "a/b", 1).parent == tmp_path / "attempts"
 
 
 def test_prepare_links_inputs_at_their_relative_paths(tmp_path: Path, work: Path) -> None:

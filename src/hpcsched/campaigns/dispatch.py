@@ -10,7 +10,7 @@ campaign object run unchanged in simulation and in live execution, in the same o
 from __future__ import annotations
 
 import heapq
-from bisect import insort
+from bisect import bisect_left, insort
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -92,7 +92,8 @@ class Dispatcher:
         self._unmet: dict[str, set[str]] = {}
         self._dependents: dict[str, list[str]] = {}
         self._producer: dict[str, str] = {}
-        self._waiting: list[WaitingJob] = []
+        self._waiting: list[WaitingJob] = []  # sorted by the policy's queue key when it has one
+        self._queued: dict[int, WaitingJob] = {}
         self._shapes: Counter[Vector] = Counter()
         self._smallest: Vector | None = None
         self._running: dict[str, RunningJob] = {}
@@ -182,7 +183,7 @@ class Dispatcher:
         if self._state.get(task_id) != "waiting":
             return False
         num = self._num[task_id]
-        if any(job.id == num and job.priority_class == EXPEDITED for job in self._waiting):
+        if self._queued[num].priority_class == EXPEDITED:
             return True
         self._dequeue({num})
         self._enqueue(self._tasks[task_id])
@@ -259,9 +260,9 @@ class Dispatcher:
         return len(self._waiting)
 
     def done(self) -> bool:
-        return not (self._waiting or self._running or self._retry_at or self._results) and all(
-            s in ("succeeded", "failed", "cancelled") for s in self._state.values()
-        )
+        counts = self.counts
+        finished = counts.succeeded + counts.failed + counts.cancelled
+        return finished == counts.submitted and not (self._results or self._running)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -281,22 +282,29 @@ class Dispatcher:
             insort(self._waiting, job, key=self._queue_key)
         else:
             self._waiting.append(job)
+        self._queued[job.id] = job
         self._shapes[job.request] += 1
         if self._smallest is not None:
             self._smallest = tuple(map(min, self._smallest, job.request))
         self._events.append(("submit", job.id))
 
     def _dequeue(self, nums: set[int]) -> None:
-        kept: list[WaitingJob] = []
-        for job in self._waiting:
-            if job.id in nums:
-                self._shapes[job.request] -= 1
-                if not self._shapes[job.request]:
-                    del self._shapes[job.request]
-                    self._smallest = None  # recomputed from the (few) shapes on demand
-            else:
-                kept.append(job)
-        self._waiting = kept
+        key = self._queue_key
+        for num in nums:
+            job = self._queued.pop(num)
+            self._shapes[job.request] -= 1
+            if not self._shapes[job.request]:
+                del self._shapes[job.request]
+                self._smallest = None  # recomputed from the (few) shapes on demand
+            if key is not None and len(nums) < 64:
+                # keys end with the job id, so each is unique: find it by bisection
+                i = bisect_left(self._waiting, key(job), key=key)
+                if i < len(self._waiting) and self._waiting[i] is job:
+                    del self._waiting[i]
+                    continue
+                self._waiting.remove(job)
+        if key is None or len(nums) >= 64:
+            self._waiting = [job for job in self._waiting if job.id not in nums]
 
     def _smallest_request(self) -> Vector | None:
         if self._smallest is None and self._shapes:
@@ -311,8 +319,9 @@ class Dispatcher:
             for r in self._running.values()
         ]
 
-    def _decide(self, now: float) -> list[Launch]:
-        view = SchedulerView(
+    def view(self, now: float) -> SchedulerView:
+        """What the policy is shown at ``now`` (also for benchmarks and inspection)."""
+        return SchedulerView(
             now=now,
             capacity=self.pool.capacity,
             waiting=self._waiting,
@@ -322,13 +331,15 @@ class Dispatcher:
             presorted=self._queue_key is not None,
             smallest=self._smallest_request(),
         )
-        decision = self.policy.decide(view)
+
+    def _decide(self, now: float) -> list[Launch]:
+        decision = self.policy.decide(self.view(now))
         self._events = []
         self._memory = decision.memory
         self._wake = decision.wake
         if not decision.start:
             return []
-        by_num = {job.id: job for job in self._waiting if job.id in set(decision.start)}
+        by_num = {num: self._queued[num] for num in decision.start}
         in_use = self._in_use()
         launches: list[Launch] = []
         for num in decision.start:

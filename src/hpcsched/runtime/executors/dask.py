@@ -68,6 +68,11 @@ class DaskExecutor:
         self._closed = False
 
     @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` (for raw comparisons and advanced use)."""
+        return self._client
+
+    @property
     def address(self) -> str:
         """The scheduler's address (``tcp://host:port``)."""
         return str(self._client.scheduler.address)
