@@ -185,3 +185,21 @@ def test_resume_replays_recorded_successes_without_running_them() -> None:
     started = [launch.task.id for launch in dispatcher.step(0.0)]
     assert started == ["b", "c"]
     assert dispatcher.counts.replayed == 1
+
+
+def test_task_fields_are_validated() -> None:
+    from pydantic import ValidationError
+
+    from hpcsched.campaigns.task import parse_size
+
+    assert parse_size("4G") == 4 * 1024**3 and parse_size("512M") == 512 * 1024**2
+    assert parse_size("2GiB") == 2 * 1024**3 and parse_size(1024) == 1024
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("lots")
+    with pytest.raises(ValidationError, match="exactly one of command or callable"):
+        Task(id="x")
+    with pytest.raises(ValidationError, match="module:function"):
+        Task(id="x", callable="not a callable")
+    with pytest.raises(ValidationError, match="JSON-able"):
+        Task(id="x", callable="m:f", args=[object()])
+    assert Task(id="x", command="true", mem="1K").mem == 1024

@@ -6,6 +6,9 @@ a real ``LocalCluster`` of worker processes over TCP. One executor per module ke
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -14,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from hpcsched.campaigns.task import Task, TaskResult
+from hpcsched.runtime.executors.attempt_runner import attempt_spec
 from hpcsched.runtime.executors.base import Attempt, Executor
 from hpcsched.runtime.executors.dask import DaskExecutor
+from hpcsched.runtime.executors.dask_actor import AttemptRunner
 from hpcsched.runtime.executors.local import LocalExecutor
 
 EXECUTORS = ["local", "dask"]
@@ -178,3 +183,67 @@ def test_shutdown_stops_running_attempts_and_is_idempotent(kind: str, tmp_path: 
     assert gone(pid), "shutdown left the command running"
     with pytest.raises(RuntimeError):
         executor.submit(attempt(tmp_path, "late", command="true"))
+
+
+@pytest.mark.parametrize("executor", ["dask"], indirect=True)
+def test_dask_attempt_runs_in_a_worker_process(executor: DaskExecutor, tmp_path: Path) -> None:
+    result = run_one(executor, attempt(tmp_path, "where", callable="os:getpid"))
+    assert result.ok and isinstance(result.value, int)
+    workers = set(executor.client.run(os.getpid).values())
+    assert result.value != os.getpid() and result.value in workers
+
+
+def test_dask_holds_an_attempt_no_single_worker_has_room_for(tmp_path: Path) -> None:
+    # 2 workers x 2 threads: a 1-cpu command on each leaves 2 cpus free pool-wide (what the pilot
+    # checks) but 1 per worker, so a 2-cpu attempt must wait inside the executor, not fail.
+    executor = DaskExecutor(n_workers=2, threads_per_worker=2)
+    try:
+        assert executor.pool().largest.cpus == 2
+        first = attempt(tmp_path, "short", command="sleep 1")
+        second = attempt(tmp_path, "long", command="sleep 2")
+        wide = attempt(tmp_path, "wide", callable="os:getpid", cpus=2)
+        dropped = attempt(tmp_path, "dropped", command="true", cpus=2)
+        for run in (first, second, wide, dropped):
+            executor.submit(run)
+        executor.cancel(dropped.key)  # held, so it never starts: reported at once
+        [cancelled] = executor.completions(0.5)
+        assert (cancelled.task_id, cancelled.reason) == ("dropped", "cancelled")
+        results = collect(executor, {first.key, second.key, wide.key})
+        assert all(result.ok for result in results.values())
+        # It started once a worker had 2 threads free: when the first command ended.
+        assert results[wide.key].start >= results[first.key].end - 0.05
+        assert results[wide.key].end <= results[second.key].end
+    finally:
+        executor.shutdown()
+
+
+def test_dask_worker_lost_while_running(tmp_path: Path) -> None:
+    executor = DaskExecutor(n_workers=2, threads_per_worker=1)
+    try:
+        # The shell's parent is the worker process that runs the attempt.
+        run = attempt(tmp_path, "doomed", command="echo $$ > pid; echo $PPID > worker; sleep 30")
+        executor.submit(run)
+        shell = started(run.workdir / "pid")
+        os.kill(started(run.workdir / "worker"), signal.SIGKILL)
+        result = collect(executor, {run.key})[run.key]
+        assert result.reason == "lost" and not result.ok
+        os.killpg(shell, signal.SIGKILL)  # its own session: it outlived its worker
+        assert executor.pool().total.cpus == 1
+        runs = [attempt(tmp_path, f"after{i}", callable=f"{BUILTIN}:noop") for i in range(3)]
+        for later in runs:
+            executor.submit(later)
+        assert all(r.ok for r in collect(executor, {later.key for later in runs}).values())
+    finally:
+        executor.shutdown()
+
+
+def test_dask_runner_honours_a_cancel_that_overtook_its_run(tmp_path: Path) -> None:
+    # The actor class itself, in this process: a cancel that arrives before its run (the calls
+    # may travel on different connections) stops the run from starting.
+    runner = AttemptRunner(1)
+    run = attempt(tmp_path, "overtaken", command="echo ran > out.txt")
+    assert asyncio.run(runner.cancel(run.key)) is False
+    result = TaskResult.model_validate(asyncio.run(runner.run(attempt_spec(run))))
+    assert result.reason == "cancelled" and not (run.workdir / "out.txt").exists()
+    again = TaskResult.model_validate(asyncio.run(runner.run(attempt_spec(run))))
+    assert again.ok and (run.workdir / "out.txt").read_text() == "ran\n"

@@ -278,3 +278,15 @@ def test_crash_safety_twenty_sigkills_during_a_500_task_workflow(tmp_path: Path)
     assert report["unfinished_attempts"] == 0
     assert report["interrupted_attempts"] > 0  # the kills really did interrupt work
     assert proc.returncode == 0
+
+
+def test_the_dask_executor_runs_the_same_workflow(tmp_path: Path) -> None:
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(DIAMOND)
+    proc = hpcsched("run", str(wf), "--executor", "dask", "--dask-workers", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = final_json(proc)
+    assert summary["executor"] == "dask" and summary["succeeded"] == 4
+    assert (tmp_path / "joined.txt").read_text() == "HELLO\nolleh\n"
+    record = read_journal(tmp_path / "wf.run")
+    assert "2 cpus" in record.runs[0]["pool"] and "dask" in record.runs[0]["pool"]

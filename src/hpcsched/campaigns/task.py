@@ -10,6 +10,7 @@ recorded.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 
@@ -79,6 +80,10 @@ class Task(BaseModel):
             raise ValueError("give exactly one of command or callable")
         if self.command is not None and (self.args or self.kwargs):
             raise ValueError("args/kwargs go with a callable; put a command's arguments in it")
+        try:  # they travel through the journal and to remote workers as JSON
+            json.dumps([self.args, self.kwargs])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"args/kwargs must be JSON-able ({exc})") from exc
         return self
 
     @property
