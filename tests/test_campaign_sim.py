@@ -203,3 +203,14 @@ def test_task_fields_are_validated() -> None:
     with pytest.raises(ValidationError, match="JSON-able"):
         Task(id="x", callable="m:f", args=[object()])
     assert Task(id="x", command="true", mem="1K").mem == 1024
+
+
+def test_cancelling_a_chain_counts_each_task_once() -> None:
+    dispatcher = Dispatcher(
+        StaticWorkflow([t("busy", runtime=9), *diamond()]), PBF, Pool.uniform(1, 1)
+    )
+    dispatcher.begin(0.0)
+    assert [launch.task.id for launch in dispatcher.step(0.0)] == ["busy"]
+    assert dispatcher.cancel(lambda task: task.id != "busy") == 4
+    assert dispatcher.counts.cancelled + dispatcher.counts.failed == 4
+    assert {dispatcher.state(x) for x in "abcd"} <= {"cancelled", "failed"}

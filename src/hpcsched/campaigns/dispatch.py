@@ -143,7 +143,7 @@ class Dispatcher:
             self.counts.replayed += 1
             self._finish_ok(task, replay, replayed=True)
             return
-        failed = [d for d in deps if self._state[d] in ("failed", "cancelled")]
+        failed = [d for d in sorted(deps) if self._state[d] in ("failed", "cancelled")]
         if failed:
             self._state[task.id] = "held"
             self._fail_for_good(task, self._dependency_failure(task, failed[0]), cause=failed[0])
@@ -164,6 +164,8 @@ class Dispatcher:
             if state in ("held", "waiting", "retrying", "running") and predicate(self._tasks[tid])
         ]
         for tid in chosen:
+            if self._state[tid] not in ("held", "waiting", "retrying", "running"):
+                continue  # already failed with a dependency cancelled just before
             if self._state[tid] == "running":
                 self._cancel_running.append(tid)  # final when the executor reports it
                 continue
