@@ -47,10 +47,15 @@ def _cell(value: Any, fmt: str) -> str:
         return str(value)
 
 
-def metrics_table(rows: Sequence[dict[str, Any]], *, title: str) -> None:
-    console = Console()
+def make_console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr)
     if not console.is_terminal:
         console.width = 100  # logs and pipes: no terminal to fit, keep numbers whole
+    return console
+
+
+def metrics_table(rows: Sequence[dict[str, Any]], *, title: str) -> None:
+    console = make_console()
     table = Table(title=title)
     present = [c for c in COLUMNS if any(c[0] in row for row in rows)]
     for _, header, _ in present:

@@ -11,14 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hpcsched.render import duration
-
-
-def _console(stderr: bool = False) -> Console:
-    console = Console(stderr=stderr)
-    if not console.is_terminal:
-        console.width = 100
-    return console
+from hpcsched.render import duration, make_console
 
 
 @contextmanager
@@ -43,7 +36,7 @@ def run_progress(total: int) -> Iterator[Callable[[Any, int, int], None]]:
 
 
 def run_summary(summary: dict[str, Any]) -> None:
-    console = _console()
+    console = make_console()
     ok = summary["failed"] == 0
     colour = "green" if ok else "red"
     console.print(
@@ -57,7 +50,7 @@ def run_summary(summary: dict[str, Any]) -> None:
 
 
 def run_status(info: dict[str, Any]) -> None:
-    console = _console()
+    console = make_console()
     table = Table(title=f"{info['run_dir']}: {info['tasks']} tasks", show_header=False)
     for key in ("succeeded", "failed", "cancelled", "unfinished", "retried", "starts"):
         if key in info:
@@ -75,7 +68,7 @@ def _when(epoch: float | None) -> str:
 
 
 def run_provenance(task_id: str, attempts: list[dict[str, Any]]) -> None:
-    console = _console()
+    console = make_console()
     if not attempts:
         console.print(f"{task_id}: never started")
         return

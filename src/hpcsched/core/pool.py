@@ -58,14 +58,21 @@ class Pool:
 
     def refuses(self, cpus: int, gpus: int, mem: float, nodes: int = 1) -> str | None:
         """Why a request can never run here (``None`` when it can)."""
+        refusal = self.refusal(cpus, gpus, mem, nodes)
+        return None if refusal is None else refusal[1]
+
+    def refusal(self, cpus: int, gpus: int, mem: float, nodes: int = 1) -> tuple[str, str] | None:
+        """``(field, why)`` for a request that can never run here: the task field to lower
+        (``nodes``, ``cpus``, ``gpus``, ``mem``) and one line saying why."""
         if nodes > self.nodes:
-            return f"needs {nodes} nodes, the pool has {self.nodes}"
+            return "nodes", f"needs {nodes} nodes, the pool has {self.nodes}"
         limit = self.largest if nodes == 1 else self.total
         where = "any single node" if nodes == 1 and self.nodes > 1 else "the pool"
         if cpus > limit.cpus:
-            return f"needs {cpus} cpus, {where} has {limit.cpus}"
+            return "cpus", f"needs {cpus} cpus, {where} has {limit.cpus}"
         if gpus > limit.gpus:
-            return f"needs {gpus} gpus, {where} has {limit.gpus}"
+            return "gpus", f"needs {gpus} gpus, {where} has {limit.gpus}"
         if self.total.mem and mem > limit.mem:
-            return f"needs {format_bytes(mem)} memory, {where} has {format_bytes(limit.mem)}"
+            needs, has = format_bytes(mem), format_bytes(limit.mem)
+            return "mem", f"needs {needs} memory, {where} has {has}"
         return None

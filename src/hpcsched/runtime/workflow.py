@@ -250,8 +250,8 @@ def load_workflow(
             what = f"job id {task.id!r} is used twice, at lines {id_lines[task.id]} and {line}"
             raise WorkflowError(file, line, what, "rename one of them")
         id_lines[task.id] = line
-        if pool and (reason := pool.refuses(task.cpus, task.gpus, task.mem, task.nodes)):
-            field = {"memory": "mem"}.get(w := reason.split()[2].strip(","), w)  # needs 8 cpus, …
+        if pool and (refusal := pool.refusal(task.cpus, task.gpus, task.mem, task.nodes)):
+            field, reason = refusal
             line, fix = _locate((field,), node, defaults_node), f"lower {field} or run with more"
             raise WorkflowError(file, line, f"job {label} {reason}", fix)
         tasks.append(task)

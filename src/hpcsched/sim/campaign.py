@@ -57,7 +57,7 @@ def simulate_campaign(
     def launch(items: list[Launch], now: float) -> None:
         for item in items:
             trace.starts.append((now, item.task.id, item.number))
-            kernel.schedule(now + max(0.0, duration(item.task)), END, item)
+            kernel.schedule(now + max(0.0, duration(item.task)), END, (item, now))
 
     while True:
         now = kernel.now
@@ -72,13 +72,13 @@ def simulate_campaign(
             raise RuntimeError(
                 f"the campaign is stuck at t={now:g}: {dispatcher.queued} queued, nothing running"
             )
-        order, item = kernel.step()
-        batch = [item] if order == END else []
+        order, event = kernel.step()
+        batch = [event] if order == END else []
         while kernel.peek() == kernel.now:
-            order, item = kernel.step()
+            order, event = kernel.step()
             if order == END:
-                batch.append(item)
-        for item in batch:
+                batch.append(event)
+        for item, started in batch:
             failed = fails is not None and fails(item.task, item.number)
             result = TaskResult(
                 task_id=item.task.id,
@@ -88,7 +88,7 @@ def simulate_campaign(
                 exit_code=1 if failed else 0,
                 reason="exit" if failed else None,
                 message="failed (simulated)" if failed else "",
-                start=kernel.now - duration(item.task),
+                start=started,
                 end=kernel.now,
             )
             trace.ends.append((kernel.now, item.task.id, item.number, not failed))
