@@ -290,3 +290,30 @@ def test_the_dask_executor_runs_the_same_workflow(tmp_path: Path) -> None:
     assert (tmp_path / "joined.txt").read_text() == "HELLO\nolleh\n"
     record = read_journal(tmp_path / "wf.run")
     assert "2 cpus" in record.runs[0]["pool"] and "dask" in record.runs[0]["pool"]
+
+
+def test_a_terminal_gets_a_live_progress_bar(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(DIAMOND)
+    controller, terminal = pty.openpty()
+    argv = [sys.executable, "-c", "from hpcsched.cli import main; main()", "run", str(wf)]
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=terminal, timeout=120)
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(controller)
+    assert proc.returncode == 0
+    assert b"4/4" in drawn and b"running" in drawn and b"\xe2\x94\x81" in drawn  # the bar
+    # without a terminal (the other tests) nothing is drawn on stderr
+    plain = hpcsched("run", str(wf))
+    assert "━" not in plain.stderr
