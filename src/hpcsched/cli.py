@@ -12,7 +12,16 @@ from typing import Annotated, Any
 
 import typer
 
-from hpcsched import cli_run
+from hpcsched import (
+    cli_advise,
+    cli_campaign,
+    cli_dashboard,
+    cli_plan,
+    cli_predict,
+    cli_report,
+    cli_run,
+    cli_trace,
+)
 from hpcsched.cli_common import fail
 
 app = typer.Typer(
@@ -202,7 +211,17 @@ def demo(
     typer.echo(f"job tables written to {out}/ (workload.parquet and one per policy)")
 
 
-cli_run.register(app)
+for _module in (
+    cli_run,
+    cli_trace,
+    cli_report,
+    cli_dashboard,
+    cli_predict,
+    cli_advise,
+    cli_campaign,
+    cli_plan,
+):
+    _module.register(app)
 
 
 def main() -> None:
