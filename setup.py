@@ -1,4 +1,4 @@
-"""Declares the compiled simulation kernel; all metadata lives in pyproject.toml."""
+"""Declares the compiled kernels (simulation, knapsack DP); all metadata lives in pyproject.toml."""
 
 import sys
 
@@ -16,7 +16,14 @@ extensions = [
         ["src/hpcsched/sim/_fastsim.pyx"],
         include_dirs=[np.get_include()],
         extra_compile_args=FLAGS,
-    )
+    ),
+    # the knapsack DP's inner loop; its C carries target_clones for AVX-512/AVX2 itself
+    Extension(
+        "hpcsched.plan._mck",
+        ["src/hpcsched/plan/_mck.pyx"],
+        include_dirs=[np.get_include()],
+        extra_compile_args=FLAGS,
+    ),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}))
