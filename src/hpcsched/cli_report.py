@@ -1,9 +1,122 @@
-"""hpcsched report."""
+"""hpcsched report: one self-contained HTML page of charts, tables and insights of a job table."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from hpcsched.cli_common import fail
+
+
+def _open(path: Path) -> Any:
+    """The table at ``path``; bad lines are warned about (count, first file:line), not hidden."""
+    from hpcsched.analytics.report import ReportInputError, open_table
+
+    try:
+        opened = open_table(path)
+    except ReportInputError as exc:
+        fail(str(exc))
+    if opened.malformed:
+        first = opened.malformed[0]
+        typer.echo(
+            f"hpcsched: warning: {len(opened.malformed)} malformed line(s) skipped in {path} "
+            f"(first: {first})",
+            err=True,
+        )
+    if opened.table.is_empty():
+        fail(f"{path} holds no jobs (check the file, or the sacct -S/-E window)")
+    return opened
+
+
+def _short(path: Path) -> str:
+    """The file name without the suffixes the readers know (``KTH.swf.gz`` -> ``KTH``)."""
+    name = path.name
+    for suffix in (".gz", ".parquet", ".swf", ".json", ".txt", ".csv"):
+        name = name.removesuffix(suffix)
+    return name or path.name
+
+
+def report(
+    table: Annotated[
+        Path,
+        typer.Argument(
+            help="job table: Parquet (e.g. from `hpcsched simulate --out`), SWF (.swf/.swf.gz), "
+            "sacct -P text or sacct --json; the format is detected from the content"
+        ),
+    ],
+    compare: Annotated[
+        Path | None,
+        typer.Option(help="a second table (same formats) shown side by side, with contrasts"),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="folder for report.html (and png/)")] = Path(
+        "hpcsched-report"
+    ),
+    png: Annotated[
+        bool, typer.Option(help="also write every chart as out/png/<key>.png (headless Chromium)")
+    ] = False,
+    title: Annotated[
+        str | None, typer.Option(help="page title (default: from the file names)")
+    ] = None,
+    procs: Annotated[
+        float | None,
+        typer.Option(help="machine size in processors, for utilisation (default: the file's)"),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="last line: a JSON object with the report path, insights and chart keys"
+        ),
+    ] = False,
+) -> None:
+    """Write one self-contained report.html: charts, summary tables and plain-language insights."""
+    from hpcsched.analytics.report import INSIGHTS_FILE, write_report
+    from hpcsched.render import make_console, status
+
+    first = _open(table)
+    other = _open(compare) if compare is not None else None
+    names = (_short(table), _short(compare) if compare is not None else "")
+    if other is not None and names[0] == names[1]:
+        names = (str(table), str(compare))
+    capacity = (procs or first.capacity, (procs or other.capacity) if other is not None else None)
+    what = f"{first.table.height:,} jobs" + (f" vs {other.table.height:,}" if other else "")
+    try:
+        with status(f"building the report of {what}" + (" and its PNGs" if png else "")):
+            path = write_report(
+                first.table,
+                out,
+                compare=other.table if other is not None else None,
+                names=names,
+                title=title or (f"{names[0]} vs {names[1]}" if other is not None else names[0]),
+                png=png,
+                capacity=capacity,
+            )
+    except OSError as exc:
+        fail(f"cannot write the report to {out}: {exc.strerror or exc} (check the folder)")
+    except RuntimeError as exc:  # kaleido: no browser
+        fail(f"cannot write PNGs: {exc}".splitlines()[0] + " (set BROWSER_PATH to chromium)")
+    data = json.loads((path.parent / INSIGHTS_FILE).read_text("utf-8"))
+    texts = [i["text"] for t in data["tables"] for i in t["insights"]]
+    contrasts = [i["text"] for i in data["compare"]]
+    if as_json:
+        payload = {
+            "report": str(path),
+            "insights": texts,
+            "compare_insights": contrasts,
+            "charts": data["charts"],
+        }
+        if png:
+            payload["png"] = str(path.parent / "png")
+        typer.echo(json.dumps(payload))
+        return
+    console = make_console()
+    for text in contrasts or texts:
+        console.print(f"• {text}", highlight=False)
+    console.print(f"report written to [bold]{path}[/bold]")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command()(report)

@@ -1,0 +1,275 @@
+"""Deterministic plain-language insights: one sentence each, every number computed from the data.
+
+They are data (:class:`Insight`: a stable ``key``, the ``text`` and the ``numbers`` it quotes, raw:
+seconds, fractions, counts) so that a report can list them, a test can recompute them and an LLM
+narrator can later be fed them without being asked to do arithmetic. An insight the table cannot
+support (no timelimits, no backfill flags, no machine size) is left out, never guessed.
+
+What they look at follows the Frontier/Andes study (Borch et al., WISDOM 2025) and the classic
+workload questions: walltime overestimation (Tsafrir, Etsion & Feitelson 2007), cancelled jobs
+including ``CANCELLED by <uid>``, failures by user and partition, timeouts, wait by job size,
+backfilling's effect on wait, utilisation. Comparisons use :mod:`hpcsched.sim.metrics` (bounded
+slowdown with τ = 10 s, utilisation), the same numbers ``hpcsched simulate`` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from hpcsched.analytics.derive import Prepared, duration_text, prepare
+from hpcsched.sim.metrics import summarize
+
+#: End states counted as failures (timeouts are reported on their own).
+FAILURE_STATES: Final = ("failed", "out_of_memory", "node_fail", "boot_fail")
+#: A size class needs this many started jobs to be compared in ``wait_by_size``.
+MIN_CLASS_JOBS: Final = 5
+#: Users or partitions named in a "top failing" sentence.
+TOP_FAILING: Final = 3
+
+
+@dataclass(frozen=True)
+class Insight:
+    """One sentence and the numbers it quotes (raw values: seconds, fractions, counts)."""
+
+    key: str
+    text: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pct(share: float) -> str:
+    """A share as a percentage: one decimal below 10%, none above (0.4%, 7.5%, 41%)."""
+    return f"{share:.1%}" if share < 0.1 else f"{share:.0%}"
+
+
+def insights(table: pl.DataFrame | Prepared, *, capacity: float | None = None) -> list[Insight]:
+    """Every insight the table supports, in a fixed order. ``capacity``: machine processors."""
+    prep = table if isinstance(table, Prepared) else prepare(table)
+    jobs = prep.jobs
+    if jobs.is_empty():
+        return [Insight("overview", "The table has no jobs.", {"jobs": 0})]
+    found = [
+        _overview(jobs),
+        _waits(jobs),
+        _walltime(jobs),
+        _backfill(jobs),
+        _cancelled(jobs),
+        _timeouts(jobs, prep.size_unit),
+        _failing(jobs, "user"),
+        _failing(jobs, "partition"),
+        _wait_by_size(jobs, prep.size_unit),
+        _utilisation(jobs, prep.size_unit, capacity),
+    ]
+    return [i for i in found if i is not None]
+
+
+def _overview(jobs: pl.DataFrame) -> Insight:
+    n = jobs.height
+    users = jobs["user"].n_unique()
+    first, last = jobs.select(pl.col("submit").min().alias("a"), pl.col("submit").max()).row(0)
+    span = float(last - first) if first is not None else 0.0
+    completed = int((jobs["state"] == "completed").sum())
+    text = (
+        f"{n:,} jobs from {users:,} users were submitted over {duration_text(span)}; "
+        f"{completed:,} ({pct(completed / n)}) completed."
+    )
+    numbers = {"jobs": n, "users": users, "submit_span": span, "completed": completed}
+    return Insight("overview", text, {**numbers, "completed_share": completed / n})
+
+
+def _waits(jobs: pl.DataFrame) -> Insight | None:
+    waits = jobs["wait"].drop_nulls()
+    if waits.is_empty():
+        return None
+    median, mean = float(waits.median()), float(waits.mean())  # type: ignore[arg-type]
+    p95 = float(waits.quantile(0.95, interpolation="linear"))  # type: ignore[arg-type]
+    text = (
+        f"Of {len(waits):,} started jobs the median wait was {duration_text(median)}, the mean "
+        f"{duration_text(mean)} and the 95th percentile {duration_text(p95)}."
+    )
+    numbers = {"started": len(waits), "median_wait": median, "mean_wait": mean, "p95_wait": p95}
+    return Insight("wait", text, numbers)
+
+
+def _walltime(jobs: pl.DataFrame) -> Insight | None:
+    done = jobs.filter(
+        (pl.col("state") == "completed")
+        & (pl.col("timelimit") > 0)
+        & pl.col("elapsed").is_not_null()
+    )
+    if done.is_empty():
+        return None
+    ratio = done["elapsed"] / done["timelimit"]
+    under = float((ratio < 0.25).mean())  # type: ignore[arg-type]
+    median = float(ratio.median())  # type: ignore[arg-type]
+    text = (
+        f"{pct(under)} of {done.height:,} completed jobs used under a quarter of their walltime "
+        f"request; the median completed job used {pct(median)} of it."
+    )
+    numbers = {"completed_with_limit": done.height, "under_quarter_share": under}
+    return Insight("walltime_overestimate", text, {**numbers, "median_ratio": median})
+
+
+def _backfill(jobs: pl.DataFrame) -> Insight | None:
+    started = jobs.filter(pl.col("wait").is_not_null() & pl.col("backfilled").is_not_null())
+    back = started.filter(pl.col("backfilled"))
+    rest = started.filter(~pl.col("backfilled"))
+    if back.is_empty() or rest.is_empty():
+        return None
+    wb, wr = float(back["wait"].median()), float(rest["wait"].median())  # type: ignore[arg-type]
+    share = back.height / started.height
+    text = (
+        f"{pct(share)} of started jobs were backfilled; backfilled jobs waited a median "
+        f"{duration_text(wb)} vs {duration_text(wr)} for the others."
+    )
+    numbers = {"backfilled": back.height, "backfilled_share": share}
+    return Insight(
+        "backfill", text, {**numbers, "median_wait_backfilled": wb, "median_wait_other": wr}
+    )
+
+
+def _cancelled(jobs: pl.DataFrame) -> Insight | None:
+    cancelled = jobs.filter(pl.col("state") == "cancelled")
+    if cancelled.is_empty():
+        return None
+    share = cancelled.height / jobs.height
+    by_user = int(cancelled["cancelled_by_user"].sum())
+    never = int(cancelled["start"].is_null().sum())
+    text = (
+        f"{pct(share)} of jobs ({cancelled.height:,}) {_were(cancelled.height)} cancelled, "
+        f"{by_user:,} of them by a user (CANCELLED by <uid>) and {never:,} before they started."
+    )
+    numbers = {"cancelled": cancelled.height, "cancelled_share": share}
+    return Insight(
+        "cancelled", text, {**numbers, "cancelled_by_user": by_user, "never_started": never}
+    )
+
+
+def _were(n: int) -> str:
+    return "was" if n == 1 else "were"
+
+
+def _node_hours(frame: pl.DataFrame) -> float:
+    return float((frame["size"].cast(pl.Float64) * frame["elapsed"]).sum()) / 3600.0
+
+
+def _hours_text(hours: float) -> str:
+    return f"{hours:,.0f}" if hours >= 10 else f"{hours:.2g}"
+
+
+def _timeouts(jobs: pl.DataFrame, unit: str) -> Insight | None:
+    timed = jobs.filter(pl.col("state") == "timeout")
+    if timed.is_empty():
+        return None
+    share = timed.height / jobs.height
+    hours, total = _node_hours(timed), _node_hours(jobs)
+    used = hours / total if total > 0 else 0.0
+    text = (
+        f"{timed.height:,} {'job' if timed.height == 1 else 'jobs'} ({pct(share)}) hit the "
+        f"timelimit, using {_hours_text(hours)} {unit[:-1]}-hours ({pct(used)} of all)."
+    )
+    numbers = {"timeouts": timed.height, "timeout_share": share, "size_hours": hours}
+    return Insight("timeouts", text, {**numbers, "size_hours_share": used})
+
+
+def _failing(jobs: pl.DataFrame, by: str) -> Insight | None:
+    if jobs[by].null_count() == jobs.height:
+        return None
+    failed = pl.col("state").is_in(FAILURE_STATES)
+    per = (
+        jobs.filter(pl.col(by).is_not_null())
+        .group_by(by)
+        .agg(failed.sum().alias("failed"), pl.len().alias("jobs"))
+        .filter(pl.col("failed") > 0)
+        .sort(["failed", by], descending=[True, False])
+        .head(TOP_FAILING)
+    )
+    if per.is_empty():
+        return None
+    parts = [
+        f"{by} {name}: {n:,} ({pct(n / total)} of its jobs)" for name, n, total in per.iter_rows()
+    ]
+    total_failed = int(jobs.select(failed.sum()).item())
+    text = (
+        f"Most failures (failed, out of memory, node or boot failure; {total_failed:,} in all) "
+        f"came from {'; '.join(parts)}."
+    )
+    top = [{by: name, "failed": n, "jobs": total} for name, n, total in per.iter_rows()]
+    return Insight(f"failing_{by}", text, {"failed": total_failed, "top": top})
+
+
+def _wait_by_size(jobs: pl.DataFrame, unit: str) -> Insight | None:
+    per = (
+        jobs.filter(pl.col("wait").is_not_null() & pl.col("size_order").is_not_null())
+        .group_by("size_order", "size_class")
+        .agg(pl.len().alias("jobs"), pl.col("wait").median().alias("median_wait"))
+        .filter(pl.col("jobs") >= MIN_CLASS_JOBS)
+        .sort("size_order")
+    )
+    if per.height < 2:
+        return None
+    small, large = per.row(0, named=True), per.row(-1, named=True)
+    big, little = (
+        f"{r['size_class']} {unit[:-1] if r['size_class'] == '1' else unit}" for r in (large, small)
+    )
+    text = (
+        f"Jobs of {big} waited a median {duration_text(large['median_wait'])} vs "
+        f"{duration_text(small['median_wait'])} for jobs of {little}."
+    )
+    numbers = {
+        "small_class": small["size_class"],
+        "small_median_wait": small["median_wait"],
+        "large_class": large["size_class"],
+        "large_median_wait": large["median_wait"],
+    }
+    return Insight("wait_by_size", text, numbers)
+
+
+def busy_profile(jobs: pl.DataFrame, column: str) -> tuple[float, float, float]:
+    """(mean busy, peak busy, span): ``column`` units in use from the first submit to the last end.
+
+    The span and the mean are :func:`hpcsched.sim.metrics.summarize`'s (jobs that ran, from their
+    first submit to their last end), so mean / capacity is its utilisation. The peak is reached
+    at a start: the starts up to it minus the ends up to and including its time (ends are
+    applied first, so back-to-back jobs make no false peak)."""
+    ran = jobs.filter(
+        pl.col("start").is_not_null() & pl.col("end").is_not_null() & pl.col(column).is_not_null()
+    )
+    if ran.is_empty():
+        return 0.0, 0.0, 0.0
+    first, last = ran.select(pl.col("submit").min(), pl.col("end").max()).row(0)
+    span = float(last - first)
+    starts = ran.select("start", pl.col(column).cast(pl.Float64).alias("w")).sort("start")
+    ends = ran.select("end", pl.col(column).cast(pl.Float64).alias("w")).sort("end")
+    started = np.cumsum(starts["w"].to_numpy())
+    ended = np.concatenate([[0.0], np.cumsum(ends["w"].to_numpy())])
+    done = ended[np.searchsorted(ends["end"].to_numpy(), starts["start"].to_numpy(), "right")]
+    peak = float(np.max(started - done))
+    area = float(ran.select((pl.col(column) * (pl.col("end") - pl.col("start"))).sum()).item())
+    return (area / span if span > 0 else 0.0), peak, span
+
+
+def _utilisation(jobs: pl.DataFrame, unit: str, capacity: float | None) -> Insight | None:
+    column = "cpus" if capacity else "size"
+    mean, peak, span = busy_profile(jobs, column)
+    if span <= 0:
+        return None
+    if capacity:
+        used = float(summarize(jobs, capacity)["utilization"])
+        text = (
+            f"Average utilisation was {pct(used)} of {capacity:,.0f} processors over "
+            f"{duration_text(span)} (peak {pct(peak / capacity)})."
+        )
+        numbers = {"utilisation": used, "peak": peak / capacity, "capacity": capacity}
+        return Insight("utilisation", text, {**numbers, "span": span})
+    text = (
+        f"On average {mean:,.1f} {unit} were busy over {duration_text(span)} (peak {peak:,.0f}); "
+        "the machine size is unknown, so this is not a fraction."
+    )
+    return Insight("utilisation", text, {"mean_busy": mean, "peak_busy": peak, "span": span})

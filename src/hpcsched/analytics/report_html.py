@@ -1,0 +1,110 @@
+"""The report's HTML: one self-contained page (plotly.js inlined once; the network may be closed).
+
+Plain string templates with every text escaped; no template engine for a page this simple.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import polars as pl
+
+from hpcsched.analytics.derive import duration_text
+from hpcsched.analytics.insights import Insight, pct
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5rem 2rem; color: #222; }
+h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
+.sub { color: #666; margin-top: 0; }
+.row { display: grid; gap: 1rem; grid-template-columns: repeat(var(--cols), minmax(0, 1fr)); }
+.chart { min-height: 460px; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
+th, td { padding: 0.25rem 0.6rem; border-bottom: 1px solid #eee; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.note { color: #8a6d3b; } ul.insights li { margin: 0.3rem 0; }
+"""
+
+#: (column, header, how to show it) of a summary table.
+_COLUMNS = (
+    ("group", "", "text"),
+    ("jobs", "jobs", "int"),
+    ("node_hours", "node-hours", "hours"),
+    ("cpu_hours", "cpu-hours", "hours"),
+    ("median_wait", "median wait", "duration"),
+    ("mean_wait", "mean wait", "duration"),
+    ("p95_wait", "p95 wait", "duration"),
+    ("median_runtime", "median runtime", "duration"),
+    ("backfilled_share", "backfilled", "share"),
+    ("walltime_accuracy", "runtime / limit (median)", "share"),
+)
+
+
+def _cell(value: object, how: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    if how == "duration":
+        return duration_text(float(value))  # type: ignore[arg-type]
+    if how == "share":
+        return pct(float(value))  # type: ignore[arg-type]
+    if how == "hours":
+        return f"{float(value):,.1f}"  # type: ignore[arg-type]
+    if how == "int":
+        return f"{int(value):,}"  # type: ignore[call-overload]
+    return html.escape(str(value))
+
+
+def summary_html(rows: pl.DataFrame, by: str) -> str:
+    """A summary table (:func:`hpcsched.analytics.summaries.summary_table`) as HTML."""
+    if rows.is_empty():
+        return f'<p class="note">No {html.escape(by)} in this table (the source has none).</p>'
+    shown = [c for c in _COLUMNS if c[0] == "group" or rows[c[0]].null_count() < rows.height]
+    head = "".join(f"<th>{html.escape(h or by)}</th>" for _, h, _ in shown)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_cell(row[c], how)}</td>" for c, _, how in shown) + "</tr>"
+        for row in rows.iter_rows(named=True)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def insights_html(items: Sequence[Insight]) -> str:
+    if not items:
+        return '<p class="note">No insight: the table has too little data.</p>'
+    lines = "".join(
+        f'<li data-key="{html.escape(i.key)}">{html.escape(i.text)}</li>' for i in items
+    )
+    return f'<ul class="insights">{lines}</ul>'
+
+
+def figure_html(fig: go.Figure, div_id: str) -> str:
+    """A plot div and its ``Plotly.newPlot`` call; plotly.js itself is in the page head."""
+    inner = pio.to_html(
+        fig,
+        include_plotlyjs=False,
+        full_html=False,
+        div_id=div_id,
+        default_height="460px",
+        config={"displaylogo": False, "responsive": True},
+    )
+    return f'<div class="chart" data-key="{html.escape(div_id)}">{inner}</div>'
+
+
+def row_html(cells: Sequence[str]) -> str:
+    """Cells side by side (one per compared table)."""
+    return f'<div class="row" style="--cols: {len(cells)}">{"".join(cells)}</div>'
+
+
+def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]]) -> str:
+    """The whole page: plotly.js once in the head, then ``(heading, html)`` sections."""
+    from plotly.offline import get_plotlyjs
+
+    body = "".join(f"<h2>{html.escape(h)}</h2>\n{content}\n" for h, content in sections)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
+        f'<h1>{html.escape(title)}</h1><p class="sub">{html.escape(subtitle)}</p>\n'
+        f"{body}</body></html>\n"
+    )
