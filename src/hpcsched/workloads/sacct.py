@@ -40,18 +40,26 @@ How the ``sacct -P`` pitfalls of ``shared/data/sacct/README.md`` are handled:
 ExitCode ``2:0`` -> ``exit_code`` 2 and ``sacct_exit_signal`` 0. Fields without a job-table
 column are kept as text (``sacct_<name>``, from the job row); ``sacct_line`` is its line.
 
-Speed: polars tokenises the file (``read_csv``, no quoting, all strings), every field is parsed
-by vectorised expressions, and lines are only looked at one by one to describe bad ones.
+Speed and memory: the file is read in 32 MiB pieces that end at a newline. In each, numpy
+counts the separators of every line (the field-count check) and cuts JobID and MaxRSS out of the
+bytes, so step rows (about three quarters of a dump with steps) are never tokenised whole; Polars
+tokenises only the job rows (``read_csv``, no quoting, all strings) and parses every field with
+vectorised expressions. Text fields holding one value on every job row of a piece are stored
+once (Polars constants). Requeued attempts are folded after all pieces are read, on the key
+columns only, and each piece is then finished and released on its own. Lines are only looked
+at one by one to describe bad ones.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
+import zlib
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final, cast
 
 import numpy as np
 import polars as pl
@@ -65,6 +73,7 @@ __all__ = ["Malformed", "SacctError", "SacctRead", "fold", "load_bytes", "read_s
 
 _NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CHUNK: Final = 1 << 22  # bytes scanned for newlines at a time (keeps the mask in cache)
+_PIECE: Final = 1 << 25  # bytes of text parsed at a time (32 MiB)
 _OPTIONAL: Final[dict[str, pl.DataType]] = {
     "eligible": pl.Float64(),
     "reason": pl.String(),
@@ -126,11 +135,16 @@ def load_bytes(path: Path) -> bytes:
     return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw  # a UTF-8 byte order mark
 
 
-def _separator(raw: bytes, delimiter: str, path: Path) -> tuple[bytes, str]:
-    """(data, one-byte separator): a longer delimiter is swapped for an unused control byte."""
+def _check_delimiter(delimiter: str) -> None:
     encoded = delimiter.encode()
     if not encoded or b"\n" in encoded or b"\r" in encoded:
         raise SacctError(f"delimiter {delimiter!r} cannot separate fields (give sacct's)")
+
+
+def _separator(raw: bytes, delimiter: str, path: Path) -> tuple[bytes, str]:
+    """(data, one-byte separator): a longer delimiter is swapped for an unused control byte."""
+    _check_delimiter(delimiter)
+    encoded = delimiter.encode()
     if b"\x00" in raw and encoded != b"\x00":
         raise unreadable(path, "binary data, not sacct text output (check the path)")
     if len(encoded) == 1:
@@ -171,70 +185,240 @@ def _header(
     return [*names[:-1], "_trailing"] if trailing else names, index + 1
 
 
-def _tokenise(raw: bytes, sep: str, n_fields: int, skip: int, n_rows: int) -> pl.DataFrame:
-    schema = {f"f{i}": pl.String() for i in range(n_fields)}
-    if n_rows <= 0:
-        return pl.DataFrame(schema={"_line": pl.Int64(), **schema})
+def _stream(path: Path) -> Iterator[bytes]:
+    """The file's bytes in pieces of about :data:`_PIECE` that end at a newline, gunzipped when
+    they start with the gzip magic (trust bytes, not names), without a UTF-8 byte order mark.
+
+    Reading in pieces keeps memory bounded: a 2 GB dump is never held whole."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise unreadable(path, "no such file (check the path)") from None
+    except IsADirectoryError:
+        raise unreadable(path, "it is a directory (give a sacct output file)") from None
+    except PermissionError:
+        raise unreadable(path, "permission denied (check the file's permissions)") from None
+    except OSError as exc:
+        raise unreadable(path, f"{exc.strerror or exc} (check the path and the disk)") from None
+    with handle:
+        packed = handle.read(2) == b"\x1f\x8b"
+        handle.seek(0)
+        if not packed and path.name.endswith(".gz"):
+            raise unreadable(path, "named .gz but not gzip-compressed (rename it or gzip it)")
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=handle) if packed else handle)
+        rest, first = b"", True
+        while True:
+            try:
+                block = stream.read(_PIECE)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise unreadable(
+                    path, f"corrupt gzip data ({exc}); re-download or re-compress it"
+                ) from None
+            if first and block.startswith(b"\xef\xbb\xbf"):
+                block = block[3:]
+            first = False
+            if not block:
+                if rest:
+                    yield rest
+                return
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                rest += block
+                continue
+            view = memoryview(block)  # one copy per piece: the carried-over line + the block
+            yield rest + view[: cut + 1]
+            rest = bytes(view[cut + 1 :])
+
+
+def _texts(
+    arr: np.ndarray[Any, Any], starts: np.ndarray[Any, Any], ends: np.ndarray[Any, Any]
+) -> pl.Series:
+    """The byte ranges ``[starts, ends)`` of ``arr`` as strings (invalid UTF-8 replaced),
+    gathered with numpy and split by Polars: no Python loop over rows."""
+    if not len(starts):
+        return pl.Series([], dtype=pl.String)
+    lengths = ends - starts
+    total = int(lengths.sum())
+    out = np.full(total + len(starts) - 1, 10, dtype=np.uint8)
+    within = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    dst_start = np.cumsum(lengths + 1) - (lengths + 1)
+    out[np.repeat(dst_start, lengths) + within] = arr[np.repeat(starts, lengths) + within]
+    text = out.tobytes().decode("utf-8", "replace")
+    return pl.Series([text]).str.split("\n").explode()
+
+
+@dataclass
+class _Layout:
+    """What every piece of one file shares: its fields and how to check and parse them."""
+
+    names: list[str]
+    index: dict[str, str]
+    sep: str
+    tz: str
+    path: Path
+
+    @property
+    def ident(self) -> str | None:
+        return self.index.get("jobid") or self.index.get("jobidraw")
+
+    def checks(self) -> list[tuple[str, str, str]]:
+        return [
+            (column, self.names[int(column[1:])], sf.FIELD_KINDS[lower])
+            for lower, column in sorted(self.index.items(), key=lambda item: int(item[1][1:]))
+            if lower in sf.FIELD_KINDS
+        ]
+
+
+def _layout(names: list[str], sep: str, tz: str, path: Path) -> _Layout:
+    index: dict[str, str] = {}
+    for i, name in enumerate(names):
+        index.setdefault(sf.RENAMED.get(name.lower(), name.lower()), f"f{i}")
+    return _Layout(names, index, sep, tz, path)
+
+
+def _bad_count(layout: _Layout, line: int, found: int) -> Malformed:
+    width = len(layout.names)
+    hint = (
+        f"a {layout.sep!r} inside JobName, WorkDir, Comment, SubmitLine or Constraints? use a "
+        "control-character --delimiter or --json"
+        if found > width
+        else "a line cut short, or a newline inside a field?"
+    )
+    return Malformed(str(layout.path), line, f"expected {width} fields, found {found} ({hint})")
+
+
+def _tokenise(raw: bytes, layout: _Layout, bounds: list[tuple[int, int]]) -> pl.DataFrame | None:
+    """The job lines ``raw[s:e]`` split into ``f<i>`` text columns by Polars; None when Polars
+    does not see exactly one row per line (a ``\\r`` inside a line: split in Python then)."""
+    width = len(layout.names)
+    schema = {f"f{i}": pl.String() for i in range(width)}
+    if not bounds:
+        return pl.DataFrame(schema=schema)
+    view = memoryview(raw)
     frame = pl.read_csv(
-        raw,
+        b"\n".join(view[s:e] for s, e in bounds) + b"\n",
         has_header=False,
-        separator=sep,
+        separator=layout.sep,
         quote_char=None,
         schema=schema,
         missing_columns="insert",
         extra_columns="ignore",
         truncate_ragged_lines=True,
         empty_string_is_null=False,
-        skip_lines=skip,
         encoding="utf8-lossy",
         raise_if_empty=False,
-        # numbered by the reader: a column added later would not share the text columns' chunks
-        # and polars would then copy all of them to align the chunks
-        row_index_name="_line",
-        row_index_offset=skip + 1,
     )
-    if frame.height != n_rows:
-        raise SacctError(f"polars read {frame.height} rows from {n_rows} lines (please report)")
-    return frame
+    return frame if frame.height == len(bounds) else None
 
 
-def _field_counts(
-    raw: bytes, frame: pl.DataFrame, bounds: tuple[np.ndarray[Any, Any], ...], sep: str, path: Path
-) -> tuple[pl.DataFrame, pl.Expr, list[Malformed]]:
-    """(rows, which rows to read, the lines without the header's number of fields).
+def _job_tokens(
+    raw: bytes,
+    arr: np.ndarray[Any, Any],
+    layout: _Layout,
+    starts: np.ndarray[Any, Any],
+    ends: np.ndarray[Any, Any],
+    line_no: np.ndarray[Any, Any],
+) -> pl.DataFrame:
+    """The job lines split into ``f<i>`` columns plus ``_line``: by Polars, except lines with a
+    ``\r`` inside (Polars would end the line there), which are split in Python."""
+    inner_cr = np.zeros(len(starts), dtype=bool)
+    if b"\r" in raw:
+        cr = np.flatnonzero(arr == 13)
+        inner_cr = np.searchsorted(cr, ends) > np.searchsorted(cr, starts)
+    fast = np.flatnonzero(~inner_cr)
+    bounds = list(zip(starts[fast].tolist(), ends[fast].tolist(), strict=True))
+    tokens = _tokenise(raw, layout, bounds)
+    schema = {f"f{i}": pl.String() for i in range(len(layout.names))}
+    if tokens is None:  # Polars saw other line ends: split every line in Python
+        fast, slow = fast[:0], np.arange(len(starts))
+        tokens = pl.DataFrame(schema=schema)
+    else:
+        slow = np.flatnonzero(inner_cr)
+    tokens = tokens.with_columns(_line=pl.Series(line_no[fast], dtype=pl.Int64))
+    if not len(slow):
+        return tokens
+    split = [
+        raw[s:e].decode("utf-8", "replace").split(layout.sep)
+        for s, e in zip(starts[slow].tolist(), ends[slow].tolist(), strict=True)
+    ]
+    rows = pl.DataFrame(split, schema=schema, orient="row").with_columns(
+        _line=pl.Series(line_no[slow], dtype=pl.Int64)
+    )
+    return pl.concat([tokens, rows]).sort("_line")
 
-    A line has exactly the header's fields iff its field lengths plus the separators add up to
-    its length (polars cuts extra fields off and reads missing ones as empty). Only the lines
-    where they do not are split again in Python; when such a line does have the right count
-    (invalid UTF-8, a ``\\r`` before a separator), its fields are taken from that split."""
-    starts, ends, line_no = bounds
-    lengths = ends - starts
-    width = frame.width - 1
-    texts = pl.all().exclude("_line").str.len_bytes()
-    total = frame.select(pl.sum_horizontal(texts).cast(pl.Int64) + (width - 1)).to_series()
-    keep = lengths > 0  # blank lines are skipped
-    bad: list[Malformed] = []
-    fixed: list[list[Any]] = []
-    for row in np.flatnonzero(keep & (total.to_numpy() != lengths)):
-        values = raw[starts[row] : ends[row]].decode("utf-8", "replace").split(sep)
-        keep[row] = False
-        if len(values) == width:
-            fixed.append([int(line_no[row]), *values])
-            continue
-        hint = (
-            f"a {sep!r} inside JobName, WorkDir, Comment, SubmitLine or Constraints? use a "
-            "control-character --delimiter or --json"
-            if len(values) > width
-            else "a line cut short, or a newline inside a field?"
-        )
-        reason = f"expected {width} fields, found {len(values)} ({hint})"
-        bad.append(Malformed(str(path), int(line_no[row]), reason))
-    if keep.all():
-        return frame, pl.lit(True), bad
-    if not fixed:  # filtered later, with the job/step split: one copy of the columns, not two
-        return frame, pl.lit(pl.Series(keep)), bad
-    rows = pl.DataFrame(fixed, schema=frame.schema, orient="row")
-    return pl.concat([frame.filter(pl.Series(keep)), rows]).sort("_line"), pl.lit(True), bad
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text columns holding one value on every row become constants, which Polars stores once
+    (a 60-field dump has a dozen columns that are empty on every job row)."""
+    if frame.height < 2:
+        return frame
+    text = [
+        c
+        for c, t in frame.schema.items()
+        if c.startswith("sacct_") and c not in _EXTRAS and t == pl.String
+    ]
+    checks = [pl.col(c).eq_missing(pl.col(c).first()).all() for c in text]
+    same = frame.select(checks).row(0) if text else ()
+    constant = [c for c, flag in zip(text, same, strict=True) if flag]
+    return frame.with_columns(pl.lit(frame[c][0], pl.String).alias(c) for c in constant)
+
+
+def _piece(
+    raw: bytes,
+    layout: _Layout,
+    starts: np.ndarray[Any, Any],
+    ends: np.ndarray[Any, Any],
+    first: int,
+) -> tuple[pl.DataFrame, pl.DataFrame, list[Malformed]]:
+    """(job rows, step rows, malformed lines) of the lines ``[starts, ends)`` of one piece;
+    ``first`` is the file line number of the first.
+
+    A line has the header's number of fields iff it holds one separator fewer (counted on the
+    bytes). Step rows are read for JobID and MaxRSS only: those two fields are cut out of the
+    bytes, so only job rows (about a quarter of a dump with steps) are tokenised whole."""
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    width = len(layout.names)
+    line_no = np.arange(first, first + len(starts), dtype=np.int64)
+    seps = np.flatnonzero(arr == ord(layout.sep))
+    low, high = np.searchsorted(seps, starts), np.searchsorted(seps, ends)
+    found = high - low + 1
+    nonblank = ends > starts
+    good = nonblank & (found == width)
+    malformed = [
+        _bad_count(layout, int(line_no[r]), int(found[r])) for r in np.flatnonzero(nonblank & ~good)
+    ]
+    rows = np.flatnonzero(good)
+    low = low[rows]
+
+    def field(column: str | None) -> pl.Series | None:
+        if column is None:
+            return None
+        i = int(column[1:])
+        s = starts[rows] if i == 0 else seps[low + i - 1] + 1
+        e = ends[rows] if i == width - 1 else seps[low + i]
+        return _texts(arr, s, e).alias(column)
+
+    ident, rss_col = layout.ident, layout.index.get("maxrss")
+    idents = field(ident)
+    is_step = np.zeros(len(rows), dtype=bool)
+    if idents is not None:
+        is_step = idents.str.contains(".", literal=True).to_numpy()
+    step_cols = [s for s in (idents, field(rss_col)) if s is not None]
+    step_rows = pl.DataFrame([*(s.filter(pl.Series(is_step)) for s in step_cols)])
+    step_rows = step_rows.with_columns(_line=pl.Series(line_no[rows][is_step]))
+    steps = sf.step_columns(step_rows, layout.index)
+    job_rows = rows[~is_step]
+    tokens = _job_tokens(raw, arr, layout, starts[job_rows], ends[job_rows], line_no[job_rows])
+    jobs = sf.job_columns(tokens.rechunk(), layout.index, layout.names, layout.tz)
+    step_checks = [c for c in layout.checks() if c[0] in (ident, rss_col)]
+    for part, checks in ((steps, step_checks), (jobs, layout.checks())):
+        if not part["_ok"].all():
+            malformed += _describe(part.filter(~pl.col("_ok")), checks, layout.path)
+    jobs, steps = (p if p["_ok"].all() else p.filter("_ok") for p in (jobs, steps))
+    internal = re.compile(r"^(f\d+|_(?!key$|tag$|line$|rss$).*)$")  # tokens, parse helpers
+    jobs = _compact(jobs.select([c for c in jobs.columns if not internal.match(c)]))
+    steps = steps.select("_key", "_step", "_rss", "_line")
+    return jobs, steps, sorted(malformed, key=lambda m: m.line)
 
 
 def _describe(
@@ -270,113 +454,167 @@ def read_sacct(
     equal to them is taken as a header and skipped. ``tz`` is the zone sacct printed times in
     (see the module notes). Lines that cannot be read are counted in ``malformed`` and skipped;
     ``strict=True`` raises :class:`SacctError` at the first. Unreadable files always raise.
+    The file is read in pieces of about 32 MiB (steps follow their job; requeued attempts may
+    be anywhere, so attempts are folded once all pieces are read).
     """
     path = Path(path)
     try:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise SacctError(f"unknown time zone {tz!r} (give an IANA name such as 'UTC')") from None
-    raw, sep = _separator(load_bytes(path), delimiter, path)
-    starts, ends = _lines(raw)
-    nonblank = np.flatnonzero(ends > starts)
-    if fields is None and not len(nonblank):
-        raise unreadable(path, "empty (sacct prints nothing when a --format name is unknown)")
-    first = int(nonblank[0]) if len(nonblank) else 0
-    head = raw[starts[first] : ends[first]].decode("utf-8", "replace") if len(nonblank) else ""
-    names, skip = _header(head, first, sep, fields, path)
-    if not (nonblank >= skip).any():  # nothing after the header
-        starts = ends = np.zeros(skip, dtype=np.int64)
-    frame = _tokenise(raw, sep, len(names), skip, len(starts) - skip)
-    line_no = np.arange(skip + 1, len(starts) + 1, dtype=np.int64)
-    bounds = (starts[skip:], ends[skip:], line_no)
-    frame, keep, malformed = _field_counts(raw, frame, bounds, sep, path)
-    index: dict[str, str] = {}
-    for i, name in enumerate(names):
-        index.setdefault(sf.RENAMED.get(name.lower(), name.lower()), f"f{i}")
-    ident = index.get("jobid") or index.get("jobidraw")
-    checks = [
-        (column, names[int(column[1:])], sf.FIELD_KINDS[lower])
-        for lower, column in sorted(index.items(), key=lambda item: int(item[1][1:]))
-        if lower in sf.FIELD_KINDS
-    ]
-    is_step = pl.lit(False) if ident is None else pl.col(ident).str.contains(".", literal=True)
-    step_cols = [c for c in (ident, index.get("maxrss"), "_line") if c is not None]
-    steps = sf.step_columns(frame.select(step_cols).filter(is_step & keep), index)
-    # one chunk per column: mapping a column with many chunks rebuilds its hash table per chunk
-    jobs = sf.job_columns(frame.filter(~is_step & keep).rechunk(), index, names, tz)
-    step_checks = [c for c in checks if c[0] in (ident, index.get("maxrss"))]
-    for rows, row_checks in ((steps, step_checks), (jobs, checks)):
-        if not rows["_ok"].all():
-            malformed += _describe(rows.filter(~pl.col("_ok")), row_checks, path)
-    malformed.sort(key=lambda m: m.line)
-    if malformed and strict:
-        raise SacctError(
-            f"{malformed[0]} (strict mode stops at the first bad line; without it bad lines are "
-            "counted and skipped)"
+    _check_delimiter(delimiter)
+    layout: _Layout | None = None
+    jobs: list[pl.DataFrame] = []
+    steps: list[pl.DataFrame] = []
+    malformed: list[Malformed] = []
+    lines_before = 0
+    for piece in _stream(path):
+        raw, sep = _separator(piece, delimiter, path)
+        starts, ends = _lines(raw)
+        skip = 0
+        if layout is None:
+            nonblank = np.flatnonzero(ends > starts)
+            if fields is None and not len(nonblank):
+                lines_before += len(starts)
+                continue
+            first = int(nonblank[0]) if len(nonblank) else 0
+            head = (
+                raw[starts[first] : ends[first]].decode("utf-8", "replace") if len(nonblank) else ""
+            )
+            names, skip = _header(head, lines_before + first, sep, fields, path)
+            skip = max(skip - lines_before, 0)
+            layout = _layout(names, sep, tz, path)
+        layout.sep = sep
+        part_jobs, part_steps, bad = _piece(
+            raw, layout, starts[skip:], ends[skip:], lines_before + skip + 1
         )
-    jobs, steps = (rows if rows["_ok"].all() else rows.filter("_ok") for rows in (jobs, steps))
-    internal = re.compile(r"^(f\d+|_(?!key$|tag$|line$|rss$).*)$")  # tokens, parse helpers
-    jobs = jobs.select([c for c in jobs.columns if not internal.match(c)])
-    if malformed and jobs.height + steps.height == 0:
+        lines_before += len(starts)
+        if bad and strict:
+            raise SacctError(
+                f"{bad[0]} (strict mode stops at the first bad line; without it bad lines are "
+                "counted and skipped)"
+            )
+        jobs.append(part_jobs)
+        steps.append(part_steps)
+        malformed += bad
+    if layout is None:
+        if fields is None:
+            raise unreadable(path, "empty (sacct prints nothing when a --format name is unknown)")
+        layout = _layout(
+            list(fields), delimiter if len(delimiter.encode()) == 1 else "\x1f", tz, path
+        )
+    if not jobs:
+        empty = np.zeros(0, dtype=np.int64)
+        part_jobs, part_steps, _ = _piece(b"", layout, empty, empty, 1)
+        jobs, steps = [part_jobs], [part_steps]
+    step_rows = sum(s.height for s in steps)
+    rows = sum(j.height for j in jobs) + step_rows
+    if malformed and rows == 0:
         raise unreadable(path, f"no line could be read as sacct -P output (first: {malformed[0]})")
-    table, stats = fold(jobs, steps)
-    return SacctRead(
-        table, jobs.height + steps.height, table.height, steps.height, malformed, str(path), **stats
-    )
+    table, stats = fold(jobs, steps)  # empties both lists: each piece is released once used
+    return SacctRead(table, rows, table.height, step_rows, malformed, str(path), **stats)
 
 
-def fold(jobs: pl.DataFrame, steps: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """The pieces one after the other, without copying (different chunks of one column)."""
+    if len(frames) == 1:
+        return frames[0]
+    try:
+        return pl.concat(frames, how="vertical", rechunk=False)
+    except pl.exceptions.SchemaError:  # a column all null in one piece, typed in another
+        return pl.concat(frames, how="vertical_relaxed", rechunk=False)
+
+
+def fold(
+    jobs: pl.DataFrame | list[pl.DataFrame], steps: pl.DataFrame | list[pl.DataFrame]
+) -> tuple[pl.DataFrame, dict[str, int]]:
     """One row per job: the last job row of each JobID (file order) with its attempt's steps.
 
     Job rows carry ``_key`` (JobID), ``_tag`` (the attempt: Submit) and ``_line``; step rows
-    ``_key``, ``_step``, ``_rss``, ``_line`` and ``_tag`` (null: the attempt of the job row
-    before them). Only JobIDs with several job rows need the attempt bookkeeping.
+    ``_key``, ``_step``, ``_rss`` and ``_line`` (a ``_tag`` column there is ignored: a step
+    belongs to the attempt of the job row before it). Only JobIDs with several job rows need
+    the attempt bookkeeping. ``jobs`` and ``steps`` may be lists of pieces, which are emptied:
+    the bookkeeping runs on the jobs' three key columns and each piece is finished and
+    released on its own, so a million wide rows are never held twice.
     """
-    repeated = pl.col("_key").is_duplicated()
-    multi = jobs.filter(repeated)
+    parts = [jobs] if isinstance(jobs, pl.DataFrame) else jobs
+    if isinstance(steps, list):
+        steps, pieces = _concat(steps), steps
+        pieces.clear()
+    keys = _concat([p.select("_key", "_tag", "_line") for p in parts]).rechunk()
+    keep, aligned, stats = _bookkeeping(keys, steps)
+    del keys, steps  # the job rows alone are finished below
+    done, kept_rows, offset = [], 0, 0
+    while parts:  # piece by piece, each released once finished
+        mask = None if keep is None else keep.slice(offset, parts[0].height)
+        offset += parts[0].height
+        if mask is None or mask.all():
+            part = parts.pop(0)
+        else:  # drop the earlier attempts, one column at a time: each old one is then freed
+            columns = parts.pop(0).get_columns()
+            part = pl.DataFrame([columns.pop(0).filter(mask) for _ in range(len(columns))])
+        extra = aligned.slice(kept_rows, part.height)
+        kept_rows += part.height
+        done.append(_finish(part.with_columns(extra)))
+    return _concat(done), stats
+
+
+def _bookkeeping(
+    keys: pl.DataFrame, steps: pl.DataFrame
+) -> tuple[pl.Series | None, pl.DataFrame, dict[str, int]]:
+    """(which job rows to keep, their step count, peak step RSS and requeues, the counts) from
+    the jobs' key columns and the steps; its intermediate frames die when it returns."""
+    repeated = keys["_key"].is_duplicated()
     stats = {"requeues": 0, "duplicates": 0}
-    requeues = pl.lit(0, dtype=pl.Int64)
-    if multi.height:
-        jobs = jobs.with_columns(pl.when(repeated).then(pl.col("_tag")).otherwise(pl.lit("")))
-        in_multi = pl.col("_key").is_in(multi["_key"].unique().implode())
-        steps = steps.with_columns(pl.when(in_multi).then(pl.col("_tag")).otherwise(pl.lit("")))
+    keep: pl.Series | None = None
+    per_key = steps.group_by("_key").agg(step_count=pl.len(), _step_rss=pl.col("_rss").max())
+    if repeated.any():
+        keys = keys.with_columns(_tag=pl.when(repeated).then("_tag").otherwise(pl.lit("")))
+        multi = keys.filter(repeated)
+        # only the steps of JobIDs with several job rows need their attempt found and their
+        # repeats (overlapping -S/-E windows) dropped; the others belong to the "" attempt
+        multi_keys = multi["_key"].unique().implode()
+        in_multi = steps["_key"].is_in(multi_keys)
+        mine = steps.filter(in_multi).select("_key", "_step", "_rss", "_line")
         rows = pl.concat(
-            [f.select("_key", "_line", "_tag") for f in (multi, steps.filter(in_multi))]
+            [multi.select("_key", "_line", "_tag"), mine.select("_key", "_line")], how="diagonal"
         )
-        filled = rows.sort("_line").select(
-            "_line", pl.col("_tag").forward_fill().over("_key").alias("_filled")
-        )
-        before = steps.height
-        steps = (
-            steps.join(filled, on="_line", how="left", maintain_order="left")
-            .with_columns(pl.coalesce("_tag", "_filled"))
-            .unique(["_key", "_tag", "_step"], keep="last", maintain_order=True)
+        filled = rows.sort("_line").select("_line", pl.col("_tag").forward_fill().over("_key"))
+        mine = mine.join(filled, on="_line", how="left", maintain_order="left").unique(
+            ["_key", "_tag", "_step"], keep="last", maintain_order=True
         )
         attempts = multi.group_by("_key").agg(_rows=pl.len(), _attempts=pl.col("_tag").n_unique())
         stats["requeues"] = int((attempts["_attempts"] - 1).sum())
         stats["duplicates"] = int((attempts["_rows"] - attempts["_attempts"]).sum())
-        stats["duplicates"] += before - steps.height
-        last = pl.col("_line") == pl.col("_line").max().over("_key")
-        jobs = jobs.filter(~repeated | last).join(attempts, on="_key", how="left")
-        requeues = (pl.col("_attempts") - 1).fill_null(0)
-        keys = ["_key", "_tag"]
+        stats["duplicates"] += int(in_multi.sum()) - mine.height
+        keep = ~repeated | (keys["_line"] == keys.select(pl.col("_line").max().over("_key"))[:, 0])
+        keys = keys.filter(keep).join(attempts, on="_key", how="left", maintain_order="left")
+        requeues = (keys["_attempts"] - 1).fill_null(0).cast(pl.Int64)
+        on = ["_key", "_tag"]
+        per_attempt = mine.group_by(on).agg(step_count=pl.len(), _step_rss=pl.col("_rss").max())
+        plain = per_key.filter(~pl.col("_key").is_in(multi_keys)).with_columns(_tag=pl.lit(""))
+        per_job = pl.concat([plain.select(per_attempt.columns), per_attempt])
     else:  # every JobID has one job row: its steps are all the rows with its JobID
-        keys = ["_key"]
-    per_job = steps.group_by(keys).agg(step_count=pl.len(), _step_rss=pl.col("_rss").max())
-    orphan = ~pl.col("_key").is_in(jobs["_key"].implode())
-    if multi.height:
+        on, per_job = ["_key"], per_key
+        requeues = pl.Series(np.zeros(keys.height, dtype=np.int64))
+    orphan = ~pl.col("_key").is_in(keys["_key"].implode())
+    if keep is not None:
         orphan = orphan | pl.col("_tag").is_null()
     stats["orphan_steps"] = int(per_job.filter(orphan)["step_count"].sum())
-    table = jobs.join(per_job, on=keys, how="left", maintain_order="left")
-    table = table.with_columns(
-        step_count=pl.col("step_count").fill_null(0),
-        mem_used=pl.max_horizontal("_rss", "_step_rss"),
-        sacct_requeues=requeues,
-    )
+    aligned = keys.select(on).join(per_job, on=on, how="left", maintain_order="left")
+    aligned = aligned.select(
+        step_count=pl.col("step_count").fill_null(0), _step_rss="_step_rss"
+    ).with_columns(sacct_requeues=requeues)
+    return keep, aligned, stats
+
+
+def _finish(table: pl.DataFrame) -> pl.DataFrame:
+    """The job-table columns of folded job rows, in order, with their types."""
+    table = table.with_columns(mem_used=pl.max_horizontal("_rss", "_step_rss"))
     extras = [c for c in table.columns if c.startswith("sacct_") and c not in _EXTRAS]
     table = table.select(
         *[c for c in CANONICAL_COLUMNS if c in table.columns],
         *[pl.col(c).cast(t) for c, t in {**_OPTIONAL, **_EXTRAS}.items() if c in table.columns],
         *extras,
     )
-    return conform(table), stats
+    return conform(table)
