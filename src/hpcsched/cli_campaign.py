@@ -1,9 +1,176 @@
-"""hpcsched campaign materials."""
+"""hpcsched campaign materials: the materials-discovery campaign under a policy, sim or live."""
 
 from __future__ import annotations
 
+import json
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from hpcsched.cli_common import fail
+
+campaign_app = typer.Typer(
+    help="Run AI-driven task campaigns (surrogates, drift detection, continual learning).",
+    no_args_is_help=True,
+)
+
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``20m``, ``1.5h``, ``2d``; ``inf`` for no window."""
+    if text.strip().lower() in ("inf", "none", "0"):
+        return math.inf
+    match = _DURATION.match(text.lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; write e.g. 600, 20m or 1.5h")
+    return float(match.group(1)) * _UNITS[match.group(2) or ""]
+
+
+def materials(
+    goal: Annotated[
+        str, typer.Option(help="uo2 (a stable material for UO2) or usi (the U–Si study)")
+    ] = "uo2",
+    clock: Annotated[
+        str, typer.Option(help="sim (virtual time, simulated durations) or live (real processes)")
+    ] = "sim",
+    policy: Annotated[
+        str, typer.Option(help="scheduling policy preset: prioritybf, easy, fcfs, ...")
+    ] = "prioritybf",
+    window: Annotated[
+        str,
+        typer.Option(help="time window, e.g. 20m, 1h or 600 (seconds); inf runs to the end"),
+    ] = "20m",
+    cpus: Annotated[
+        int | None, typer.Option(help="pool cpus (default: 8 in sim, 2 live)", min=1)
+    ] = None,
+    n_materials: Annotated[
+        int | None,
+        typer.Option(
+            "--materials",
+            help="structures to screen (default: 1,124 for UO2, 99 x 1,124 for U–Si)",
+            min=1,
+        ),
+    ] = None,
+    batch: Annotated[
+        int, typer.Option(help="granularity: structures per prediction task", min=1)
+    ] = 1,
+    lookahead: Annotated[
+        int | None,
+        typer.Option(help="structures (batches) in flight (default: cpus / 3)", min=1),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="a CSV: composition,template,enthalpy_per_atom,features... "),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="live: folder for the work files and journal (default ./materials-GOAL)"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic materials set")] = 7,
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object instead")] = False,
+) -> None:
+    """Plan a goal, run it under a policy for a time window, report what it achieved."""
+    from hpcsched.campaigns.materials.planner import GOALS, PlanError, RuleBasedPlanner
+    from hpcsched.campaigns.materials.source import MaterialsInputError
+    from hpcsched.policies.registry import get_policy
+
+    if goal not in GOALS:
+        fail(f"--goal {goal!r}: choose uo2 or usi")
+    if clock not in ("sim", "live"):
+        fail(f"--clock {clock!r}: choose sim or live")
+    try:
+        get_policy(policy)
+        seconds = parse_duration(window)
+    except ValueError as exc:
+        fail(str(exc))
+    if clock == "live" and math.isinf(seconds) and n_materials is None:
+        fail("--clock live needs a finite --window or --materials (a full campaign takes hours)")
+    if data is not None and not data.is_file():
+        fail(f"--data {data}: no such file; give a CSV of composition,template,enthalpy_per_atom")
+    try:
+        plan = RuleBasedPlanner().plan(
+            GOALS[goal], data=data, materials=n_materials, batch=batch, seed=seed
+        )
+    except (PlanError, MaterialsInputError) as exc:
+        fail(str(exc))
+    pool_cpus = cpus or (8 if clock == "sim" else 2)
+    report = _run(plan, clock, policy, pool_cpus, seconds, lookahead, out, json_out)
+    if json_out:
+        typer.echo(json.dumps(report))
+    else:
+        _show(report, plan.steps)
+
+
+def _run(
+    plan: Any,
+    clock: str,
+    policy: str,
+    cpus: int,
+    window: float,
+    lookahead: int | None,
+    out: Path | None,
+    quiet: bool,
+) -> dict[str, Any]:
+    from contextlib import nullcontext
+
+    from hpcsched.campaigns.materials.run import run_live, run_sim
+    from hpcsched.render import status
+
+    what = f"{plan.goal}: {plan.structures:,} structures, {policy}, {cpus} cpus ({clock})"
+    with nullcontext() if quiet else status(f"running the materials campaign {what}"):
+        if clock == "sim":
+            return run_sim(plan, policy, cpus, window, lookahead=lookahead).report
+        folder = out or Path(f"materials-{plan.goal}")
+        if (folder / "run" / "journal.sqlite").exists():
+            fail(f"{folder}: holds an earlier run; remove it or choose another --out")
+        outcome = run_live(plan, policy, cpus, window, folder, lookahead=lookahead)
+        outcome.report["work_dir"] = str((folder / "work").resolve())
+        return outcome.report
+
+
+def _show(report: dict[str, Any], steps: tuple[str, ...]) -> None:
+    from rich.table import Table
+
+    from hpcsched.render import make_console
+
+    console = make_console()
+    console.print("[bold]plan[/bold]: " + "; ".join(steps))
+    table = Table(title=f"materials campaign {report['goal']} under {report['policy']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    window = report["window"]
+    rows = [
+        ("clock", report["clock"]),
+        ("window", "to the end" if window is None else f"{window:,.0f} s"),
+        ("cpus", str(report["cpus"])),
+        ("materials investigated", f"{report['materials_investigated']:,}"),
+        ("prediction tasks", f"{report['prediction_tasks']:,}"),
+        ("drift checks run", f"{report['drift_checks']:,}"),
+        ("drift detections", _per_method(report["drift_detections"])),
+        ("continual-learning delay (structures)", _per_method(report["continual_learning_delay"])),
+        ("low-priority misses", str(report["low_priority_misses"])),
+        ("tasks made obsolete", _per_method(report["obsolete_removed"]) or "0"),
+        ("utilisation", f"{report['utilisation']:.1%}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    for entry in report["best"]:
+        console.print(f"  {entry['label']}: {entry['enthalpy_per_atom']:.4f} eV/atom (predicted)")
+    if "work_dir" in report:
+        console.print(f"files written to {report['work_dir']}")
+
+
+def _per_method(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {'—' if v is None else v}" for k, v in values.items())
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    campaign_app.command("materials")(materials)
+    app.add_typer(campaign_app, name="campaign")
