@@ -52,7 +52,10 @@ def test_a_live_run_trains_predicts_checks_and_writes_its_files(tmp_path: Path) 
     assert len(predictions["values"]) == 10
     drift = json.loads(next((work / "drift").glob("gnn-*.json")).read_text())
     assert 0.0 <= drift["p_value"] <= 1.0 and drift["window"] >= 8
-    validation = json.loads((work / "validation" / "1.json").read_text())
+    # a queued validation is dropped when a newer one is queued, so which ones ran depends on timing
+    validations = sorted((work / "validation").glob("*.json"))
+    assert validations
+    validation = json.loads(validations[-1].read_text())
     assert validation["mae"]["ensemble"] < 0.5
     assert "lowest ensemble enthalpy" in (work / "log" / "campaign.log").read_text()
     svg = (work / "plots" / "landscape.svg").read_text()
