@@ -1,9 +1,199 @@
-"""hpcsched advise."""
+"""hpcsched advise: a policy-compliant batch script from a calibrated run-time bound."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+from hpcsched.cli_common import fail
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from hpcsched.advise import Advice
+    from hpcsched.advise.plan import Prediction, Request
+    from hpcsched.advise.site import Site
+    from hpcsched.advise.whatif import Queue
+
+HELP = (
+    "Rewrite SCRIPT's #SBATCH lines to fit the site policy, from a prediction.\n\n"
+    "The time limit becomes the calibrated upper bound of the run time learnt from --history "
+    "(rounded up to the site's granularity), --mem the bound of peak memory; partition and QoS "
+    "are the fastest (or cheapest) valid choice on the current queue. A bound longer than a "
+    "partition allows becomes a chain of parts (NAME.part1.sbatch, ... and submit-chain.sh, which "
+    "submits them with --dependency=afterok). A what-if table lists every valid partition/QoS "
+    "with its expected start and end (the queue replayed under the site's policy) and cost. A "
+    "request no partition/QoS can take is refused with the rule it breaks."
+)
+
+
+def _queue(queue: Path | None, live: bool) -> Queue:
+    import time
+
+    from hpcsched.advise.whatif import Queue, QueueError, load_squeue, read_squeue
+
+    if queue is not None and live:
+        fail("give either --queue FILE or --live-queue, not both")
+    try:
+        if queue is not None:
+            return load_squeue(queue)
+        if live:
+            from hpcsched.slurm import SlurmAdapter, SlurmError
+
+            try:
+                jobs = SlurmAdapter().squeue()
+            except SlurmError as exc:
+                fail(f"{exc}; start Slurm or pass --queue FILE (squeue --json output)")
+            return read_squeue(jobs, now=time.time(), source="squeue --json")
+    except QueueError as exc:
+        fail(str(exc))
+    empty = Queue([], time.time())
+    empty.notes.append("no --queue/--live-queue: start times assume an idle machine")
+    return empty
+
+
+def _history(path: Path) -> pl.DataFrame:
+    from hpcsched.workloads.load import InputError, load_jobs
+
+    try:
+        loaded = load_jobs(path)
+    except InputError as exc:
+        fail(f"{exc}; --history takes a job table (.parquet, e.g. from hpcsched trace convert)")
+    if loaded.malformed:
+        first = loaded.malformed[0]
+        typer.echo(
+            f"hpcsched: warning: {len(loaded.malformed)} malformed line(s) skipped in {path} "
+            f"(first: {first})",
+            err=True,
+        )
+    return loaded.table
+
+
+def _predict(
+    history: pl.DataFrame, request: Request, site: Site, user: str, now: float, coverage: float
+) -> Prediction:
+    from dataclasses import replace
+
+    from hpcsched.advise.plan import RefusalError, job_row, predict
+    from hpcsched.predict.bound import fit_bound
+    from hpcsched.render import status
+
+    try:
+        with status(f"learning {coverage:.0%} bounds from {history.height:,} jobs"):
+            runtime = fit_bound(history, target="runtime", coverage=coverage)
+            has_mem = (
+                "mem_used" in history.columns and history["mem_used"].null_count() < history.height
+            )
+            memory = fit_bound(history, target="mem_used", coverage=coverage) if has_mem else None
+            prediction = predict(
+                runtime, memory, job_row(request, site, user=user, now=now), coverage
+            )
+    except RefusalError:
+        raise  # the command reports it as a refusal
+    except ValueError as exc:
+        fail(f"cannot predict from the history: {exc}".splitlines()[0])
+    if getattr(runtime, "model", True) is None and not prediction.note:
+        # FittedBound learns no model from too short a history: its bound is the request
+        note = "the history is too short to learn a bound: the time limit is the script's own"
+        prediction = replace(prediction, note=note)
+    return prediction
+
+
+def _write(advice: Advice, script: Path, out: Path | None) -> list[str]:
+    from hpcsched.advise import submit_chain
+
+    if out is None:
+        out = script.with_name(script.name.removesuffix(".sbatch") + ".advised.sbatch")
+    if len(advice.scripts) == 1:
+        paths = [out]
+    else:
+        base = out.name.removesuffix(".sbatch")
+        paths = [out.with_name(f"{base}.part{k}.sbatch") for k in range(1, len(advice.scripts) + 1)]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for path, text in zip(paths, advice.scripts, strict=True):
+            path.write_text(text)
+        if len(paths) > 1:
+            chain = out.with_name("submit-chain.sh")
+            chain.write_text(submit_chain(paths))
+            chain.chmod(0o755)
+            paths.append(chain)
+    except OSError as exc:
+        fail(f"cannot write {out.parent}: {exc.strerror}; choose another --out")
+    return [str(p) for p in paths]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add the ``advise`` command to ``app``."""
+
+    @app.command("advise", help=HELP)
+    def advise_command(
+        script: Annotated[Path, typer.Argument(help="the batch script (#SBATCH lines) to advise")],
+        history: Annotated[
+            Path, typer.Option(help="finished jobs to learn from: a job table (.parquet) or SWF")
+        ],
+        site: Annotated[Path, typer.Option(help="site policy YAML (see examples/site-local.yaml)")],
+        queue: Annotated[
+            Path | None, typer.Option(help="the current queue: a file of squeue --json output")
+        ] = None,
+        live_queue: Annotated[
+            bool, typer.Option("--live-queue", help="read the queue now with squeue --json")
+        ] = False,
+        coverage: Annotated[
+            float, typer.Option(help="share of similar jobs the time limit must cover (0-1)")
+        ] = 0.95,
+        out: Annotated[
+            Path | None,
+            typer.Option(help="advised script path (default: SCRIPT.advised.sbatch beside it)"),
+        ] = None,
+        prefer: Annotated[
+            str, typer.Option(help="which valid partition/QoS to advise: fastest or cheapest")
+        ] = "fastest",
+        any_partition: Annotated[
+            bool,
+            typer.Option(
+                "--any-partition",
+                help="choose partition and QoS even when the script names them",
+            ),
+        ] = False,
+        user: Annotated[
+            str | None, typer.Option(help="whose history to predict from (default: you)")
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    ) -> None:
+        import getpass
+
+        from hpcsched.advise import PREFER, advise
+        from hpcsched.advise.plan import RefusalError, request_of
+        from hpcsched.advise.render import advice_json, print_advice
+        from hpcsched.advise.sbatch_script import ScriptError, read_script
+        from hpcsched.advise.site import SiteError, load_site
+
+        if prefer not in PREFER:
+            fail(f"--prefer {prefer!r}: choose fastest or cheapest")
+        if not 0 < coverage < 1:
+            fail(f"--coverage {coverage}: give a share between 0 and 1, e.g. 0.95")
+        try:
+            parsed = read_script(script)
+            site_spec = load_site(site)
+            request = request_of(parsed)
+        except (ScriptError, SiteError, RefusalError) as exc:
+            fail(str(exc))
+        current = _queue(queue, live_queue)
+        table = _history(history)
+        who = user or getpass.getuser()
+        try:
+            prediction = _predict(table, request, site_spec, who, current.now, coverage)
+            advice = advise(
+                parsed, site_spec, current, prediction, prefer=prefer, any_partition=any_partition
+            )
+        except RefusalError as exc:
+            fail(f"{script}: refused: {exc}")
+        files = _write(advice, script, out)
+        if as_json:
+            typer.echo(json.dumps(advice_json(advice, current.now, files)))
+        else:
+            print_advice(advice, current.now, files)

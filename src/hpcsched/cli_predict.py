@@ -2,8 +2,212 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from hpcsched.cli_common import fail
+
+if TYPE_CHECKING:
+    from hpcsched.workloads.load import LoadedTable
+
+predict_app = typer.Typer(
+    help="Predict job runtimes and memory from a site's history; measure the scheduling gain."
+)
+
+MODEL_HELP = (
+    "requested (the user's timelimit), user-last-two (Tsafrir 2007), alea (per-user ratio), "
+    "lightgbm (learned point prediction) or lightgbm-bound (learned upper bound at --coverage)"
+)
+FILTER_HELP = "input filter for SWF traces: none or strong (VALIDATION.md rung 3)"
+
+
+def _load(trace: Path, filter_name: str) -> LoadedTable:
+    from hpcsched.workloads.load import InputError, load_jobs
+
+    if filter_name not in ("none", "strong"):
+        fail(f"--filter {filter_name!r} is not none or strong")
+    try:
+        loaded = load_jobs(trace, filter_name=filter_name)
+    except InputError as exc:
+        fail(str(exc))
+    if loaded.malformed:
+        typer.echo(
+            f"hpcsched: warning: {len(loaded.malformed)} malformed line(s) skipped in {trace}, "
+            f"first: {loaded.malformed[0]}",
+            err=True,
+        )
+    missing = [
+        c for c in ("user", "submit", "end") if loaded.table[c].null_count() == loaded.table.height
+    ]
+    if missing or loaded.table.height == 0:
+        fail(
+            f"{trace}: no job has a known {', '.join(missing) or 'row'}, so nothing is known at "
+            "any submit; give a history of finished jobs (with start and end times)"
+        )
+    return loaded
+
+
+def _check_model(model: str) -> None:
+    from hpcsched.predict.evaluate import MODELS
+
+    if model not in MODELS:
+        fail(f"--model {model!r} is not one of {', '.join(MODELS)}")
+
+
+@contextmanager
+def _retraining(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar for the retrainings (drawn only on a terminal, on stderr)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from hpcsched.render import make_console
+
+    console = make_console(stderr=True)
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn())
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def _rounded(values: dict[str, Any]) -> dict[str, Any]:
+    """Floats to 4 decimals; NaN and infinity (not JSON) to null."""
+    return {
+        k: (round(v, 4) if math.isfinite(v) else None) if isinstance(v, float) else v
+        for k, v in values.items()
+    }
+
+
+@predict_app.command("eval")
+def evaluate(
+    trace: Annotated[
+        Path, typer.Argument(help="an SWF trace (.swf, .swf.gz) or a job table (.parquet)")
+    ],
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "lightgbm",
+    filter_name: Annotated[str, typer.Option("--filter", help=FILTER_HELP)] = "none",
+    target: Annotated[
+        str, typer.Option(help="what to predict: runtime (s) or memory (bytes)")
+    ] = "runtime",
+    coverage: Annotated[
+        float, typer.Option(help="share of jobs the bound must hold for (lightgbm-bound)")
+    ] = 0.95,
+    retrain_every: Annotated[
+        int | None,
+        typer.Option(help="jobs between retrainings (default: a tenth of the trace, >= 2000)"),
+    ] = None,
+    unseen_users: Annotated[
+        bool, typer.Option(help="train without 20% of the users and score only their jobs")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the metrics as one JSON line")
+    ] = False,
+) -> None:
+    """Chronological evaluation: train on the past, predict the future, retrain as time moves.
+
+    Prints n, MAE, MedAE, MAPE, accuracy and under-prediction rate (and coverage and
+    reserved/actual for a bound, beside the users' own requests).
+    """
+    from hpcsched.predict import evaluate as ev
+
+    _check_model(model)
+    if target not in ("runtime", "memory"):
+        fail(f"--target {target!r} is not runtime or memory")
+    if not 0.0 < coverage < 1.0:
+        fail(f"--coverage {coverage} must be between 0 and 1, e.g. 0.95")
+    if retrain_every is not None and retrain_every < 100:
+        fail(f"--retrain-every {retrain_every}: give at least 100 jobs")
+    loaded = _load(trace, filter_name)
+    options: dict[str, Any] = {
+        "target": target,
+        "coverage": coverage,
+        "retrain_every": retrain_every,
+    }
+    with _retraining(f"{model}: retraining") as progress:
+        if unseen_users:
+            result = ev.unseen_users(loaded.table, model, progress=progress, **options)
+        else:
+            result = ev.chronological(loaded.table, model, progress=progress, **options)
+    metrics = _rounded({"trace": str(trace), **result.metrics()})
+    if metrics["n"] == 0:
+        fail(f"{trace}: no job has a known {target} to score; try --target runtime")
+    if as_json:
+        typer.echo(json.dumps(metrics))
+        return
+    _print_eval(metrics)
+
+
+def _print_eval(metrics: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from hpcsched.render import make_console
+
+    name = Path(str(metrics["trace"])).name
+    table = Table(title=f"{metrics['model']} on {name} ({metrics['target']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        if key not in ("model", "trace", "target"):
+            table.add_row(
+                key,
+                "—"
+                if value is None
+                else f"{value:,}"
+                if isinstance(value, int | float)
+                else str(value),
+            )
+    make_console().print(table)
+
+
+@predict_app.command("impact")
+def impact(
+    trace: Annotated[
+        Path, typer.Argument(help="an SWF trace (.swf, .swf.gz) or a job table (.parquet)")
+    ],
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "lightgbm",
+    filter_name: Annotated[str, typer.Option("--filter", help=FILTER_HELP)] = "strong",
+    capacity: Annotated[
+        int | None, typer.Option(help="processors of the machine (default: the trace's MaxProcs)")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the result as one JSON line")
+    ] = False,
+) -> None:
+    """Simulate EASY planning with the model's predictions vs with the users' estimates.
+
+    A prediction that runs out is extended to the job's timelimit (Tsafrir et al. 2007).
+    """
+    from hpcsched.predict.impact import easy_impact
+
+    _check_model(model)
+    loaded = _load(trace, filter_name)
+    procs = capacity or loaded.machine_procs
+    if not procs or procs <= 0:
+        fail(f"{trace}: machine size unknown; give --capacity PROCESSORS")
+    with _retraining(f"{model}: retraining") as progress:
+        result = easy_impact(loaded.table, procs, model, progress=progress)
+    result = {"trace": str(trace), "capacity": procs, **result}
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    from hpcsched.render import metrics_table
+
+    rows = [
+        {"policy": "easy, user estimates", **result["user_estimates"]},
+        {"policy": f"easy, {model} predictions", **result["predictions"]},
+    ]
+    metrics_table(rows, title=f"EASY on {trace}: user estimates vs {model}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add the ``predict`` command group to ``app``."""
+    app.add_typer(predict_app, name="predict")

@@ -1,0 +1,109 @@
+"""The what-if table on a terminal (Rich) and as JSON, for ``hpcsched advise``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.table import Table
+
+from hpcsched.advise import Advice
+from hpcsched.advise.sbatch_script import MB
+from hpcsched.advise.whatif import WhatIf
+from hpcsched.render import duration, make_console
+
+
+def _when(epoch: float, now: float) -> str:
+    return f"+{duration(epoch - now)}" if epoch > now else "now"
+
+
+def _limit(row: WhatIf) -> str:
+    parts = row.option.parts
+    if len(set(parts)) == 1:
+        return duration(parts[0]) if len(parts) == 1 else f"{len(parts)} × {duration(parts[0])}"
+    return " + ".join(duration(p) for p in parts)
+
+
+def _marks(row: WhatIf, chosen: WhatIf) -> str:
+    marks = [m for m, on in (("fastest", row.fastest), ("cheapest", row.cheapest)) if on]
+    if row is chosen:
+        marks.insert(0, "ADVISED")
+    return ", ".join(marks)
+
+
+def print_advice(advice: Advice, now: float, files: list[str]) -> None:
+    """The what-if table, the refused options and what was written."""
+    console = make_console()
+    p = advice.prediction
+    title = (
+        f"what if: {advice.request.nodes} node(s), {advice.request.cpus} CPU(s), "
+        f"{(advice.request.mem or 0) / MB:.0f} MB; run time {p.coverage:.0%} bound "
+        f"{duration(p.runtime_upper)}, expected {duration(p.runtime_point)}"
+    )
+    clock = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    table = Table(title=title, caption=f"start and end counted from now = {clock}")
+    for header in ("partition", "QoS", "time limit", "start", "expected end", "cost", "at limit"):
+        table.add_column(header, justify="left" if header in ("partition", "QoS") else "right")
+    table.add_column("", style="bold")
+    for row in advice.rows:
+        o = row.option
+        table.add_row(
+            o.partition,
+            o.qos,
+            _limit(row),
+            _when(row.start, now),
+            _when(row.end, now),
+            f"{o.cost_expected:,.2f}",
+            f"{o.cost_at_limit:,.2f}",
+            _marks(row, advice.chosen),
+            style="green" if row is advice.chosen else None,
+        )
+    console.print(table)
+    for (partition, qos), rule in advice.found.refused.items():
+        console.print(f"[dim]not valid: {partition}/{qos}: {rule}[/dim]")
+    for note in ([p.note] if p.note else []) + advice.notes:
+        console.print(f"[yellow]note: {note}[/yellow]")
+    for path in files:
+        console.print(f"wrote {path}")
+
+
+def advice_json(advice: Advice, now: float, files: list[str]) -> dict[str, Any]:
+    """Everything the table shows, in SI units and epoch seconds."""
+    r, p = advice.request, advice.prediction
+    return {
+        "now": now,
+        "request": {"nodes": r.nodes, "cpus": r.cpus, "gpus": r.gpus, "mem": r.mem},
+        "prediction": {
+            "runtime_upper": p.runtime_upper,
+            "runtime_point": p.runtime_point,
+            "mem_upper": p.mem_upper,
+            "coverage": p.coverage,
+            "note": p.note,
+        },
+        "advised": {
+            "partition": advice.chosen.option.partition,
+            "qos": advice.chosen.option.qos,
+            "parts": list(advice.chosen.option.parts),
+        },
+        "what_if": [
+            {
+                "partition": row.option.partition,
+                "qos": row.option.qos,
+                "parts": list(row.option.parts),
+                "start": row.start,
+                "end": row.end,
+                "cost": row.option.cost_expected,
+                "cost_at_limit": row.option.cost_at_limit,
+                "fastest": row.fastest,
+                "cheapest": row.cheapest,
+                "advised": row is advice.chosen,
+            }
+            for row in advice.rows
+        ],
+        "not_valid": [
+            {"partition": part, "qos": qos, "rule": rule}
+            for (part, qos), rule in advice.found.refused.items()
+        ],
+        "notes": ([p.note] if p.note else []) + advice.notes,
+        "files": files,
+    }

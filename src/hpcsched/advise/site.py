@@ -1,0 +1,253 @@
+"""The site policy a submission must respect (SITE.yaml): partitions, QoS, charging, granularity.
+
+Field names follow ``slurm.conf`` and ``sacctmgr``: a partition's ``Nodes``, ``MaxTime``,
+``MaxNodes``; a node's ``CPUs``, ``RealMemory``, ``Gres``; a QoS's ``Priority``, ``MaxWall``,
+``MaxTRESPerJob=node=N``, ``UsageFactor`` (here ``charge_factor``). Times are Slurm time strings
+(``30`` = 30 minutes, ``2:00:00``, ``1-00``); a bare number is minutes, as for ``sbatch -t``.
+Memory is a Slurm size (``2000M``, ``4G``); a bare number is megabytes, as for ``--mem``.
+
+Charging (``charge_rate``, units per node-hour) bills the largest share of a node the job holds
+on each node, like Slurm's ``PriorityFlags=MAX_TRES`` billing
+(https://slurm.schedmd.com/tres.html#billing), times the QoS ``charge_factor``.
+
+Every mistake is one line ``FILE:LINE: what; what to do``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from hpcsched.advise.sbatch_script import parse_memory, parse_time
+
+
+def _seconds(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return float(value) * 60  # minutes, as sbatch -t reads a bare number
+    if isinstance(value, str):
+        seconds = parse_time(value)
+        if seconds is None:
+            raise ValueError("UNLIMITED is not allowed here; give a time such as 2:00:00")
+        return seconds
+    return value
+
+
+def _bytes(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return float(value) * 1024 * 1024  # megabytes, as sbatch --mem reads a bare number
+    if isinstance(value, str):
+        return parse_memory(value)
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+Bytes = Annotated[float, BeforeValidator(_bytes), Field(gt=0)]
+
+
+def expand_hostlist(text: str) -> list[str]:
+    """Node names in a Slurm hostlist: ``n[1-4]``, ``gpu[01-02,7],login1``."""
+    items = re.findall(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*", text)
+    names: list[str] = []
+    for item in filter(None, (i.strip() for i in items)):
+        match = re.match(r"([^\[]*)\[([^\]]*)\](.*)", item)
+        if match is None:
+            names.append(item)
+            continue
+        prefix, ranges, rest = match.groups()
+        for part in ranges.split(","):
+            low, _, high = part.partition("-")
+            if not low.isdigit() or (high and not high.isdigit()):
+                raise ValueError(f"{text!r} is not a Slurm hostlist (e.g. n[1-4],gpu[01-02])")
+            for number in range(int(low), int(high or low) + 1):
+                names += expand_hostlist(f"{prefix}{number:0{len(low)}d}{rest}")
+    return names
+
+
+class Misfit(Exception):  # noqa: N818 -- not a ValueError, so pydantic lets it through
+    """A rule between fields, with the ``loc`` of the field to blame (pydantic's own errors
+    from a model validator have no location, so they could not point at a line)."""
+
+    def __init__(self, loc: tuple[int | str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+class Partition(BaseModel):
+    """A Slurm partition (slurm.conf ``PartitionName``) and the nodes it holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nodes: str = Field(description="hostlist of the partition's nodes (slurm.conf Nodes=)")
+    max_walltime: Seconds
+    max_nodes: int | None = Field(None, gt=0, description="MaxNodes; default: every node")
+    cpus_per_node: int = Field(gt=0)
+    mem_per_node: Bytes
+    gpus_per_node: int = Field(0, ge=0)
+    charge_rate: float = Field(1.0, ge=0, description="charge units per node-hour")
+    default: bool = False
+    qos: list[str] | None = Field(None, description="AllowQos; default: every QoS")
+
+    @property
+    def node_names(self) -> list[str]:
+        return expand_hostlist(self.nodes)
+
+    @property
+    def node_limit(self) -> int:
+        count = len(self.node_names)
+        return count if self.max_nodes is None else min(self.max_nodes, count)
+
+
+class Qos(BaseModel):
+    """A Slurm QoS (``sacctmgr show qos``): its priority, limits and charge factor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: int = 0
+    max_walltime: Seconds | None = None
+    max_nodes: int | None = Field(None, gt=0, description="MaxTRESPerJob=node=N")
+    charge_factor: float = Field(1.0, ge=0, description="UsageFactor")
+
+
+class Site(BaseModel):
+    """A site's submission policy: what a job may ask for, what it costs, how the queue runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "site"
+    policy: str = Field("easy", description="the hpcsched policy that models the scheduler")
+    walltime_granularity: Seconds = 60.0
+    memory_granularity: Bytes = 1024 * 1024
+    default_mem_per_cpu: Bytes | None = None
+    max_chain_parts: int = Field(10, gt=0)
+    partitions: dict[str, Partition] = Field(min_length=1)
+    qos: dict[str, Qos] = Field(min_length=1)
+    default_qos: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Site:
+        if self.walltime_granularity % 60:
+            raise Misfit(("walltime_granularity",), "must be whole minutes (Slurm limits are)")
+        defaults = [n for n, p in self.partitions.items() if p.default]
+        if len(defaults) > 1:
+            where = ("partitions", defaults[1], "default")
+            raise Misfit(where, f"partitions {defaults} all say default: true; keep one")
+        if self.default_qos is not None and self.default_qos not in self.qos:
+            raise Misfit(
+                ("default_qos",), f"{self.default_qos!r} is not among qos: {self.qos_names}"
+            )
+        for name, part in self.partitions.items():
+            unknown = [q for q in part.qos or [] if q not in self.qos]
+            if unknown:
+                where = ("partitions", name, "qos")
+                raise Misfit(where, f"unknown QoS {unknown}; known: {self.qos_names}")
+            try:
+                nodes = part.node_names
+            except ValueError as exc:
+                raise Misfit(("partitions", name, "nodes"), str(exc)) from None
+            if not nodes:
+                raise Misfit(("partitions", name, "nodes"), f"{part.nodes!r} names no node")
+        from hpcsched.policies.registry import get_policy
+
+        try:
+            get_policy(self.policy)
+        except ValueError as exc:
+            raise Misfit(("policy",), str(exc)) from None
+        return self
+
+    @property
+    def qos_names(self) -> str:
+        return ", ".join(self.qos)
+
+    @property
+    def default_partition(self) -> str:
+        return next(
+            (n for n, p in self.partitions.items() if p.default), next(iter(self.partitions))
+        )
+
+    @property
+    def default_qos_name(self) -> str:
+        return self.default_qos or ("normal" if "normal" in self.qos else next(iter(self.qos)))
+
+    def pools(self) -> dict[str, frozenset[str]]:
+        """Partition -> every node it can compete for (partitions sharing nodes, transitively)."""
+        sets = {name: frozenset(p.node_names) for name, p in self.partitions.items()}
+        groups: list[set[str]] = []
+        for nodes in sets.values():
+            merged = set(nodes)
+            for group in [g for g in groups if g & merged]:
+                merged |= group
+                groups.remove(group)
+            groups.append(merged)
+        return {
+            name: frozenset(next(g for g in groups if nodes <= g)) for name, nodes in sets.items()
+        }
+
+
+class SiteError(ValueError):
+    """A site file that cannot be used; ``str(err)`` is ``FILE:LINE: what; what to do``."""
+
+
+def _line_of(root: Node, loc: tuple[int | str, ...]) -> int:
+    """The line of the deepest YAML node along pydantic's ``loc``."""
+    node = root
+    line = node.start_mark.line + 1
+    for key in loc:
+        if isinstance(node, MappingNode):
+            pairs = {k.value: (k, v) for k, v in node.value if isinstance(k, ScalarNode)}
+            if str(key) not in pairs:
+                break
+            key_node, node = pairs[str(key)]
+            line = key_node.start_mark.line + 1
+        elif isinstance(node, SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def load_site(path: str | Path) -> Site:
+    """Read and check a site file; raise :class:`SiteError` with ``file:line`` on any mistake."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SiteError(f"cannot read {p}: {exc.__class__.__name__} (check the path)") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        what = str(exc.problem)
+        if exc.context_mark and mark and exc.context_mark.line != mark.line:
+            what += f" (started at line {exc.context_mark.line + 1})"
+        raise SiteError(
+            f"{p}{line}: YAML syntax error: {what}; check indentation, quotes and colons"
+        ) from None
+    if root is None or not isinstance(data, dict):
+        raise SiteError(f"{p}:1: a site file is a mapping with partitions: and qos:; see --help")
+    try:
+        return Site.model_validate(data)
+    except Misfit as exc:
+        field = ".".join(str(k) for k in exc.loc)
+        raise SiteError(
+            f"{p}:{_line_of(root, exc.loc)}: {field}: {exc}; fix it (see examples/site-local.yaml)"
+        ) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        field = ".".join(str(k) for k in loc) or "site"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SiteError(
+            f"{p}:{_line_of(root, loc)}: {field}: {message}; fix it (see examples/site-local.yaml)"
+        ) from None
