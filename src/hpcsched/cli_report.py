@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,32 @@ def _open(path: Path) -> Any:
     if opened.table.is_empty():
         fail(f"{path} holds no jobs (check the file, or the sacct -S/-E window)")
     return opened
+
+
+def _start_saving(table: Any, path: Path, machine: float | None) -> Future[None]:
+    """Write ``table`` to ``path`` as Parquet (``write_table``: the machine size goes in its
+    metadata) on a thread, while the report is built.
+
+    For 1M jobs × 60 sacct fields the write takes ~2 s; Arrow's Parquet writer and most of the
+    report (Polars, NumPy) release the GIL, so on two cores the two overlap instead of adding."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hpcsched.workloads.load import write_table
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="save-table")
+    saving = pool.submit(
+        write_table, table, path, machine_procs=round(machine) if machine else None
+    )
+    pool.shutdown(wait=False)  # the write goes on; the interpreter waits for it at exit
+    return saving
+
+
+def _finish_saving(saving: Future[None], path: Path) -> None:
+    """Wait for :func:`_start_saving`; a failed write is one line (what, where, what to do)."""
+    try:
+        saving.result()
+    except OSError as exc:
+        fail(f"cannot write the job table to {path}: {exc.strerror or exc} (check the folder)")
 
 
 def _short(path: Path) -> str:
@@ -70,20 +97,40 @@ def report(
             "--json", help="last line: a JSON object with the report path, insights and chart keys"
         ),
     ] = False,
+    save_table: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-table",
+            help="also write the job table read from TABLE to this .parquet file (with the "
+            "machine size: --procs or the file's), so a sacct dump is parsed once; later "
+            "commands read the Parquet",
+        ),
+    ] = None,
 ) -> None:
     """Write one self-contained report.html: charts, summary tables and plain-language insights."""
     from hpcsched.analytics.report import INSIGHTS_FILE, write_report
     from hpcsched.render import make_console, status
 
+    if save_table is not None and save_table.suffix != ".parquet":
+        fail(
+            f"--save-table {save_table}: give a path ending in .parquet "
+            "(the other hpcsched commands recognise job tables by that suffix)"
+        )
     first = _open(table)
+    saving = None
+    if save_table is not None:
+        saving = _start_saving(first.table, save_table, procs or first.capacity)
     other = _open(compare) if compare is not None else None
     names = (_short(table), _short(compare) if compare is not None else "")
     if other is not None and names[0] == names[1]:
         names = (str(table), str(compare))
     capacity = (procs or first.capacity, (procs or other.capacity) if other is not None else None)
     what = f"{first.table.height:,} jobs" + (f" vs {other.table.height:,}" if other else "")
+    doing = f"building the report of {what}" + (" and its PNGs" if png else "")
+    if save_table is not None:
+        doing += f" (saving the table to {save_table})"
     try:
-        with status(f"building the report of {what}" + (" and its PNGs" if png else "")):
+        with status(doing):
             path = write_report(
                 first.table,
                 out,
@@ -97,6 +144,9 @@ def report(
         fail(f"cannot write the report to {out}: {exc.strerror or exc} (check the folder)")
     except RuntimeError as exc:  # kaleido: no browser
         fail(f"cannot write PNGs: {exc}".splitlines()[0] + " (set BROWSER_PATH to chromium)")
+    if saving is not None and save_table is not None:
+        with status(f"saving the job table to {save_table}"):
+            _finish_saving(saving, save_table)
     data = json.loads((path.parent / INSIGHTS_FILE).read_text("utf-8"))
     texts = [i["text"] for t in data["tables"] for i in t["insights"]]
     contrasts = [i["text"] for i in data["compare"]]
@@ -109,11 +159,15 @@ def report(
         }
         if png:
             payload["png"] = str(path.parent / "png")
+        if save_table is not None:
+            payload["table"] = str(save_table)
         typer.echo(json.dumps(payload))
         return
     console = make_console()
     for text in contrasts or texts:
         console.print(f"• {text}", highlight=False)
+    if save_table is not None:
+        console.print(f"job table written to [bold]{save_table}[/bold]")
     console.print(f"report written to [bold]{path}[/bold]")
 
 

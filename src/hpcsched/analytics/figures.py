@@ -79,7 +79,9 @@ def build_figures(
 
 def nodes_vs_elapsed(prep: Prepared, title: str) -> go.Figure:
     key = "nodes_vs_elapsed"
-    ran = prep.jobs.filter(pl.col("elapsed").is_not_null() & pl.col("size").is_not_null())
+    # select before filtering: a filter copies every column it is given (1M rows × 18 columns)
+    known = pl.col("elapsed").is_not_null() & pl.col("size").is_not_null()
+    ran = prep.jobs.select("elapsed", "size").filter(known)
     if ran.is_empty():
         return p.note_figure(key, title, "no job has both an elapsed time and a size")
     x = np.maximum(ran["elapsed"].to_numpy().astype(np.float64), 1.0)
@@ -92,7 +94,7 @@ def nodes_vs_elapsed(prep: Prepared, title: str) -> go.Figure:
         )
         p.mark_aggregated(fig, ran.height)
     else:
-        states = ran["state"].to_numpy()
+        states = prep.jobs.lazy().filter(known).select("state").collect()["state"].to_numpy()
         for state in sorted(set(states.tolist())):
             mask = states == state
             fig.add_trace(
@@ -116,26 +118,35 @@ def nodes_vs_elapsed(prep: Prepared, title: str) -> go.Figure:
     return fig
 
 
-def _queue_times(prep: Prepared) -> pl.DataFrame:
+def _queue_times(prep: Prepared) -> pl.LazyFrame:
     """Time each job spent queued, grouped by end state.
 
     A job cancelled before it started never had a wait; its time in the queue (end - submit)
     is shown as its own group so that those jobs are counted instead of dropped."""
     never = (pl.col("state") == "cancelled") & pl.col("start").is_null()
-    return prep.jobs.select(
-        pl.when(never).then(pl.lit("cancelled (never started)")).otherwise("state").alias("group"),
-        pl.when(never).then(pl.col("end") - pl.col("submit")).otherwise("wait").alias("queued"),
-    ).filter(pl.col("queued").is_not_null())
+    return (
+        prep.jobs.lazy()
+        .select(
+            pl.when(never)
+            .then(pl.lit("cancelled (never started)"))
+            .otherwise("state")
+            .alias("group"),
+            pl.when(never).then(pl.col("end") - pl.col("submit")).otherwise("wait").alias("queued"),
+        )
+        .filter(pl.col("queued").is_not_null())
+    )
 
 
 def wait_by_state(prep: Prepared, title: str) -> go.Figure:
     key = "wait_by_state"
-    q = _queue_times(prep)
-    if q.is_empty():
+    # one query: the 1M queue times are grouped without being materialised first
+    stats = p.box_stats(_queue_times(prep), "group", "queued")
+    if stats.is_empty():
         return p.note_figure(key, title, "no job has both a submit and a start time")
+    stats = stats.sort(["n", "group"], descending=[True, False])
     fig = go.Figure()
-    p.base_layout(fig, key, title, jobs=q.height, note="waits < 1 s drawn at 1 s; box = quartiles")
-    stats = p.box_stats(q, "group", "queued").sort(["n", "group"], descending=[True, False])
+    queued = int(stats["n"].sum())
+    p.base_layout(fig, key, title, jobs=queued, note="waits < 1 s drawn at 1 s; box = quartiles")
     for row in stats.iter_rows(named=True):
         name = f"{row['group']} ({row['n']:,})"
         fig.add_trace(p.box_trace(name, row, p.state_colour(row["group"])))
@@ -153,15 +164,23 @@ def states_per_user(prep: Prepared, title: str) -> go.Figure:
     jobs = prep.jobs
     if jobs.is_empty():
         return p.note_figure(key, title, "the table has no jobs")
-    top = jobs.group_by("user").len().sort(["len", "user"], descending=[True, False])
+    # one pass over the jobs: (user, state) counts; the rest works on that small table
+    per_user_state = jobs.group_by("user", "state").len()
+    top = (
+        per_user_state.group_by("user")
+        .agg(pl.sum("len"))
+        .sort(["len", "user"], descending=[True, False])
+    )
     names = top["user"].head(TOP_USERS).to_list()
     bucket = pl.when(pl.col("user").is_in(names)).then("user").otherwise(pl.lit("others"))
-    counts = jobs.group_by(bucket.alias("who"), "state").len()
+    counts = per_user_state.group_by(bucket.alias("who"), "state").agg(pl.sum("len"))
     order = [*names, "others"] if top.height > TOP_USERS else names
     fig = go.Figure()
     note = f"top {TOP_USERS} of {top.height:,} users by jobs" if top.height > TOP_USERS else None
     p.base_layout(fig, key, title, jobs=jobs.height, note=note)
-    for state in counts.group_by("state").agg(pl.sum("len")).sort("len", descending=True)["state"]:
+    totals = counts.group_by("state").agg(pl.sum("len"))
+    # ties broken by name: without it equal totals came out in hash order, run to run
+    for state in totals.sort(["len", "state"], descending=[True, False])["state"]:
         per = dict(counts.filter(pl.col("state") == state).select("who", "len").iter_rows())
         fig.add_trace(
             go.Bar(
@@ -181,10 +200,12 @@ def states_per_user(prep: Prepared, title: str) -> go.Figure:
 
 def walltime_req_vs_actual(prep: Prepared, title: str) -> go.Figure:
     key = "walltime_req_vs_actual"
-    both = prep.jobs.filter(pl.col("timelimit").is_not_null() & pl.col("elapsed").is_not_null())
+    both = prep.jobs.select("timelimit", "elapsed", "backfilled").filter(
+        pl.col("timelimit").is_not_null() & pl.col("elapsed").is_not_null()
+    )
     if both.is_empty():
         return p.note_figure(key, title, "no job has both a timelimit and an elapsed time")
-    unlimited = prep.jobs.filter(pl.col("timelimit").is_null()).height
+    unlimited = prep.jobs["timelimit"].null_count()
     x = np.maximum(both["timelimit"].to_numpy().astype(np.float64), 1.0)
     y = np.maximum(both["elapsed"].to_numpy().astype(np.float64), 1.0)
     back = both["backfilled"].fill_null(False).to_numpy().astype(bool)

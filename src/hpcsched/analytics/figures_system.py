@@ -16,7 +16,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from hpcsched.analytics import plotting as p
-from hpcsched.analytics.derive import FloatArray, Prepared, duration_text, step_mean
+from hpcsched.analytics.derive import FloatArray, Prepared, class_name, duration_text, step_mean
 from hpcsched.analytics.summaries import summary_table
 
 #: Bins of a time series (each a time-average): enough to see a day in a year-long trace.
@@ -51,9 +51,9 @@ def _time_axis(prep: Prepared, edges: FloatArray) -> tuple[Any, dict[str, Any]]:
 
 
 def _series(
-    prep: Prepared, on: str, off: pl.Expr, weight: pl.Expr
+    jobs: pl.DataFrame, on: str, off: pl.Expr, weight: pl.Expr
 ) -> tuple[FloatArray, FloatArray]:
-    jobs = prep.jobs
+    """Bin edges over ``jobs``' horizon and the step function's time-average in each bin."""
     lo, hi = _horizon(jobs)
     rows = jobs.filter(pl.col(on).is_not_null()).select(
         pl.col(on).cast(pl.Float64).alias("on"),
@@ -69,12 +69,14 @@ def utilisation(prep: Prepared, title: str, capacity: float | None) -> go.Figure
     """Busy processors / capacity (as :mod:`hpcsched.sim.metrics`) or, without it, busy nodes."""
     key = "utilisation"
     column, unit = ("cpus", "processors") if capacity else ("size", prep.size_unit)
-    ran = prep.jobs.filter(pl.col("start").is_not_null() & pl.col(column).is_not_null())
+    # select before filtering: a filter copies every column it is given
+    ran = prep.jobs.select("submit", "start", "end", "elapsed", column).filter(
+        pl.col("start").is_not_null() & pl.col(column).is_not_null()
+    )
     if ran.is_empty():
         return p.note_figure(key, title, f"no job has a start time and a count of {unit}")
     off = pl.coalesce(pl.col("end"), pl.col("start") + pl.col("elapsed"))
-    sub = Prepared(ran, prep.size_unit, prep.epoch, prep.origin)
-    edges, busy = _series(sub, "start", off, pl.col(column))
+    edges, busy = _series(ran, "start", off, pl.col(column))
     x, xaxis = _time_axis(prep, edges)
     note = None if capacity else f"machine size unknown: busy {unit}, not a fraction"
     y = busy / capacity * 100.0 if capacity else busy
@@ -98,13 +100,12 @@ def utilisation(prep: Prepared, title: str, capacity: float | None) -> go.Figure
 
 def queue_length(prep: Prepared, title: str) -> go.Figure:
     key = "queue_length"
-    jobs = prep.jobs.filter(pl.col("submit").is_not_null())
+    jobs = prep.jobs.select("submit", "start", "end").filter(pl.col("submit").is_not_null())
     if jobs.is_empty():
         return p.note_figure(key, title, "no job has a submit time")
     # pending until it starts; a job that never started until it ended (cancelled), else to the end
     off = pl.coalesce(pl.col("start"), pl.col("end"))
-    sub = Prepared(jobs, prep.size_unit, prep.epoch, prep.origin)
-    edges, pending = _series(sub, "submit", off, pl.lit(1.0))
+    edges, pending = _series(jobs, "submit", off, pl.lit(1.0))
     x, xaxis = _time_axis(prep, edges)
     fig = go.Figure()
     p.base_layout(fig, key, title, jobs=jobs.height, note="time-average per bin")
@@ -125,17 +126,19 @@ def queue_length(prep: Prepared, title: str) -> go.Figure:
 
 def wait_by_size(prep: Prepared, title: str) -> go.Figure:
     key = "wait_by_size"
-    started = prep.jobs.filter(pl.col("wait").is_not_null() & pl.col("size_order").is_not_null())
-    if started.is_empty():
-        return p.note_figure(key, title, "no started job has a size")
-    fig = go.Figure()
-    p.base_layout(
-        fig, key, title, jobs=started.height, note="waits < 1 s drawn at 1 s; box = quartiles"
+    started = prep.jobs.lazy().filter(
+        pl.col("wait").is_not_null() & pl.col("size_order").is_not_null()
     )
-    stats = p.box_stats(started, "size_order", "wait").sort("size_order")
-    labels = dict(started.select("size_order", "size_class").unique().iter_rows())
+    stats = p.box_stats(started.select("size_order", "wait"), "size_order", "wait")
+    if stats.is_empty():
+        return p.note_figure(key, title, "no started job has a size")
+    stats = stats.sort("size_order")
+    fig = go.Figure()
+    n_started = int(stats["n"].sum())
+    p.base_layout(fig, key, title, jobs=n_started, note="waits < 1 s drawn at 1 s; box = quartiles")
     for row in stats.iter_rows(named=True):
-        name = f"{labels[row['size_order']]} ({row['n']:,})"
+        # the size_class label of this order (derive.size_class_label names each class so)
+        name = f"{class_name(row['size_order'])} ({row['n']:,})"
         fig.add_trace(p.box_trace(name, row, "#1f77b4"))
     waits = np.array([stats["lo"].min(), stats["hi"].max()], dtype=np.float64)
     fig.update_layout(
@@ -148,9 +151,12 @@ def wait_by_size(prep: Prepared, title: str) -> go.Figure:
 
 def walltime_accuracy(prep: Prepared, title: str) -> go.Figure:
     key = "walltime_accuracy"
-    both = prep.jobs.filter(
-        (pl.col("timelimit") > 0) & pl.col("elapsed").is_not_null()
-    ).with_columns((pl.col("elapsed") / pl.col("timelimit")).alias("ratio"))
+    both = (
+        prep.jobs.lazy()
+        .filter((pl.col("timelimit") > 0) & pl.col("elapsed").is_not_null())
+        .select((pl.col("elapsed") / pl.col("timelimit")).alias("ratio"), "state")
+        .collect()
+    )
     if both.is_empty():
         return p.note_figure(key, title, "no job has both a timelimit and an elapsed time")
     ratio = both["ratio"].to_numpy().astype(np.float64)

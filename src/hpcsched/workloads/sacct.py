@@ -40,7 +40,8 @@ How the ``sacct -P`` pitfalls of ``shared/data/sacct/README.md`` are handled:
 ExitCode ``2:0`` -> ``exit_code`` 2 and ``sacct_exit_signal`` 0. Fields without a job-table
 column are kept as text (``sacct_<name>``, from the job row); ``sacct_line`` is its line.
 
-Speed and memory: the file is read in 32 MiB pieces that end at a newline. In each, numpy
+Speed and memory: the file is read in 32 MiB pieces that end at a newline, two parsed at a
+time on worker threads (numpy and Polars release the GIL). In each, numpy
 counts the separators of every line (the field-count check) and cuts JobID and MaxRSS out of the
 bytes, so step rows (about three quarters of a dump with steps) are never tokenised whole; Polars
 tokenises only the job rows (``read_csv``, no quoting, all strings) and parses every field with
@@ -56,8 +57,10 @@ import gzip
 import re
 import zlib
 import zoneinfo
+from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Final, cast
 
@@ -74,6 +77,7 @@ __all__ = ["Malformed", "SacctError", "SacctRead", "fold", "load_bytes", "read_s
 _NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CHUNK: Final = 1 << 22  # bytes scanned for newlines at a time (keeps the mask in cache)
 _PIECE: Final = 1 << 25  # bytes of text parsed at a time (32 MiB)
+_AHEAD: Final = 2  # pieces parsed at once (one per core)
 _OPTIONAL: Final[dict[str, pl.DataType]] = {
     "eligible": pl.Float64(),
     "reason": pl.String(),
@@ -468,35 +472,50 @@ def read_sacct(
     steps: list[pl.DataFrame] = []
     malformed: list[Malformed] = []
     lines_before = 0
-    for piece in _stream(path):
-        raw, sep = _separator(piece, delimiter, path)
-        starts, ends = _lines(raw)
-        skip = 0
-        if layout is None:
-            nonblank = np.flatnonzero(ends > starts)
-            if fields is None and not len(nonblank):
-                lines_before += len(starts)
-                continue
-            first = int(nonblank[0]) if len(nonblank) else 0
-            head = (
-                raw[starts[first] : ends[first]].decode("utf-8", "replace") if len(nonblank) else ""
-            )
-            names, skip = _header(head, lines_before + first, sep, fields, path)
-            skip = max(skip - lines_before, 0)
-            layout = _layout(names, sep, tz, path)
-        layout.sep = sep
-        part_jobs, part_steps, bad = _piece(
-            raw, layout, starts[skip:], ends[skip:], lines_before + skip + 1
-        )
-        lines_before += len(starts)
+    pending: deque[Future[tuple[pl.DataFrame, pl.DataFrame, list[Malformed]]]] = deque()
+
+    def collect() -> None:
+        part_jobs, part_steps, bad = pending.popleft().result()
         if bad and strict:
+            for left in pending:
+                left.cancel()
             raise SacctError(
                 f"{bad[0]} (strict mode stops at the first bad line; without it bad lines are "
                 "counted and skipped)"
             )
         jobs.append(part_jobs)
         steps.append(part_steps)
-        malformed += bad
+        malformed.extend(bad)
+
+    # two pieces are parsed at a time: numpy and Polars release the GIL, so the second core
+    # works while the first piece's Python-side steps run; at most _AHEAD pieces are held
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for piece in _stream(path):
+            raw, sep = _separator(piece, delimiter, path)
+            starts, ends = _lines(raw)
+            skip = 0
+            if layout is None:
+                nonblank = np.flatnonzero(ends > starts)
+                if fields is None and not len(nonblank):
+                    lines_before += len(starts)
+                    continue
+                first = int(nonblank[0]) if len(nonblank) else 0
+                head = (
+                    raw[starts[first] : ends[first]].decode("utf-8", "replace")
+                    if len(nonblank)
+                    else ""
+                )
+                names, skip = _header(head, lines_before + first, sep, fields, path)
+                skip = max(skip - lines_before, 0)
+                layout = _layout(names, sep, tz, path)
+            mine = replace(layout, sep=sep)  # a longer delimiter's stand-in may differ by piece
+            number = lines_before + skip + 1
+            pending.append(pool.submit(_piece, raw, mine, starts[skip:], ends[skip:], number))
+            lines_before += len(starts)
+            while len(pending) >= _AHEAD:
+                collect()
+        while pending:
+            collect()
     if layout is None:
         if fields is None:
             raise unreadable(path, "empty (sacct prints nothing when a --format name is unknown)")
