@@ -365,6 +365,17 @@ def wait_job(slurm: SlurmAdapter, job_id: int, ready: str, timeout: float = 30) 
     pytest.fail(f"job {job_id} never matched {ready!r}: {job.get('JobState')} {job.get('Reason')}")
 
 
+def wait_idle(slurm: SlurmAdapter, timeout: float = 30) -> None:
+    """Poll until no node is still completing a job (``sinfo`` state ``comp``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = slurm.run(["sinfo", "--noheader", "--Node", "--format=%t"]).split()
+        if not any(state.startswith("comp") for state in states):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"nodes still completing after {timeout:g} s")
+
+
 def wait_ended(slurm: SlurmAdapter, ids: list[int], rows: int, timeout: float = 60) -> None:
     """Poll sacct gently (it queries slurmdbd) until ``rows`` job rows are final.
 
@@ -401,7 +412,13 @@ def workload(slurm: SlurmAdapter) -> Iterator[dict[str, int]]:
     try:
         slurm.scancel(ids["held"])  # cancelled while pending: it never became eligible
         wait_job(slurm, ids["requeue"], "^RUNNING")
-        slurm.run(["scontrol", "requeue", str(ids["requeue"])])
+        # Held, not plainly requeued: a requeued job may relaunch within a second, before slurmd
+        # has cleaned up the first attempt, and that second attempt then fails at launch (exit 1,
+        # seen here under load). Release it once the first attempt is over on its node.
+        slurm.run(["scontrol", "requeuehold", str(ids["requeue"])])
+        wait_job(slurm, ids["requeue"], "^PENDING")
+        wait_idle(slurm)
+        slurm.run(["scontrol", "release", str(ids["requeue"])])
         wait_job(slurm, ids["requeue"], "^PENDING BeginTime")  # Slurm holds it back 2 min
         slurm.run(["scontrol", "update", f"jobid={ids['requeue']}", "StartTime=now"])
         quick = [ids[k] for k in ("ok", "fail", "held", "array", "a", "b", "requeue")]

@@ -98,6 +98,10 @@ _EXTRAS: Final[dict[str, pl.DataType]] = {
 }
 
 
+#: A piece of the file: bytes, or the bytearray :func:`_stream` reads into (never copied).
+Buffer = bytes | bytearray
+
+
 class SacctError(Exception):
     """The input cannot be read; the message is one line: what, where, what to do."""
 
@@ -145,7 +149,7 @@ def _check_delimiter(delimiter: str) -> None:
         raise SacctError(f"delimiter {delimiter!r} cannot separate fields (give sacct's)")
 
 
-def _separator(raw: bytes, delimiter: str, path: Path) -> tuple[bytes, str]:
+def _separator(raw: Buffer, delimiter: str, path: Path) -> tuple[Buffer, str]:
     """(data, one-byte separator): a longer delimiter is swapped for an unused control byte."""
     _check_delimiter(delimiter)
     encoded = delimiter.encode()
@@ -157,7 +161,7 @@ def _separator(raw: bytes, delimiter: str, path: Path) -> tuple[bytes, str]:
     return raw.replace(encoded, bytes([spare])), chr(spare)
 
 
-def _lines(raw: bytes) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+def _lines(raw: Buffer) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Start and end offsets of every line (the end excludes ``\\r\\n``)."""
     arr = np.frombuffer(raw, dtype=np.uint8)
     newlines = [np.flatnonzero(arr[a : a + _CHUNK] == 10) + a for a in range(0, len(arr), _CHUNK)]
@@ -189,7 +193,7 @@ def _header(
     return [*names[:-1], "_trailing"] if trailing else names, index + 1
 
 
-def _stream(path: Path) -> Iterator[bytes]:
+def _stream(path: Path) -> Iterator[bytearray]:
     """The file's bytes in pieces of about :data:`_PIECE` that end at a newline, gunzipped when
     they start with the gzip magic (trust bytes, not names), without a UTF-8 byte order mark.
 
@@ -212,26 +216,42 @@ def _stream(path: Path) -> Iterator[bytes]:
         stream = cast(IO[bytes], gzip.GzipFile(fileobj=handle) if packed else handle)
         rest, first = b"", True
         while True:
+            # read straight after the carried-over line: the piece is never copied again
+            block = bytearray(len(rest) + _PIECE)
+            block[: len(rest)] = rest
             try:
-                block = stream.read(_PIECE)
+                size = _fill(stream, memoryview(block)[len(rest) :])
             except (OSError, EOFError, zlib.error) as exc:
                 raise unreadable(
                     path, f"corrupt gzip data ({exc}); re-download or re-compress it"
                 ) from None
-            if first and block.startswith(b"\xef\xbb\xbf"):
-                block = block[3:]
+            got = block[len(rest) : len(rest) + 3]
+            if first and size >= 3 and got == b"\xef\xbb\xbf":
+                del block[len(rest) : len(rest) + 3]
+                size -= 3
             first = False
-            if not block:
+            if not size:
                 if rest:
-                    yield rest
+                    yield bytearray(rest)
                 return
-            cut = block.rfind(b"\n")
+            cut = block.rfind(b"\n", len(rest), len(rest) + size)
             if cut < 0:
-                rest += block
+                rest = bytes(block[: len(rest) + size])
                 continue
-            view = memoryview(block)  # one copy per piece: the carried-over line + the block
-            yield rest + view[: cut + 1]
-            rest = bytes(view[cut + 1 :])
+            rest = bytes(block[cut + 1 : len(rest) + size])
+            del block[cut + 1 :]  # shrinking at the end: no copy
+            yield block
+
+
+def _fill(stream: IO[bytes], into: memoryview) -> int:
+    """Read into ``into`` until it is full or the stream ends; the bytes read."""
+    done = 0
+    while done < len(into):
+        got = stream.readinto(into[done:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        done += got
+    return done
 
 
 def _texts(
@@ -291,7 +311,7 @@ def _bad_count(layout: _Layout, line: int, found: int) -> Malformed:
     return Malformed(str(layout.path), line, f"expected {width} fields, found {found} ({hint})")
 
 
-def _tokenise(raw: bytes, layout: _Layout, bounds: list[tuple[int, int]]) -> pl.DataFrame | None:
+def _tokenise(raw: Buffer, layout: _Layout, bounds: list[tuple[int, int]]) -> pl.DataFrame | None:
     """The job lines ``raw[s:e]`` split into ``f<i>`` text columns by Polars; None when Polars
     does not see exactly one row per line (a ``\\r`` inside a line: split in Python then)."""
     width = len(layout.names)
@@ -300,7 +320,7 @@ def _tokenise(raw: bytes, layout: _Layout, bounds: list[tuple[int, int]]) -> pl.
         return pl.DataFrame(schema=schema)
     view = memoryview(raw)
     frame = pl.read_csv(
-        b"\n".join(view[s:e] for s, e in bounds) + b"\n",
+        b"\n".join([*(view[s:e] for s, e in bounds), b""]),  # the last line ends too
         has_header=False,
         separator=layout.sep,
         quote_char=None,
@@ -316,7 +336,7 @@ def _tokenise(raw: bytes, layout: _Layout, bounds: list[tuple[int, int]]) -> pl.
 
 
 def _job_tokens(
-    raw: bytes,
+    raw: Buffer,
     arr: np.ndarray[Any, Any],
     layout: _Layout,
     starts: np.ndarray[Any, Any],
@@ -356,19 +376,19 @@ def _compact(frame: pl.DataFrame) -> pl.DataFrame:
     (a 60-field dump has a dozen columns that are empty on every job row)."""
     if frame.height < 2:
         return frame
-    text = [
-        c
+    text = {
+        c: t
         for c, t in frame.schema.items()
-        if c.startswith("sacct_") and c not in _EXTRAS and t == pl.String
-    ]
+        if c.startswith("sacct_") and c not in _EXTRAS and t in (pl.String, pl.Categorical)
+    }
     checks = [pl.col(c).eq_missing(pl.col(c).first()).all() for c in text]
     same = frame.select(checks).row(0) if text else ()
     constant = [c for c, flag in zip(text, same, strict=True) if flag]
-    return frame.with_columns(pl.lit(frame[c][0], pl.String).alias(c) for c in constant)
+    return frame.with_columns(pl.lit(frame[c][0]).cast(text[c]).alias(c) for c in constant)
 
 
 def _piece(
-    raw: bytes,
+    raw: Buffer,
     layout: _Layout,
     starts: np.ndarray[Any, Any],
     ends: np.ndarray[Any, Any],

@@ -279,6 +279,18 @@ RENAMED: Final = {"reserved": "planned", "resvcpu": "plannedcpu", "resvcpuraw": 
 #: (sacct man page, JOB STATE CODES: https://slurm.schedmd.com/sacct.html#SECTION_JOB-STATE-CODES).
 STATE_CODES: Final = {name: canonical for name, (_, canonical) in SLURM_JOB_STATES.items()}
 _TIMES: Final = ("submit", "start", "end", "eligible")
+#: Kept fields whose values come from a small set (ids, codes, flags, requests, never a path or
+#: free text): stored as ``pl.Categorical`` (4 bytes a row instead of a 16-byte string view;
+#: ~0.3 GB less for a 1M-job dump). Fields ``sacct --json`` also gives stay text, so the two
+#: readers' tables keep one type per column.
+CATEGORIES: Final = frozenset(
+    re.split(
+        r"\s+",
+        "uid gid qosreq qosraw restarts reservation reservationid constraints layout failednode "
+        "derivedexitcode flags suspended reqtres alloctres reqmem allocnodes reqnodes reqcpus "
+        "alloccpus ntasks reqgres allocgres wckey wckeyid",
+    )
+)
 
 
 def _seconds(col: pl.Expr) -> pl.Expr:
@@ -422,7 +434,9 @@ def job_columns(
     if hosts is not None:
         checks.append(hosts.is_not_null() | pl.col(index["nodelist"]).is_in(NULL_HOSTLISTS))
     extras = {
-        f"sacct_{lower}": pl.col(f"f{i}")
+        f"sacct_{lower}": pl.col(f"f{i}").cast(pl.Categorical)
+        if lower in CATEGORIES
+        else pl.col(f"f{i}")
         for i, name in enumerate(names)
         if (lower := RENAMED.get(name.lower(), name.lower())) not in CAPTURED
         and name != "_trailing"
