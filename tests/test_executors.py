@@ -22,14 +22,25 @@ from hpcsched.runtime.executors.base import Attempt, Executor
 from hpcsched.runtime.executors.dask import DaskExecutor
 from hpcsched.runtime.executors.dask_actor import AttemptRunner
 from hpcsched.runtime.executors.local import LocalExecutor
+from hpcsched.runtime.executors.slurm import SlurmExecutor
 
-EXECUTORS = ["local", "dask"]
+EXECUTORS = [
+    "local",
+    "dask",
+    # a real slurmctld (tests/test_executor_slurm.py: skip without one, fail under CI=true)
+    pytest.param("slurm-steps", marks=pytest.mark.slurm),
+    pytest.param("slurm-jobs", marks=pytest.mark.slurm),
+]
 BUILTIN = "hpcsched.runtime.builtin_tasks"
 
 
-def make(kind: str, workers: int = 2) -> LocalExecutor | DaskExecutor:
+def make(kind: str, workers: int = 2) -> LocalExecutor | DaskExecutor | SlurmExecutor:
     if kind == "local":
         return LocalExecutor(workers)
+    if kind.startswith("slurm-"):
+        from test_executor_slurm import slurm_executor
+
+        return slurm_executor(kind.removeprefix("slurm-"), workers)
     executor = DaskExecutor(n_workers=workers, threads_per_worker=1)
     assert executor.address.startswith("tcp://")
     return executor

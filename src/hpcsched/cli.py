@@ -21,6 +21,7 @@ from hpcsched import (
     cli_report,
     cli_run,
     cli_trace,
+    cli_watch,
 )
 from hpcsched.cli_common import fail
 
@@ -220,6 +221,7 @@ for _module in (
     cli_advise,
     cli_campaign,
     cli_plan,
+    cli_watch,
 ):
     _module.register(app)
 

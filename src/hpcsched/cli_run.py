@@ -38,11 +38,19 @@ def _pool(executor: Any, cpus: int | None, gpus: int | None, mem: str | None) ->
     return pool_from_slurm_env() or pool_from_flags()
 
 
-def _executor(name: str, address: str | None, workers: int) -> Any:
+def _executor(
+    name: str,
+    address: str | None,
+    workers: int,
+    slurm_mode: str = "steps",
+    partition: str | None = None,
+) -> Any:
     if name == "local":
         return None  # made once the pool (its size) is known
+    if name == "slurm":
+        return _slurm_executor(slurm_mode, partition)
     if name != "dask":
-        fail(f"--executor {name!r}: choose local or dask")
+        fail(f"--executor {name!r}: choose local, dask or slurm")
     try:
         from hpcsched.runtime.executors.dask import DaskExecutor
     except ImportError:
@@ -53,9 +61,47 @@ def _executor(name: str, address: str | None, workers: int) -> Any:
         fail(f"cannot reach the Dask scheduler at {address}: {exc}; check --dask-address")
 
 
+def _slurm_executor(mode: str, partition: str | None) -> Any:
+    import os
+
+    from hpcsched.runtime.executors.slurm import SlurmExecutor
+    from hpcsched.runtime.pools import PoolError
+    from hpcsched.slurm.adapter import SlurmAdapter, SlurmError
+
+    if mode not in ("steps", "jobs"):
+        fail(f"--slurm-mode {mode!r}: choose steps or jobs")
+    if mode == "steps" and partition is not None:
+        fail("--partition goes with --slurm-mode jobs; steps run in the current allocation")
+    if mode == "steps" and not os.environ.get("SLURM_JOB_ID"):
+        fail(
+            "--slurm-mode steps runs inside an allocation (SLURM_JOB_ID is not set): start "
+            "hpcsched under salloc or sbatch, or use --slurm-mode jobs"
+        )
+    adapter = SlurmAdapter()
+    if (reason := adapter.available()) is not None:
+        fail(f"--executor slurm: no Slurm cluster answers ({reason}); start one or pick local")
+    try:
+        return SlurmExecutor("steps" if mode == "steps" else "jobs", adapter, partition)
+    except (SlurmError, PoolError, ValueError) as exc:
+        fail(f"--executor slurm: {exc}")
+
+
 def run(
     workflow: Annotated[Path, typer.Argument(help="a YAML workflow (format in the README)")],
-    executor: Annotated[str, typer.Option(help="local (processes here) or dask")] = "local",
+    executor: Annotated[
+        str, typer.Option(help="local (processes here), dask, or slurm (job steps or jobs)")
+    ] = "local",
+    slurm_mode: Annotated[
+        str,
+        typer.Option(
+            help="with --executor slurm: steps (srun inside this salloc/sbatch allocation) "
+            "or jobs (one sbatch job per task)"
+        ),
+    ] = "steps",
+    partition: Annotated[
+        str | None,
+        typer.Option(help="with --slurm-mode jobs: the partition (default: the cluster's)"),
+    ] = None,
     dask_address: Annotated[
         str | None, typer.Option(help="Dask scheduler, e.g. tcp://host:8786 (default: local)")
     ] = None,
@@ -74,10 +120,19 @@ def run(
         ),
     ] = None,
     json_out: JsonOpt = False,
+    events: Annotated[
+        str | None,
+        typer.Option(
+            "--events",
+            metavar="FILE|-",
+            help="also write every event as one JSON line to FILE (appended) or - (stdout)",
+        ),
+    ] = None,
 ) -> None:
     """Run a workflow under a policy; run it again after a crash to resume where it stopped."""
     from hpcsched.campaigns.api import CampaignError, RequestTooLargeError, StaticWorkflow
     from hpcsched.policies.registry import get_policy
+    from hpcsched.runtime.events import RunEvents
     from hpcsched.runtime.executors.local import LocalExecutor
     from hpcsched.runtime.journal import JournalError
     from hpcsched.runtime.pilot import Pilot
@@ -90,7 +145,7 @@ def run(
         fail(str(exc))
     if not workflow.is_file():
         fail(f"{workflow}: no such workflow file; give the path of a .yaml workflow")
-    runner = _executor(executor, dask_address, dask_workers)
+    runner = _executor(executor, dask_address, dask_workers, slurm_mode, partition)
     try:
         pool = _pool(runner, cpus, gpus, mem)
         loaded = load_workflow(workflow, pool=pool, work_dir=work_dir)
@@ -100,6 +155,7 @@ def run(
         fail(str(exc))
     if runner is None:
         runner = LocalExecutor(max_workers=max(1, pool.total.cpus))
+    sink = _event_sink(events, runner)
     pilot = Pilot(
         StaticWorkflow(loaded.tasks),
         chosen_policy,
@@ -108,6 +164,7 @@ def run(
         run_dir or default_run_dir(workflow),
         loaded.work_dir,
         label=str(workflow),
+        observer=None if sink is None else RunEvents(sink),
     )
     try:
         with _progress(len(loaded.tasks), enabled=not json_out) as progress:
@@ -117,6 +174,8 @@ def run(
         fail(str(exc))
     finally:
         runner.shutdown()
+        if sink is not None:
+            sink.close()
     if json_out:
         typer.echo(json.dumps(summary.as_dict()))
     else:
@@ -125,6 +184,20 @@ def run(
         run_summary(summary.as_dict())
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _event_sink(target: str | None, runner: Any) -> Any:
+    """The ``--events`` sink, or None; a file that cannot be opened is a user error."""
+    if target is None:
+        return None
+    from hpcsched.runtime.events import EventSink
+
+    try:
+        return EventSink(target, source="runtime")
+    except OSError as exc:
+        if runner is not None:
+            runner.shutdown()
+        fail(f"--events {target}: cannot open it ({exc.strerror}); give a writable file or -")
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -18,6 +18,7 @@ import os
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ from hpcsched.runtime.staging import attempt_dir, commit, hash_inputs, prepare
 # look unfinished and are run again (a "committing" record is always flushed before outputs move).
 FLUSH_EVERY = 0.05
 Progress = Callable[[Counts, int, int], None]  # counts, running, queued
+#: Sees every journal record (keyword arguments: kind, run, t, task_id, attempt, data) and returns
+#: nothing: observers never decide (runtime/events.py writes them as JSON lines).
+Observer = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Pilot:
         *,
         progress: Progress | None = None,
         label: str = "",
+        observer: Observer | None = None,
     ) -> None:
         self.campaign = campaign
         self.policy = policy
@@ -78,6 +83,7 @@ class Pilot:
         self.work_dir = Path(work_dir).resolve()
         self.progress = progress
         self.label = label
+        self.observer = observer
         self._t0 = 0.0
         self._journal: Journal | None = None
         self._cancels_sent: set[str] = set()
@@ -89,10 +95,11 @@ class Pilot:
 
     def run(self) -> RunSummary:
         self._t0 = time.monotonic()
+        resumed = (self.run_dir / "journal.sqlite").exists()
         resume, history = self._recover()
         journal = self._journal = Journal(self.run_dir)
         self._shared.mkdir(exist_ok=True)
-        journal.record("run-started", t=0.0, data=self._identity())
+        self._note(journal, "run-started", t=0.0, data=self._identity(), seen={"resumed": resumed})
         estimates = RuntimeEstimates().seed(history)
         dispatcher = Dispatcher(
             self.campaign,
@@ -131,7 +138,7 @@ class Pilot:
                     self._complete(result)
         finally:
             summary = self._summary(dispatcher.counts)
-            journal.record("run-ended", t=self.now(), data=summary.as_dict())
+            self._note(journal, "run-ended", t=self.now(), data=summary.as_dict())
             journal.close()
         return summary
 
@@ -151,7 +158,8 @@ class Pilot:
                 task = record.tasks[tid].task
                 files, error = commit(task, attempt_dir(self.run_dir, tid, number), self.work_dir)
                 done = self._with_files(result, task, files, error)
-                journal.record(
+                self._note(
+                    journal,
                     "finished",
                     t=0.0,
                     task_id=tid,
@@ -161,7 +169,7 @@ class Pilot:
             for tid, number in record.unfinished_attempts():
                 if (tid, number) in committed:
                     continue
-                journal.record("interrupted", t=0.0, task_id=tid, attempt=number)
+                self._note(journal, "interrupted", t=0.0, task_id=tid, attempt=number)
         finally:
             journal.close()
         record = read_journal(self.run_dir)
@@ -181,13 +189,44 @@ class Pilot:
             (record.tasks[tid].task, result.elapsed) for tid, result in record.succeeded().items()
         ]
 
+    def _note(
+        self,
+        journal: Journal,
+        kind: str,
+        *,
+        t: float,
+        task_id: str | None = None,
+        attempt: int | None = None,
+        data: dict[str, Any] | None = None,
+        seen: dict[str, Any] | None = None,
+    ) -> None:
+        """Journal one event, then show it to the observer (``seen``: extra fields for it only).
+
+        An observer that raises is dropped with one warning: watching must never stop a run.
+        """
+        journal.record(kind, t=t, task_id=task_id, attempt=attempt, data=data)
+        if self.observer is None:
+            return
+        try:
+            self.observer(
+                kind=kind,
+                run=str(self.run_dir),
+                t=t,
+                task_id=task_id,
+                attempt=attempt,
+                data={**(data or {}), **(seen or {})},
+            )
+        except Exception as exc:  # any observer bug must not end the run
+            warnings.warn(f"event observer dropped after an error: {exc}", stacklevel=2)
+            self.observer = None
+
     # -- one turn's work -------------------------------------------------------------------------
 
     def _emit(self, kind: str, task_id: str, attempt: int | None, data: dict[str, Any]) -> None:
         assert self._journal is not None
         if kind == "started" and attempt is not None:
             data["workdir"] = str(self._workdir(self._dispatcher.task(task_id), attempt))
-        self._journal.record(kind, t=self.now(), task_id=task_id, attempt=attempt, data=data)
+        self._note(self._journal, kind, t=self.now(), task_id=task_id, attempt=attempt, data=data)
 
     def _workdir(self, task: Task, number: int) -> Path:
         # A callable that declares no files has nothing to stage or commit: it runs in the shared
@@ -222,7 +261,8 @@ class Pilot:
         task = self._dispatcher.task(result.task_id)
         if result.ok and (task.outputs or task.inputs):
             assert self._journal is not None
-            self._journal.record(
+            self._note(
+                self._journal,
                 "committing",
                 t=self.now(),
                 task_id=task.id,

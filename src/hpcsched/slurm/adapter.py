@@ -4,6 +4,8 @@ Every command goes through :meth:`SlurmAdapter.run`, so unit tests replace that 
 integration tests (``tests/test_slurm_live.py``) run the real commands. Commands run with
 ``TZ=UTC`` and ``SLURM_TIME_FORMAT=standard`` so times print as ``%Y-%m-%dT%H:%M:%S`` in UTC.
 Parsing of sacct text into the job table lives with the readers, not here.
+A job step (``srun``) lasts as long as its task, so it is a child process, not a call:
+:meth:`SlurmAdapter.popen` starts it and is the one other method tests replace.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 #: ASCII unit separator: sacct -P does not quote, and no name, path or comment contains it.
 DELIMITER: Final = "\x1f"
@@ -51,6 +53,24 @@ DEFAULT_FIELDS: Final = (
 JobId = int | str  # array tasks and het components are strings: "123_4", "123+0"
 
 _KEY = re.compile(r"(?:^|\s)([A-Z][A-Za-z0-9_:/]*)=")
+_NODE_LAYOUT = re.compile(r"\bNodes=(\S+) CPU_IDs=(\S+) Mem=(\d+)")
+
+
+def _range_width(item: str) -> int:
+    """``3`` -> 1, ``0-3`` -> 4."""
+    lo, _, hi = item.partition("-")
+    return int(hi) - int(lo) + 1 if hi else 1
+
+
+def _hostlist_width(nodes: str) -> int:
+    """How many hosts a Slurm hostlist names: ``n[1-2,5],gpu1`` -> 4."""
+    count = 0
+    for part in re.findall(r"[^,\[]+(?:\[[^\]]*\])?[^,]*", nodes):
+        width = 1
+        for spec in re.findall(r"\[([^\]]*)\]", part):
+            width *= sum(_range_width(item) for item in spec.split(","))
+        count += width
+    return count
 
 
 class SlurmError(RuntimeError):
@@ -149,6 +169,84 @@ class SlurmAdapter:
             message = error_line(command, proc.stderr, proc.stdout, proc.returncode)
             raise SlurmError(message, argv=argv, returncode=proc.returncode, stderr=proc.stderr)
         return proc.stdout
+
+    def popen(
+        self, argv: list[str], *, cwd: Path | None = None, log: IO[bytes] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start a long-running Slurm command (``srun`` for a job step) as a child process.
+
+        stdin is closed; stdout and stderr go to ``log`` (or are dropped). The environment is
+        the caller's plus the same ``TZ``/``SLURM_TIME_FORMAT`` as :meth:`run`, so an ``srun``
+        inside an allocation sees its ``SLURM_*`` variables.
+        """
+        command = os.path.basename(argv[0]) if argv else "slurm"
+        env = {**os.environ, "TZ": "UTC", "SLURM_TIME_FORMAT": "standard"}
+        target: IO[bytes] | int = log if log is not None else subprocess.DEVNULL
+        try:
+            return subprocess.Popen(
+                argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=target, stderr=target, env=env
+            )
+        except FileNotFoundError:
+            message = f"{command}: command not found (Slurm client tools are not installed)"
+            raise SlurmError(message, argv=argv) from None
+
+    def job_layout(self, job_id: JobId) -> list[dict[str, int]]:
+        """Where a running job's allocation lies, one dict per node: ``cpus`` and ``mem`` (MB).
+
+        From ``scontrol show job -d``'s ``Nodes=n[1-2] CPU_IDs=0-1 Mem=200`` lines, which list
+        what the job holds on each node (its totals alone cannot tell 4 cpus on 3 nodes apart).
+        """
+        text = self.run(["scontrol", "show", "job", "-d", "-o", str(job_id)])
+        layout: list[dict[str, int]] = []
+        for nodes, cpu_ids, mem in _NODE_LAYOUT.findall(text):
+            cpus = sum(_range_width(item) for item in cpu_ids.split(","))
+            layout += [{"cpus": cpus, "mem": int(mem)}] * _hostlist_width(nodes)
+        return layout
+
+    def job_states(self, job_ids: Sequence[JobId]) -> dict[str, str]:
+        """slurmctld's state (``RUNNING``, ``COMPLETED``, ...) of each job it still knows.
+
+        One ``squeue --states=all`` call for all of them; ended jobs stay listed for
+        ``MinJobAge`` seconds, then drop out (absent from the answer, like unknown ids).
+        """
+        if not job_ids:
+            return {}
+        argv = ["squeue", "--noheader", "--states=all", "--format=%i|%T"]
+        try:
+            output = self.run([*argv, "--jobs=" + ",".join(str(j) for j in job_ids)])
+        except SlurmError as exc:
+            if "invalid job id" in str(exc).lower():  # squeue's answer when none is known
+                return {}
+            raise
+        states: dict[str, str] = {}
+        for line in output.splitlines():
+            job, _, state = line.strip().partition("|")
+            if job and state:
+                states[job] = state
+        return states
+
+    def partition_nodes(self, partition: str | None = None) -> list[dict[str, str]]:
+        """The nodes of ``partition`` (default: the cluster's default partition) from ``sinfo``:
+        one dict per node with ``node``, ``partition``, ``cpus``, ``memory`` (MB) and ``gres``."""
+        argv = ["sinfo", "--noheader", "--Node", "--format=%N|%P|%c|%m|%G"]
+        nodes: list[dict[str, str]] = []
+        for line in self.run(argv).splitlines():
+            fields = line.strip().split("|")
+            if len(fields) != 5:
+                continue
+            node, name, cpus, memory, gres = fields
+            default = name.endswith("*")
+            if (partition is None and default) or name.rstrip("*") == partition:
+                nodes.append(
+                    {
+                        "node": node,
+                        "partition": name.rstrip("*"),
+                        "cpus": cpus,
+                        "memory": memory,
+                        "gres": gres,
+                    }
+                )
+        return nodes
 
     def sbatch(self, script: str | Path, *, extra_args: Sequence[str] = ()) -> int:
         """Submit a batch script and return its job id.

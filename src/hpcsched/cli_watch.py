@@ -1,0 +1,145 @@
+"""hpcsched watch: resubmit the user's jobs that Slurm ended in TIMEOUT, with a longer limit."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hpcsched.cli_common import fail
+
+
+def default_state_file(user: str) -> Path:
+    """``$XDG_CACHE_HOME/hpcsched/watch-USER.json`` (else ``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hpcsched" / f"watch-{user}.json"
+
+
+def _bound(history: Path | None) -> Any:
+    if history is None:
+        return None
+    from hpcsched.predict.bound import fit_bound
+    from hpcsched.render import status
+    from hpcsched.workloads.load import InputError, load_jobs
+
+    try:
+        table = load_jobs(history).table
+    except InputError as exc:
+        fail(f"{exc}; --history takes a job table (.parquet, e.g. from hpcsched trace pull)")
+    with status(f"learning runtime bounds from {table.height:,} jobs"):
+        try:
+            return fit_bound(table, target="runtime", coverage=0.95)
+        except (ValueError, KeyError) as exc:
+            fail(f"--history {history}: cannot learn a bound ({exc})".splitlines()[0])
+
+
+def _max_times(site: Path | None) -> dict[str, float]:
+    if site is None:
+        return {}
+    from hpcsched.advise.site import SiteError, load_site
+
+    try:
+        loaded = load_site(site)
+    except SiteError as exc:
+        fail(str(exc))
+    return {name: p.max_walltime for name, p in loaded.partitions.items()}
+
+
+def watch(
+    user: Annotated[
+        str | None, typer.Option(help="whose jobs to follow (default: you; resubmits as you)")
+    ] = None,
+    job: Annotated[
+        list[str] | None,
+        typer.Option(help="follow only this job id and its resubmissions (repeatable)"),
+    ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(help="job table (.parquet) to learn the runtime bound from; else doubling"),
+    ] = None,
+    site: Annotated[
+        Path | None,
+        typer.Option(help="SITE.yaml with partition max walltimes (default: scontrol)"),
+    ] = None,
+    max_attempts: Annotated[
+        int, typer.Option(min=0, help="resubmissions at most per original job")
+    ] = 2,
+    interval: Annotated[float, typer.Option(min=1, help="seconds between passes")] = 30,
+    once: Annotated[bool, typer.Option(help="one pass, then exit (for cron and tests)")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="JSON file of followed jobs and chains (default: ~/.cache/hpcsched)"),
+    ] = None,
+    events: Annotated[
+        str | None,
+        typer.Option(metavar="FILE|-", help="write each decision as a JSON line to FILE or -"),
+    ] = None,
+) -> None:
+    """Follow your jobs; when one ends in TIMEOUT, resubmit it with a longer --time.
+
+    The new limit is the runtime bound learnt from --history when above the old limit, else
+    double the old one; never above the partition's MaxTime. Stop with Ctrl-C.
+    """
+    from hpcsched.runtime.events import EventSink
+    from hpcsched.slurm import SlurmAdapter, SlurmError
+    from hpcsched.slurm.watch import Watcher
+
+    me = getpass.getuser()
+    who = user or me
+    if who != me:
+        fail(f"--user {who}: watch resubmits jobs as you ({me}); run it as {who}")
+    adapter = SlurmAdapter()
+    reason = adapter.available()
+    if reason is not None:
+        fail(f"{reason}; watch needs a reachable slurmctld")
+    try:
+        sink = EventSink(events, source="watch") if events is not None else None
+    except OSError as exc:
+        fail(f"--events {events}: cannot open it ({exc.strerror}); give a writable file or -")
+    log = _logger(sink)
+    watcher = Watcher(
+        adapter,
+        user=who,
+        state_path=state or default_state_file(who),
+        emit=log,
+        max_attempts=max_attempts,
+        max_times=_max_times(site),
+        bound=_bound(history),
+        jobs=job or (),
+    )
+    try:
+        while True:
+            watcher.once()
+            if once:
+                break
+            time.sleep(interval)
+    except SlurmError as exc:
+        fail(f"{exc}; is slurmctld up?")
+    except ValueError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if sink is not None:
+            sink.close()
+
+
+def _logger(sink: Any) -> Any:
+    """Each event to the sink, and decisions as one line on stderr (passes stay quiet)."""
+
+    def log(event: str, fields: dict[str, Any]) -> None:
+        if sink is not None:
+            sink.emit(event, fields)
+        if event != "watch-pass":
+            detail = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+            typer.echo(f"hpcsched watch: {event} {detail}", err=True)
+
+    return log
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(watch)
