@@ -14,6 +14,8 @@ from bisect import bisect_left, insort
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import add
 from typing import Any
 
 from hpcsched.campaigns.api import Campaign, CampaignError, RequestTooLargeError, TaskState
@@ -87,6 +89,9 @@ class Dispatcher:
         self._now = 0.0
         self._tasks: dict[str, Task] = {}
         self._state: dict[str, TaskState] = {}
+        # unfinished tasks (held, waiting, retrying, running) in submission order: what cancel()
+        # looks at, so a long campaign does not rescan every task it ever finished
+        self._unfinished: dict[str, None] = {}
         self._ids: list[str] = []  # policy job id (an int) -> task id
         self._num: dict[str, int] = {}
         self._unmet: dict[str, set[str]] = {}
@@ -130,6 +135,7 @@ class Dispatcher:
                 "submit dependencies first"
             )
         self._tasks[task.id] = task
+        self._unfinished[task.id] = None
         self._num[task.id] = len(self._ids)
         self._ids.append(task.id)
         for name in task.outputs:
@@ -158,16 +164,13 @@ class Dispatcher:
             self._enqueue(task)
 
     def cancel(self, predicate: Callable[[Task], bool]) -> int:
-        chosen = [
-            tid
-            for tid, state in self._state.items()
-            if state in ("held", "waiting", "retrying", "running") and predicate(self._tasks[tid])
-        ]
+        chosen = [tid for tid in self._unfinished if predicate(self._tasks[tid])]
         for tid in chosen:
             if self._state[tid] not in ("held", "waiting", "retrying", "running"):
                 continue  # already failed with a dependency cancelled just before
             if self._state[tid] == "running":
-                self._cancel_running.append(tid)  # final when the executor reports it
+                if tid not in self._cancel_running:  # final when the executor reports it
+                    self._cancel_running.append(tid)
                 continue
             if self._state[tid] == "waiting":
                 self._dequeue({self._num[tid]})
@@ -185,10 +188,13 @@ class Dispatcher:
         if self._state.get(task_id) != "waiting":
             return False
         num = self._num[task_id]
-        if self._queued[num].priority_class == EXPEDITED:
+        queued = self._queued[num]
+        if queued.priority_class == EXPEDITED:
             return True
+        # a new class, the same arrival: a policy without classes (FCFS, EASY) keeps the task
+        # in its FIFO place instead of sending it to the back of the queue
         self._dequeue({num})
-        self._enqueue(self._tasks[task_id])
+        self._enqueue(self._tasks[task_id], submit=queued.submit)
         return True
 
     # -- the driver's side -----------------------------------------------------------------------
@@ -271,11 +277,11 @@ class Dispatcher:
     def _request(self, task: Task) -> Vector:
         return self.pool.request(task.cpus, task.gpus, task.mem)
 
-    def _enqueue(self, task: Task) -> None:
+    def _enqueue(self, task: Task, submit: float | None = None) -> None:
         self._state[task.id] = "waiting"
         job = WaitingJob(
             id=self._num[task.id],
-            submit=self._now,
+            submit=self._now if submit is None else submit,
             request=self._request(task),
             estimate=self.estimates.estimate(task),
             priority_class=EXPEDITED if task.id in self._expedited else task.priority,
@@ -368,13 +374,16 @@ class Dispatcher:
         return launches
 
     def _in_use(self) -> Vector:
-        total: Vector = tuple(0.0 for _ in self.pool.capacity)
-        for job in self._running.values():
-            total = plus(total, job.request)
-        return total
+        # per resource, 0.0 + r1 + r2 + ... in running order: the same sums as folding plus()
+        # (not sum(): from Python 3.12 on it compensates float rounding)
+        requests = [job.request for job in self._running.values()]
+        if not requests:
+            return tuple(0.0 for _ in self.pool.capacity)
+        return tuple(reduce(add, column, 0.0) for column in zip(*requests, strict=True))
 
     def _finish_ok(self, task: Task, result: TaskResult, replayed: bool = False) -> None:
         self._state[task.id] = "succeeded"
+        self._unfinished.pop(task.id, None)
         self.counts.succeeded += 1
         if not replayed:
             self.estimates.observe(task, result.elapsed)
@@ -408,6 +417,7 @@ class Dispatcher:
         """Final failure (or cancellation); every held dependent fails with it, transitively.
         ``cause`` is the failed dependency when this is a dependency failure."""
         self._state[task.id] = state
+        self._unfinished.pop(task.id, None)
         self._root_of[task.id] = self._root_of.get(cause, cause) if cause else task.id
         if state == "cancelled":
             self.counts.cancelled += 1
