@@ -22,7 +22,9 @@ predict_app = typer.Typer(
 
 MODEL_HELP = (
     "requested (the user's timelimit), user-last-two (Tsafrir 2007), alea (per-user ratio), "
-    "lightgbm (learned point prediction) or lightgbm-bound (learned upper bound at --coverage)"
+    "lightgbm (learned point prediction), lightgbm-ensemble (per block, LightGBM or its blend with "
+    "the baselines that did best on jobs already finished) or lightgbm-bound (learned upper bound "
+    "at --coverage)"
 )
 FILTER_HELP = "input filter for SWF traces: none or strong (VALIDATION.md rung 3)"
 
@@ -103,7 +105,7 @@ def evaluate(
     ] = 0.95,
     retrain_every: Annotated[
         int | None,
-        typer.Option(help="jobs between retrainings (default: a tenth of the trace, >= 2000)"),
+        typer.Option(help="jobs between refits (default: a twentieth of the trace, >= 1000)"),
     ] = None,
     unseen_users: Annotated[
         bool, typer.Option(help="train without 20% of the users and score only their jobs")

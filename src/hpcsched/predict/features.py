@@ -5,8 +5,10 @@ timelimit), who submits it and where (user, account, partition, QoS, the SWF exe
 the trace has one), when (hour of day, day of week) and the job name's tokens (hashed); the user's
 recent history computed **only from jobs that ended strictly before this submit**: the last two
 values, the mean of the last :data:`HISTORY_K`, the mean and maximum ratio value/request of the
-last :data:`HISTORY_K` (Alea's signal) and the count so far, also per (user, timelimit, cpus)
-because users resubmit the same script with the same request; and what ``squeue`` would show at
+last :data:`HISTORY_K` (Alea's signal) and the count so far; the same (last, mean, count) over
+the user's *similar* finished jobs (:data:`TEMPLATES`: same timelimit and cpus, same timelimit,
+same SWF executable) because users resubmit the same script with the same request; the SWF queue
+number and requested processors where the trace has them; and what ``squeue`` would show at
 submit: time since the user's previous submission (and whether it asked the same timelimit), how
 long the user's most recently started job has been running if it still runs, and how many of the
 user's jobs are submitted and not yet ended.
@@ -25,7 +27,23 @@ import polars as pl
 #: How many past completions the rolling statistics look at (Alea uses five).
 HISTORY_K: Final = 5
 #: Categorical columns (strings; the learned model maps them to codes it learnt at fit time).
-CATEGORICAL: Final = ("user", "account", "partition", "qos", "app", "name_token", "name_shape")
+CATEGORICAL: Final = (
+    "user",
+    "account",
+    "partition",
+    "qos",
+    "queue",
+    "app",
+    "name_token",
+    "name_shape",
+)
+#: "Similar job" templates (Smith, Foster and Taylor, JSSPP 1998; Tsafrir et al. 2007): the
+#: history of the user's finished jobs that share these request fields, keyed by a tag.
+TEMPLATES: Final = {
+    "same": ("user", "_tl", "_cpus"),
+    "tl": ("user", "_tl"),
+    "app": ("user", "app"),
+}
 #: Targets and the request each is compared with.
 REQUEST_OF: Final = {"runtime": "timelimit", "mem_used": "mem_req"}
 
@@ -56,14 +74,10 @@ def _request_features(jobs: pl.DataFrame) -> list[pl.Expr]:
     day = ((pl.col("submit") // 86400.0) % 7.0).cast(pl.Int32)
     first = _text("name").str.extract(r"^([A-Za-z_]+)", 1).fill_null("")
     shape = _text("name").str.replace_all(r"[0-9]+", "#")
-    app = (
-        pl.col("swf_executable").cast(pl.String)
-        if "swf_executable" in jobs.columns
-        else pl.lit("", dtype=pl.String)
-    )
     exprs = [
         *(_text(c).alias(c) for c in ("user", "account", "partition", "qos")),
-        app.fill_null("").alias("app"),
+        _swf_code(jobs, "swf_queue").alias("queue"),
+        _swf_code(jobs, "swf_executable").alias("app"),
         (first.hash() % 4096).cast(pl.String).alias("name_token"),
         (shape.hash() % 4096).cast(pl.String).alias("name_shape"),
         hour.alias("hour"),
@@ -71,7 +85,39 @@ def _request_features(jobs: pl.DataFrame) -> list[pl.Expr]:
     ]
     for name in ("nodes", "cpus", "gpus", "mem_req", "timelimit"):
         exprs.append(pl.col(name).cast(pl.Float64).alias(f"req_{name}"))
+    procs = pl.col("swf_req_procs") if "swf_req_procs" in jobs.columns else pl.lit(None)
+    exprs.append(pl.when(procs > 0).then(procs).cast(pl.Float64).alias("req_procs"))
     return exprs
+
+
+def _swf_code(jobs: pl.DataFrame, name: str) -> pl.Expr:
+    """An SWF number field as a category ("" where the trace has none: -1 or no column)."""
+    if name not in jobs.columns:
+        return pl.lit("", dtype=pl.String)
+    code = pl.col(name).cast(pl.Int64, strict=False)
+    return pl.when(code >= 0).then(code.cast(pl.String)).otherwise(pl.lit(""))
+
+
+def _join_template(
+    out: pl.DataFrame, past: pl.DataFrame, tag: str, keys: tuple[str, ...]
+) -> pl.DataFrame:
+    """The last value, mean of the last k and count of the user's finished similar jobs."""
+    stats = _history(past, list(keys)).select(
+        *keys,
+        "_end",
+        pl.col("h_last1").alias(f"h_{tag}_last1"),
+        pl.col("h_mean_k").alias(f"h_{tag}_mean_k"),
+        pl.col("h_count").alias(f"h_{tag}_count"),
+    )
+    return out.join_asof(
+        stats,
+        left_on="_at",
+        right_on="_end",
+        by=list(keys),
+        strategy="backward",
+        allow_exact_matches=False,
+        check_sortedness=False,
+    ).drop("_end")
 
 
 def _history(past: pl.DataFrame, by: list[str]) -> pl.DataFrame:
@@ -98,8 +144,9 @@ def _past(history: pl.DataFrame, value: str, request: str) -> pl.DataFrame:
     known = pl.col(value).is_not_null() & pl.col("end").is_not_null()
     return history.filter(known).select(
         _text("user").alias("user"),
-        pl.col("timelimit").cast(pl.Float64).fill_null(-1.0),
-        pl.col("cpus").cast(pl.Float64).fill_null(-1.0),
+        pl.col("timelimit").cast(pl.Float64).fill_null(-1.0).alias("_tl"),
+        pl.col("cpus").cast(pl.Float64).fill_null(-1.0).alias("_cpus"),
+        _swf_code(history, "swf_executable").alias("app"),
         pl.col("end").cast(pl.Float64),
         pl.col(value).cast(pl.Float64).alias("_value"),
         pl.col(request).cast(pl.Float64).alias("_request"),
@@ -206,27 +253,10 @@ def submission_features(
         allow_exact_matches=False,
         check_sortedness=False,
     ).drop("_end")
-    same = _history(past, ["user", "timelimit", "cpus"]).select(
-        "user",
-        "timelimit",
-        "cpus",
-        "_end",
-        pl.col("h_last1").alias("h_same_last1"),
-        pl.col("h_mean_k").alias("h_same_mean_k"),
-        pl.col("h_count").alias("h_same_count"),
-    )
-    out = out.join_asof(
-        same,
-        left_on="_at",
-        right_on="_end",
-        by_left=["user", "_tl", "_cpus"],
-        by_right=["user", "timelimit", "cpus"],
-        strategy="backward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-    )
+    for tag, keys in TEMPLATES.items():
+        out = _join_template(out, past, tag, keys)
     out = out.with_columns(
-        pl.col(c).fill_null(0.0) for c in ("h_count", "h_same_count")
+        pl.col(c).fill_null(0.0) for c in ("h_count", *(f"h_{t}_count" for t in TEMPLATES))
     ).with_columns(
         (pl.col("h_ratio_max_k") * pl.col("req_timelimit")).alias("h_alea")
         if value == "runtime"

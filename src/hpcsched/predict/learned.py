@@ -6,8 +6,11 @@ et al. NeurIPS 2017). The default loss is L1 on the raw target: the median minim
 absolute error, the figure every table reports. Measured on KTH-SP2 (strong filter, the
 chronological protocol of :mod:`.evaluate`): MAE 4,105 s with L1 on runtime, 6,191 s with L2 on
 log-runtime, 4,189 s with L1 on runtime/timelimit weighted by the timelimit (measured before the
-queue features ``since_prev_submit`` etc. were added). ``objective=
-"quantile"`` with ``alpha`` gives a quantile model.
+queue features ``since_prev_submit`` etc. were added); later, L1 on log1p(runtime) 4,560 s vs
+4,083 s raw. Row and feature subsampling (``subsample=0.8, colsample_bytree=0.7``, bagging: less
+variance between refits) lowered MAE on KTH, SDSC-SP2 and CTC by 1-2 %; other leaf counts,
+learning rates, tree counts and ``min_child_samples`` changed it by < 3 % either way (noise).
+``objective="quantile"`` with ``alpha`` gives a quantile model.
 
 ``X`` is a polars DataFrame of job-table rows in submission order. ``fit(X, y)`` learns from those
 jobs (``y``: their runtimes, or peak memory); ``predict(X)`` predicts new jobs, and uses as history
@@ -39,6 +42,7 @@ HISTORY_COLUMNS = (
     "runtime",
     "mem_req",
     "mem_used",
+    "swf_executable",
 )
 
 
@@ -64,6 +68,8 @@ class GradientBoostedRuntime(RegressorMixin, BaseEstimator):  # type: ignore[mis
         num_leaves: int = 31,
         learning_rate: float = 0.05,
         min_child_samples: int = 20,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.7,
         num_threads: int = 1,
         random_state: int = 0,
     ) -> None:
@@ -74,6 +80,8 @@ class GradientBoostedRuntime(RegressorMixin, BaseEstimator):  # type: ignore[mis
         self.num_leaves = num_leaves
         self.learning_rate = learning_rate
         self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
         self.num_threads = num_threads
         self.random_state = random_state
 
@@ -112,6 +120,9 @@ class GradientBoostedRuntime(RegressorMixin, BaseEstimator):  # type: ignore[mis
             "num_leaves": self.num_leaves,
             "learning_rate": self.learning_rate,
             "min_child_samples": self.min_child_samples,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1 if self.subsample < 1.0 else 0,
+            "feature_fraction": self.colsample_bytree,
             "num_threads": self.num_threads,
             "seed": self.random_state,
             "deterministic": True,
