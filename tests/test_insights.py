@@ -191,3 +191,12 @@ def test_compare_insights_contrast_two_tables() -> None:
     assert "easy" in text and "fcfs" in text and f"{medians[1] / medians[0]:.1f}× longer" in text
     assert found["compare_jobs"].numbers["jobs"] == [len(a), len(b)]
     assert "compare_utilisation" in found and "compare_backfill" in found
+
+
+def test_compare_with_one_known_machine_size_uses_busy_processors_for_both() -> None:
+    a, b = _table(_jobs(1)), _table(_jobs(1, slow=6.0))
+    unknown = {i.key: i for i in compare_insights(a, b)}["compare_utilisation"]
+    one_known = {i.key: i for i in compare_insights(a, b, capacity=(None, 8.0))}
+    mixed = one_known["compare_utilisation"]
+    assert "mean_busy_cpus" in mixed.numbers and "not a fraction" in mixed.text
+    assert mixed.numbers["mean_busy_cpus"] == pytest.approx(unknown.numbers["mean_busy_cpus"])

@@ -32,6 +32,8 @@ def compare_insights(
     """Contrasting sentences; the ratio in brackets is B relative to A."""
     na, nb = names
     tables = [t.jobs if isinstance(t, Prepared) else prepare(t).jobs for t in (a, b)]
+    if not all(capacity):  # a fraction for one and busy processors for the other would mislead
+        capacity = (None, None)
     # without a machine size, capacity 1 makes summarize's "utilization" the mean busy cpus
     stats = [summarize(t, c or 1.0) for t, c in zip(tables, capacity, strict=True)]
     out = [
