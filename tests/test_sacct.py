@@ -766,3 +766,18 @@ def test_garbage_lines_are_counted_never_crash(
         if verdict and "." not in jobid:
             job_keys.add(jobid)
     assert set(r.table["job_id"]) == job_keys
+
+
+def test_a_job_cancelled_before_it_started_keeps_what_it_requested(tmp_path: Path) -> None:
+    """NCPUS/NNodes are the allocation: 0 for a job that never ran; the request fills in, as
+    sacct --json's empty allocated TRES does (so the simulator can replay the job)."""
+    header = H + "|ReqCPUS|ReqNodes|ReqTRES"
+    never = {"Start": "None", "End": "2026-01-01T00:05:00", "ElapsedRaw": "0", "NCPUS": "0"}
+    never |= {"NNodes": "0", "AllocTRES": "", "NodeList": "None assigned", "Flags": ""}
+    never |= {"State": "CANCELLED by 0"}
+    rows = [_row("7", **never) + "|4|2|cpu=4,node=2", _row("8") + "|2|1|cpu=2,node=1"]
+    r = read_sacct(_write(tmp_path / "sacct.txt", header, *rows))
+    assert (_job(r, "7")["cpus"], _job(r, "7")["nodes"], _job(r, "7")["state"]) == (
+        4, 2, "cancelled"
+    )  # fmt: skip
+    assert (_job(r, "8")["cpus"], _job(r, "8")["nodes"]) == (2, 1)

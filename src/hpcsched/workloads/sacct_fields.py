@@ -356,6 +356,11 @@ def job_columns(
                 added.append(pl.col(col).replace_strict(old, new, default=None).alias(root))
         return frame.with_columns(added) if added else frame
 
+    def allocated(*exprs: pl.Expr | None) -> list[pl.Expr | None]:
+        """Allocation counts with 0 as missing, so the request fills in (as sacct --json's
+        empty allocated TRES does)."""
+        return [None if e is None else pl.when(e > 0).then(e) for e in exprs]
+
     tres = {
         "node": lambda c: count_expr(tres_expr(c, "node")),
         "cpu": lambda c: count_expr(tres_expr(c, "cpu")),
@@ -378,15 +383,13 @@ def job_columns(
             *parse("timelimitraw", lambda c: c.cast(pl.Float64, strict=False) * 60.0),
             *parse("timelimit", duration_expr),
         ],
+        # a job that never started has NCPUS/AllocNodes 0: the request is then what it asked for
         "nodes": [
-            *count("nnodes"),
-            *count("allocnodes"),
-            a_node,
-            hosts,
+            *allocated(*count("nnodes"), *count("allocnodes"), a_node, hosts),
             *count("reqnodes"),
             r_node,
         ],
-        "cpus": [*count("ncpus"), *count("alloccpus"), a_cpu, *count("reqcpus"), r_cpu],
+        "cpus": [*allocated(*count("ncpus"), *count("alloccpus"), a_cpu), *count("reqcpus"), r_cpu],
         "gpus": [
             a_gpus,
             r_gpus,
