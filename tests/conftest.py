@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from hpcsched.slurm.adapter import SlurmAdapter
+
+from slurm_support import require_slurm
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TRACES = SHARED / "data" / "traces"
 GOLDEN = SHARED / "data" / "golden"
@@ -30,3 +34,9 @@ def traces_dir() -> Path:
 @pytest.fixture
 def golden_dir() -> Path:
     return require_shared(GOLDEN)
+
+
+@pytest.fixture(scope="module")
+def slurm() -> SlurmAdapter:
+    """The live Slurm cluster (skip, or fail under CI=true, when there is none)."""
+    return require_slurm()

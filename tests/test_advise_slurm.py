@@ -7,7 +7,6 @@ skip, or fail under CI=true, with the one-line reason (the fixture of tests/test
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -23,23 +22,8 @@ from hpcsched.slurm import SlurmAdapter, SlurmError
 
 pytestmark = pytest.mark.slurm
 
-STATE_DIR = Path(os.environ.get("HPCSCHED_SLURM_STATE", "/tmp/hpcsched-slurm"))
 EXAMPLE_SITE = Path(__file__).resolve().parents[1] / "examples" / "site-local.yaml"
 JOB_ARGS = ["-o", "/dev/null", "--chdir=/tmp"]  # jobs write nothing into the checkout
-
-
-@pytest.fixture(scope="module")
-def slurm() -> SlurmAdapter:
-    adapter = SlurmAdapter()
-    reason = adapter.available()
-    if reason is None:
-        return adapter
-    why = STATE_DIR / "not-runnable"  # written by scripts/slurm-local.sh when it exits 3
-    if why.exists():
-        reason = f"{reason} (last start said: {why.read_text().strip()})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"no Slurm cluster: {reason}")
-    pytest.skip(f"no Slurm cluster: {reason}")
 
 
 def live_queue(slurm: SlurmAdapter) -> Queue:

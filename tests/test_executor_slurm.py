@@ -22,23 +22,9 @@ from hpcsched.runtime.executors.slurm import SlurmExecutor
 from hpcsched.slurm import DELIMITER, SlurmAdapter
 from test_runtime_e2e import DIAMOND
 
+from slurm_support import require_slurm
+
 pytestmark = pytest.mark.slurm
-
-STATE_DIR = Path(os.environ.get("HPCSCHED_SLURM_STATE", "/tmp/hpcsched-slurm"))
-
-
-def require_slurm() -> SlurmAdapter:
-    """A live cluster, else skip (fail under CI=true) with the one-line reason."""
-    adapter = SlurmAdapter()
-    reason = adapter.available()
-    if reason is None:
-        return adapter
-    why = STATE_DIR / "not-runnable"  # written by scripts/slurm-local.sh when it exits 3
-    if why.exists():
-        reason = f"{reason} (last start said: {why.read_text().strip()})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"no Slurm cluster: {reason}")
-    pytest.skip(f"no Slurm cluster: {reason}")
 
 
 def allocate(adapter: SlurmAdapter, cpus: int, name: str = "hs-alloc") -> str:

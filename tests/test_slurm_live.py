@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -24,27 +23,12 @@ from hpcsched.slurm import (
 
 pytestmark = pytest.mark.slurm
 
-STATE_DIR = Path(os.environ.get("HPCSCHED_SLURM_STATE", "/tmp/hpcsched-slurm"))
 # jobs write nothing into the checkout, and run where every user may cd
 JOB_ARGS = ["-o", "/dev/null", "--chdir=/tmp", "-t", "1"]
 
 
 def script(body: str) -> str:
     return f"#!/bin/bash\n{body}\n"
-
-
-@pytest.fixture(scope="module")
-def slurm() -> SlurmAdapter:
-    adapter = SlurmAdapter()
-    reason = adapter.available()
-    if reason is None:
-        return adapter
-    why = STATE_DIR / "not-runnable"  # written by scripts/slurm-local.sh when it exits 3
-    if why.exists():
-        reason = f"{reason} (last start said: {why.read_text().strip()})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"no Slurm cluster: {reason}")
-    pytest.skip(f"no Slurm cluster: {reason}")
 
 
 def sacct_job(slurm: SlurmAdapter, job_id: int) -> dict[str, str]:

@@ -9,7 +9,6 @@ for the module) and let ``watch --once`` resubmit it.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,6 @@ from hpcsched.runtime.events import WATCH_EVENTS, EventSink
 from hpcsched.slurm import DEFAULT_FIELDS, DELIMITER, SlurmAdapter, SlurmError
 from hpcsched.slurm.watch import GROWTH, Watcher, decide, format_limit, resubmit_args
 
-STATE_DIR = Path(os.environ.get("HPCSCHED_SLURM_STATE", "/tmp/hpcsched-slurm"))
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -258,20 +256,6 @@ def test_cli_refuses_another_user_in_one_line() -> None:
 
 
 # -- against the real cluster --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def slurm() -> SlurmAdapter:
-    adapter = SlurmAdapter()
-    reason = adapter.available()
-    if reason is None:
-        return adapter
-    why = STATE_DIR / "not-runnable"
-    if why.exists():
-        reason = f"{reason} (last start said: {why.read_text().strip()})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"no Slurm cluster: {reason}")
-    pytest.skip(f"no Slurm cluster: {reason}")
 
 
 def sacct_state(slurm: SlurmAdapter, job_id: str) -> str:
