@@ -243,7 +243,7 @@ def test_bad_file_and_busy_port_are_one_line_errors(tmp_path: Path) -> None:
 def test_malformed_lines_are_reported_with_their_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hpcsched.cli_dashboard import _open_table
+    from hpcsched.cli_common import open_job_table
 
     dump = tmp_path / "sacct.txt"
     dump.write_text(
@@ -252,7 +252,7 @@ def test_malformed_lines_are_reported_with_their_line(
         "2|bob|gpu|FAILED\n"
         "3|carol|cpu|TIMEOUT|2026-11-18T02:00:00\n"
     )
-    opened = _open_table(dump)
+    opened = open_job_table(dump)
     assert ids(opened.table) == {"1", "3"}
     warning = capsys.readouterr().err
     assert "1 malformed line(s) skipped" in warning and f"{dump}:3" in warning

@@ -23,7 +23,7 @@ from hpcsched import (
     cli_trace,
     cli_watch,
 )
-from hpcsched.cli_common import fail
+from hpcsched.cli_common import fail, warn_malformed
 
 app = typer.Typer(
     help=(
@@ -62,13 +62,7 @@ def _load(trace: Path, filter_name: str, strict: bool, procs: int | None) -> tup
         loaded = load_jobs(trace, filter_name=filter_name, strict=strict)
     except InputError as exc:
         fail(str(exc))
-    if loaded.malformed:
-        first = loaded.malformed[0]
-        typer.echo(
-            f"hpcsched: warning: {len(loaded.malformed)} malformed line(s) skipped in {trace} "
-            f"(first: {first}); use --strict to stop at the first",
-            err=True,
-        )
+    warn_malformed(trace, loaded.malformed, "; use --strict to stop at the first")
     capacity = procs or loaded.machine_procs
     if not capacity:
         fail(f"{trace} does not say the machine size; pass --procs N")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hpcsched.cli_common import fail
+from hpcsched.cli_common import fail, warn_malformed
 
 if TYPE_CHECKING:
     import polars as pl
@@ -62,13 +62,7 @@ def _history(path: Path) -> pl.DataFrame:
         loaded = load_jobs(path)
     except InputError as exc:
         fail(f"{exc}; --history takes a job table (.parquet, e.g. from hpcsched trace convert)")
-    if loaded.malformed:
-        first = loaded.malformed[0]
-        typer.echo(
-            f"hpcsched: warning: {len(loaded.malformed)} malformed line(s) skipped in {path} "
-            f"(first: {first})",
-            err=True,
-        )
+    warn_malformed(path, loaded.malformed)
     return loaded.table
 
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hpcsched.cli_common import fail
+from hpcsched.cli_common import fail, open_job_table
 
 if TYPE_CHECKING:
-    from hpcsched.analytics.report import OpenedTable
+    pass
 
 
 def _is_loopback(host: str) -> bool:
@@ -22,26 +22,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:  # a host name: it may resolve to anything
         return False
-
-
-def _open_table(path: Path) -> OpenedTable:
-    """The job table at ``path`` (Parquet, SWF, ``sacct -P`` or ``sacct --json``, as the report
-    reads them); bad lines are warned about (count, first file:line), not hidden."""
-    from hpcsched.analytics.report import ReportInputError, open_table
-
-    try:
-        opened = open_table(path)
-    except ReportInputError as exc:
-        fail(str(exc))
-    if opened.malformed:
-        typer.echo(
-            f"hpcsched: warning: {len(opened.malformed)} malformed line(s) skipped in {path} "
-            f"(first: {opened.malformed[0]})",
-            err=True,
-        )
-    if opened.table.is_empty():
-        fail(f"{path} holds no jobs (check the file, or the sacct -S/-E window)")
-    return opened
 
 
 def register(app: typer.Typer) -> None:
@@ -93,7 +73,7 @@ def register(app: typer.Typer) -> None:
             why = exc.strerror or str(exc)
             fail(f"cannot serve on {host}:{port}: {why}; choose another with --port (0: any)")
         with status(f"reading {table}"):
-            opened = _open_table(table)
+            opened = open_job_table(table)
         jobs, capacity = opened.table, procs or opened.capacity
         with status(f"building the dashboard of {jobs.height:,} jobs"):
             dash_app = make_app(jobs, title=title or table.name, capacity=capacity)

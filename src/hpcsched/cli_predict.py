@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hpcsched.cli_common import fail
+from hpcsched.cli_common import fail, warn_malformed
 
 if TYPE_CHECKING:
     from hpcsched.workloads.load import LoadedTable
@@ -38,12 +38,7 @@ def _load(trace: Path, filter_name: str) -> LoadedTable:
         loaded = load_jobs(trace, filter_name=filter_name)
     except InputError as exc:
         fail(str(exc))
-    if loaded.malformed:
-        typer.echo(
-            f"hpcsched: warning: {len(loaded.malformed)} malformed line(s) skipped in {trace}, "
-            f"first: {loaded.malformed[0]}",
-            err=True,
-        )
+    warn_malformed(trace, loaded.malformed)
     missing = [
         c for c in ("user", "submit", "end") if loaded.table[c].null_count() == loaded.table.height
     ]

@@ -9,27 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hpcsched.cli_common import fail
-
-
-def _open(path: Path) -> Any:
-    """The table at ``path``; bad lines are warned about (count, first file:line), not hidden."""
-    from hpcsched.analytics.report import ReportInputError, open_table
-
-    try:
-        opened = open_table(path)
-    except ReportInputError as exc:
-        fail(str(exc))
-    if opened.malformed:
-        first = opened.malformed[0]
-        typer.echo(
-            f"hpcsched: warning: {len(opened.malformed)} malformed line(s) skipped in {path} "
-            f"(first: {first})",
-            err=True,
-        )
-    if opened.table.is_empty():
-        fail(f"{path} holds no jobs (check the file, or the sacct -S/-E window)")
-    return opened
+from hpcsched.cli_common import fail, open_job_table
 
 
 def _start_saving(table: Any, path: Path, machine: float | None) -> Future[None]:
@@ -116,11 +96,11 @@ def report(
             f"--save-table {save_table}: give a path ending in .parquet "
             "(the other hpcsched commands recognise job tables by that suffix)"
         )
-    first = _open(table)
+    first = open_job_table(table)
     saving = None
     if save_table is not None:
         saving = _start_saving(first.table, save_table, procs or first.capacity)
-    other = _open(compare) if compare is not None else None
+    other = open_job_table(compare) if compare is not None else None
     names = (_short(table), _short(compare) if compare is not None else "")
     if other is not None and names[0] == names[1]:
         names = (str(table), str(compare))
