@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -29,6 +30,7 @@ import numpy as np
 
 from hpcsched.plan.greedy import lp_greedy, talk_greedy
 from hpcsched.plan.knapsack import Instance, compiled_available, frontier, solve_budget
+from hpcsched.plan.reference import cp_sat_budget
 
 TARGET_SECONDS = 0.1
 BUDGET = 44_000
@@ -62,26 +64,8 @@ def best_of(repeat: int, run: Any) -> tuple[float, float, Any]:
 
 
 def cp_sat(instance: Instance, budget: int, seconds: float) -> dict[str, Any]:
-    from ortools.sat.python import cp_model
-
-    started = time.perf_counter()
-    model = cp_model.CpModel()
-    rows = range(len(instance.utility))
-    x = [model.new_bool_var(f"x{r}") for r in rows]
-    for i in range(instance.n_outputs):
-        model.add_exactly_one(x[instance.offsets[i] : instance.offsets[i + 1]])
-    model.add(sum(int(instance.tokens[r]) * x[r] for r in rows) <= budget)
-    model.maximize(sum(int(instance.utility[r]) * x[r] for r in rows))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = seconds
-    solver.parameters.num_workers = 2  # the machine has 2 cores
-    status = solver.solve(model)
-    return {
-        "seconds": time.perf_counter() - started,
-        "status": solver.status_name(status),
-        "objective": solver.objective_value,
-        "bound": solver.best_objective_bound,
-    }
+    result = cp_sat_budget(instance, budget, seconds=seconds, workers=2)  # the machine's 2 cores
+    return dataclasses.asdict(result)
 
 
 def speed(cp_sat_seconds: float) -> list[dict[str, Any]]:

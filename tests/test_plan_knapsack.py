@@ -14,6 +14,7 @@ from hpcsched.plan import knapsack as ks
 from hpcsched.plan import plan
 from hpcsched.plan.greedy import lp_greedy, lp_greedy_cover, talk_greedy, talk_greedy_cover
 from hpcsched.plan.knapsack import InfeasibleError, Instance, solve_budget, solve_cover
+from hpcsched.plan.reference import cp_sat_budget
 
 options = st.lists(st.tuples(st.integers(0, 20), st.integers(0, 10)), min_size=1, max_size=4)
 instances = st.lists(options, min_size=1, max_size=4)
@@ -141,20 +142,9 @@ def test_fallback_used_without_the_extension(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def cp_sat_optimum(instance: Instance, budget: int) -> float:
-    from ortools.sat.python import cp_model
-
-    model = cp_model.CpModel()
-    rows = range(len(instance.utility))
-    x = [model.new_bool_var(f"x{r}") for r in rows]
-    for i in range(instance.n_outputs):
-        model.add_exactly_one(x[instance.offsets[i] : instance.offsets[i + 1]])
-    model.add(sum(int(instance.tokens[r]) * x[r] for r in rows) <= budget)
-    model.maximize(sum(int(instance.utility[r]) * x[r] for r in rows))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.max_time_in_seconds = 60
-    assert solver.solve(model) == cp_model.OPTIMAL
-    return float(solver.objective_value)
+    result = cp_sat_budget(instance, budget)
+    assert result.status == "OPTIMAL"
+    return result.objective
 
 
 @pytest.mark.parametrize("granular", [False, True])
