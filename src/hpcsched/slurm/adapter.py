@@ -141,6 +141,31 @@ def slurm_time(moment: datetime | str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def sacct_argv(
+    job_ids: Sequence[JobId] | None = None,
+    *,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    fields: Sequence[str] = DEFAULT_FIELDS,
+    duplicates: bool = True,
+    state: str | None = None,
+) -> list[str]:
+    """The command line of :meth:`SlurmAdapter.sacct` (text, safe delimiter, all users)."""
+    argv = ["sacct", "--allusers", "-P", f"--delimiter={DELIMITER}"]
+    if duplicates:
+        argv.append("-D")
+    argv.append("--format=" + ",".join(fields))
+    if job_ids:
+        argv.append("--jobs=" + ",".join(str(j) for j in job_ids))
+    if state:
+        argv.append(f"--state={state}")
+    if since is not None:
+        argv.append("--starttime=" + slurm_time(since))
+    if until is not None:
+        argv.append("--endtime=" + slurm_time(until))
+    return argv
+
+
 class SlurmAdapter:
     """Submit, query and cancel Slurm jobs with the command-line tools."""
 
@@ -286,23 +311,19 @@ class SlurmAdapter:
         until: datetime | str | None = None,
         fields: Sequence[str] = DEFAULT_FIELDS,
         duplicates: bool = True,
+        state: str | None = None,
+        timeout: float = 60,
     ) -> str:
         """Accounting records as text: a header line, then one row per job and per step.
 
         Columns are separated by :data:`DELIMITER` (``-P --delimiter``); steps are included (no
-        ``-X``); ``duplicates`` adds ``-D`` so requeued runs keep their own rows.
+        ``-X``); ``duplicates`` adds ``-D`` so requeued runs keep their own rows; ``state``
+        selects by state (``-s CA``); a long window may need more than the default ``timeout``.
         """
-        argv = ["sacct", "--allusers", "-P", f"--delimiter={DELIMITER}"]
-        if duplicates:
-            argv.append("-D")
-        argv.append("--format=" + ",".join(fields))
-        if job_ids:
-            argv.append("--jobs=" + ",".join(str(j) for j in job_ids))
-        if since is not None:
-            argv.append("--starttime=" + slurm_time(since))
-        if until is not None:
-            argv.append("--endtime=" + slurm_time(until))
-        return self.run(argv)
+        argv = sacct_argv(
+            job_ids, since=since, until=until, fields=fields, duplicates=duplicates, state=state
+        )
+        return self.run(argv, timeout=timeout)
 
     def scancel(self, job_id: JobId) -> None:
         """Cancel a job (Slurm says nothing, and exits 0, when it has already ended)."""

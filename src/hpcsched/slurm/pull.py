@@ -37,7 +37,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from hpcsched.slurm.adapter import DEFAULT_FIELDS, DELIMITER, SlurmAdapter, SlurmError, slurm_time
+from hpcsched.slurm.adapter import DEFAULT_FIELDS, DELIMITER, SlurmAdapter, SlurmError
+from hpcsched.slurm.adapter import sacct_argv as adapter_sacct_argv
 from hpcsched.slurm.states import canonical_state
 from hpcsched.workloads.sacct import Malformed, SacctRead, read_sacct
 
@@ -154,14 +155,7 @@ def cluster_name(adapter: SlurmAdapter) -> str:
 
 def sacct_argv(window: Window, fields: Sequence[str], state: str | None = None) -> list[str]:
     """:meth:`SlurmAdapter.sacct`'s argv for one window, optionally selecting by ``state``."""
-    selected = [f"--state={state}"] if state else []
-    return [
-        *("sacct", "--allusers", "-P", f"--delimiter={DELIMITER}", "-D"),
-        "--format=" + ",".join(fields),
-        *selected,
-        f"--starttime={slurm_time(window.since)}",
-        f"--endtime={slurm_time(window.until)}",
-    ]
+    return adapter_sacct_argv(since=window.since, until=window.until, fields=fields, state=state)
 
 
 def _header(text: str) -> list[str]:
@@ -258,7 +252,12 @@ def _fetch(
     timeout: float,
 ) -> Answer:
     """Query one window (all jobs, then the cancelled ones) and keep its text in ``folder``."""
-    texts = [adapter.run(sacct_argv(window, fields, s), timeout=timeout) for s in (None, "CA")]
+    texts = [
+        adapter.sacct(
+            since=window.since, until=window.until, fields=fields, state=s, timeout=timeout
+        )
+        for s in (None, "CA")
+    ]
     for text in texts:
         if _header(text) != list(fields):
             got = DELIMITER.join(_header(text))[:60]
