@@ -24,6 +24,13 @@ extensions = [
         include_dirs=[np.get_include()],
         extra_compile_args=FLAGS,
     ),
+    # the sacct reader's per-line scan (field counts, JobID and MaxRSS bounds) and line gather
+    Extension(
+        "hpcsched.workloads._sacct_scan",
+        ["src/hpcsched/workloads/_sacct_scan.pyx"],
+        include_dirs=[np.get_include()],
+        extra_compile_args=FLAGS,
+    ),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}))

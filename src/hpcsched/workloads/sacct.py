@@ -69,13 +69,15 @@ import polars as pl
 
 from hpcsched.core.schema import CANONICAL_COLUMNS, conform
 from hpcsched.workloads import sacct_fields as sf
+from hpcsched.workloads import sacct_lines as sl
+from hpcsched.workloads import sacct_rows as rows_of
 from hpcsched.workloads.files import read_input_bytes
+from hpcsched.workloads.sacct_lines import Buffer, Lines
 from hpcsched.workloads.swf import Malformed
 
 __all__ = ["Malformed", "SacctError", "SacctRead", "fold", "load_bytes", "read_sacct"]
 
 _NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_CHUNK: Final = 1 << 22  # bytes scanned for newlines at a time (keeps the mask in cache)
 _PIECE: Final = 1 << 25  # bytes of text parsed at a time (32 MiB)
 _AHEAD: Final = 2  # pieces parsed at once (one per core)
 _OPTIONAL: Final[dict[str, pl.DataType]] = {
@@ -96,10 +98,6 @@ _EXTRAS: Final[dict[str, pl.DataType]] = {
     "sacct_nodelist_nodes": pl.Int64(),
     "sacct_line": pl.Int64(),
 }
-
-
-#: A piece of the file: bytes, or the bytearray :func:`_stream` reads into (never copied).
-Buffer = bytes | bytearray
 
 
 class SacctError(Exception):
@@ -159,18 +157,6 @@ def _separator(raw: Buffer, delimiter: str, path: Path) -> tuple[Buffer, str]:
         return raw, delimiter
     spare = next(b for b in (*range(0x1F, 0x1B, -1), *range(1, 9)) if bytes([b]) not in raw)
     return raw.replace(encoded, bytes([spare])), chr(spare)
-
-
-def _lines(raw: Buffer) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Start and end offsets of every line (the end excludes ``\\r\\n``)."""
-    arr = np.frombuffer(raw, dtype=np.uint8)
-    newlines = [np.flatnonzero(arr[a : a + _CHUNK] == 10) + a for a in range(0, len(arr), _CHUNK)]
-    ends = np.concatenate([*newlines, np.array([len(raw)], dtype=np.int64)])
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    if raw.endswith(b"\n") or not raw:
-        starts, ends = starts[:-1], ends[:-1]
-    has_cr = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == 13)
-    return starts, ends - has_cr
 
 
 def _header(
@@ -254,23 +240,6 @@ def _fill(stream: IO[bytes], into: memoryview) -> int:
     return done
 
 
-def _texts(
-    arr: np.ndarray[Any, Any], starts: np.ndarray[Any, Any], ends: np.ndarray[Any, Any]
-) -> pl.Series:
-    """The byte ranges ``[starts, ends)`` of ``arr`` as strings (invalid UTF-8 replaced),
-    gathered with numpy and split by Polars: no Python loop over rows."""
-    if not len(starts):
-        return pl.Series([], dtype=pl.String)
-    lengths = ends - starts
-    total = int(lengths.sum())
-    out = np.full(total + len(starts) - 1, 10, dtype=np.uint8)
-    within = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    dst_start = np.cumsum(lengths + 1) - (lengths + 1)
-    out[np.repeat(dst_start, lengths) + within] = arr[np.repeat(starts, lengths) + within]
-    text = out.tobytes().decode("utf-8", "replace")
-    return pl.Series([text]).str.split("\n").explode()
-
-
 @dataclass
 class _Layout:
     """What every piece of one file shares: its fields and how to check and parse them."""
@@ -280,6 +249,7 @@ class _Layout:
     sep: str
     tz: str
     path: Path
+    distinct: rows_of.DistinctValues = field(default_factory=rows_of.DistinctValues)
 
     @property
     def ident(self) -> str | None:
@@ -311,64 +281,41 @@ def _bad_count(layout: _Layout, line: int, found: int) -> Malformed:
     return Malformed(str(layout.path), line, f"expected {width} fields, found {found} ({hint})")
 
 
-def _tokenise(raw: Buffer, layout: _Layout, bounds: list[tuple[int, int]]) -> pl.DataFrame | None:
-    """The job lines ``raw[s:e]`` split into ``f<i>`` text columns by Polars; None when Polars
-    does not see exactly one row per line (a ``\\r`` inside a line: split in Python then)."""
+def _tokenise(
+    raw: Buffer, layout: _Layout, lines: Lines, rows: np.ndarray[Any, Any]
+) -> pl.DataFrame:
+    """The job lines ``rows`` split into ``f<i>`` text columns plus ``_line`` (file line
+    numbers, set by the caller): by Polars, except lines with a ``\r`` inside (Polars would end
+    the line there), which are split in Python."""
     width = len(layout.names)
     schema = {f"f{i}": pl.String() for i in range(width)}
-    if not bounds:
-        return pl.DataFrame(schema=schema)
-    view = memoryview(raw)
-    frame = pl.read_csv(
-        b"\n".join([*(view[s:e] for s, e in bounds), b""]),  # the last line ends too
-        has_header=False,
-        separator=layout.sep,
-        quote_char=None,
-        schema=schema,
-        missing_columns="insert",
-        extra_columns="ignore",
-        truncate_ragged_lines=True,
-        empty_string_is_null=False,
-        encoding="utf8-lossy",
-        raise_if_empty=False,
-    )
-    return frame if frame.height == len(bounds) else None
-
-
-def _job_tokens(
-    raw: Buffer,
-    arr: np.ndarray[Any, Any],
-    layout: _Layout,
-    starts: np.ndarray[Any, Any],
-    ends: np.ndarray[Any, Any],
-    line_no: np.ndarray[Any, Any],
-) -> pl.DataFrame:
-    """The job lines split into ``f<i>`` columns plus ``_line``: by Polars, except lines with a
-    ``\r`` inside (Polars would end the line there), which are split in Python."""
-    inner_cr = np.zeros(len(starts), dtype=bool)
-    if b"\r" in raw:
-        cr = np.flatnonzero(arr == 13)
-        inner_cr = np.searchsorted(cr, ends) > np.searchsorted(cr, starts)
-    fast = np.flatnonzero(~inner_cr)
-    bounds = list(zip(starts[fast].tolist(), ends[fast].tolist(), strict=True))
-    tokens = _tokenise(raw, layout, bounds)
-    schema = {f"f{i}": pl.String() for i in range(len(layout.names))}
-    if tokens is None:  # Polars saw other line ends: split every line in Python
-        fast, slow = fast[:0], np.arange(len(starts))
-        tokens = pl.DataFrame(schema=schema)
-    else:
-        slow = np.flatnonzero(inner_cr)
-    tokens = tokens.with_columns(_line=pl.Series(line_no[fast], dtype=pl.Int64))
+    fast, slow = rows[~lines.inner_cr[rows]], rows[lines.inner_cr[rows]]
+    tokens = pl.DataFrame(schema=schema)
+    if len(fast):
+        tokens = pl.read_csv(
+            sl.gather(raw, lines.starts[fast], lines.ends[fast]),
+            has_header=False,
+            separator=layout.sep,
+            quote_char=None,
+            schema=schema,
+            missing_columns="insert",
+            extra_columns="ignore",
+            truncate_ragged_lines=True,
+            empty_string_is_null=False,
+            encoding="utf8-lossy",
+            raise_if_empty=False,
+        )
+    if tokens.height != len(fast):  # Polars saw other line ends: split every line in Python
+        tokens, fast, slow = pl.DataFrame(schema=schema), fast[:0], rows
+    tokens = tokens.with_columns(_row=pl.Series(fast, dtype=pl.Int64))
     if not len(slow):
         return tokens
     split = [
         raw[s:e].decode("utf-8", "replace").split(layout.sep)
-        for s, e in zip(starts[slow].tolist(), ends[slow].tolist(), strict=True)
+        for s, e in zip(lines.starts[slow].tolist(), lines.ends[slow].tolist(), strict=True)
     ]
-    rows = pl.DataFrame(split, schema=schema, orient="row").with_columns(
-        _line=pl.Series(line_no[slow], dtype=pl.Int64)
-    )
-    return pl.concat([tokens, rows]).sort("_line")
+    rest = pl.DataFrame(split, schema=schema, orient="row")
+    return pl.concat([tokens, rest.with_columns(_row=pl.Series(slow, dtype=pl.Int64))]).sort("_row")
 
 
 def _compact(frame: pl.DataFrame) -> pl.DataFrame:
@@ -388,52 +335,38 @@ def _compact(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _piece(
-    raw: Buffer,
-    layout: _Layout,
-    starts: np.ndarray[Any, Any],
-    ends: np.ndarray[Any, Any],
-    first: int,
+    raw: Buffer, layout: _Layout, skip: int, first: int
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[Malformed]]:
-    """(job rows, step rows, malformed lines) of the lines ``[starts, ends)`` of one piece;
-    ``first`` is the file line number of the first.
+    """(job rows, step rows, malformed lines) of one piece, without its first ``skip`` lines
+    (the header); ``first`` is the file line number of the first line kept.
 
-    A line has the header's number of fields iff it holds one separator fewer (counted on the
-    bytes). Step rows are read for JobID and MaxRSS only: those two fields are cut out of the
-    bytes, so only job rows (about a quarter of a dump with steps) are tokenised whole."""
-    arr = np.frombuffer(raw, dtype=np.uint8)
-    width = len(layout.names)
-    line_no = np.arange(first, first + len(starts), dtype=np.int64)
-    seps = np.flatnonzero(arr == ord(layout.sep))
-    low, high = np.searchsorted(seps, starts), np.searchsorted(seps, ends)
-    found = high - low + 1
-    nonblank = ends > starts
-    good = nonblank & (found == width)
+    A line has the header's number of fields iff it holds one separator fewer
+    (:func:`~hpcsched.workloads.sacct_lines.scan`, which also finds the JobID and MaxRSS fields
+    and marks step rows). Step rows are read for those two fields only, cut out of the bytes,
+    so only job rows (about a quarter of a dump with steps) are tokenised whole."""
+    ident, rss_col = layout.ident, layout.index.get("maxrss")
+    lines = sl.scan(raw, layout.sep, _number(ident), _number(rss_col)).drop(skip)
+    line_no = np.arange(first, first + len(lines), dtype=np.int64)
+    nonblank = lines.ends > lines.starts
+    good = nonblank & (lines.fields == len(layout.names))
     malformed = [
-        _bad_count(layout, int(line_no[r]), int(found[r])) for r in np.flatnonzero(nonblank & ~good)
+        _bad_count(layout, int(line_no[r]), int(lines.fields[r]))
+        for r in np.flatnonzero(nonblank & ~good)
     ]
     rows = np.flatnonzero(good)
-    low = low[rows]
-
-    def field(column: str | None) -> pl.Series | None:
-        if column is None:
-            return None
-        i = int(column[1:])
-        s = starts[rows] if i == 0 else seps[low + i - 1] + 1
-        e = ends[rows] if i == width - 1 else seps[low + i]
-        return _texts(arr, s, e).alias(column)
-
-    ident, rss_col = layout.ident, layout.index.get("maxrss")
-    idents = field(ident)
-    is_step = np.zeros(len(rows), dtype=bool)
-    if idents is not None:
-        is_step = idents.str.contains(".", literal=True).to_numpy()
-    step_cols = [s for s in (idents, field(rss_col)) if s is not None]
-    step_rows = pl.DataFrame([*(s.filter(pl.Series(is_step)) for s in step_cols)])
-    step_rows = step_rows.with_columns(_line=pl.Series(line_no[rows][is_step]))
-    steps = sf.step_columns(step_rows, layout.index)
-    job_rows = rows[~is_step]
-    tokens = _job_tokens(raw, arr, layout, starts[job_rows], ends[job_rows], line_no[job_rows])
-    jobs = sf.job_columns(tokens.rechunk(), layout.index, layout.names, layout.tz)
+    step = rows[lines.step[rows]]
+    step_cols = {}
+    if ident is not None:
+        step_cols[ident] = sl.texts(raw, lines.ident_start[step], lines.ident_end[step])
+    if rss_col is not None:
+        step_cols[rss_col] = sl.texts(raw, lines.rss_start[step], lines.rss_end[step])
+    step_rows = pl.DataFrame(step_cols).with_columns(_line=pl.Series(line_no[step]))
+    steps = rows_of.step_columns(step_rows, layout.index)
+    tokens = _tokenise(raw, layout, lines, rows[~lines.step[rows]])
+    tokens = tokens.with_columns(_line=pl.col("_row") + first).drop("_row")
+    jobs = rows_of.job_columns(
+        tokens.rechunk(), layout.index, layout.names, layout.tz, layout.distinct
+    )
     step_checks = [c for c in layout.checks() if c[0] in (ident, rss_col)]
     for part, checks in ((steps, step_checks), (jobs, layout.checks())):
         if not part["_ok"].all():
@@ -443,6 +376,11 @@ def _piece(
     jobs = _compact(jobs.select([c for c in jobs.columns if not internal.match(c)]))
     steps = steps.select("_key", "_step", "_rss", "_line")
     return jobs, steps, sorted(malformed, key=lambda m: m.line)
+
+
+def _number(column: str | None) -> int | None:
+    """The field index of an ``f<i>`` column."""
+    return None if column is None else int(column[1:])
 
 
 def _describe(
@@ -512,12 +450,13 @@ def read_sacct(
     with ThreadPoolExecutor(max_workers=2) as pool:
         for piece in _stream(path):
             raw, sep = _separator(piece, delimiter, path)
-            starts, ends = _lines(raw)
+            count = raw.count(b"\n") + (not raw.endswith(b"\n"))  # lines in this piece
             skip = 0
             if layout is None:
+                starts, ends = sl.line_bounds(raw)
                 nonblank = np.flatnonzero(ends > starts)
                 if fields is None and not len(nonblank):
-                    lines_before += len(starts)
+                    lines_before += count
                     continue
                 first = int(nonblank[0]) if len(nonblank) else 0
                 head = (
@@ -530,8 +469,8 @@ def read_sacct(
                 layout = _layout(names, sep, tz, path)
             mine = replace(layout, sep=sep)  # a longer delimiter's stand-in may differ by piece
             number = lines_before + skip + 1
-            pending.append(pool.submit(_piece, raw, mine, starts[skip:], ends[skip:], number))
-            lines_before += len(starts)
+            pending.append(pool.submit(_piece, raw, mine, skip, number))
+            lines_before += count
             while len(pending) >= _AHEAD:
                 collect()
         while pending:
@@ -543,8 +482,7 @@ def read_sacct(
             list(fields), delimiter if len(delimiter.encode()) == 1 else "\x1f", tz, path
         )
     if not jobs:
-        empty = np.zeros(0, dtype=np.int64)
-        part_jobs, part_steps, _ = _piece(b"", layout, empty, empty, 1)
+        part_jobs, part_steps, _ = _piece(b"", layout, 0, 1)
         jobs, steps = [part_jobs], [part_steps]
     step_rows = sum(s.height for s in steps)
     rows = sum(j.height for j in jobs) + step_rows

@@ -10,7 +10,6 @@ value parsers below assume the value passed that check. Formats follow the sacct
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
@@ -176,6 +175,8 @@ def gres_gpus_expr(col: pl.Expr) -> pl.Expr:
 
 _ENTRY = re.compile(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*")
 _GROUP = re.compile(r"\[([^\]]*)\]")
+_HUGE = re.compile(r"\[[0-9,\-]*\d{19}")  # a range bound of more than 18 digits
+_MOST_HOSTS = 1 << 62
 
 
 def range_count(spec: str) -> int | None:
@@ -197,8 +198,9 @@ def range_count(spec: str) -> int | None:
 
 def hostlist_count(text: str) -> int | None:
     """Hosts in a Slurm hostlist (``n[1-3,5]`` -> 4, ``n[1-2],gpu[3-4]`` -> 4, ``a[1-2]b[1-3]``
-    -> 6); null for ``None assigned`` and for text that is not a hostlist."""
-    if text in NULL_HOSTLISTS or not _COMPILED["hostlist"].match(text):
+    -> 6); null for ``None assigned``, for text that is not a hostlist, and for numbers of more
+    than 18 digits or more than 2**62 hosts (the counts are 64-bit)."""
+    if text in NULL_HOSTLISTS or not _COMPILED["hostlist"].match(text) or _HUGE.search(text):
         return None
     total = 0
     for entry in _ENTRY.findall(text):
@@ -210,20 +212,38 @@ def hostlist_count(text: str) -> int | None:
             if count is None:
                 return None
             hosts *= count
+            if hosts > _MOST_HOSTS:
+                return None
         total += hosts
+        if total > _MOST_HOSTS:
+            return None
     return total
 
 
 def hostlist_counts(nodelists: pl.Series) -> pl.Series:
+    """:func:`hostlist_count` over a column: in the compiled kernel when it is built (node
+    lists are nearly all distinct, so this runs on every job row), else vectorised in Polars
+    (:func:`hostlist_counts_polars`)."""
+    from hpcsched.workloads.sacct_lines import KERNEL
+
+    if KERNEL is None:
+        return hostlist_counts_polars(nodelists)
+    texts = nodelists.fill_null("").to_list()
+    counts = KERNEL.hostlist_counts(texts)
+    n = pl.Series(nodelists.name, counts, dtype=pl.Int64)
+    return n.to_frame().select(pl.when(n >= 0).then(n).alias(n.name)).to_series()
+
+
+def hostlist_counts_polars(nodelists: pl.Series) -> pl.Series:
     """:func:`hostlist_count` over a column: vectorised for the usual one bracket group per
     host name, in Python for the rest (several groups in one name, reversed ranges)."""
     s = pl.col("s")
     groups = s.str.extract_all(r"\[[^\]]*\]")
     items = groups.list.join(",").str.replace_all(r"[\[\]]", "").str.split(",")
     item = pl.element()
-    low = item.str.extract(r"^(\d+)").cast(pl.Int64)
-    high = item.str.extract(r"-(\d+)$").cast(pl.Int64)
-    plain = item.str.contains(r"^\d+(?:-\d+)?$")
+    low = item.str.extract(r"^(\d+)").cast(pl.Int64, strict=False)
+    high = item.str.extract(r"-(\d+)$").cast(pl.Int64, strict=False)
+    plain = item.str.contains(r"^\d{1,18}(?:-\d{1,18})?$")  # longer: Python says too many
     sizes = pl.when(~plain).then(0).when(high.is_null()).then(1).otherwise(high - low + 1)
     outside = s.str.replace_all(r"\[[^\]]*\]", "")
     count = (
@@ -293,11 +313,6 @@ CATEGORIES: Final = frozenset(
 )
 
 
-def _seconds(col: pl.Expr) -> pl.Expr:
-    value = col.cast(pl.Float64, strict=False)
-    return pl.when(value >= 0).then(value)  # negative (clock skew) -> unknown
-
-
 def state_expr(col: pl.Expr) -> pl.Expr:
     """``COMPLETED`` -> ``completed``, ``CANCELLED by 0`` -> ``cancelled``; else ``unknown``."""
     code = col.str.extract(r"^\s*([A-Za-z_]+)").str.to_uppercase()
@@ -310,161 +325,3 @@ def array_tasks(keys: pl.Series) -> pl.Series:
     sizes = {r: range_count(r) for r in ranges.drop_nulls().unique().to_list()}
     single = keys.str.contains(r"^\d+_\d+").cast(pl.Int64).replace(0, None)
     return ranges.replace_strict(sizes, default=None, return_dtype=pl.Int64).fill_null(single)
-
-
-def job_columns(
-    jobs: pl.DataFrame, index: dict[str, str], names: list[str], tz: str
-) -> pl.DataFrame:
-    """Job-table columns, ``sacct_*`` extras and ``_ok`` (every checked field is valid) of the
-    job rows of a ``sacct -P`` read; the tokenised ``f<i>`` columns stay for error messages.
-
-    ``index`` maps lower-case field names to ``f<i>`` columns. Each value comes from the first
-    present field of its list; the later ones are only parsed while rows are still null.
-    """
-    deferred: dict[str, tuple[str, pl.Expr]] = {}
-    distinct_values: dict[str, pl.Series] = {}
-
-    def get(name: str) -> pl.Expr | None:
-        return pl.col(index[name]) if name in index else None
-
-    def count(name: str) -> list[pl.Expr | None]:  # plain integers first, then units (1.50K)
-        col = get(name)
-        return [] if col is None else [col.cast(pl.Int64, strict=False), count_expr(col)]
-
-    def parse(name: str, fn: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr | None]:
-        col = get(name)
-        return [] if col is None else [fn(col)]
-
-    def distinct(name: str, **fns: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr | None]:
-        """Columns parsed once per distinct value (TRES lists, node lists and ReqMem repeat a
-        lot), added when first needed."""
-        if name not in index:
-            return [None] * len(fns)
-        for key, fn in fns.items():
-            deferred[f"_{name}_{key}"] = (index[name], fn(pl.col(index[name])))
-        return [pl.col(f"_{name}_{key}") for key in fns]
-
-    def needing(frame: pl.DataFrame, exprs: list[pl.Expr]) -> pl.DataFrame:
-        added = []
-        for root in {r for e in exprs for r in e.meta.root_names()}:
-            if root in deferred and root not in frame.columns:
-                col, expr = deferred[root]
-                if col not in distinct_values:
-                    distinct_values[col] = frame[col].unique()
-                parsed = distinct_values[col].to_frame().select(pl.col(col), expr.alias(root))
-                old, new = parsed[col], parsed[root]
-                added.append(pl.col(col).replace_strict(old, new, default=None).alias(root))
-        return frame.with_columns(added) if added else frame
-
-    def allocated(*exprs: pl.Expr | None) -> list[pl.Expr | None]:
-        """Allocation counts with 0 as missing, so the request fills in (as sacct --json's
-        empty allocated TRES does)."""
-        return [None if e is None else pl.when(e > 0).then(e) for e in exprs]
-
-    tres = {
-        "node": lambda c: count_expr(tres_expr(c, "node")),
-        "cpu": lambda c: count_expr(tres_expr(c, "cpu")),
-        "gpus": tres_gpus_expr,
-        "mem": lambda c: size_expr(tres_expr(c, "mem"), MB),
-    }
-    a_node, a_cpu, a_gpus, _ = distinct("alloctres", **tres)
-    r_node, r_cpu, r_gpus, r_mem = distinct("reqtres", **tres)
-    mem, per = distinct("reqmem", bytes=lambda c: size_expr(c, MB), per=per_expr)
-    (hosts,) = distinct("nodelist", n=lambda c: c.map_batches(hostlist_counts, pl.Int64()))
-    plan: dict[str, list[pl.Expr | None]] = {
-        "job_id": [get("jobid"), get("jobidraw")],
-        "_key": [get("jobid"), get("jobidraw"), pl.format("line {}", "_line")],
-        "user": [get("user"), get("uid")],
-        **{n: [get(n)] for n in ("account", "partition", "qos", "reason", "workdir")},
-        "name": [get("jobname")],
-        **{n: parse(n, lambda c: time_expr(c, tz)) for n in _TIMES},
-        "runtime": [*parse("elapsedraw", _seconds), *parse("elapsed", duration_expr)],
-        "timelimit": [
-            *parse("timelimitraw", lambda c: c.cast(pl.Float64, strict=False) * 60.0),
-            *parse("timelimit", duration_expr),
-        ],
-        # a job that never started has NCPUS/AllocNodes 0: the request is then what it asked for
-        "nodes": [
-            *allocated(*count("nnodes"), *count("allocnodes"), a_node, hosts),
-            *count("reqnodes"),
-            r_node,
-        ],
-        "cpus": [*allocated(*count("ncpus"), *count("alloccpus"), a_cpu), *count("reqcpus"), r_cpu],
-        "gpus": [
-            a_gpus,
-            r_gpus,
-            *parse("allocgres", gres_gpus_expr),
-            *parse("reqgres", gres_gpus_expr),
-        ],
-        "state": parse("state", state_expr),
-        "sacct_cancelled_by": parse("state", lambda c: c.str.extract(r"^CANCELLED by (\d+)")),
-        "exit_code": parse("exitcode", lambda c: c.str.extract(r"^(\d+):")),
-        "sacct_exit_signal": parse("exitcode", lambda c: c.str.extract(r":(\d+)$")),
-        "backfilled": parse("flags", backfilled_expr),
-        "_rss": parse("maxrss", lambda c: size_expr(c, 1.0)),
-        "_tag": [get("submit"), pl.col("_line").cast(pl.String)],
-        "sacct_job_id_raw": [get("jobidraw")],
-        "sacct_nodelist": [get("nodelist")],
-        "sacct_nodelist_nodes": [hosts],
-    }
-    present = {k: [e for e in v if e is not None] for k, v in plan.items()}
-    firsts = [v[0].alias(k) if v else pl.lit(None).alias(k) for k, v in present.items()]
-    out = needing(jobs, firsts).with_columns(*firsts, source=pl.lit("sacct"), sacct_line="_line")
-    for name, fallbacks in present.items():
-        for expr in fallbacks[1:]:
-            if not out[name].has_nulls():
-                break
-            out = needing(out, [expr]).with_columns(pl.col(name).fill_null(expr))
-    if mem is not None and per is not None:  # legacy ReqMem: n = per node, c = per CPU
-        scale = pl.when(per == "n").then(pl.col("nodes")).when(per == "c").then(pl.col("cpus"))
-        mem_req = mem * scale.otherwise(1).cast(pl.Float64)
-        out = needing(out, [mem_req]).with_columns(mem_req=mem_req)
-    else:
-        out = out.with_columns(mem_req=pl.lit(None, pl.Float64))
-    if r_mem is not None and out["mem_req"].has_nulls():
-        out = needing(out, [r_mem]).with_columns(pl.col("mem_req").fill_null(r_mem))
-    checks = [
-        valid_expr(pl.col(column), kind)
-        for lower, column in index.items()
-        if (kind := FIELD_KINDS.get(lower)) and kind not in ("time", "hostlist")
-    ]
-    checks += [  # a well-formed date that is not a date (2026-13-45), or not in tz
-        valid_expr(pl.col(index[n]), "time")
-        & ~(pl.col(index[n]).str.contains(f"^{_DATE}$") & pl.col(n).is_null())
-        for n in _TIMES
-        if n in index
-    ]
-    if hosts is not None:
-        checks.append(hosts.is_not_null() | pl.col(index["nodelist"]).is_in(NULL_HOSTLISTS))
-    extras = {
-        f"sacct_{lower}": pl.col(f"f{i}").cast(pl.Categorical)
-        if lower in CATEGORIES
-        else pl.col(f"f{i}")
-        for i, name in enumerate(names)
-        if (lower := RENAMED.get(name.lower(), name.lower())) not in CAPTURED
-        and name != "_trailing"
-        and index.get(lower) == f"f{i}"
-    }
-    return needing(out, checks).with_columns(
-        array_id=pl.col("_key").str.extract(r"^(\d+)_").cast(pl.Int64, strict=False),
-        sacct_array_tasks=array_tasks(out["_key"].fill_null("")),
-        _ok=pl.all_horizontal(checks) if checks else pl.lit(True),
-        **extras,
-    )
-
-
-def step_columns(steps: pl.DataFrame, index: dict[str, str]) -> pl.DataFrame:
-    """``_key``, ``_step``, ``_rss`` (MaxRSS bytes) and ``_ok`` of the step rows."""
-    ident = pl.col(index.get("jobid") or index.get("jobidraw") or "_line").cast(pl.String)
-    parts = ident.str.splitn(".", 2)
-    rss, ok = pl.lit(None, pl.Float64), valid_expr(ident, "jobid")
-    if "maxrss" in index:
-        rss = size_expr(pl.col(index["maxrss"]), 1.0)
-        ok = ok & valid_expr(pl.col(index["maxrss"]), "count")
-    return steps.with_columns(
-        _key=parts.struct.field("field_0"),
-        _step=parts.struct.field("field_1"),
-        _rss=rss,
-        _tag=pl.lit(None, pl.String),
-        _ok=ok,
-    )

@@ -1,0 +1,145 @@
+"""Lines of a piece of ``sacct -P`` text: where each starts and ends, its field count, where its
+JobID and MaxRSS fields are, and the bytes of chosen lines or fields gathered for Polars.
+
+``sacct -P`` has no quoting, so a line is well formed iff it has the header's number of fields;
+a step row is read for JobID and MaxRSS only. :func:`scan` answers both in one pass over the
+bytes: in the compiled kernel :mod:`hpcsched.workloads._sacct_scan` when it is built (one pass,
+no temporaries, the GIL released), else with numpy (:func:`scan_numpy`, the reference the kernel
+is tested against: a separator mask and its offsets, searched per line).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+Array = np.ndarray[Any, Any]
+#: A piece of text: bytes, or the bytearray the reader filled (never copied).
+Buffer = bytes | bytearray
+_CHUNK: Final = 1 << 22  # bytes compared at a time by the numpy scan (keeps the mask in cache)
+
+
+def _kernel() -> ModuleType | None:
+    try:
+        return importlib.import_module("hpcsched.workloads._sacct_scan")
+    except ImportError:  # a source checkout without the build step: numpy does the same
+        return None
+
+
+KERNEL: Final = _kernel()
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Per line: ``starts``/``ends`` (byte offsets, the end without ``\\r\\n``), ``fields``
+    (separators + 1), the JobID and MaxRSS field bounds (-1 where the line has too few fields
+    or the field is not wanted), ``inner_cr`` (a ``\\r`` inside the line), ``step`` (a ``.`` in
+    the JobID field); ``ascii`` when every byte of the piece is ASCII."""
+
+    starts: Array
+    ends: Array
+    fields: Array
+    ident_start: Array
+    ident_end: Array
+    rss_start: Array
+    rss_end: Array
+    inner_cr: Array
+    step: Array
+    ascii: bool
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def drop(self, count: int) -> Lines:
+        """Without the first ``count`` lines (those before and including the header)."""
+        if not count:
+            return self
+        cut = slice(count, None)
+        return Lines(
+            self.starts[cut], self.ends[cut], self.fields[cut], self.ident_start[cut],
+            self.ident_end[cut], self.rss_start[cut], self.rss_end[cut], self.inner_cr[cut],
+            self.step[cut], self.ascii,
+        )  # fmt: skip
+
+
+def scan(raw: Buffer, sep: str, ident: int | None, rss: int | None) -> Lines:
+    """The :class:`Lines` of ``raw``; ``ident``/``rss`` are field indexes (None: absent)."""
+    want = (-1 if ident is None else ident, -1 if rss is None else rss)
+    if KERNEL is None:
+        return scan_numpy(raw, sep, *want)
+    starts, ends, fields, i_s, i_e, r_s, r_e, flags, ascii = KERNEL.scan(raw, ord(sep), *want)
+    return Lines(
+        starts, ends, fields, i_s, i_e, r_s, r_e,
+        (flags & KERNEL.INNER_CR) > 0, (flags & KERNEL.STEP) > 0, bool(ascii),
+    )  # fmt: skip
+
+
+def line_bounds(raw: Buffer) -> tuple[Array, Array]:
+    """Start and end offsets of every line (the end excludes ``\\r\\n``)."""
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    newlines = [np.flatnonzero(arr[a : a + _CHUNK] == 10) + a for a in range(0, len(arr), _CHUNK)]
+    ends = np.concatenate([*newlines, np.array([len(raw)], dtype=np.int64)])
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    if raw.endswith(b"\n") or not raw:
+        starts, ends = starts[:-1], ends[:-1]
+    has_cr = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == 13)
+    return starts.astype(np.int64), (ends - has_cr).astype(np.int64)
+
+
+def scan_numpy(raw: Buffer, sep: str, ident: int, rss: int) -> Lines:
+    """:func:`scan` with numpy: the offsets of every separator, searched per line."""
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    starts, ends = line_bounds(raw)
+    seps = np.flatnonzero(arr == ord(sep))
+    low, high = np.searchsorted(seps, starts), np.searchsorted(seps, ends)
+    count = high - low  # separators in each line
+    padded = np.append(seps, 0)  # every index below is then valid (unused where it is padding)
+    last_sep = len(seps)
+
+    def bounds(i: int) -> tuple[Array, Array]:
+        if i < 0:
+            return np.full(len(starts), -1, np.int64), np.full(len(starts), -1, np.int64)
+        has = count >= i
+        first = starts if i == 0 else padded[np.minimum(low + i - 1, last_sep)] + 1
+        last = np.where(count == i, ends, padded[np.minimum(low + i, last_sep)])
+        return np.where(has, first, -1), np.where(has, last, -1)
+
+    i_s, i_e = bounds(ident)
+    r_s, r_e = bounds(rss)
+    inner_cr = np.zeros(len(starts), dtype=bool)
+    if b"\r" in raw:
+        cr = np.flatnonzero(arr == 13)
+        inner_cr = np.searchsorted(cr, ends) > np.searchsorted(cr, starts)
+    step = np.zeros(len(starts), dtype=bool)
+    if ident >= 0 and len(starts):
+        dots = np.flatnonzero(arr == ord("."))
+        step = (i_s >= 0) & (np.searchsorted(dots, i_e) > np.searchsorted(dots, i_s))
+    ascii = not len(arr) or int(arr.max()) < 128
+    return Lines(
+        starts, ends, (count + 1).astype(np.int32), i_s, i_e, r_s, r_e, inner_cr, step, ascii
+    )
+
+
+def gather(raw: Buffer, starts: Array, ends: Array) -> bytes:
+    """The byte ranges ``raw[starts[k]:ends[k]]``, each followed by a newline, as one buffer."""
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
+    if KERNEL is not None:
+        return bytes(KERNEL.gather(raw, starts, ends))
+    view = memoryview(raw)
+    pairs = zip(starts.tolist(), ends.tolist(), strict=True)
+    return b"\n".join([*(view[s:e] for s, e in pairs), b""])
+
+
+def texts(raw: Buffer, starts: Array, ends: Array) -> pl.Series:
+    """The byte ranges ``[starts, ends)`` of ``raw`` as strings (invalid UTF-8 replaced): one
+    gather, one decode, one split by Polars; no Python loop over rows."""
+    if not len(starts):
+        return pl.Series([], dtype=pl.String)
+    text = gather(raw, starts, ends).decode("utf-8", "replace")
+    return pl.Series([text]).str.split("\n").explode().head(len(starts))

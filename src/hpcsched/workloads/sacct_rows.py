@@ -1,0 +1,237 @@
+"""Job and step rows of a ``sacct -P`` read -> job-table columns (the parsers are in
+:mod:`hpcsched.workloads.sacct_fields`).
+
+Fields that repeat a lot (AllocTRES, ReqTRES, ReqMem: a few thousand distinct values in a million
+jobs) are parsed once per distinct value: :class:`DistinctValues` keeps what every earlier piece
+of the file parsed, so each piece parses only the values it is the first to see and joins the
+rest. Node lists are nearly all distinct; they are counted row by row.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from hpcsched.workloads.sacct_fields import (
+    _DATE,
+    _TIMES,
+    CAPTURED,
+    CATEGORIES,
+    FIELD_KINDS,
+    MB,
+    NULL_HOSTLISTS,
+    RENAMED,
+    array_tasks,
+    backfilled_expr,
+    count_expr,
+    duration_expr,
+    gres_gpus_expr,
+    hostlist_counts,
+    per_expr,
+    size_expr,
+    state_expr,
+    time_expr,
+    tres_expr,
+    tres_gpus_expr,
+    valid_expr,
+)
+
+
+@dataclass
+class DistinctValues:
+    """Parsed distinct values of repeating fields, shared by the pieces of one file (and their
+    threads): per field, a frame of ``_value`` and one column per parsed quantity."""
+
+    parsed: dict[str, pl.DataFrame] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def columns(
+        self, frame: pl.DataFrame, name: str, column: str, exprs: dict[str, pl.Expr]
+    ) -> pl.DataFrame:
+        """``frame`` with the columns ``exprs`` (over ``pl.col(column)``) added, each value
+        parsed once per file."""
+        values = frame[column].unique().drop_nulls()
+        with self.lock:
+            known = self.parsed.get(name)
+        new = values if known is None else values.filter(~values.is_in(known["_value"].implode()))
+        if len(new) or known is None:
+            fresh = new.to_frame(column).select(
+                pl.col(column).alias("_value"), *(e.alias(k) for k, e in exprs.items())
+            )
+            with self.lock:  # another thread may have added some of them meanwhile
+                known = self.parsed.get(name)
+                if known is not None:
+                    fresh = fresh.filter(~pl.col("_value").is_in(known["_value"].implode()))
+                known = fresh if known is None else pl.concat([known, fresh])
+                self.parsed[name] = known
+        return frame.join(
+            known, left_on=column, right_on="_value", how="left", maintain_order="left"
+        )
+
+
+def _seconds(col: pl.Expr) -> pl.Expr:
+    value = col.cast(pl.Float64, strict=False)
+    return pl.when(value >= 0).then(value)  # negative (clock skew) -> unknown
+
+
+def job_columns(
+    jobs: pl.DataFrame,
+    index: dict[str, str],
+    names: list[str],
+    tz: str,
+    distinct_values: DistinctValues | None = None,
+) -> pl.DataFrame:
+    """Job-table columns, ``sacct_*`` extras and ``_ok`` (every checked field is valid) of the
+    job rows of a ``sacct -P`` read; the tokenised ``f<i>`` columns stay for error messages.
+
+    ``index`` maps lower-case field names to ``f<i>`` columns. Each value comes from the first
+    present field of its list; the later ones are only parsed while rows are still null.
+    """
+    cache = distinct_values or DistinctValues()
+    deferred: dict[str, str] = {}  # parsed column -> the field it is parsed from
+    sources: dict[str, dict[str, pl.Expr]] = {}  # field -> its parsed columns
+
+    def get(name: str) -> pl.Expr | None:
+        return pl.col(index[name]) if name in index else None
+
+    def count(name: str) -> list[pl.Expr | None]:  # plain integers first, then units (1.50K)
+        col = get(name)
+        return [] if col is None else [col.cast(pl.Int64, strict=False), count_expr(col)]
+
+    def parse(name: str, fn: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr | None]:
+        col = get(name)
+        return [] if col is None else [fn(col)]
+
+    def distinct(name: str, **fns: Callable[[pl.Expr], pl.Expr]) -> list[pl.Expr | None]:
+        """Columns parsed once per distinct value of the file (TRES lists and ReqMem repeat a
+        lot), added when first needed."""
+        if name not in index:
+            return [None] * len(fns)
+        sources[name] = {f"_{name}_{k}": fn(pl.col(index[name])) for k, fn in fns.items()}
+        deferred.update(dict.fromkeys(sources[name], name))
+        return [pl.col(f"_{name}_{key}") for key in fns]
+
+    def needing(frame: pl.DataFrame, exprs: list[pl.Expr]) -> pl.DataFrame:
+        roots = {r for e in exprs for r in e.meta.root_names()}
+        for name in {deferred[r] for r in roots if r in deferred and r not in frame.columns}:
+            frame = cache.columns(frame, name, index[name], sources[name])
+        return frame
+
+    def allocated(*exprs: pl.Expr | None) -> list[pl.Expr | None]:
+        """Allocation counts with 0 as missing, so the request fills in (as sacct --json's
+        empty allocated TRES does)."""
+        return [None if e is None else pl.when(e > 0).then(e) for e in exprs]
+
+    tres = {
+        "node": lambda c: count_expr(tres_expr(c, "node")),
+        "cpu": lambda c: count_expr(tres_expr(c, "cpu")),
+        "gpus": tres_gpus_expr,
+        "mem": lambda c: size_expr(tres_expr(c, "mem"), MB),
+    }
+    a_node, a_cpu, a_gpus, _ = distinct("alloctres", **tres)
+    r_node, r_cpu, r_gpus, r_mem = distinct("reqtres", **tres)
+    mem, per = distinct("reqmem", bytes=lambda c: size_expr(c, MB), per=per_expr)
+    hosts = None
+    if "nodelist" in index:  # nearly every node list is distinct: counted row by row
+        jobs = jobs.with_columns(_nodelist_n=hostlist_counts(jobs[index["nodelist"]]))
+        hosts = pl.col("_nodelist_n")
+    plan: dict[str, list[pl.Expr | None]] = {
+        "job_id": [get("jobid"), get("jobidraw")],
+        "_key": [get("jobid"), get("jobidraw"), pl.format("line {}", "_line")],
+        "user": [get("user"), get("uid")],
+        **{n: [get(n)] for n in ("account", "partition", "qos", "reason", "workdir")},
+        "name": [get("jobname")],
+        **{n: parse(n, lambda c: time_expr(c, tz)) for n in _TIMES},
+        "runtime": [*parse("elapsedraw", _seconds), *parse("elapsed", duration_expr)],
+        "timelimit": [
+            *parse("timelimitraw", lambda c: c.cast(pl.Float64, strict=False) * 60.0),
+            *parse("timelimit", duration_expr),
+        ],
+        # a job that never started has NCPUS/AllocNodes 0: the request is then what it asked for
+        "nodes": [
+            *allocated(*count("nnodes"), *count("allocnodes"), a_node, hosts),
+            *count("reqnodes"),
+            r_node,
+        ],
+        "cpus": [*allocated(*count("ncpus"), *count("alloccpus"), a_cpu), *count("reqcpus"), r_cpu],
+        "gpus": [
+            a_gpus,
+            r_gpus,
+            *parse("allocgres", gres_gpus_expr),
+            *parse("reqgres", gres_gpus_expr),
+        ],
+        "state": parse("state", state_expr),
+        "sacct_cancelled_by": parse("state", lambda c: c.str.extract(r"^CANCELLED by (\d+)")),
+        "exit_code": parse("exitcode", lambda c: c.str.extract(r"^(\d+):")),
+        "sacct_exit_signal": parse("exitcode", lambda c: c.str.extract(r":(\d+)$")),
+        "backfilled": parse("flags", backfilled_expr),
+        "_rss": parse("maxrss", lambda c: size_expr(c, 1.0)),
+        "_tag": [get("submit"), pl.col("_line").cast(pl.String)],
+        "sacct_job_id_raw": [get("jobidraw")],
+        "sacct_nodelist": [get("nodelist")],
+        "sacct_nodelist_nodes": [hosts],
+    }
+    present = {k: [e for e in v if e is not None] for k, v in plan.items()}
+    firsts = [v[0].alias(k) if v else pl.lit(None).alias(k) for k, v in present.items()]
+    out = needing(jobs, firsts).with_columns(*firsts, source=pl.lit("sacct"), sacct_line="_line")
+    for name, fallbacks in present.items():
+        for expr in fallbacks[1:]:
+            if not out[name].has_nulls():
+                break
+            out = needing(out, [expr]).with_columns(pl.col(name).fill_null(expr))
+    if mem is not None and per is not None:  # legacy ReqMem: n = per node, c = per CPU
+        scale = pl.when(per == "n").then(pl.col("nodes")).when(per == "c").then(pl.col("cpus"))
+        mem_req = mem * scale.otherwise(1).cast(pl.Float64)
+        out = needing(out, [mem_req]).with_columns(mem_req=mem_req)
+    else:
+        out = out.with_columns(mem_req=pl.lit(None, pl.Float64))
+    if r_mem is not None and out["mem_req"].has_nulls():
+        out = needing(out, [r_mem]).with_columns(pl.col("mem_req").fill_null(r_mem))
+    checks = [
+        valid_expr(pl.col(column), kind)
+        for lower, column in index.items()
+        if (kind := FIELD_KINDS.get(lower)) and kind not in ("time", "hostlist")
+    ]
+    checks += [  # a well-formed date that is not a date (2026-13-45), or not in tz
+        valid_expr(pl.col(index[n]), "time")
+        & ~(pl.col(index[n]).str.contains(f"^{_DATE}$") & pl.col(n).is_null())
+        for n in _TIMES
+        if n in index
+    ]
+    if hosts is not None:
+        checks.append(hosts.is_not_null() | pl.col(index["nodelist"]).is_in(NULL_HOSTLISTS))
+    extras = {
+        f"sacct_{lower}": pl.col(f"f{i}").cast(pl.Categorical)
+        if lower in CATEGORIES
+        else pl.col(f"f{i}")
+        for i, name in enumerate(names)
+        if (lower := RENAMED.get(name.lower(), name.lower())) not in CAPTURED
+        and name != "_trailing"
+        and index.get(lower) == f"f{i}"
+    }
+    return needing(out, checks).with_columns(
+        array_id=pl.col("_key").str.extract(r"^(\d+)_").cast(pl.Int64, strict=False),
+        sacct_array_tasks=array_tasks(out["_key"].fill_null("")),
+        _ok=pl.all_horizontal(checks) if checks else pl.lit(True),
+        **extras,
+    )
+
+
+def step_columns(steps: pl.DataFrame, index: dict[str, str]) -> pl.DataFrame:
+    """``_key``, ``_step``, ``_rss`` (MaxRSS bytes) and ``_ok`` of the step rows."""
+    ident = pl.col(index.get("jobid") or index.get("jobidraw") or "_line").cast(pl.String)
+    parts = ident.str.splitn(".", 2)
+    rss, ok = pl.lit(None, pl.Float64), valid_expr(ident, "jobid")
+    if "maxrss" in index:
+        rss = size_expr(pl.col(index["maxrss"]), 1.0)
+        ok = ok & valid_expr(pl.col(index["maxrss"]), "count")
+    return steps.with_columns(
+        _key=parts.struct.field("field_0"),
+        _step=parts.struct.field("field_1"),
+        _rss=rss,
+        _tag=pl.lit(None, pl.String),
+        _ok=ok,
+    )

@@ -1,0 +1,97 @@
+"""The sacct reader's line scan: the compiled kernel equals the numpy reference on any bytes,
+and the reader gives the same table and the same malformed lines with either."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hpcsched.workloads import sacct_lines as sl
+from hpcsched.workloads.sacct import read_sacct
+
+pytestmark = pytest.mark.skipif(sl.KERNEL is None, reason="the compiled scan is not built")
+
+# bytes that matter to the scan (separator, line ends, the step dot) and some that do not
+ALPHABET = st.sampled_from([b"|", b"\n", b"\r", b".", b"a", b"7", b"\xc3\xa9", b"\xff", b" "])
+TEXT = st.lists(ALPHABET, max_size=120).map(b"".join)
+FIELDS = ("starts", "ends", "fields", "ident_start", "ident_end", "rss_start", "rss_end")
+
+
+def assert_same(raw: bytes, ident: int, rss: int) -> None:
+    fast = sl.scan(raw, "|", None if ident < 0 else ident, None if rss < 0 else rss)
+    ref = sl.scan_numpy(raw, "|", ident, rss)
+    for name in FIELDS:
+        np.testing.assert_array_equal(getattr(fast, name), getattr(ref, name), err_msg=name)
+    np.testing.assert_array_equal(fast.inner_cr, ref.inner_cr)
+    np.testing.assert_array_equal(fast.step, ref.step)
+    assert fast.ascii == ref.ascii
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXT, st.integers(-1, 4), st.integers(-1, 4))
+def test_kernel_scan_equals_numpy_reference(raw: bytes, ident: int, rss: int) -> None:
+    assert_same(raw, ident, rss)
+
+
+@pytest.mark.parametrize(
+    ("raw", "fields", "step"),
+    [
+        (b"", [], []),
+        (b"\n", [1], [False]),
+        (b"1|2\r\n1.batch|3", [2, 2], [False, True]),
+        (b"1|2|3\n\n4.0|5\n", [3, 1, 2], [False, False, True]),
+    ],
+)
+def test_scan_counts_fields_and_marks_steps(
+    raw: bytes, fields: list[int], step: list[bool]
+) -> None:
+    lines = sl.scan(raw, "|", 0, 1)
+    assert lines.fields.tolist() == fields
+    assert lines.step.tolist() == step
+    assert_same(raw, 0, 1)
+
+
+def test_gather_joins_ranges_with_newlines() -> None:
+    raw = b"abc|de|f\nxyz"
+    starts, ends = np.array([0, 4, 9, 2]), np.array([3, 6, 12, 2])
+    assert sl.gather(raw, starts, ends) == b"abc\nde\nxyz\n\n"
+    assert sl.texts(raw, starts, ends).to_list() == ["abc", "de", "xyz", ""]
+
+
+def test_reader_gives_the_same_table_without_the_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hpcsched.workloads.sacct_synth import write_sacct
+
+    path = tmp_path / "dump.txt"
+    write_sacct(path, 400, seed=3, malformed=5)
+    fast = read_sacct(path)
+    monkeypatch.setattr(sl, "KERNEL", None)
+    ref = read_sacct(path)
+    assert [m.line for m in fast.malformed] == [m.line for m in ref.malformed]
+    assert len(fast.malformed) == 5
+    assert fast.table.equals(ref.table)
+    assert fast.table.height > 300
+
+
+HOST_PART = st.sampled_from(["n", "gpu", "a-b", "x.y", "[1-3]", "[2,5-6]", "[3-1]", "[", "]", ","])
+HOST_PART |= st.from_regex(r"\[0*[0-9]{1,20}(-[0-9]{1,20})?\]", fullmatch=True)
+HOSTLIST = st.lists(HOST_PART, max_size=8).map("".join) | st.sampled_from(
+    ["None assigned", "(null)", "", "frontier[00001-09408]", "n[1-2]b[1-3],c"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(HOSTLIST, max_size=6))
+def test_compiled_hostlist_counts_equal_the_python_reference(texts: list[str]) -> None:
+    from hpcsched.workloads import sacct_fields as sf
+
+    series = pl.Series("nodelist", texts, dtype=pl.String)
+    expected = [sf.hostlist_count(t) for t in texts]
+    assert sf.hostlist_counts(series).to_list() == expected
+    assert sf.hostlist_counts_polars(series).to_list() == expected
