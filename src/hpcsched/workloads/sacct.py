@@ -67,11 +67,11 @@ from typing import IO, Any, Final, cast
 import numpy as np
 import polars as pl
 
-from hpcsched.core.schema import CANONICAL_COLUMNS, conform
 from hpcsched.workloads import sacct_fields as sf
 from hpcsched.workloads import sacct_lines as sl
 from hpcsched.workloads import sacct_rows as rows_of
 from hpcsched.workloads.files import read_input_bytes
+from hpcsched.workloads.sacct_fold import EXTRAS, attach_steps, fold
 from hpcsched.workloads.sacct_lines import Buffer, Lines
 from hpcsched.workloads.swf import Malformed
 
@@ -80,24 +80,6 @@ __all__ = ["Malformed", "SacctError", "SacctRead", "fold", "load_bytes", "read_s
 _NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _PIECE: Final = 1 << 25  # bytes of text parsed at a time (32 MiB)
 _AHEAD: Final = 2  # pieces parsed at once (one per core)
-_OPTIONAL: Final[dict[str, pl.DataType]] = {
-    "eligible": pl.Float64(),
-    "reason": pl.String(),
-    "array_id": pl.Int64(),
-    "step_count": pl.Int64(),
-    "workdir": pl.String(),
-}
-_EXTRAS: Final[dict[str, pl.DataType]] = {
-    "sacct_job_id_raw": pl.String(),
-    "sacct_array_tasks": pl.Int64(),
-    "sacct_requeues": pl.Int64(),
-    "sacct_cancelled_by": pl.Int64(),
-    "sacct_cancelled_by_user": pl.String(),
-    "sacct_exit_signal": pl.Int32(),
-    "sacct_nodelist": pl.String(),
-    "sacct_nodelist_nodes": pl.Int64(),
-    "sacct_line": pl.Int64(),
-}
 
 
 class SacctError(Exception):
@@ -326,7 +308,7 @@ def _compact(frame: pl.DataFrame) -> pl.DataFrame:
     text = {
         c: t
         for c, t in frame.schema.items()
-        if c.startswith("sacct_") and c not in _EXTRAS and t in (pl.String, pl.Categorical)
+        if c.startswith("sacct_") and c not in EXTRAS and t in (pl.String, pl.Categorical)
     }
     checks = [pl.col(c).eq_missing(pl.col(c).first()).all() for c in text]
     same = frame.select(checks).row(0) if text else ()
@@ -336,9 +318,10 @@ def _compact(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _piece(
     raw: Buffer, layout: _Layout, skip: int, first: int
-) -> tuple[pl.DataFrame, pl.DataFrame, list[Malformed]]:
-    """(job rows, step rows, malformed lines) of one piece, without its first ``skip`` lines
-    (the header); ``first`` is the file line number of the first line kept.
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[Malformed]]:
+    """(job rows, step rows, step counts carried over, malformed lines) of one piece, without
+    its first ``skip`` lines (the header); ``first`` is the file line number of the first line
+    kept (see :func:`~hpcsched.workloads.sacct_fold.attach_steps` for the carried counts).
 
     A line has the header's number of fields iff it holds one separator fewer
     (:func:`~hpcsched.workloads.sacct_lines.scan`, which also finds the JobID and MaxRSS fields
@@ -375,7 +358,8 @@ def _piece(
     internal = re.compile(r"^(f\d+|_(?!key$|tag$|line$|rss$).*)$")  # tokens, parse helpers
     jobs = _compact(jobs.select([c for c in jobs.columns if not internal.match(c)]))
     steps = steps.select("_key", "_step", "_rss", "_line")
-    return jobs, steps, sorted(malformed, key=lambda m: m.line)
+    jobs, carried = attach_steps(jobs, steps)
+    return jobs, steps, carried, sorted(malformed, key=lambda m: m.line)
 
 
 def _number(column: str | None) -> int | None:
@@ -430,10 +414,12 @@ def read_sacct(
     steps: list[pl.DataFrame] = []
     malformed: list[Malformed] = []
     lines_before = 0
-    pending: deque[Future[tuple[pl.DataFrame, pl.DataFrame, list[Malformed]]]] = deque()
+    carried: list[pl.DataFrame] = []
+    pending: deque[Future[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[Malformed]]]]
+    pending = deque()
 
     def collect() -> None:
-        part_jobs, part_steps, bad = pending.popleft().result()
+        part_jobs, part_steps, part_carried, bad = pending.popleft().result()
         if bad and strict:
             for left in pending:
                 left.cancel()
@@ -442,6 +428,7 @@ def read_sacct(
                 "counted and skipped)"
             )
         jobs.append(part_jobs)
+        carried.append(part_carried)
         steps.append(part_steps)
         malformed.extend(bad)
 
@@ -482,116 +469,11 @@ def read_sacct(
             list(fields), delimiter if len(delimiter.encode()) == 1 else "\x1f", tz, path
         )
     if not jobs:
-        part_jobs, part_steps, _ = _piece(b"", layout, 0, 1)
-        jobs, steps = [part_jobs], [part_steps]
+        part_jobs, part_steps, part_carried, _ = _piece(b"", layout, 0, 1)
+        jobs, steps, carried = [part_jobs], [part_steps], [part_carried]
     step_rows = sum(s.height for s in steps)
     rows = sum(j.height for j in jobs) + step_rows
     if malformed and rows == 0:
         raise unreadable(path, f"no line could be read as sacct -P output (first: {malformed[0]})")
-    table, stats = fold(jobs, steps)  # empties both lists: each piece is released once used
+    table, stats = fold(jobs, steps, carried)  # empties the lists: each piece is released once used
     return SacctRead(table, rows, table.height, step_rows, malformed, str(path), **stats)
-
-
-def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """The pieces one after the other, without copying (different chunks of one column)."""
-    if len(frames) == 1:
-        return frames[0]
-    try:
-        return pl.concat(frames, how="vertical", rechunk=False)
-    except pl.exceptions.SchemaError:  # a column all null in one piece, typed in another
-        return pl.concat(frames, how="vertical_relaxed", rechunk=False)
-
-
-def fold(
-    jobs: pl.DataFrame | list[pl.DataFrame], steps: pl.DataFrame | list[pl.DataFrame]
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    """One row per job: the last job row of each JobID (file order) with its attempt's steps.
-
-    Job rows carry ``_key`` (JobID), ``_tag`` (the attempt: Submit) and ``_line``; step rows
-    ``_key``, ``_step``, ``_rss`` and ``_line`` (a ``_tag`` column there is ignored: a step
-    belongs to the attempt of the job row before it). Only JobIDs with several job rows need
-    the attempt bookkeeping. ``jobs`` and ``steps`` may be lists of pieces, which are emptied:
-    the bookkeeping runs on the jobs' three key columns and each piece is finished and
-    released on its own, so a million wide rows are never held twice.
-    """
-    parts = [jobs] if isinstance(jobs, pl.DataFrame) else jobs
-    if isinstance(steps, list):
-        steps, pieces = _concat(steps), steps
-        pieces.clear()
-    keys = _concat([p.select("_key", "_tag", "_line") for p in parts]).rechunk()
-    keep, aligned, stats = _bookkeeping(keys, steps)
-    del keys, steps  # the job rows alone are finished below
-    done, kept_rows, offset = [], 0, 0
-    while parts:  # piece by piece, each released once finished
-        mask = None if keep is None else keep.slice(offset, parts[0].height)
-        offset += parts[0].height
-        if mask is None or mask.all():
-            part = parts.pop(0)
-        else:  # drop the earlier attempts, one column at a time: each old one is then freed
-            columns = parts.pop(0).get_columns()
-            part = pl.DataFrame([columns.pop(0).filter(mask) for _ in range(len(columns))])
-        extra = aligned.slice(kept_rows, part.height)
-        kept_rows += part.height
-        done.append(_finish(part.with_columns(extra)))
-    return _concat(done), stats
-
-
-def _bookkeeping(
-    keys: pl.DataFrame, steps: pl.DataFrame
-) -> tuple[pl.Series | None, pl.DataFrame, dict[str, int]]:
-    """(which job rows to keep, their step count, peak step RSS and requeues, the counts) from
-    the jobs' key columns and the steps; its intermediate frames die when it returns."""
-    repeated = keys["_key"].is_duplicated()
-    stats = {"requeues": 0, "duplicates": 0}
-    keep: pl.Series | None = None
-    per_key = steps.group_by("_key").agg(step_count=pl.len(), _step_rss=pl.col("_rss").max())
-    if repeated.any():
-        keys = keys.with_columns(_tag=pl.when(repeated).then("_tag").otherwise(pl.lit("")))
-        multi = keys.filter(repeated)
-        # only the steps of JobIDs with several job rows need their attempt found and their
-        # repeats (overlapping -S/-E windows) dropped; the others belong to the "" attempt
-        multi_keys = multi["_key"].unique().implode()
-        in_multi = steps["_key"].is_in(multi_keys)
-        mine = steps.filter(in_multi).select("_key", "_step", "_rss", "_line")
-        rows = pl.concat(
-            [multi.select("_key", "_line", "_tag"), mine.select("_key", "_line")], how="diagonal"
-        )
-        filled = rows.sort("_line").select("_line", pl.col("_tag").forward_fill().over("_key"))
-        mine = mine.join(filled, on="_line", how="left", maintain_order="left").unique(
-            ["_key", "_tag", "_step"], keep="last", maintain_order=True
-        )
-        attempts = multi.group_by("_key").agg(_rows=pl.len(), _attempts=pl.col("_tag").n_unique())
-        stats["requeues"] = int((attempts["_attempts"] - 1).sum())
-        stats["duplicates"] = int((attempts["_rows"] - attempts["_attempts"]).sum())
-        stats["duplicates"] += int(in_multi.sum()) - mine.height
-        keep = ~repeated | (keys["_line"] == keys.select(pl.col("_line").max().over("_key"))[:, 0])
-        keys = keys.filter(keep).join(attempts, on="_key", how="left", maintain_order="left")
-        requeues = (keys["_attempts"] - 1).fill_null(0).cast(pl.Int64)
-        on = ["_key", "_tag"]
-        per_attempt = mine.group_by(on).agg(step_count=pl.len(), _step_rss=pl.col("_rss").max())
-        plain = per_key.filter(~pl.col("_key").is_in(multi_keys)).with_columns(_tag=pl.lit(""))
-        per_job = pl.concat([plain.select(per_attempt.columns), per_attempt])
-    else:  # every JobID has one job row: its steps are all the rows with its JobID
-        on, per_job = ["_key"], per_key
-        requeues = pl.Series(np.zeros(keys.height, dtype=np.int64))
-    orphan = ~pl.col("_key").is_in(keys["_key"].implode())
-    if keep is not None:
-        orphan = orphan | pl.col("_tag").is_null()
-    stats["orphan_steps"] = int(per_job.filter(orphan)["step_count"].sum())
-    aligned = keys.select(on).join(per_job, on=on, how="left", maintain_order="left")
-    aligned = aligned.select(
-        step_count=pl.col("step_count").fill_null(0), _step_rss="_step_rss"
-    ).with_columns(sacct_requeues=requeues)
-    return keep, aligned, stats
-
-
-def _finish(table: pl.DataFrame) -> pl.DataFrame:
-    """The job-table columns of folded job rows, in order, with their types."""
-    table = table.with_columns(mem_used=pl.max_horizontal("_rss", "_step_rss"))
-    extras = [c for c in table.columns if c.startswith("sacct_") and c not in _EXTRAS]
-    table = table.select(
-        *[c for c in CANONICAL_COLUMNS if c in table.columns],
-        *[pl.col(c).cast(t) for c, t in {**_OPTIONAL, **_EXTRAS}.items() if c in table.columns],
-        *extras,
-    )
-    return conform(table)
