@@ -41,14 +41,16 @@ ExitCode ``2:0`` -> ``exit_code`` 2 and ``sacct_exit_signal`` 0. Fields without 
 column are kept as text (``sacct_<name>``, from the job row); ``sacct_line`` is its line.
 
 Speed and memory: the file is read in 32 MiB pieces that end at a newline, two parsed at a
-time on worker threads (numpy and Polars release the GIL). In each, numpy
-counts the separators of every line (the field-count check) and cuts JobID and MaxRSS out of the
-bytes, so step rows (about three quarters of a dump with steps) are never tokenised whole; Polars
+time on worker threads (the compiled scan, numpy and Polars release the GIL). In each, one pass
+(:mod:`~hpcsched.workloads.sacct_lines`) counts the fields of every line and finds JobID and
+MaxRSS, so step rows (about three quarters of a dump with steps) are never tokenised whole; Polars
 tokenises only the job rows (``read_csv``, no quoting, all strings) and parses every field with
-vectorised expressions. Text fields holding one value on every job row of a piece are stored
-once (Polars constants). Requeued attempts are folded after all pieces are read, on the key
-columns only, and each piece is then finished and released on its own. Lines are only looked
-at one by one to describe bad ones.
+vectorised expressions (:mod:`~hpcsched.workloads.sacct_rows`), repeating fields once per
+distinct value of the file. Text fields holding one value on every job row of a piece are stored
+once (Polars constants). Each piece counts its steps against its own job rows; requeued attempts
+and steps spilling into the next piece are folded after all pieces are read
+(:mod:`~hpcsched.workloads.sacct_fold`), and each piece is then finished and released on its
+own. Lines are only looked at one by one to describe bad ones.
 """
 
 from __future__ import annotations
