@@ -36,6 +36,9 @@ def assert_same(raw: bytes, ident: int, rss: int) -> None:
 @given(TEXT, st.integers(-1, 4), st.integers(-1, 4))
 def test_kernel_scan_equals_numpy_reference(raw: bytes, ident: int, rss: int) -> None:
     assert_same(raw, ident, rss)
+    lines = len(sl.line_bounds(raw)[0])
+    assert sl.line_count(raw) == lines
+    assert raw.count(b"\n") + (bool(raw) and not raw.endswith(b"\n")) == lines
 
 
 @pytest.mark.parametrize(

@@ -202,3 +202,18 @@ def hostlist_counts(list texts):
     for k in range(len(texts)):
         view[k] = _hosts(<str>texts[k])
     return out
+
+
+def count_lines(const uint8_t[::1] buf):
+    """Lines in ``buf`` (newlines, plus one for a last line without one), GIL released."""
+    cdef Py_ssize_t size = buf.shape[0], pos = 0, n = 0
+    cdef const uint8_t* data = &buf[0] if size else NULL
+    cdef const uint8_t* hit
+    with nogil:
+        while pos < size:
+            hit = <const uint8_t*>memchr(data + pos, 10, size - pos)
+            n += 1
+            if hit == NULL:
+                break
+            pos = (hit - data) + 1
+    return n

@@ -467,7 +467,7 @@ def read_sacct(
     with ThreadPoolExecutor(max_workers=2) as pool:
         for piece in _stream(path, spare):
             raw, sep = _separator(piece, delimiter, path)
-            count = raw.count(b"\n") + (not raw.endswith(b"\n"))  # lines in this piece
+            count = sl.line_count(raw)
             skip = 0
             if layout is None:
                 starts, ends = sl.line_bounds(raw)

@@ -79,6 +79,14 @@ def scan(raw: Buffer, sep: str, ident: int | None, rss: int | None) -> Lines:
     )  # fmt: skip
 
 
+def line_count(raw: Buffer) -> int:
+    """Lines in ``raw`` (the last may lack its newline); in the kernel without holding the GIL,
+    so the reader's main thread does not hold up the workers while it counts."""
+    if KERNEL is not None:
+        return int(KERNEL.count_lines(raw))
+    return raw.count(b"\n") + (bool(raw) and not raw.endswith(b"\n"))
+
+
 def line_bounds(raw: Buffer) -> tuple[Array, Array]:
     """Start and end offsets of every line (the end excludes ``\\r\\n``)."""
     arr = np.frombuffer(raw, dtype=np.uint8)
