@@ -1,7 +1,7 @@
 """The results table of issue 7: the materials campaign in ``sim`` under PriorityBF, EASY, FCFS.
 
     python scripts/materials_table.py [--window 20m] [--cpus 8] [--usi-materials N]
-                                      [--seed 0] [--data-seed 7] [--json]
+                                      [--seed 0] [--data-seed 7] [--breakdown] [--json]
 
 For UO2 (1,124 candidate structures) and the U–Si study, with the same window and pool for every
 policy: materials investigated in the window, the ratio to FCFS, low-priority misses, drift
@@ -10,7 +10,8 @@ numbers reported in the talk alongside. Everything in the table is measured by t
 talk's numbers are quoted, not reproduced (its system, durations and data differ). ``--seed``
 picks the simulated durations (:class:`~hpcsched.campaigns.materials.durations.DurationModel`),
 ``--data-seed`` the synthetic structures; the defaults give the published table, other seeds its
-spread.
+spread. ``--breakdown`` adds where each policy's window went: cpu-seconds per task kind (idle is
+what is left of cpus x window) and the tasks removed from the queue as obsolete.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def rows(
                 "cl_delay": report["continual_learning_delay"],
                 "obsolete": report["obsolete_removed"],
                 "utilisation": report["utilisation"],
+                "cpu_seconds_by_kind": report["cpu_seconds_by_kind"],
             }
         )
     return out
@@ -78,6 +80,25 @@ def rows(
 
 def _methods(values: dict[str, Any]) -> str:
     return "/".join("—" if v is None else f"{v:.0f}" for k, v in values.items() if k != "total")
+
+
+def _breakdown(table: list[dict[str, Any]], capacity: float) -> Any:
+    """One column per run, one row per task kind (cpu-seconds), idle, then obsolete tasks."""
+    from rich.table import Table
+
+    kinds = sorted({k for row in table for k in row["cpu_seconds_by_kind"]})
+    removed = sorted({k for row in table for k in row["obsolete"]})
+    grid = Table(title="where the window went (cpu-seconds) and tasks removed as obsolete")
+    grid.add_column("")
+    for row in table:
+        grid.add_column(f"{row['goal']} {row['policy']}", justify="right")
+    for kind in kinds:
+        grid.add_row(kind, *(f"{r['cpu_seconds_by_kind'].get(kind, 0):,.0f}" for r in table))
+    idle = (capacity - sum(r["cpu_seconds_by_kind"].values()) for r in table)
+    grid.add_row("idle", *(f"{v:,.0f}" for v in idle))
+    for kind in removed:
+        grid.add_row(f"obsolete {kind}", *(str(r["obsolete"].get(kind, 0)) for r in table))
+    return grid
 
 
 def main() -> None:
@@ -89,6 +110,9 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated durations")
     parser.add_argument("--data-seed", type=int, default=7, help="seed of the synthetic set")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also print cpu-seconds per task kind"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     window = parse_duration(args.window)
@@ -133,6 +157,8 @@ def main() -> None:
             f"{row['utilisation']:.0%}",
         )
     console.print(grid)
+    if args.breakdown:
+        console.print(_breakdown(table, window * args.cpus))
     console.print("the talk (quoted, not reproduced): " + "; ".join(TALK.values()))
 
 

@@ -9,8 +9,11 @@
   "continual learning postponed by N structures");
 - ``low_priority_misses``: periodic low-priority tasks not started within their period (counted
   by :class:`~hpcsched.campaigns.periodic.Periodic`), per kind and in total;
-- ``utilisation``: cpu-seconds of work inside the window over cpus x the window (or over the time
-  to the last task when the campaign ends earlier).
+- ``utilisation``: cpu-seconds of work inside the window (the part of an attempt still running at
+  its end included) over cpus x the window (or over the time to the last task when the campaign
+  ends earlier);
+- ``cpu_seconds_by_kind``: that work per task kind (where the window went: issue 7 compares the
+  policies with it).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ KEYS = (
     "misses_by_kind",
     "obsolete_removed",
     "utilisation",
+    "cpu_seconds_by_kind",
     "best",
     "wall_seconds",
 )
@@ -80,6 +84,7 @@ def campaign_report(
         "misses_by_kind": misses,
         "obsolete_removed": dict(sorted(tally.obsolete.items())),
         "utilisation": round(tally.busy / (cpus * span), 4) if span > 0 else 0.0,
+        "cpu_seconds_by_kind": {k: round(v, 1) for k, v in sorted(tally.busy_by_kind.items())},
         "best": campaign.answer(label)[:5],
         "wall_seconds": round(wall_seconds, 3),
     }
