@@ -9,8 +9,9 @@ first submit** (at most ``train_window`` of them, the newest); the features only
 ended before each job's own submit. The baselines are online by construction (one ``predict``
 over the trace). Every model is scored on the same jobs: those after the first block with a known
 outcome. ``lightgbm-ensemble`` picks, per block, the mix of the learned point and the baselines
-that did best on jobs already ended (:func:`select_blend`). Bounds use rolling Mondrian conformal
-calibration with an adaptive level (:func:`.conformal.adaptive_margin`).
+or the template median that did best on jobs already ended (:func:`.blend.select_blend`). Bounds
+use rolling Mondrian conformal calibration with an adaptive level
+(:func:`.conformal.adaptive_margin`).
 
 Metrics (MAE and MedAE are rung 4's; seconds for runtime, bytes for memory): MAE, MedAE, MAPE (%),
 accuracy = mean of min(p, y)/max(p, y), under-prediction rate = share with p < y; for bounds:
@@ -29,9 +30,26 @@ import numpy.typing as npt
 import polars as pl
 
 from hpcsched.predict.baselines import AleaUserRatio, RequestedWalltime, UserLastTwo
+from hpcsched.predict.blend import BLENDED, select_blend, template_median
 from hpcsched.predict.conformal import adaptive_margin, apply_margin, log_score, mondrian_groups
 from hpcsched.predict.features import REQUEST_OF, submission_features, target_column
 from hpcsched.predict.learned import GradientBoostedRuntime
+
+__all__ = [
+    "BLENDED",
+    "LEARNED",
+    "MODELS",
+    "TRAIN_WINDOW",
+    "Evaluation",
+    "alea_rung4",
+    "bound_metrics",
+    "chronological",
+    "point_metrics",
+    "retrain_blocks",
+    "select_blend",
+    "template_median",
+    "unseen_users",
+]
 
 FloatArray = npt.NDArray[np.float64]
 Progress = Callable[[int, int], None]
@@ -217,6 +235,7 @@ def chronological(
         baselines = {
             m: capped(_baseline(m, target).fit(table.head(0)).predict(table)) for m in BLENDED
         }
+        baselines["template"] = capped(template_median(features, baselines["alea"]))
         point, chosen = select_blend(point, baselines, actual, submit, end, blocks, step)
         extra["blend_choices"] = chosen
     evaluation = Evaluation(
@@ -235,53 +254,6 @@ def chronological(
         evaluation.coverage_target = coverage
     evaluation.seconds = time.perf_counter() - started
     return evaluation
-
-
-#: The baselines the ensemble may combine with the learned point.
-BLENDED: Final = ("alea", "user-last-two")
-
-
-def _blends(learned: FloatArray, base: dict[str, FloatArray]) -> dict[str, FloatArray]:
-    return {
-        "lightgbm": learned,
-        "mean(lightgbm, alea)": (learned + base["alea"]) / 2.0,
-        "median(lightgbm, alea, user-last-two)": np.median(
-            np.stack([learned, base["alea"], base["user-last-two"]]), axis=0
-        ),
-    }
-
-
-def select_blend(
-    learned: FloatArray,
-    base: dict[str, FloatArray],
-    actual: FloatArray,
-    submit: FloatArray,
-    end: FloatArray,
-    blocks: list[int],
-    first_scored: int,
-) -> tuple[FloatArray, list[str]]:
-    """Per block, the combination of the learned point and the baselines (:func:`_blends`)
-    with the lowest MAE on the jobs already predicted out of sample (index >= ``first_scored``)
-    and **ended before the block's first submit**: chosen only from what was known then.
-    Averaging a noisy learner with a simple predictor cuts its variance (stacking, Wolpert
-    1992); which mix helps differs between sites, so it is chosen online, not fixed."""
-    candidates = _blends(learned, base)
-    out = learned.copy()
-    chosen: list[str] = []
-    index = np.arange(len(learned))
-    for k, first in enumerate(blocks):
-        last = blocks[k + 1] if k + 1 < len(blocks) else len(learned)
-        seen = (
-            (index >= first_scored) & (index < first) & np.isfinite(actual) & (end < submit[first])
-        )
-        name = "lightgbm"
-        if seen.sum() >= 100:
-            name = min(
-                candidates, key=lambda c: float(np.abs(candidates[c][seen] - actual[seen]).mean())
-            )
-        out[first:last] = candidates[name][first:last]
-        chosen.append(name)
-    return out, chosen
 
 
 def unseen_users(

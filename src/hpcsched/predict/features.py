@@ -3,13 +3,15 @@
 Only what is known when a job is submitted may be used: its request (nodes, cpus, gpus, memory,
 timelimit), who submits it and where (user, account, partition, QoS, the SWF executable number when
 the trace has one), when (hour of day, day of week) and the job name's tokens (hashed); the user's
-recent history computed **only from jobs that ended strictly before this submit**: the last two
-values, the mean of the last :data:`HISTORY_K`, the mean and maximum ratio value/request of the
-last :data:`HISTORY_K` (Alea's signal) and the count so far; the same (last, mean, count) over
-the user's *similar* finished jobs (:data:`TEMPLATES`: same timelimit and cpus, same timelimit,
-same SWF executable) because users resubmit the same script with the same request; the SWF queue
-number and requested processors where the trace has them; and what ``squeue`` would show at
-submit: time since the user's previous submission (and whether it asked the same timelimit), how
+recent history computed **only from jobs that ended strictly before this submit**
+(:mod:`.features_history`): the last five values, the mean and median of the last :data:`HISTORY_K`,
+a longer median, the mean and maximum ratio value/request of the last :data:`HISTORY_K` (Alea's
+signal), the count so far, the outcome of those jobs (completed or not, killed at the limit, died
+quickly: last one and rates) and the time since the last one ended; the same (last, mean, median,
+count) over the user's *similar* finished jobs (:data:`TEMPLATES`: same timelimit and cpus, same
+timelimit, same SWF executable) because users resubmit the same script with the same request; the
+SWF queue number and requested processors where the trace has them; and what ``squeue`` would show
+at submit: time since the user's previous submission (and whether it asked the same timelimit), how
 long the user's most recently started job has been running if it still runs, and how many of the
 user's jobs are submitted and not yet ended.
 
@@ -24,8 +26,25 @@ from typing import Final
 
 import polars as pl
 
-#: How many past completions the rolling statistics look at (Alea uses five).
-HISTORY_K: Final = 5
+from hpcsched.predict.features_history import (
+    HISTORY_K,
+    join_template,
+    join_user_history,
+    past_outcomes,
+    swf_code,
+    text,
+)
+
+__all__ = [
+    "CATEGORICAL",
+    "HISTORY_K",
+    "REQUEST_OF",
+    "TEMPLATES",
+    "feature_names",
+    "submission_features",
+    "target_column",
+]
+
 #: Categorical columns (strings; the learned model maps them to codes it learnt at fit time).
 CATEGORICAL: Final = (
     "user",
@@ -47,15 +66,6 @@ TEMPLATES: Final = {
 #: Targets and the request each is compared with.
 REQUEST_OF: Final = {"runtime": "timelimit", "mem_used": "mem_req"}
 
-_HISTORY: Final = (
-    "h_last1",
-    "h_last2",
-    "h_mean_k",
-    "h_ratio_mean_k",
-    "h_ratio_max_k",
-    "h_count",
-)
-
 
 def target_column(target: str) -> str:
     """The job-table column a target name means (``memory`` is ``mem_used``)."""
@@ -65,19 +75,15 @@ def target_column(target: str) -> str:
     return column
 
 
-def _text(name: str) -> pl.Expr:
-    return pl.col(name).cast(pl.String).fill_null("")
-
-
 def _request_features(jobs: pl.DataFrame) -> list[pl.Expr]:
     hour = (pl.col("submit") % 86400.0) / 3600.0
     day = ((pl.col("submit") // 86400.0) % 7.0).cast(pl.Int32)
-    first = _text("name").str.extract(r"^([A-Za-z_]+)", 1).fill_null("")
-    shape = _text("name").str.replace_all(r"[0-9]+", "#")
+    first = text("name").str.extract(r"^([A-Za-z_]+)", 1).fill_null("")
+    shape = text("name").str.replace_all(r"[0-9]+", "#")
     exprs = [
-        *(_text(c).alias(c) for c in ("user", "account", "partition", "qos")),
-        _swf_code(jobs, "swf_queue").alias("queue"),
-        _swf_code(jobs, "swf_executable").alias("app"),
+        *(text(c).alias(c) for c in ("user", "account", "partition", "qos")),
+        swf_code(jobs, "swf_queue").alias("queue"),
+        swf_code(jobs, "swf_executable").alias("app"),
         (first.hash() % 4096).cast(pl.String).alias("name_token"),
         (shape.hash() % 4096).cast(pl.String).alias("name_shape"),
         hour.alias("hour"),
@@ -90,75 +96,12 @@ def _request_features(jobs: pl.DataFrame) -> list[pl.Expr]:
     return exprs
 
 
-def _swf_code(jobs: pl.DataFrame, name: str) -> pl.Expr:
-    """An SWF number field as a category ("" where the trace has none: -1 or no column)."""
-    if name not in jobs.columns:
-        return pl.lit("", dtype=pl.String)
-    code = pl.col(name).cast(pl.Int64, strict=False)
-    return pl.when(code >= 0).then(code.cast(pl.String)).otherwise(pl.lit(""))
-
-
-def _join_template(
-    out: pl.DataFrame, past: pl.DataFrame, tag: str, keys: tuple[str, ...]
-) -> pl.DataFrame:
-    """The last value, mean of the last k and count of the user's finished similar jobs."""
-    stats = _history(past, list(keys)).select(
-        *keys,
-        "_end",
-        pl.col("h_last1").alias(f"h_{tag}_last1"),
-        pl.col("h_mean_k").alias(f"h_{tag}_mean_k"),
-        pl.col("h_count").alias(f"h_{tag}_count"),
-    )
-    return out.join_asof(
-        stats,
-        left_on="_at",
-        right_on="_end",
-        by=list(keys),
-        strategy="backward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-    ).drop("_end")
-
-
-def _history(past: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    """Per-group rolling statistics of the past value, one row per past job, by end time."""
-    k = HISTORY_K
-    ratio = pl.when(pl.col("_request") > 0).then(pl.col("_value") / pl.col("_request"))
-    return (
-        past.select(*by, "end", pl.col("_value").alias("_y"), ratio.alias("_r"))
-        .sort("end", maintain_order=True)
-        .with_columns(
-            pl.col("_y").alias("h_last1"),
-            pl.col("_y").shift(1).over(by).alias("h_last2"),
-            pl.col("_y").rolling_mean(k, min_samples=1).over(by).alias("h_mean_k"),
-            pl.col("_r").rolling_mean(k, min_samples=1).over(by).alias("h_ratio_mean_k"),
-            pl.col("_r").rolling_max(k, min_samples=1).over(by).alias("h_ratio_max_k"),
-            (pl.int_range(pl.len()).over(by) + 1).cast(pl.Float64).alias("h_count"),
-        )
-        .drop("_y", "_r")
-        .rename({"end": "_end"})
-    )
-
-
-def _past(history: pl.DataFrame, value: str, request: str) -> pl.DataFrame:
-    known = pl.col(value).is_not_null() & pl.col("end").is_not_null()
-    return history.filter(known).select(
-        _text("user").alias("user"),
-        pl.col("timelimit").cast(pl.Float64).fill_null(-1.0).alias("_tl"),
-        pl.col("cpus").cast(pl.Float64).fill_null(-1.0).alias("_cpus"),
-        _swf_code(history, "swf_executable").alias("app"),
-        pl.col("end").cast(pl.Float64),
-        pl.col(value).cast(pl.Float64).alias("_value"),
-        pl.col(request).cast(pl.Float64).alias("_request"),
-    )
-
-
 def _previous_submit(out: pl.DataFrame, submitted: pl.DataFrame) -> pl.DataFrame:
     """The user's previous submission (known at submit, outcome or not): how long ago, and
     whether it asked for the same timelimit (a resubmitted script, or the next job of a chain)."""
     prev = (
         submitted.select(
-            _text("user").alias("user"),
+            text("user").alias("user"),
             pl.col("submit").cast(pl.Float64).alias("_prev_at"),
             pl.col("timelimit").cast(pl.Float64).fill_null(-1.0).alias("_prev_tl"),
         )
@@ -188,7 +131,7 @@ def _running_at_submit(out: pl.DataFrame, submitted: pl.DataFrame) -> pl.DataFra
     cols = submitted.columns
     start = pl.col("start").cast(pl.Float64) if "start" in cols else pl.lit(None, pl.Float64)
     end = pl.col("end").cast(pl.Float64) if "end" in cols else pl.lit(None, pl.Float64)
-    user = _text("user").alias("user")
+    user = text("user").alias("user")
     started = (
         submitted.select(user, start.alias("_ls"), end.fill_null(float("inf")).alias("_le"))
         .drop_nulls("_ls")
@@ -233,7 +176,7 @@ def submission_features(
     request = REQUEST_OF[value]
     submitted = jobs if history is None else pl.concat([history, jobs], how="diagonal_relaxed")
     history = jobs if history is None else history
-    past = _past(history, value, request)
+    past = past_outcomes(history, value, request)
     latest = past["end"].max()
     now = float(latest) + 1.0 if isinstance(latest, int | float) else 0.0
     base = jobs.with_row_index("_row").with_columns(
@@ -243,18 +186,9 @@ def submission_features(
     )
     out = base.select("_row", "_at", "_tl", "_cpus", *_request_features(jobs))
     out = out.sort("_at", maintain_order=True)
-    per_user = _history(past, ["user"])
-    out = out.join_asof(
-        per_user,
-        left_on="_at",
-        right_on="_end",
-        by="user",
-        strategy="backward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-    ).drop("_end")
+    out = join_user_history(out, past)
     for tag, keys in TEMPLATES.items():
-        out = _join_template(out, past, tag, keys)
+        out = join_template(out, past, tag, keys)
     out = out.with_columns(
         pl.col(c).fill_null(0.0) for c in ("h_count", *(f"h_{t}_count" for t in TEMPLATES))
     ).with_columns(
