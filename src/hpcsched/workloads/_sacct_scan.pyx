@@ -125,11 +125,25 @@ cdef inline bint _name_char(Py_UCS4 c) noexcept:
         or c == 95 or c == 46 or c == 45
 
 
+cdef int64_t _number(str text, Py_ssize_t* pos, Py_ssize_t n) noexcept:
+    """The decimal number at ``text[pos[0]:]`` (``pos`` moved past it); -1 when there is none,
+    -2 when it has more than 18 digits."""
+    cdef int64_t value = 0
+    cdef Py_ssize_t digits = 0
+    while pos[0] < n and 48 <= <int>text[pos[0]] <= 57:
+        value = value * 10 + (<int>text[pos[0]] - 48)
+        pos[0] += 1
+        digits += 1
+    if digits == 0:
+        return -1
+    return -2 if digits > 18 else value
+
+
 cdef int64_t _hosts(str text) noexcept:
     """Hosts in one Slurm hostlist (``n[1-3,5]`` -> 4, ``a[1-2]b[1-3]`` -> 6), -1 when the text
-    is not a hostlist, -2 when a number is too long for 64 bits (the caller counts it in
-    Python). The grammar is :data:`hpcsched.workloads.sacct_fields.PATTERNS` ``hostlist``."""
-    cdef Py_ssize_t n = len(text), pos = 0, digits
+    is not a hostlist, -2 when a number or the count is too large for 64 bits (both are null
+    to the caller). The grammar is :data:`hpcsched.workloads.sacct_fields.PATTERNS` ``hostlist``."""
+    cdef Py_ssize_t n = len(text), pos = 0
     cdef int64_t total = 0, hosts, group, low, high
     cdef Py_UCS4 c
     if n == 0:
@@ -144,29 +158,15 @@ cdef int64_t _hosts(str text) noexcept:
             pos += 1
             group = 0
             while True:  # items low[-high], separated by commas
-                low = 0
-                digits = 0
-                while pos < n and 48 <= <int>text[pos] <= 57:
-                    low = low * 10 + (<int>text[pos] - 48)
-                    pos += 1
-                    digits += 1
-                if digits == 0:
-                    return -1
-                if digits > 18:
-                    return -2
+                low = _number(text, &pos, n)
+                if low < 0:
+                    return low
                 high = low
                 if pos < n and text[pos] == u'-':
                     pos += 1
-                    high = 0
-                    digits = 0
-                    while pos < n and 48 <= <int>text[pos] <= 57:
-                        high = high * 10 + (<int>text[pos] - 48)
-                        pos += 1
-                        digits += 1
-                    if digits == 0:
-                        return -1
-                    if digits > 18:
-                        return -2
+                    high = _number(text, &pos, n)
+                    if high < 0:
+                        return high
                     if high < low:
                         return -1
                 group += high - low + 1
