@@ -89,6 +89,7 @@ def job_columns(
 
     ``index`` maps lower-case field names to ``f<i>`` columns. Each value comes from the first
     present field of its list; the later ones are only parsed while rows are still null.
+    ``distinct_values`` is the cache of the file being read (one per file, shared by its pieces).
     """
     cache = distinct_values or DistinctValues()
     deferred: dict[str, str] = {}  # parsed column -> the field it is parsed from
