@@ -16,6 +16,7 @@ from typing import Final
 import polars as pl
 
 from hpcsched.slurm.states import SLURM_JOB_STATES
+from hpcsched.workloads.sacct_lines import KERNEL
 
 _NUM: Final = r"\d+(?:\.\d+)?"
 _HOST: Final = r"[A-Za-z0-9_.\-]+(?:\[[0-9,\-]+\][A-Za-z0-9_.\-]*)*"
@@ -224,8 +225,6 @@ def hostlist_counts(nodelists: pl.Series) -> pl.Series:
     """:func:`hostlist_count` over a column: in the compiled kernel when it is built (node
     lists are nearly all distinct, so this runs on every job row), else vectorised in Polars
     (:func:`hostlist_counts_polars`)."""
-    from hpcsched.workloads.sacct_lines import KERNEL
-
     if KERNEL is None:
         return hostlist_counts_polars(nodelists)
     texts = nodelists.fill_null("").to_list()

@@ -14,7 +14,8 @@ import polars as pl
 
 from hpcsched.core.schema import CANONICAL_COLUMNS
 from hpcsched.workloads import sacct_fields as sf
-from hpcsched.workloads.sacct import SacctRead, fold, load_bytes, unreadable
+from hpcsched.workloads.sacct import SacctRead, fold
+from hpcsched.workloads.sacct_stream import load_bytes, unreadable
 from hpcsched.workloads.swf import Malformed
 
 __all__ = ["read_sacct_json"]
