@@ -87,3 +87,32 @@ def test_unwritable_table_path_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "cannot write the job table" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_category_columns_keep_their_values_and_long_lists_are_trimmed(tmp_path: Path) -> None:
+    """Category columns round-trip through the Parquet table. Polars hands every category
+    column the one list of all categories the process has seen: a long list is cut to the
+    values the column uses (a short one is written whole, which costs no space)."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from hpcsched.core.schema import conform
+    from hpcsched.workloads.load import write_table
+
+    pl.Series([f"other-{i}" for i in range(70_000)], dtype=pl.Categorical)  # a long global list
+    kth = require_shared(SHARED / "data" / "traces" / "KTH-SP2-1996-2.1-cln.swf.gz")
+    base = load_jobs(kth).table.head(3)
+    table = pl.concat(
+        [
+            base.head(2).with_columns(sacct_flags=pl.lit("SchedMain").cast(pl.Categorical)),
+            base.tail(1).with_columns(sacct_flags=pl.lit("SchedBackfill").cast(pl.Categorical)),
+        ],
+        rechunk=False,
+    )
+    path = tmp_path / "t.parquet"
+    write_table(table, path)
+    column = pq.read_table(path, columns=["sacct_flags"])["sacct_flags"]
+    assert sorted(column.chunk(0).dictionary.to_pylist()) == ["SchedBackfill", "SchedMain"]
+    back = conform(pl.read_parquet(path))
+    assert back["sacct_flags"].cast(pl.String).to_list() == ["SchedMain"] * 2 + ["SchedBackfill"]
+    assert back["job_id"].to_list() == table["job_id"].to_list()

@@ -77,7 +77,7 @@ def write_table(table: pl.DataFrame, path: str | Path, *, machine_procs: int | N
     if coded:  # pyarrow cannot write dictionaries of string views: these go as plain strings
         plain = table.select(coded).to_arrow(compat_level=pl.CompatLevel.oldest())
         arrow = pa.table(
-            [_used_dictionary(plain[c]) if c in coded else arrow[c] for c in table.columns],
+            [_one_dictionary(plain[c]) if c in coded else arrow[c] for c in table.columns],
             schema=pa.schema(
                 [plain.field(c) if c in coded else arrow.field(c) for c in table.columns],
                 metadata=arrow.schema.metadata,
@@ -95,22 +95,10 @@ def write_table(table: pl.DataFrame, path: str | Path, *, machine_procs: int | N
     pq.write_table(arrow, path, write_statistics=stats)
 
 
-def _used_dictionary(column: Any) -> Any:
-    """A dictionary (``pl.Categorical``) column with only the values it uses in its
-    dictionary: Polars hands every categorical column the one global category list, which
-    Parquet would store again in each column's dictionary page."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    column = column.unify_dictionaries()
-    if not column.num_chunks:
-        return column
-    used = pc.unique(pa.chunked_array([c.indices for c in column.chunks])).drop_null()
-    dictionary = column.chunk(0).dictionary.take(used)
-    chunks = [
-        pa.DictionaryArray.from_arrays(
-            pc.index_in(c.indices, value_set=used).cast(c.indices.type), dictionary
-        )
-        for c in column.chunks
-    ]
-    return pa.chunked_array(chunks, type=column.type)
+def _one_dictionary(column: Any) -> Any:
+    """A dictionary (``pl.Categorical``) column whose chunks share one dictionary: chunks with
+    dictionaries of their own (a table read in pieces) made Parquet fall back to plain pages
+    (39 vs 33 MB at 250k sacct jobs). Polars hands every category column the one list of all
+    categories; the writer keeps only the values a column uses (measured: trimming the list
+    first cost 0.3 s of a 0.95 s write and saved no byte)."""
+    return column.unify_dictionaries()
