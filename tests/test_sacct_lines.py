@@ -41,6 +41,27 @@ def test_kernel_scan_equals_numpy_reference(raw: bytes, ident: int, rss: int) ->
     assert raw.count(b"\n") + (bool(raw) and not raw.endswith(b"\n")) == lines
 
 
+# sacct-like lines: many fields of a few bytes, so the scan's eight-byte words, the fields
+# found from either end of a line and the step dot are all exercised
+FIELD = st.lists(st.sampled_from([b"a", b"7", b".", b"\r", b"\xc3\xa9", b"xyz12345"]), max_size=4)
+LINE = st.lists(FIELD.map(b"".join), min_size=1, max_size=90).map(b"|".join)
+LINES = st.lists(LINE, max_size=6).map(b"\n".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LINES, st.integers(-1, 95), st.integers(-1, 95))
+def test_kernel_scan_of_long_lines_equals_numpy_reference(raw: bytes, ident: int, rss: int) -> None:
+    assert_same(raw, ident, rss)
+
+
+def test_kernel_counts_thousands_of_fields_in_one_line() -> None:
+    """More separators than one word lane can count before it is added up (248 words)."""
+    raw = b"|".join(b"%d" % i for i in range(5000)) + b"\n" + b"|" * 4000 + b"\n1.2|x"
+    for ident, rss in ((0, 4999), (2500, 17), (4998, 3999)):
+        assert_same(raw, ident, rss)
+    assert sl.scan(raw, "|", 0, 1).fields.tolist() == [5000, 4001, 2]
+
+
 @pytest.mark.parametrize(
     ("raw", "fields", "step"),
     [
