@@ -72,8 +72,9 @@ def write_table(table: pl.DataFrame, path: str | Path, *, machine_procs: int | N
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    arrow = table.to_arrow(compat_level=pl.CompatLevel.newest())
     coded = [c for c, t in table.schema.items() if t == pl.Categorical]
+    rest = table.drop(coded) if coded else table  # each column is converted once
+    arrow = rest.to_arrow(compat_level=pl.CompatLevel.newest())
     if coded:  # pyarrow cannot write dictionaries of string views: these go as plain strings
         plain = table.select(coded).to_arrow(compat_level=pl.CompatLevel.oldest())
         arrow = pa.table(
