@@ -119,3 +119,34 @@ def test_compiled_hostlist_counts_equal_the_python_reference(texts: list[str]) -
     expected = [sf.hostlist_count(t) for t in texts]
     assert sf.hostlist_counts(series).to_list() == expected
     assert sf.hostlist_counts_polars(series).to_list() == expected
+
+
+SIZE_TEXT = st.lists(
+    st.sampled_from(["1", "0", "9", ".", "K", "M", "E", "n", "x", "-", "e", "٣", " "]), max_size=8
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(SIZE_TEXT, max_size=12))
+def test_kernel_sizes_read_counts_as_polars_does(texts: list[str]) -> None:
+    """MaxRSS of step rows is read by the kernel: the same value and verdict as Polars'
+    ``size_expr`` and the ``count`` pattern, or left to Polars (state 2)."""
+    from hpcsched.workloads.sacct_fields import size_expr, valid_expr
+
+    raw = "".join(f"{text}\n" for text in texts).encode()
+    starts, ends = sl.line_bounds(raw)
+    values, states = sl.KERNEL.sizes(raw, starts, ends)
+    frame = pl.DataFrame({"t": sl.texts(raw, starts, ends)}).select(
+        value=size_expr(pl.col("t"), 1.0), ok=valid_expr(pl.col("t"), "count")
+    )
+    for text, value, state, want, ok in zip(
+        texts, values, states, frame["value"], frame["ok"], strict=True
+    ):
+        if state == 2:
+            assert len(text.encode()) >= 64 or not text.isascii()
+            continue
+        assert (state >= 0) == ok, text
+        if state == 1:
+            assert value == want, text
+        else:
+            assert np.isnan(value) and (state == -1 or want is None), text

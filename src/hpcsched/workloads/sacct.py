@@ -269,7 +269,10 @@ def _piece(
     if rss_col is not None:
         step_cols[rss_col] = sl.texts(raw, lines.rss_start[step], lines.rss_end[step])
     step_rows = pl.DataFrame(step_cols).with_columns(_line=pl.Series(line_no[step]))
-    steps = rows_of.step_columns(step_rows, layout.index)
+    rss_read = (
+        None if rss_col is None else sl.sizes(raw, lines.rss_start[step], lines.rss_end[step])
+    )
+    steps = rows_of.step_columns(step_rows, layout.index, rss_read)
     tokens = _tokenise(raw, layout, lines, rows[~lines.step[rows]])
     tokens = tokens.with_columns(_line=pl.col("_row") + first).drop("_row")
     jobs = rows_of.job_columns(

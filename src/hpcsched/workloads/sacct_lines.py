@@ -151,3 +151,13 @@ def texts(raw: Buffer, starts: Array, ends: Array) -> pl.Series:
         return pl.Series([], dtype=pl.String)
     text = gather(raw, starts, ends).decode("utf-8", "replace")
     return pl.Series([text]).str.split("\n").explode().head(len(starts))
+
+
+def sizes(raw: Buffer, starts: Array, ends: Array) -> tuple[Array, Array] | None:
+    """(values, states) of the count fields at ``[starts, ends)`` by the kernel (see
+    ``_sacct_scan.sizes``: states 1 count, 0 empty, -1 not a count, 2 for Polars to read); None
+    without the kernel (Polars then reads every one)."""
+    if KERNEL is None:
+        return None
+    values, states = KERNEL.sizes(raw, starts, ends)
+    return values, states

@@ -12,7 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import polars as pl
 
 from hpcsched.workloads.sacct_fields import (
@@ -221,14 +223,34 @@ def job_columns(
     )
 
 
-def step_columns(steps: pl.DataFrame, index: dict[str, str]) -> pl.DataFrame:
-    """``_key``, ``_step``, ``_rss`` (MaxRSS bytes) and ``_ok`` of the step rows."""
+def step_columns(
+    steps: pl.DataFrame,
+    index: dict[str, str],
+    rss_read: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None,
+) -> pl.DataFrame:
+    """``_key``, ``_step``, ``_rss`` (MaxRSS bytes) and ``_ok`` of the step rows.
+
+    ``rss_read``: MaxRSS already read by the compiled kernel (:func:`sacct_lines.sizes`, values
+    and states; the text column stays for describing bad rows); rows it leaves (state 2) and
+    every row without it are read here."""
     ident = pl.col(index.get("jobid") or index.get("jobidraw") or "_line").cast(pl.String)
     parts = ident.str.splitn(".", 2)
     rss, ok = pl.lit(None, pl.Float64), valid_expr(ident, "jobid")
     if "maxrss" in index:
-        rss = size_expr(pl.col(index["maxrss"]), 1.0)
-        ok = ok & valid_expr(pl.col(index["maxrss"]), "count")
+        text = pl.col(index["maxrss"])
+        rss, rss_ok = size_expr(text, 1.0), valid_expr(text, "count")
+        if rss_read is not None:
+            values, states = rss_read
+            here = pl.lit(pl.Series(values)).fill_nan(None)
+            if (states == 2).any():
+                polars_reads = pl.lit(pl.Series(states == 2))
+                rss = pl.when(polars_reads).then(rss).otherwise(here)
+                rss_ok = (
+                    pl.when(polars_reads).then(rss_ok).otherwise(pl.lit(pl.Series(states >= 0)))
+                )
+            else:
+                rss, rss_ok = here, pl.lit(pl.Series(states >= 0))
+        ok = ok & rss_ok
     return steps.with_columns(
         _key=parts.struct.field("field_0"),
         _step=parts.struct.field("field_1"),
