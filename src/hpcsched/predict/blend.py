@@ -8,6 +8,14 @@ simple predictors are the baselines (Alea, user-last-two) and the *template medi
 (:func:`template_median`): the robust form of Smith, Foster and Taylor's "similar jobs" predictor
 (JSSPP 1998), which on its own is as accurate as the trees on KTH-SP2 and SDSC-SP2 yet errs on
 other jobs, so their mean beats both.
+
+Measured and not kept (ensemble MAE, s; KTH-SP2 3,833, SDSC-SP2 3,471, CTC 6,296, HPC2N 11,371,
+CEA-Curie 4,466, SDSC-BLUE 1,980 with the candidates below): a fifth candidate, the median of the
+learned point, Alea and the template median: 3,812 / 3,479 / 6,296 / 11,375 / 4,486 / 1,985
+(noise, one way or the other); choosing per user the predictor with the lowest error over the
+user's last k ended jobs, alone (KTH, k = 5 / 10 / 20 / 50: 4,012 / 3,894 / 3,850 / 3,837) or as
+one more candidate (KTH 3,812, SDSC-SP2 3,452); choosing each block's mix on the last 2 / 4 / 8
+blocks only instead of all the past (KTH 3,876 / 3,853 / 3,849).
 """
 
 from __future__ import annotations

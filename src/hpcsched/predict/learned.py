@@ -20,6 +20,27 @@ SDSC: 3,621 -> 3,585); the outcome group alone 3,927 / 3,621 / 6,396, the median
 4,054 (worse: old jobs still teach); the system's load at submit (queued and running jobs, busy
 processors) 3,935.
 
+Issue 5 asks for an MAE >= 20 % below the better of Alea and user-last-two on KTH-SP2 as well, i.e.
+<= ~3,349 s (Alea: 4,186; this model 3,933, the ensemble 3,833). Measured with seed 0 and the
+default protocol (KTH MAE; ensemble in brackets), none kept: the user's jobs running or queued
+at submit (how many, longest and shortest elapsed so far, elapsed/timelimit, cpus in use, jobs of
+the same timelimit (and cpus) running and their elapsed, same-timelimit jobs queued; the elapsed
+time is a lower bound of a running job's runtime, its end is not read) 3,912 (3,837), SDSC-SP2
+3,617 vs 3,590; local time (the trace's UnixStartTime and TimeZone: hour, weekday, seconds to the
+next 07:00 / 08:00 / 17:00) 3,902-3,909; a two-stage mixture (a classifier "runs to its limit"
+and quantile models at 0.5-0.97 of the other jobs, the median of the mixture) 4,213, its mean
+with this model 4,003; L1 on runtime/timelimit weighted by the timelimit 4,074 (in a median with
+this model and the template median 3,838); seeds 1-4 3,909-3,951, the mean of five seeds 3,903;
+1,000 trees of 63 leaves 4,052, 600 trees 3,961, learning rate 0.1 3,987; an online per-user
+correction by the median or mean of the user's last 1-10 residuals (additive or ratio, full or
+half) 3,872-4,388; refits every 700 / 350 / 150 jobs instead of 1,423 (a protocol change, 2-9x
+the fits) 3,920 / 3,853 / 3,835 (3,828 / 3,800 / 3,789). Why the gap stays: 63 % of KTH's
+absolute error comes from the 15 % of scored jobs asking > 10 h (MAE 17,202 s, Alea 17,494);
+their outcome is bimodal (36 % run to the limit, many stop within minutes) and the model is
+already calibrated there (56 % under-predicted). Even a leaky random 5-fold split (the user's
+*future* jobs in training) reaches only 3,525 (15.8 %) with these features; 1,000 trees of 63
+leaves reach 3,357 there but 4,052 in time order (the gain was memorised near-duplicates).
+
 ``X`` is a polars DataFrame of job-table rows in submission order. ``fit(X, y)`` learns from those
 jobs (``y``: their runtimes, or peak memory); ``predict(X)`` predicts new jobs, and uses as history
 both the jobs seen at fit time and the rows of ``X`` that ended before each job's submit ("history
