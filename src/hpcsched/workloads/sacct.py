@@ -51,6 +51,13 @@ once (Polars constants). Each piece counts its steps against its own job rows; r
 and steps spilling into the next piece are folded after all pieces are read
 (:mod:`~hpcsched.workloads.sacct_fold`), and each piece is then finished and released on its
 own. Lines are only looked at one by one to describe bad ones.
+
+Measured and not kept (1M jobs, 60 pieces, this 2-core machine): a worker process parsing every
+other piece, reading its ranges from the file itself and handing frames back as Arrow IPC files
+(7.8 s for the pieces against 7.1 s on two threads: a piece took 300 ms in the worker next to the
+busy main process, 214 ms alone; the two cores slow each other down whichever way the work is
+split), three or four threads (no change), 16/24 MiB pieces (no gain), mmap in place of reads
+into recycled buffers (4 ms per piece).
 """
 
 from __future__ import annotations
