@@ -146,6 +146,19 @@ cdef inline void _field(
         a[0] = j + 1
 
 
+cdef Py_ssize_t _lines(const uint8_t* data, Py_ssize_t size) noexcept nogil:
+    """Lines in ``data[:size]``: newlines, plus one for a last line without one."""
+    cdef Py_ssize_t pos = 0, n = 0
+    cdef const uint8_t* hit
+    while pos < size:
+        hit = <const uint8_t*>memchr(data + pos, 10, size - pos)
+        n += 1
+        if hit == NULL:
+            break
+        pos = (hit - data) + 1
+    return n
+
+
 #: Flag bits of ``scan``'s ``flags``.
 INNER_CR = _INNER_CR
 STEP = _STEP
@@ -157,15 +170,10 @@ def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss):
     ``rss`` -1: not wanted)."""
     cdef Py_ssize_t size = buf.shape[0]
     cdef const uint8_t* data = &buf[0] if size else NULL
-    cdef Py_ssize_t n = 0, pos = 0, line = 0
+    cdef Py_ssize_t n, pos = 0, line = 0
     cdef const uint8_t* hit
     with nogil:
-        while pos < size:
-            hit = <const uint8_t*>memchr(data + pos, 10, size - pos)
-            n += 1
-            if hit == NULL:
-                break
-            pos = (hit - data) + 1
+        n = _lines(data, size)
     starts_a = np.empty(n, dtype=np.int64)
     ends_a = np.empty(n, dtype=np.int64)
     fields_a = np.empty(n, dtype=np.int32)
@@ -341,16 +349,10 @@ def hostlist_counts(list texts):
 
 def count_lines(const uint8_t[::1] buf):
     """Lines in ``buf`` (newlines, plus one for a last line without one), GIL released."""
-    cdef Py_ssize_t size = buf.shape[0], pos = 0, n = 0
+    cdef Py_ssize_t size = buf.shape[0], n
     cdef const uint8_t* data = &buf[0] if size else NULL
-    cdef const uint8_t* hit
     with nogil:
-        while pos < size:
-            hit = <const uint8_t*>memchr(data + pos, 10, size - pos)
-            n += 1
-            if hit == NULL:
-                break
-            pos = (hit - data) + 1
+        n = _lines(data, size)
     return n
 
 
