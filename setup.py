@@ -1,4 +1,4 @@
-"""Declares the compiled kernels (simulation, knapsack DP); all metadata lives in pyproject.toml."""
+"""The compiled kernels (simulation, knapsack DP, sacct line scan); metadata: pyproject.toml."""
 
 import sys
 
@@ -24,7 +24,8 @@ extensions = [
         include_dirs=[np.get_include()],
         extra_compile_args=FLAGS,
     ),
-    # the sacct reader's per-line scan (field counts, JobID and MaxRSS bounds) and line gather
+    # the sacct reader's per-line scan (field counts, JobID and MaxRSS bounds), line gather,
+    # steps' MaxRSS values and node-list counts
     Extension(
         "hpcsched.workloads._sacct_scan",
         ["src/hpcsched/workloads/_sacct_scan.pyx"],
