@@ -25,7 +25,7 @@ extensions = [
         extra_compile_args=FLAGS,
     ),
     # the sacct reader's per-line scan (field counts, JobID and MaxRSS bounds), line gather,
-    # steps' MaxRSS values and node-list counts
+    # job lines split into Arrow string views, steps' MaxRSS values and node-list counts
     Extension(
         "hpcsched.workloads._sacct_scan",
         ["src/hpcsched/workloads/_sacct_scan.pyx"],

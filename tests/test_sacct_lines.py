@@ -103,6 +103,72 @@ def test_reader_gives_the_same_table_without_the_kernel(
     assert fast.table.height > 300
 
 
+# fields around the 12 bytes an Arrow string view holds inline, and a few separators
+SPLIT_FIELD = st.text(alphabet="ab7.\r ", max_size=30) | st.sampled_from(["x" * 12, "y" * 13, ""])
+SPLIT_LINE = st.lists(SPLIT_FIELD, min_size=1, max_size=9).map("|".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(SPLIT_LINE, min_size=1, max_size=8), st.integers(1, 9), st.booleans())
+def test_kernel_split_equals_splitting_each_line(lines: list[str], width: int, end: bool) -> None:
+    """Every line split at every separator, the first ``width`` fields kept and missing ones
+    empty: short and long texts, a ``\r`` inside, and lines ending at the buffer's end (the
+    inline copy must not read past it)."""
+    raw = ("\n".join(lines) + ("\n" if end else "")).encode()
+    starts, ends = sl.line_bounds(raw)
+    names = [f"f{i}" for i in range(width)]
+    frame = sl.split(raw, starts, ends, names, "|")
+    texts = [raw[a:b].decode() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    expected = [(text.split("|") + [""] * width)[:width] for text in texts]
+    assert frame.columns == names
+    assert frame.rows() == [tuple(row) for row in expected]
+    views, _ = sl.KERNEL.split(raw, starts, ends, width, ord("|"))
+    for view in views:  # an inline text is padded with zeros (Polars compares whole views)
+        for length, rest in zip(view[0::16], view.reshape(-1, 16)[:, 4:], strict=True):
+            if length <= 12:
+                assert not rest[length:].any()
+
+
+def test_kernel_split_gives_each_column_its_own_buffers() -> None:
+    """A column kept from a piece must not hold the other columns' memory alive."""
+    raw = b"a|" + b"z" * 40 + b"|c\n" + b"d|e|" + b"q" * 20
+    views, datas = sl.KERNEL.split(raw, *sl.line_bounds(raw), 3, ord("|"))
+    assert [len(v) for v in views] == [32, 32, 32]
+    assert [len(d) for d in datas] == [0, 40, 20]
+    assert len({id(v) for v in views}) == 3
+
+
+def test_reader_splits_ascii_pieces_in_the_kernel_and_polars_reads_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ASCII dump is split by the kernel, one with a non-ASCII byte by Polars' CSV reader;
+    both give the table the reader gives without the kernel."""
+    from hpcsched.workloads.sacct_synth import write_sacct
+
+    calls: list[int] = []
+    split = sl.split
+
+    def counted(*args: object) -> pl.DataFrame:
+        calls.append(1)
+        return split(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sl, "split", counted)
+    plain, accented = tmp_path / "plain.txt", tmp_path / "accented.txt"
+    write_sacct(plain, 300, seed=5, malformed=3)
+    text = plain.read_bytes()
+    assert max(text) < 128 and text.count(b"|nekrs|") > 1
+    accented.write_bytes(text.replace(b"|nekrs|", "|nekrs-\u00e9t\u00e9|".encode(), 1))
+    for path in (plain, accented):
+        calls.clear()
+        fast = read_sacct(path)
+        assert bool(calls) == (path == plain)
+        with monkeypatch.context() as patch:
+            patch.setattr(sl, "KERNEL", None)
+            ref = read_sacct(path)
+        assert fast.table.equals(ref.table)
+        assert [m.line for m in fast.malformed] == [m.line for m in ref.malformed]
+
+
 HOST_PART = st.sampled_from(["n", "gpu", "a-b", "x.y", "[1-3]", "[2,5-6]", "[3-1]", "[", "]", ","])
 HOST_PART |= st.from_regex(r"\[0*[0-9]{1,20}(-[0-9]{1,20})?\]", fullmatch=True)
 HOSTLIST = st.lists(HOST_PART, max_size=8).map("".join) | st.sampled_from(

@@ -10,13 +10,17 @@ is tested against: a separator mask and its offsets, searched per line).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 Array = np.ndarray[Any, Any]
 #: A piece of text: bytes, or the bytearray the reader filled (never copied).
@@ -161,3 +165,44 @@ def sizes(raw: Buffer, starts: Array, ends: Array) -> tuple[Array, Array] | None
         return None
     values, states = KERNEL.sizes(raw, starts, ends)
     return values, states
+
+
+def split(raw: Buffer, starts: Array, ends: Array, names: list[str], sep: str) -> pl.DataFrame:
+    """The ASCII lines ``raw[starts[k]:ends[k]]`` split at every ``sep`` into text columns
+    ``names`` (the first ``len(names)`` fields; missing ones empty), by the kernel: each column
+    is handed to Polars as Arrow string views without a copy. Needs :data:`KERNEL`."""
+    assert KERNEL is not None, "split needs the compiled kernel"
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
+    views, datas = KERNEL.split(raw, starts, ends, len(names), ord(sep))
+    n = len(starts)
+    columns = [
+        pa.Array.from_buffers(
+            pa.string_view(), n, [None, pa.py_buffer(v), pa.py_buffer(d)], null_count=0
+        )
+        for v, d in zip(views, datas, strict=True)
+    ]
+    frame = pl.from_arrow(pa.Table.from_arrays(columns, names=names), rechunk=False)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:  # glibc only; elsewhere there is nothing to hand back this way
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return cast(Callable[[int], int], trim)
+
+
+_TRIM: Final = _malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc ``malloc_trim``, as Dask's
+    workers do). :func:`split`'s columns are numpy buffers from the C heap; once the reader's
+    fold has copied them into Polars' own allocator and freed them, glibc keeps the pages for
+    later ``malloc`` calls that never come: 0.4 GB of a 1M-job read, measured."""
+    if _TRIM is not None:
+        _TRIM(0)
