@@ -43,15 +43,16 @@ column are kept as text (``sacct_<name>``, from the job row); ``sacct_line`` is 
 Speed and memory: the file is read in 32 MiB pieces that end at a newline, two parsed at a
 time on worker threads (the compiled scan, numpy and Polars release the GIL). In each, one pass
 (:mod:`~hpcsched.workloads.sacct_lines`) counts the fields of every line and finds JobID and
-MaxRSS, so step rows (about three quarters of a dump with steps) are never tokenised whole; the
+MaxRSS, so step rows (about three quarters of a dump with steps) are never tokenised whole. The
 kernel splits the job rows into Arrow string views that Polars takes without a copy (a piece with
 a non-ASCII byte goes to Polars' ``read_csv`` instead: no quoting, all strings, invalid UTF-8
-replaced), and every field is parsed with vectorised expressions (:mod:`~hpcsched.workloads.sacct_rows`), repeating fields once per
-distinct value of the file. Text fields holding one value on every job row of a piece are stored
-once (Polars constants). Each piece counts its steps against its own job rows; requeued attempts
-and steps spilling into the next piece are folded after all pieces are read
-(:mod:`~hpcsched.workloads.sacct_fold`), and each piece is then finished and released on its
-own. Lines are only looked at one by one to describe bad ones.
+replaced), and every field is parsed with vectorised expressions
+(:mod:`~hpcsched.workloads.sacct_rows`), repeating fields once per distinct value of the file.
+Text fields holding one value on every job row of a piece are stored once (Polars constants).
+Each piece counts its steps against its own job rows; requeued attempts and steps spilling into
+the next piece are folded after all pieces are read (:mod:`~hpcsched.workloads.sacct_fold`), and
+each piece is then finished and released on its own. Lines are only looked at one by one to
+describe bad ones.
 
 Measured and not kept (1M jobs, 60 pieces, this 2-core machine): a worker process parsing every
 other piece, reading its ranges from the file itself and handing frames back as Arrow IPC files

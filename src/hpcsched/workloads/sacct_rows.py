@@ -9,6 +9,7 @@ rest. Node lists are nearly all distinct; they are counted row by row.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,23 +80,44 @@ def _seconds(col: pl.Expr) -> pl.Expr:
     return pl.when(value >= 0).then(value)  # negative (clock skew) -> unknown
 
 
-def job_columns(
-    jobs: pl.DataFrame,
-    index: dict[str, str],
-    names: list[str],
-    tz: str,
-    distinct_values: DistinctValues | None = None,
-) -> pl.DataFrame:
-    """Job-table columns, ``sacct_*`` extras and ``_ok`` (every checked field is valid) of the
-    job rows of a ``sacct -P`` read; the tokenised ``f<i>`` columns stay for error messages.
+@dataclass(frozen=True)
+class Needs:
+    """Expressions and the fields whose per-distinct-value columns they read."""
 
-    ``index`` maps lower-case field names to ``f<i>`` columns. Each value comes from the first
-    present field of its list; the later ones are only parsed while rows are still null.
-    ``distinct_values`` is the cache of the file being read (one per file, shared by its pieces).
-    """
-    cache = distinct_values or DistinctValues()
-    deferred: dict[str, str] = {}  # parsed column -> the field it is parsed from
-    sources: dict[str, dict[str, pl.Expr]] = {}  # field -> its parsed columns
+    exprs: list[pl.Expr]
+    fields: list[str]
+
+
+@dataclass(frozen=True)
+class _JobPlan:
+    """The expressions :func:`job_columns` evaluates for one file layout, built once per layout
+    (building them is Python work that holds the GIL: 8 of a piece's 50 ms, measured). Each
+    comes with the fields whose per-distinct-value columns it reads (:class:`DistinctValues`):
+    per column its first present field and the fallbacks, the memory request, the validity
+    checks; then the kept text fields and the per-distinct-value parsers."""
+
+    firsts: Needs
+    fallbacks: dict[str, list[Needs]]
+    mem_req: Needs | None
+    r_mem: Needs | None
+    checks: Needs
+    extras: dict[str, pl.Expr]
+    sources: dict[str, dict[str, pl.Expr]]  # field -> its parsed columns
+    hosts: bool  # NodeList is read (its counts are added row by row first)
+
+
+def _needs(exprs: list[pl.Expr], deferred: dict[str, str]) -> Needs:
+    roots = {r for e in exprs for r in e.meta.root_names()}
+    return Needs(exprs, sorted({deferred[r] for r in roots if r in deferred}))
+
+
+@functools.lru_cache(maxsize=16)
+def _job_plan(
+    index_items: tuple[tuple[str, str], ...], names: tuple[str, ...], tz: str
+) -> _JobPlan:
+    index = dict(index_items)
+    deferred: dict[str, str] = {}
+    sources: dict[str, dict[str, pl.Expr]] = {}
 
     def get(name: str) -> pl.Expr | None:
         return pl.col(index[name]) if name in index else None
@@ -117,12 +139,6 @@ def job_columns(
         deferred.update(dict.fromkeys(sources[name], name))
         return [pl.col(f"_{name}_{key}") for key in fns]
 
-    def needing(frame: pl.DataFrame, exprs: list[pl.Expr]) -> pl.DataFrame:
-        roots = {r for e in exprs for r in e.meta.root_names()}
-        for name in {deferred[r] for r in roots if r in deferred and r not in frame.columns}:
-            frame = cache.columns(frame, name, index[name], sources[name])
-        return frame
-
     def allocated(*exprs: pl.Expr | None) -> list[pl.Expr | None]:
         """Allocation counts with 0 as missing, so the request fills in (as sacct --json's
         empty allocated TRES does)."""
@@ -137,10 +153,7 @@ def job_columns(
     a_node, a_cpu, a_gpus, _ = distinct("alloctres", **tres)
     r_node, r_cpu, r_gpus, r_mem = distinct("reqtres", **tres)
     mem, per = distinct("reqmem", bytes=lambda c: size_expr(c, MB), per=per_expr)
-    hosts = None
-    if "nodelist" in index:  # nearly every node list is distinct: counted row by row
-        jobs = jobs.with_columns(_nodelist_n=hostlist_counts(jobs[index["nodelist"]]))
-        hosts = pl.col("_nodelist_n")
+    hosts = pl.col("_nodelist_n") if "nodelist" in index else None
     plan: dict[str, list[pl.Expr | None]] = {
         "job_id": [get("jobid"), get("jobidraw")],
         "_key": [get("jobid"), get("jobidraw"), pl.format("line {}", "_line")],
@@ -177,22 +190,6 @@ def job_columns(
         "sacct_nodelist": [get("nodelist")],
         "sacct_nodelist_nodes": [hosts],
     }
-    present = {k: [e for e in v if e is not None] for k, v in plan.items()}
-    firsts = [v[0].alias(k) if v else pl.lit(None).alias(k) for k, v in present.items()]
-    out = needing(jobs, firsts).with_columns(*firsts, source=pl.lit("sacct"), sacct_line="_line")
-    for name, fallbacks in present.items():
-        for expr in fallbacks[1:]:
-            if not out[name].has_nulls():
-                break
-            out = needing(out, [expr]).with_columns(pl.col(name).fill_null(expr))
-    if mem is not None and per is not None:  # legacy ReqMem: n = per node, c = per CPU
-        scale = pl.when(per == "n").then(pl.col("nodes")).when(per == "c").then(pl.col("cpus"))
-        mem_req = mem * scale.otherwise(1).cast(pl.Float64)
-        out = needing(out, [mem_req]).with_columns(mem_req=mem_req)
-    else:
-        out = out.with_columns(mem_req=pl.lit(None, pl.Float64))
-    if r_mem is not None and out["mem_req"].has_nulls():
-        out = needing(out, [r_mem]).with_columns(pl.col("mem_req").fill_null(r_mem))
     checks = [
         valid_expr(pl.col(column), kind)
         for lower, column in index.items()
@@ -215,11 +212,71 @@ def job_columns(
         and name != "_trailing"
         and index.get(lower) == f"f{i}"
     }
-    return needing(out, checks).with_columns(
+    present = {k: [e for e in v if e is not None] for k, v in plan.items()}
+    firsts = [v[0].alias(k) if v else pl.lit(None).alias(k) for k, v in present.items()]
+    mem_req = None
+    if mem is not None and per is not None:  # legacy ReqMem: n = per node, c = per CPU
+        scale = pl.when(per == "n").then(pl.col("nodes")).when(per == "c").then(pl.col("cpus"))
+        mem_req = _needs([mem * scale.otherwise(1).cast(pl.Float64)], deferred)
+    return _JobPlan(
+        firsts=_needs(firsts, deferred),
+        fallbacks={k: [_needs([e], deferred) for e in v[1:]] for k, v in present.items()},
+        mem_req=mem_req,
+        r_mem=None if r_mem is None else _needs([r_mem], deferred),
+        checks=_needs(checks, deferred),
+        extras=extras,
+        sources=sources,
+        hosts=hosts is not None,
+    )
+
+
+def job_columns(
+    jobs: pl.DataFrame,
+    index: dict[str, str],
+    names: list[str],
+    tz: str,
+    distinct_values: DistinctValues | None = None,
+) -> pl.DataFrame:
+    """Job-table columns, ``sacct_*`` extras and ``_ok`` (every checked field is valid) of the
+    job rows of a ``sacct -P`` read; the tokenised ``f<i>`` columns stay for error messages.
+
+    ``index`` maps lower-case field names to ``f<i>`` columns. Each value comes from the first
+    present field of its list; the later ones are only parsed while rows are still null.
+    ``distinct_values`` is the cache of the file being read (one per file, shared by its pieces).
+    """
+    cache = distinct_values or DistinctValues()
+    plan = _job_plan(tuple(index.items()), tuple(names), tz)
+
+    def needing(frame: pl.DataFrame, needs: Needs) -> pl.DataFrame:
+        for name in needs.fields:  # a field's parsed columns are added together, once
+            if next(iter(plan.sources[name])) not in frame.columns:
+                frame = cache.columns(frame, name, index[name], plan.sources[name])
+        return frame
+
+    if plan.hosts:  # nearly every node list is distinct: counted row by row
+        jobs = jobs.with_columns(_nodelist_n=hostlist_counts(jobs[index["nodelist"]]))
+    firsts = plan.firsts
+    out = needing(jobs, firsts).with_columns(
+        *firsts.exprs, source=pl.lit("sacct"), sacct_line="_line"
+    )
+    for name, fallbacks in plan.fallbacks.items():
+        for needs in fallbacks:
+            if not out[name].has_nulls():
+                break
+            out = needing(out, needs).with_columns(pl.col(name).fill_null(needs.exprs[0]))
+    if plan.mem_req is not None:
+        out = needing(out, plan.mem_req).with_columns(plan.mem_req.exprs[0].alias("mem_req"))
+    else:
+        out = out.with_columns(mem_req=pl.lit(None, pl.Float64))
+    if plan.r_mem is not None and out["mem_req"].has_nulls():
+        r_mem = plan.r_mem.exprs[0]
+        out = needing(out, plan.r_mem).with_columns(pl.col("mem_req").fill_null(r_mem))
+    checks = plan.checks.exprs
+    return needing(out, plan.checks).with_columns(
         array_id=pl.col("_key").str.extract(r"^(\d+)_").cast(pl.Int64, strict=False),
         sacct_array_tasks=array_tasks(out["_key"].fill_null("")),
         _ok=pl.all_horizontal(checks) if checks else pl.lit(True),
-        **extras,
+        **plan.extras,
     )
 
 
