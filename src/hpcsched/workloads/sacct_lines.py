@@ -1,5 +1,6 @@
 """Lines of a piece of ``sacct -P`` text: where each starts and ends, its field count, where its
-JobID and MaxRSS fields are, and the bytes of chosen lines or fields gathered for Polars.
+JobID and MaxRSS fields are, the bytes of chosen lines or fields gathered for Polars, and chosen
+lines split into text columns (:func:`split`).
 
 ``sacct -P`` has no quoting, so a line is well formed iff it has the header's number of fields;
 a step row is read for JobID and MaxRSS only. :func:`scan` answers both in one pass over the
@@ -171,7 +172,8 @@ def split(raw: Buffer, starts: Array, ends: Array, names: list[str], sep: str) -
     """The ASCII lines ``raw[starts[k]:ends[k]]`` split at every ``sep`` into text columns
     ``names`` (the first ``len(names)`` fields; missing ones empty), by the kernel: each column
     is handed to Polars as Arrow string views without a copy. Needs :data:`KERNEL`."""
-    assert KERNEL is not None, "split needs the compiled kernel"
+    if KERNEL is None:
+        raise RuntimeError("sacct_lines.split needs the compiled kernel (pip install -e .)")
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
     views, datas = KERNEL.split(raw, starts, ends, len(names), ord(sep))
@@ -200,9 +202,10 @@ _TRIM: Final = _malloc_trim()
 
 
 def release_freed_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc ``malloc_trim``, as Dask's
-    workers do). :func:`split`'s columns are numpy buffers from the C heap; once the reader's
-    fold has copied them into Polars' own allocator and freed them, glibc keeps the pages for
-    later ``malloc`` calls that never come: 0.4 GB of a 1M-job read, measured."""
+    """Hand the C heap's free pages back to the system (glibc ``malloc_trim``: the remedy
+    Dask's documentation gives for memory "not released back to the OS"). :func:`split`'s
+    columns are numpy buffers from the C heap; once the reader's fold has copied them into
+    Polars' own allocator and freed them, glibc keeps the pages for later ``malloc`` calls that
+    never come: 0.4 GB of a 1M-job read, measured."""
     if _TRIM is not None:
         _TRIM(0)
