@@ -17,7 +17,9 @@ from hpcsched.workloads.sacct import read_sacct
 pytestmark = pytest.mark.skipif(sl.KERNEL is None, reason="the compiled scan is not built")
 
 # bytes that matter to the scan (separator, line ends, the step dot) and some that do not
-ALPHABET = st.sampled_from([b"|", b"\n", b"\r", b".", b"a", b"7", b"\xc3\xa9", b"\xff", b" "])
+ALPHABET = st.sampled_from(
+    [b"|", b"\n", b"\r", b".", b"a", b"7", b"\xc3\xa9", b"\xff", b" ", b"\x00"]
+)
 TEXT = st.lists(ALPHABET, max_size=120).map(b"".join)
 FIELDS = ("starts", "ends", "fields", "ident_start", "ident_end", "rss_start", "rss_end")
 
@@ -30,6 +32,11 @@ def assert_same(raw: bytes, ident: int, rss: int) -> None:
     np.testing.assert_array_equal(fast.inner_cr, ref.inner_cr)
     np.testing.assert_array_equal(fast.step, ref.step)
     assert fast.ascii == ref.ascii
+    assert fast.nul == ref.nul == (b"\x00" in raw)
+    counted = sl.scan(raw, "|", None if ident < 0 else ident, None if rss < 0 else rss,
+                      sl.line_count(raw))  # fmt: skip
+    for name in FIELDS:
+        np.testing.assert_array_equal(getattr(counted, name), getattr(fast, name), err_msg=name)
 
 
 @settings(max_examples=400, deadline=None)

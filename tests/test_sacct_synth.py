@@ -188,3 +188,17 @@ def test_reading_in_small_pieces_gives_the_same_table(
     packed = tmp_path / "sacct.txt.gz"
     packed.write_bytes(gzip.compress(synthetic.path.read_bytes()))
     assert_frame_equal(read_sacct(packed).table, whole.table)
+
+
+def test_a_zero_byte_in_a_later_piece_is_refused_as_binary(
+    synthetic: SyntheticSacct, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Only the first piece is checked for zero bytes before parsing; the others are checked
+    in their scan, and the read stops with the same one-line error."""
+    text = synthetic.path.read_bytes()
+    at = text.index(b"\n", len(text) // 2) + 1
+    bad = tmp_path / "sacct.txt"
+    bad.write_bytes(text[:at] + b"\x00" + text[at:])
+    monkeypatch.setattr(sacct, "_PIECE", 1 << 18)
+    with pytest.raises(sacct.SacctError, match=r"sacct\.txt: binary data, not sacct text"):
+        read_sacct(bad)

@@ -169,16 +169,18 @@ INNER_CR = _INNER_CR
 STEP = _STEP
 
 
-def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss):
-    """(starts, ends, fields, ident_start, ident_end, rss_start, rss_end, flags, ascii) of every
-    line of ``buf``; a field's bounds are -1 when the line has too few fields (``ident`` or
-    ``rss`` -1: not wanted)."""
+def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss, Py_ssize_t lines=-1):
+    """(starts, ends, fields, ident_start, ident_end, rss_start, rss_end, flags, ascii, nul) of
+    every line of ``buf``; a field's bounds are -1 when the line has too few fields (``ident``
+    or ``rss`` -1: not wanted); ``nul``: a zero byte is in ``buf``. ``lines`` is
+    ``count_lines(buf)`` when the caller has it (one pass over the bytes fewer)."""
     cdef Py_ssize_t size = buf.shape[0]
     cdef const uint8_t* data = &buf[0] if size else NULL
-    cdef Py_ssize_t n, pos = 0, line = 0
+    cdef Py_ssize_t n = lines, pos = 0, line = 0
     cdef const uint8_t* hit
-    with nogil:
-        n = _lines(data, size)
+    if n < 0:
+        with nogil:
+            n = _lines(data, size)
     starts_a = np.empty(n, dtype=np.int64)
     ends_a = np.empty(n, dtype=np.int64)
     fields_a = np.empty(n, dtype=np.int32)
@@ -192,9 +194,10 @@ def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss):
     cdef Py_ssize_t start, end, i
     cdef int64_t field, a, b
     cdef uint64_t sep_pattern = _ONES * <uint8_t>sep, cr_pattern = _ONES * 13, w, bits, crs
-    cdef uint64_t lanes
+    cdef uint64_t lanes, zeros = 0
     cdef Py_ssize_t stop
     cdef uint8_t c, seen = 0
+    cdef bint nul = False
     cdef uint8_t s = <uint8_t>sep
     with nogil:
         pos = 0
@@ -219,6 +222,7 @@ def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss):
                 while i + 8 <= stop:
                     w = _word(data + i)
                     bits |= w
+                    zeros |= _zero_bytes(w)
                     crs |= _zero_bytes(w ^ cr_pattern)
                     lanes += _zero_bytes(w ^ sep_pattern) >> 7
                     i += 8
@@ -226,6 +230,7 @@ def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss):
             while i < end:
                 c = data[i]
                 seen |= c
+                nul |= c == 0
                 crs |= c == 13
                 field += c == s
                 i += 1
@@ -245,7 +250,7 @@ def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss):
                 bounds[3, line] = b
     return (
         starts_a[:n], ends_a[:n], fields_a[:n], bounds_a[0, :n], bounds_a[1, :n],
-        bounds_a[2, :n], bounds_a[3, :n], flags_a[:n], seen < 128,
+        bounds_a[2, :n], bounds_a[3, :n], flags_a[:n], seen < 128, nul or zeros != 0,
     )
 
 

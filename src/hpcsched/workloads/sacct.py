@@ -127,12 +127,18 @@ def _check_delimiter(delimiter: str) -> None:
         raise SacctError(f"delimiter {delimiter!r} cannot separate fields (give sacct's)")
 
 
-def _separator(raw: Buffer, delimiter: str, path: Path) -> tuple[Buffer, str]:
-    """(data, one-byte separator): a longer delimiter is swapped for an unused control byte."""
+def _binary(path: Path) -> SacctError:
+    return unreadable(path, "binary data, not sacct text output (check the path)")
+
+
+def _separator(raw: Buffer, delimiter: str, path: Path, first: bool) -> tuple[Buffer, str]:
+    """(data, one-byte separator): a longer delimiter is swapped for an unused control byte.
+    The ``first`` piece is checked for zero bytes here, before its header is read; the others
+    in their scan (:func:`_piece`)."""
     _check_delimiter(delimiter)
     encoded = delimiter.encode()
-    if b"\x00" in raw and encoded != b"\x00":
-        raise unreadable(path, "binary data, not sacct text output (check the path)")
+    if first and encoded != b"\x00" and b"\x00" in raw:
+        raise _binary(path)
     if len(encoded) == 1:
         return raw, delimiter
     spare = next(b for b in (*range(0x1F, 0x1B, -1), *range(1, 9)) if bytes([b]) not in raw)
@@ -258,18 +264,23 @@ def _compact(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _piece(
-    raw: Buffer, layout: _Layout, skip: int, first: int
+    raw: Buffer, layout: _Layout, skip: int, first: int, count: int | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[Malformed]]:
     """(job rows, step rows, step counts carried over, malformed lines) of one piece, without
     its first ``skip`` lines (the header); ``first`` is the file line number of the first line
-    kept (see :func:`~hpcsched.workloads.sacct_fold.attach_steps` for the carried counts).
+    kept (see :func:`~hpcsched.workloads.sacct_fold.attach_steps` for the carried counts),
+    ``count`` the piece's lines when the caller has counted them. A zero byte raises
+    :class:`SacctError` (binary data), unless it is the delimiter.
 
     A line has the header's number of fields iff it holds one separator fewer
     (:func:`~hpcsched.workloads.sacct_lines.scan`, which also finds the JobID and MaxRSS fields
     and marks step rows). Step rows are read for those two fields only, cut out of the bytes,
     so only job rows (about a quarter of a dump with steps) are tokenised whole."""
     ident, rss_col = layout.ident, layout.index.get("maxrss")
-    lines = sl.scan(raw, layout.sep, _number(ident), _number(rss_col)).drop(skip)
+    lines = sl.scan(raw, layout.sep, _number(ident), _number(rss_col), count)
+    if lines.nul and layout.sep != "\x00":
+        raise _binary(layout.path)
+    lines = lines.drop(skip)
     line_no = np.arange(first, first + len(lines), dtype=np.int64)
     nonblank = lines.ends > lines.starts
     good = nonblank & (lines.fields == len(layout.names))
@@ -385,7 +396,7 @@ def read_sacct(
     # works while the first piece's Python-side steps run; at most _AHEAD pieces are held
     with ThreadPoolExecutor(max_workers=2) as pool:
         for piece in stream_pieces(path, _PIECE, spare):
-            raw, sep = _separator(piece, delimiter, path)
+            raw, sep = _separator(piece, delimiter, path, layout is None)
             count = sl.line_count(raw)
             skip = 0
             if layout is None:
@@ -405,7 +416,7 @@ def read_sacct(
                 layout = _layout(names, sep, tz, path)
             mine = replace(layout, sep=sep)  # a longer delimiter's stand-in may differ by piece
             number = lines_before + skip + 1
-            pending.append((pool.submit(_piece, raw, mine, skip, number), piece))
+            pending.append((pool.submit(_piece, raw, mine, skip, number, count), piece))
             lines_before += count
             while len(pending) >= _AHEAD:
                 collect()

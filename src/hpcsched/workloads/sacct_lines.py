@@ -44,7 +44,7 @@ class Lines:
     """Per line: ``starts``/``ends`` (byte offsets, the end without ``\\r\\n``), ``fields``
     (separators + 1), the JobID and MaxRSS field bounds (-1 where the line has too few fields
     or the field is not wanted), ``inner_cr`` (a ``\\r`` inside the line), ``step`` (a ``.`` in
-    the JobID field); ``ascii`` when every byte of the piece is ASCII."""
+    the JobID field); ``ascii`` when every byte of the piece is ASCII, ``nul`` when one is 0."""
 
     starts: Array
     ends: Array
@@ -56,6 +56,7 @@ class Lines:
     inner_cr: Array
     step: Array
     ascii: bool
+    nul: bool
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -68,19 +69,26 @@ class Lines:
         return Lines(
             self.starts[cut], self.ends[cut], self.fields[cut], self.ident_start[cut],
             self.ident_end[cut], self.rss_start[cut], self.rss_end[cut], self.inner_cr[cut],
-            self.step[cut], self.ascii,
+            self.step[cut], self.ascii, self.nul,
         )  # fmt: skip
 
 
-def scan(raw: Buffer, sep: str, ident: int | None, rss: int | None) -> Lines:
-    """The :class:`Lines` of ``raw``; ``ident``/``rss`` are field indexes (None: absent)."""
+def scan(
+    raw: Buffer, sep: str, ident: int | None, rss: int | None, lines: int | None = None
+) -> Lines:
+    """The :class:`Lines` of ``raw``; ``ident``/``rss`` are field indexes (None: absent);
+    ``lines`` is :func:`line_count` of ``raw`` when the caller has it (the kernel then skips
+    counting: one pass over the bytes fewer)."""
     want = (-1 if ident is None else ident, -1 if rss is None else rss)
     if KERNEL is None:
         return scan_numpy(raw, sep, *want)
-    starts, ends, fields, i_s, i_e, r_s, r_e, flags, ascii = KERNEL.scan(raw, ord(sep), *want)
+    count = -1 if lines is None else lines
+    starts, ends, fields, i_s, i_e, r_s, r_e, flags, ascii, nul = KERNEL.scan(
+        raw, ord(sep), *want, count
+    )
     return Lines(
         starts, ends, fields, i_s, i_e, r_s, r_e,
-        (flags & KERNEL.INNER_CR) > 0, (flags & KERNEL.STEP) > 0, bool(ascii),
+        (flags & KERNEL.INNER_CR) > 0, (flags & KERNEL.STEP) > 0, bool(ascii), bool(nul),
     )  # fmt: skip
 
 
@@ -133,8 +141,9 @@ def scan_numpy(raw: Buffer, sep: str, ident: int, rss: int) -> Lines:
         dots = np.flatnonzero(arr == ord("."))
         step = (i_s >= 0) & (np.searchsorted(dots, i_e) > np.searchsorted(dots, i_s))
     ascii = not len(arr) or int(arr.max()) < 128
+    nul = b"\x00" in raw
     return Lines(
-        starts, ends, (count + 1).astype(np.int32), i_s, i_e, r_s, r_e, inner_cr, step, ascii
+        starts, ends, (count + 1).astype(np.int32), i_s, i_e, r_s, r_e, inner_cr, step, ascii, nul
     )
 
 
