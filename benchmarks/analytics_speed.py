@@ -73,6 +73,7 @@ def main() -> None:
         began = time.perf_counter()
         gen = [HPCSCHED, "trace", "synth", "--jobs", str(args.jobs), "--format", "sacct"]
         subprocess.run([*gen, "--seed", str(args.seed), "--out", str(trace)], check=True)
+        os.sync()  # the new file's 2 GB are written back now, not while the reader is timed
         print(f"  {time.perf_counter() - began:.1f} s")
     size = trace.stat().st_size
     with trace.open("rb") as fh:
