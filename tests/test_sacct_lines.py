@@ -4,6 +4,7 @@ and the reader gives the same table and the same malformed lines with either."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -111,7 +112,9 @@ def test_reader_gives_the_same_table_without_the_kernel(
 
 
 # fields around the 12 bytes an Arrow string view holds inline, and a few separators
-SPLIT_FIELD = st.text(alphabet="ab7.\r ", max_size=30) | st.sampled_from(["x" * 12, "y" * 13, ""])
+SPLIT_FIELD = st.text(alphabet="ab7.\r \u00e9\u6d4b", max_size=30) | st.sampled_from(
+    ["x" * 12, "y" * 13, ""]
+)
 SPLIT_LINE = st.lists(SPLIT_FIELD, min_size=1, max_size=9).map("|".join)
 
 
@@ -136,6 +139,15 @@ def test_kernel_split_equals_splitting_each_line(lines: list[str], width: int, e
                 assert not rest[length:].any()
 
 
+def test_kernel_split_refuses_bytes_that_are_not_utf8() -> None:
+    raw = "a|\u00e9t\u00e9|c\n".encode() + b"d|\xff|f"
+    starts, ends = sl.line_bounds(raw)
+    assert sl.split(raw, starts, ends, ["f0", "f1", "f2"], "|") is None
+    assert sl.split(raw, starts[:1], ends[:1], ["f0", "f1", "f2"], "|").rows() == [
+        ("a", "\u00e9t\u00e9", "c")
+    ]
+
+
 def test_kernel_split_gives_each_column_its_own_buffers() -> None:
     """A column kept from a piece must not hold the other columns' memory alive."""
     raw = b"a|" + b"z" * 40 + b"|c\n" + b"d|e|" + b"q" * 20
@@ -145,35 +157,43 @@ def test_kernel_split_gives_each_column_its_own_buffers() -> None:
     assert len({id(v) for v in views}) == 3
 
 
-def test_reader_splits_ascii_pieces_in_the_kernel_and_polars_reads_the_rest(
+def test_reader_splits_utf8_in_the_kernel_and_polars_reads_bad_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An ASCII dump is split by the kernel, one with a non-ASCII byte by Polars' CSV reader;
-    both give the table the reader gives without the kernel."""
+    """ASCII and other UTF-8 job lines are split by the kernel; a piece with bytes that are
+    not UTF-8 is read by Polars' CSV reader, which replaces them. Every way gives the table the
+    reader gives without the kernel."""
     from hpcsched.workloads.sacct_synth import write_sacct
 
-    calls: list[int] = []
+    kernel: list[bool] = []
     split = sl.split
 
-    def counted(*args: object) -> pl.DataFrame:
-        calls.append(1)
-        return split(*args)  # type: ignore[arg-type]
+    def counted(*args: Any) -> pl.DataFrame | None:
+        frame = split(*args)
+        kernel.append(frame is not None)
+        return frame
 
     monkeypatch.setattr(sl, "split", counted)
-    plain, accented = tmp_path / "plain.txt", tmp_path / "accented.txt"
+    plain = tmp_path / "plain.txt"
     write_sacct(plain, 300, seed=5, malformed=3)
     text = plain.read_bytes()
     assert max(text) < 128 and text.count(b"|nekrs|") > 1
-    accented.write_bytes(text.replace(b"|nekrs|", "|nekrs-\u00e9t\u00e9|".encode(), 1))
-    for path in (plain, accented):
-        calls.clear()
+    for name, used, renamed in (
+        ("plain", True, b"nekrs"),
+        ("accented", True, "nekrs-\u00e9t\u00e9-\u6d4b".encode()),
+        ("latin1", False, "nekrs-\u00e9t\u00e9".encode("latin-1")),
+    ):
+        path = tmp_path / f"{name}.txt"
+        path.write_bytes(text.replace(b"|nekrs|", b"|" + renamed + b"|", 1))
+        kernel.clear()
         fast = read_sacct(path)
-        assert bool(calls) == (path == plain)
+        assert kernel == [used]
         with monkeypatch.context() as patch:
             patch.setattr(sl, "KERNEL", None)
             ref = read_sacct(path)
         assert fast.table.equals(ref.table)
         assert [m.line for m in fast.malformed] == [m.line for m in ref.malformed]
+        assert renamed.decode("utf-8", "replace") in fast.table["name"].to_list()
 
 
 HOST_PART = st.sampled_from(["n", "gpu", "a-b", "x.y", "[1-3]", "[2,5-6]", "[3-1]", "[", "]", ","])

@@ -477,9 +477,10 @@ def split(const uint8_t[::1] buf, const int64_t[::1] starts, const int64_t[::1] 
     ``width`` buffers. A column's views are 16 bytes per line (the length, then the text itself
     when it is 12 bytes or less, else its first 4 bytes, buffer 0 and its offset in the column's
     data); its data holds the longer texts. A line with more than ``width`` fields keeps its
-    first ``width``; one with fewer is padded with empty texts. The bytes are not checked: the
-    caller gives ASCII lines, so every view is valid UTF-8. Separators are found eight bytes at
-    a time, as in :func:`scan`."""
+    first ``width``; one with fewer is padded with empty texts. The bytes are not checked for
+    UTF-8 here (:func:`hpcsched.workloads.sacct_lines.split` has Polars do it); an ASCII
+    ``sep`` never cuts a UTF-8 character. Separators are found eight bytes at a time, as in
+    :func:`scan`."""
     cdef Py_ssize_t n = starts.shape[0], size = buf.shape[0], k, f, a, i, j, e, total
     cdef const uint8_t* data = &buf[0] if size else NULL
     cdef uint8_t s = <uint8_t>sep

@@ -44,9 +44,9 @@ Speed and memory: the file is read in 32 MiB pieces that end at a newline, two p
 time on worker threads (the compiled scan, numpy and Polars release the GIL). In each, one pass
 (:mod:`~hpcsched.workloads.sacct_lines`) counts the fields of every line and finds JobID and
 MaxRSS, so step rows (about three quarters of a dump with steps) are never tokenised whole. The
-kernel splits the job rows into Arrow string views that Polars takes without a copy (a piece with
-a non-ASCII byte goes to Polars' ``read_csv`` instead: no quoting, all strings, invalid UTF-8
-replaced), and every field is parsed with vectorised expressions
+kernel splits the job rows into Arrow string views that Polars takes without a copy (a piece
+with bytes that are not UTF-8 goes to Polars' ``read_csv`` instead: no quoting, all strings, bad
+bytes replaced), and every field is parsed with vectorised expressions
 (:mod:`~hpcsched.workloads.sacct_rows`), repeating fields once per distinct value of the file.
 Text fields holding one value on every job row of a piece are stored once (Polars constants).
 Each piece counts its steps against its own job rows; requeued attempts and steps spilling into
@@ -210,14 +210,16 @@ def _tokenise(
     raw: Buffer, layout: _Layout, lines: Lines, rows: np.ndarray[Any, Any]
 ) -> pl.DataFrame:
     """The job lines ``rows`` split into ``f<i>`` text columns plus ``_row`` (their line
-    indexes in the piece): by the compiled kernel when the piece is ASCII (every line split at
-    every separator, as ``sacct -P`` has no quoting), else by Polars, except lines with a
-    ``\r`` inside (Polars would end the line there), which are split in Python."""
+    indexes in the piece): by the compiled kernel when they are UTF-8 (every line split at every
+    separator, as ``sacct -P`` has no quoting), else by Polars with bad bytes replaced, except
+    lines with a ``\r`` inside (Polars would end the line there), which are split in Python."""
     width = len(layout.names)
     schema = {f"f{i}": pl.String() for i in range(width)}
-    if sl.KERNEL is not None and lines.ascii:
-        kernel = sl.split(raw, lines.starts[rows], lines.ends[rows], list(schema), layout.sep)
-        return kernel.with_columns(_row=pl.Series(rows, dtype=pl.Int64))
+    if sl.KERNEL is not None:
+        starts, ends = lines.starts[rows], lines.ends[rows]
+        kernel = sl.split(raw, starts, ends, list(schema), layout.sep, lines.ascii)
+        if kernel is not None:
+            return kernel.with_columns(_row=pl.Series(rows, dtype=pl.Int64))
     fast, slow = rows[~lines.inner_cr[rows]], rows[lines.inner_cr[rows]]
     tokens = pl.DataFrame(schema=schema)
     if len(fast):
