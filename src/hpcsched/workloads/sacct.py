@@ -58,11 +58,11 @@ Measured and not kept (1M jobs, 60 pieces, this 2-core machine): a worker proces
 other piece, reading its ranges from the file itself and handing frames back as Arrow IPC files
 (7.8 s for the pieces against 7.1 s on two threads: a piece took 300 ms in the worker next to the
 busy main process, 214 ms alone; the two cores slow each other down whichever way the work is
-split), three or four threads (no change), 16/24 MiB pieces (no gain), mmap in place of reads
-into recycled buffers (4 ms per piece). Tokenising the job rows of a piece (17k lines, 65
-fields, 9 MB) took 42 ms of CPU in Polars' ``read_csv`` and 37 ms in PyArrow's CSV reader (45
-with the conversion to Polars), against 18 ms split in the kernel: 10.1 -> 8.4 s for the whole
-report.
+split), three or four threads (no change), a third piece read ahead while two are parsed (no
+change), 16/24 MiB pieces (no gain), mmap in place of reads into recycled buffers (4 ms per
+piece). Tokenising the job rows of a piece (17k lines, 65 fields, 9 MB) took 42 ms of CPU in
+Polars' ``read_csv`` and 37 ms in PyArrow's CSV reader (45 with the conversion to Polars),
+against 18 ms split in the kernel: 10.1 -> 8.4 s for the whole report.
 """
 
 from __future__ import annotations
