@@ -28,6 +28,7 @@ import polars as pl
 
 from hpcsched.predict.features_history import (
     HISTORY_K,
+    as_of_submit,
     join_template,
     join_user_history,
     past_outcomes,
@@ -108,16 +109,7 @@ def _previous_submit(out: pl.DataFrame, submitted: pl.DataFrame) -> pl.DataFrame
         .drop_nulls("_prev_at")
         .sort("_prev_at", maintain_order=True)
     )
-    out = out.join_asof(
-        prev,
-        left_on="_at",
-        right_on="_prev_at",
-        by="user",
-        strategy="backward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-        coalesce=False,
-    )
+    out = as_of_submit(out, prev, "_prev_at", "user", coalesce=False)
     return out.with_columns(
         (pl.col("_at") - pl.col("_prev_at")).alias("since_prev_submit"),
         (pl.col("_prev_tl") == pl.col("_tl")).cast(pl.Float64).alias("same_request_as_prev"),
@@ -149,10 +141,9 @@ def _running_at_submit(out: pl.DataFrame, submitted: pl.DataFrame) -> pl.DataFra
         .sort("_e", maintain_order=True)
         .with_columns((pl.int_range(pl.len()).over("user") + 1).alias("_n_end"))
     )
-    strict = {"strategy": "backward", "allow_exact_matches": False, "check_sortedness": False}
-    out = out.join_asof(started, left_on="_at", right_on="_ls", by="user", coalesce=False, **strict)  # type: ignore[arg-type]
-    out = out.join_asof(subs, left_on="_at", right_on="_s", by="user", **strict)  # type: ignore[arg-type]
-    out = out.join_asof(ends, left_on="_at", right_on="_e", by="user", **strict)  # type: ignore[arg-type]
+    out = as_of_submit(out, started, "_ls", "user", coalesce=False)
+    out = as_of_submit(out, subs, "_s", "user")
+    out = as_of_submit(out, ends, "_e", "user")
     running = pl.col("_le") > pl.col("_at")
     return out.with_columns(
         pl.when(running).then(pl.col("_at") - pl.col("_ls")).alias("last_started_elapsed"),

@@ -125,19 +125,33 @@ def rolling_history(past: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     )
 
 
-def join_user_history(out: pl.DataFrame, past: pl.DataFrame) -> pl.DataFrame:
-    """Join the user's rolling history as of each submit (``_at``), and the reaction time:
-    ``since_prev_end``, how long after the user's last job ended this one was submitted."""
-    out = out.join_asof(
-        rolling_history(past, ["user"]),
+def as_of_submit(
+    out: pl.DataFrame,
+    right: pl.DataFrame,
+    right_on: str,
+    by: str | list[str],
+    *,
+    coalesce: bool = True,
+) -> pl.DataFrame:
+    """``out`` with, per row, the latest row of ``right`` with the same ``by`` whose
+    ``right_on`` is strictly before the row's submit (``_at``): only what was known then.
+    ``right`` is sorted by ``right_on``."""
+    return out.join_asof(
+        right,
         left_on="_at",
-        right_on="_end",
-        by="user",
+        right_on=right_on,
+        by=by,
         strategy="backward",
         allow_exact_matches=False,
         check_sortedness=False,
-        coalesce=False,
+        coalesce=coalesce,
     )
+
+
+def join_user_history(out: pl.DataFrame, past: pl.DataFrame) -> pl.DataFrame:
+    """Join the user's rolling history as of each submit (``_at``), and the reaction time:
+    ``since_prev_end``, how long after the user's last job ended this one was submitted."""
+    out = as_of_submit(out, rolling_history(past, ["user"]), "_end", "user", coalesce=False)
     since = (pl.col("_at") - pl.col("_end")).alias("since_prev_end")
     return out.with_columns(since).drop("_end")
 
@@ -155,12 +169,4 @@ def join_template(
         pl.col("h_median_k").alias(f"h_{tag}_median_k"),
         pl.col("h_count").alias(f"h_{tag}_count"),
     )
-    return out.join_asof(
-        stats,
-        left_on="_at",
-        right_on="_end",
-        by=list(keys),
-        strategy="backward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-    ).drop("_end")
+    return as_of_submit(out, stats, "_end", list(keys)).drop("_end")
