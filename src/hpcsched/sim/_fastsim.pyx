@@ -3,7 +3,9 @@
 
 The schedule must be the reference's bit for bit, so the event loop is the reference's
 (:mod:`hpcsched.sim.replay`): at equal times estimate_over < submit < end < wake, then in the
-order events were scheduled; the policy decides after every single event; started jobs schedule
+order events were scheduled; the policy decides after every single event (all estimate_over
+events of an instant are applied before one decision, as the capacity rule needs); started jobs
+schedule
 their end, then their estimate_over, in decision order; overrun estimates are extended as Tsafrir
 et al. do; conservative passes ask to be woken at their next reservation. Every floating-point
 value is formed as the reference forms it (``now + estimate``; profile boundaries
@@ -659,7 +661,7 @@ cdef class _Engine:
     cdef int run(self) except -1:
         cdef Py_ssize_t sp = 0
         cdef int j = -1
-        cdef bint submit_next
+        cdef bint submit_next, extended
         cdef Event ev
         prof_reset(&self.prof, self.submit[self.sub_order[0]], self.capacity)
         while sp < self.n or self.heap.n > 0:
@@ -680,12 +682,22 @@ cdef class _Engine:
                 j = ev.job
                 self.set_now(ev.t)
                 self.kind = ev.order
-                if ev.order == EV_ESTIMATE_OVER and self.state[j] != S_RUNNING:
-                    continue  # as replay: no decision for a job that already ended
                 if ev.order == EV_END:
                     self.job_ended(j)
                 elif ev.order == EV_ESTIMATE_OVER:
-                    self.extend_estimate(j)
+                    # as replay: every overrun of this instant before the one decision, and
+                    # no decision when all of them belong to jobs that already ended
+                    extended = False
+                    while True:
+                        if self.state[j] == S_RUNNING:
+                            self.extend_estimate(j)
+                            extended = True
+                        if not (self.heap.n > 0 and self.heap.items[0].t == ev.t
+                                and self.heap.items[0].order == EV_ESTIMATE_OVER):
+                            break
+                        j = heap_pop(&self.heap).job
+                    if not extended:
+                        continue
                 else:
                     timeset_discard(&self.wakes, ev.t)
             if self.variant == V_CONSERVATIVE:

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from hpcsched.policies.backfilling import BackfillPolicy
 from hpcsched.policies.order import DYNAMIC_KEYS
+from hpcsched.scheduler.overrun import MIN_ESTIMATE
 from hpcsched.sim import _fastsim
 from hpcsched.sim.replay import JobArrays, Schedule
 
@@ -168,6 +169,8 @@ def prepare(jobs: JobArrays, policy: BackfillPolicy, capacity: int) -> KernelCal
     submit = _float_column(jobs, "submit", finite=True, non_negative=False)
     runtime = _float_column(jobs, "runtime", finite=True, non_negative=True)
     estimate = _float_column(jobs, "estimate", finite=True, non_negative=True)
+    # the state's planning estimate (scheduler.overrun.planning_estimate), vectorised
+    estimate = np.where(estimate >= MIN_ESTIMATE, estimate, MIN_ESTIMATE)
     timelimit = _float_column(jobs, "timelimit", finite=False, non_negative=False)
     classes = np.asarray(jobs.priority_class, dtype=np.int64)
     if classes.shape != submit.shape:

@@ -36,6 +36,10 @@ class EventKernel:
     def peek(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 
+    def next_order(self) -> int | None:
+        """The kind order of the next event (``None`` when the heap is empty)."""
+        return self._heap[0][1] if self._heap else None
+
     def step(self) -> tuple[int, Any]:
         """Pop the next event, advance ``now`` to its time and return ``(order, event)``."""
         time, order, _, event = heapq.heappop(self._heap)

@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hpcsched.core.profile import Vector
-from hpcsched.policies.view import EventKind, Policy, RunningJob, SchedulerView, WaitingJob
+from hpcsched.policies.view import Policy, WaitingJob
+from hpcsched.scheduler.state import SchedulerState
 from hpcsched.sim.kernel import END, ESTIMATE_OVER, SUBMIT, WAKE, EventKernel
 
 FloatArray = npt.NDArray[np.float64]
@@ -45,16 +46,16 @@ class Schedule:
     start: FloatArray
     end: FloatArray
     backfilled: npt.NDArray[np.bool_]
+    violations: int = 0  # starts refused by the capacity rule (only when not strict)
 
 
-def _extended_estimate(start: float, now: float, timelimit: float) -> float:
-    if timelimit == timelimit and start + timelimit > now:  # not NaN and still ahead
-        return start + timelimit
-    return now + max(now - start, 1.0)
+def replay(jobs: JobArrays, policy: Policy, capacity: Vector, *, strict: bool = True) -> Schedule:
+    """Run ``jobs`` through ``policy`` on a machine of ``capacity`` (every job must fit in it).
 
-
-def replay(jobs: JobArrays, policy: Policy, capacity: Vector) -> Schedule:
-    """Run ``jobs`` through ``policy`` on a machine of ``capacity`` (every job must fit in it)."""
+    With ``strict`` (the default) a start that breaks the capacity rule raises
+    :class:`~hpcsched.scheduler.state.PolicyError`; otherwise it is refused and counted in
+    ``Schedule.violations``.
+    """
     n = len(jobs)
     start = np.full(n, np.nan)
     end = np.full(n, np.nan)
@@ -63,58 +64,59 @@ def replay(jobs: JobArrays, policy: Policy, capacity: Vector) -> Schedule:
     users = jobs.user or [""] * n
     for i in range(n):
         kernel.schedule(float(jobs.submit[i]), SUBMIT, i)
-    waiting: dict[int, WaitingJob] = {}
-    running: dict[int, RunningJob] = {}
-    memory = None
+    state = SchedulerState(policy, capacity, strict=strict)
     pending_wake: set[float] = set()
     while len(kernel):
         order, i = kernel.step()
         now = kernel.now
-        kind: EventKind
         if order == SUBMIT:
-            kind = "submit"
-            waiting[i] = WaitingJob(
-                i,
-                float(jobs.submit[i]),
-                tuple(int(x) for x in jobs.request[i]),
-                float(jobs.estimate[i]),
-                int(jobs.priority_class[i]),
-                users[i],
+            timelimit = float(jobs.timelimit[i])
+            state.submit(
+                WaitingJob(
+                    i,
+                    float(jobs.submit[i]),
+                    tuple(int(x) for x in jobs.request[i]),
+                    float(jobs.estimate[i]),
+                    int(jobs.priority_class[i]),
+                    users[i],
+                ),
+                timelimit=None if timelimit != timelimit else timelimit,
             )
         elif order == END:
-            kind = "end"
-            del running[i]
+            state.end(i, now)
             end[i] = now
         elif order == ESTIMATE_OVER:
-            kind = "estimate_over"
-            job = running.get(i)
-            if job is None:
+            # every overrun of this instant is applied before the policy decides: a job still
+            # marked as ending now would count as free (see scheduler.state)
+            over = [i]
+            while kernel.peek() == now and kernel.next_order() == ESTIMATE_OVER:
+                over.append(kernel.step()[1])
+            extended = False
+            for j in over:
+                new_end = state.estimate_over(j, now)
+                if new_end is None:
+                    continue  # it already ended: nothing to decide
+                extended = True
+                if start[j] + jobs.runtime[j] > new_end:
+                    kernel.schedule(new_end, ESTIMATE_OVER, j)
+            if not extended:
                 continue
-            new_end = _extended_estimate(job.start, now, float(jobs.timelimit[i]))
-            running[i] = RunningJob(i, job.request, job.start, new_end, job.planned_end)
-            if start[i] + jobs.runtime[i] > new_end:
-                kernel.schedule(new_end, ESTIMATE_OVER, i)
         else:
-            kind = "wake"
             pending_wake.discard(now)
-        view = SchedulerView(
-            now, capacity, list(waiting.values()), list(running.values()), [(kind, i)], memory
-        )
-        decision = policy.decide(view)
-        memory = decision.memory
-        for j in decision.start:
-            job_w = waiting.pop(j)
+        outcome = state.decide(now)
+        for job in outcome.started:
+            j = job.id
             start[j] = now
-            backfilled[j] = j in decision.backfilled
-            running[j] = RunningJob(
-                j, job_w.request, now, now + job_w.estimate, now + job_w.estimate
-            )
+            backfilled[j] = j in outcome.backfilled
             kernel.schedule(now + float(jobs.runtime[j]), END, j)
-            if jobs.estimate[j] < jobs.runtime[j]:
-                kernel.schedule(now + float(jobs.estimate[j]), ESTIMATE_OVER, j)
-        if decision.wake is not None and decision.wake > now and decision.wake not in pending_wake:
-            pending_wake.add(decision.wake)
-            kernel.schedule(decision.wake, WAKE, -1)
-    if waiting:
-        raise RuntimeError(f"{len(waiting)} jobs never started (policy {policy.name} stalled)")
-    return Schedule(start, end, backfilled)
+            if job.estimate < jobs.runtime[j]:
+                kernel.schedule(now + job.estimate, ESTIMATE_OVER, j)
+        wake = outcome.wake
+        if wake is not None and wake > now and wake not in pending_wake:
+            pending_wake.add(wake)
+            kernel.schedule(wake, WAKE, -1)
+    if state.waiting:
+        raise RuntimeError(
+            f"{len(state.waiting)} jobs never started (policy {policy.name} stalled)"
+        )
+    return Schedule(start, end, backfilled, len(state.violations))

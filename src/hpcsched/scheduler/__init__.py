@@ -1,0 +1,1 @@
+"""The scheduler state every clock drives, and the one overrun rule."""
