@@ -10,20 +10,18 @@ campaign object run unchanged in simulation and in live execution, in the same o
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left, insort
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import reduce
-from operator import add
 from typing import Any
 
 from hpcsched.campaigns.api import Campaign, CampaignError, RequestTooLargeError, TaskState
 from hpcsched.campaigns.estimates import RuntimeEstimates
 from hpcsched.campaigns.task import Task, TaskResult
 from hpcsched.core.pool import Pool
-from hpcsched.core.profile import Vector, fits, plus
-from hpcsched.policies.view import EventKind, Policy, RunningJob, SchedulerView, WaitingJob
+from hpcsched.core.profile import Vector
+from hpcsched.policies.view import Policy, SchedulerView, WaitingJob
+from hpcsched.scheduler.state import SchedulerState
 
 #: reasons that no retry can cure
 NOT_RETRIED = frozenset({"missing-input", "dependency-failed", "cancelled"})
@@ -60,6 +58,7 @@ class Counts:
     cancelled: int = 0
     retried: int = 0
     replayed: int = 0  # successes taken from an earlier run's journal
+    violations: int = 0  # starts the policy asked for that did not fit (refused)
 
 
 def _noop_emit(kind: str, task_id: str, attempt: int | None, data: dict[str, Any]) -> None:
@@ -97,22 +96,15 @@ class Dispatcher:
         self._unmet: dict[str, set[str]] = {}
         self._dependents: dict[str, list[str]] = {}
         self._producer: dict[str, str] = {}
-        self._waiting: list[WaitingJob] = []  # sorted by the policy's queue key when it has one
-        self._queued: dict[int, WaitingJob] = {}
-        self._shapes: Counter[Vector] = Counter()
-        self._smallest: Vector | None = None
-        self._running: dict[str, RunningJob] = {}
+        self.scheduler = SchedulerState(policy, pool.capacity)
+        self._running: set[str] = set()
         self._attempts: Counter[str] = Counter(dict(self.resume.attempts))
         self._failures: Counter[str] = Counter()
         self._retry_at: list[tuple[float, int, str]] = []
         self._results: deque[tuple[Task, TaskResult]] = deque()
         self._cancel_running: list[str] = []
-        self._events: list[tuple[EventKind, int]] = []
-        self._memory: Any = None
-        self._wake: float | None = None
         self._expedited: set[str] = set()
         self._root_of: dict[str, str] = {}  # failed task -> the task whose own failure caused it
-        self._queue_key = getattr(policy, "queue_key", lambda: None)()
 
     # -- the campaign's context ----------------------------------------------------------------
 
@@ -173,7 +165,7 @@ class Dispatcher:
                     self._cancel_running.append(tid)
                 continue
             if self._state[tid] == "waiting":
-                self._dequeue({self._num[tid]})
+                self.scheduler.withdraw([self._num[tid]])
             task = self._tasks[tid]
             self._fail_for_good(
                 task, self._failure(task, "cancelled", "cancelled by the campaign"), "cancelled"
@@ -188,12 +180,13 @@ class Dispatcher:
         if self._state.get(task_id) != "waiting":
             return False
         num = self._num[task_id]
-        queued = self._queued[num]
+        queued = self.scheduler.queued(num)
+        assert queued is not None
         if queued.priority_class == EXPEDITED:
             return True
         # a new class, the same arrival: a policy without classes (FCFS, EASY) keeps the task
         # in its FIFO place instead of sending it to the back of the queue
-        self._dequeue({num})
+        self.scheduler.withdraw([num])
         self._enqueue(self._tasks[task_id], submit=queued.submit)
         return True
 
@@ -213,14 +206,15 @@ class Dispatcher:
         while self._results:
             task, result = self._results.popleft()
             self.campaign.on_result(task, result, self)
-        return self._decide(now) if self._waiting else []
+        return self._decide(now) if self.scheduler.waiting else []
 
     def finish(self, result: TaskResult, now: float) -> None:
         """An attempt ended (the executor's word, after the pilot committed its outputs)."""
         self._now = now
         task = self._tasks[result.task_id]
-        self._running.pop(task.id, None)
-        self._events.append(("end", self._num[task.id]))
+        if task.id in self._running:
+            self._running.discard(task.id)
+            self.scheduler.end(self._num[task.id], now)
         self.emit("finished", task.id, result.attempt, result.model_dump(mode="json"))
         if result.ok:
             self._finish_ok(task, result)
@@ -255,8 +249,8 @@ class Dispatcher:
     def next_wake(self) -> float | None:
         """When the driver must call :meth:`step` even if no attempt ends."""
         times = [self._retry_at[0][0]] if self._retry_at else []
-        if self._wake is not None and self._waiting:
-            times.append(self._wake)
+        if self.scheduler.wake is not None:
+            times.append(self.scheduler.wake)
         return min(times, default=None)
 
     @property
@@ -265,7 +259,7 @@ class Dispatcher:
 
     @property
     def queued(self) -> int:
-        return len(self._waiting)
+        return len(self.scheduler.waiting)
 
     def done(self) -> bool:
         counts = self.counts
@@ -286,100 +280,27 @@ class Dispatcher:
             estimate=self.estimates.estimate(task),
             priority_class=EXPEDITED if task.id in self._expedited else task.priority,
         )
-        if self._queue_key is not None:
-            insort(self._waiting, job, key=self._queue_key)
-        else:
-            self._waiting.append(job)
-        self._queued[job.id] = job
-        self._shapes[job.request] += 1
-        if self._smallest is not None:
-            self._smallest = tuple(map(min, self._smallest, job.request))
-        self._events.append(("submit", job.id))
-
-    def _dequeue(self, nums: set[int]) -> None:
-        key = self._queue_key
-        for num in nums:
-            job = self._queued.pop(num)
-            self._shapes[job.request] -= 1
-            if not self._shapes[job.request]:
-                del self._shapes[job.request]
-                self._smallest = None  # recomputed from the (few) shapes on demand
-            if key is not None and len(nums) < 64:
-                # keys end with the job id, so each is unique: find it by bisection
-                i = bisect_left(self._waiting, key(job), key=key)
-                if i < len(self._waiting) and self._waiting[i] is job:
-                    del self._waiting[i]
-                    continue
-                self._waiting.remove(job)
-        if key is None or len(nums) >= 64:
-            self._waiting = [job for job in self._waiting if job.id not in nums]
-
-    def _smallest_request(self) -> Vector | None:
-        if self._smallest is None and self._shapes:
-            shapes = list(self._shapes)
-            self._smallest = tuple(min(values) for values in zip(*shapes, strict=True))
-        return self._smallest
-
-    def _running_view(self, now: float) -> list[RunningJob]:
-        # a task past its estimate still holds its resources: keep its expected end ahead of now
-        return [
-            r if r.expected_end > now else RunningJob(r.id, r.request, r.start, now + 1.0)
-            for r in self._running.values()
-        ]
+        self.scheduler.submit(job, timelimit=task.timeout)
 
     def view(self, now: float) -> SchedulerView:
         """What the policy is shown at ``now`` (also for benchmarks and inspection)."""
-        return SchedulerView(
-            now=now,
-            capacity=self.pool.capacity,
-            waiting=self._waiting,
-            running=self._running_view(now),
-            events=self._events,
-            memory=self._memory,
-            presorted=self._queue_key is not None,
-            smallest=self._smallest_request(),
-        )
+        return self.scheduler.view(now)
 
     def _decide(self, now: float) -> list[Launch]:
-        decision = self.policy.decide(self.view(now))
-        self._events = []
-        self._memory = decision.memory
-        self._wake = decision.wake
-        if not decision.start:
-            return []
-        by_num = {num: self._queued[num] for num in decision.start}
-        in_use = self._in_use()
+        outcome = self.scheduler.decide(now)
         launches: list[Launch] = []
-        for num in decision.start:
-            job = by_num[num]
-            in_use = plus(in_use, job.request)
-            if not fits(in_use, self.pool.capacity):
-                raise RuntimeError(
-                    f"policy {self.policy.name!r} started more than the pool holds; "
-                    "this is a bug in the policy"
-                )
-            tid = self._ids[num]
+        for job in outcome.started:
+            tid = self._ids[job.id]
             task = self._tasks[tid]
             self._state[tid] = "running"
+            self._running.add(tid)
             self._attempts[tid] += 1
-            self._running[tid] = RunningJob(num, job.request, now, now + job.estimate)
-            launches.append(Launch(task, self._attempts[tid], num in decision.backfilled))
-            self.emit(
-                "started",
-                tid,
-                self._attempts[tid],
-                {"backfilled": num in decision.backfilled, "t": now},
-            )
-        self._dequeue(set(by_num))
+            backfilled = job.id in outcome.backfilled
+            launches.append(Launch(task, self._attempts[tid], backfilled))
+            self.emit("started", tid, self._attempts[tid], {"backfilled": backfilled, "t": now})
+        # a start the capacity rule refused leaves the task queued; the count reaches the summary
+        self.counts.violations = len(self.scheduler.violations)
         return launches
-
-    def _in_use(self) -> Vector:
-        # per resource, 0.0 + r1 + r2 + ... in running order: the same sums as folding plus()
-        # (not sum(): from Python 3.12 on it compensates float rounding)
-        requests = [job.request for job in self._running.values()]
-        if not requests:
-            return tuple(0.0 for _ in self.pool.capacity)
-        return tuple(reduce(add, column, 0.0) for column in zip(*requests, strict=True))
 
     def _finish_ok(self, task: Task, result: TaskResult, replayed: bool = False) -> None:
         self._state[task.id] = "succeeded"

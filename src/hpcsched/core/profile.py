@@ -8,8 +8,8 @@ policy asks are "when is the earliest start for this request?" and "reserve it t
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable
 from itertools import accumulate
 from operator import add, le, sub
 
@@ -72,7 +72,8 @@ class Profile:
         """Profile at ``now`` given running jobs as ``(request, expected_end)``.
 
         A job whose expected end is at or before ``now`` is already free (pyss semantics: the
-        slices of a job end at its predicted finish time).
+        slices of a job end at its predicted finish time); the others hold their request on
+        ``[now, expected_end)``.
 
         Built in one pass, O(R log R) for R running jobs: capacity minus every running request
         holds from ``now``, and each distinct expected end starts a step that gives the requests
@@ -86,10 +87,7 @@ class Profile:
         ends: list[tuple[float, Vector]] = []
         for request, end in jobs:
             if end > now:
-                # the step boundary is where reserve(now, end - now) puts it (may round off end)
-                boundary = now + (end - now)
-                if boundary > now:
-                    ends.append((boundary, request))
+                ends.append((end, request))
         if not ends:
             return cls(now, capacity)
         if not capacity or not _exact(capacity, ends):
@@ -118,12 +116,14 @@ class Profile:
     def from_running_by_reserve(
         cls, now: float, capacity: Vector, running: Iterable[tuple[Vector, float]]
     ) -> Profile:
-        """The reference construction: one :meth:`reserve` per running job, in end order
-        (O(R x steps)). :meth:`from_running` falls back to it when amounts are not exact."""
+        """The reference construction: each running job subtracted on ``[now, end)``, in end
+        order (O(R x steps)). :meth:`from_running` falls back to it when amounts are not exact."""
         profile = cls(now, capacity)
         for request, end in sorted(running, key=lambda item: item[1]):
             if end > now:
-                profile.reserve(now, end - now, request)
+                i, j = profile._split(now), profile._split(end)
+                for k in range(i, j):
+                    profile.free[k] = minus(profile.free[k], request)
         return profile
 
     def copy(self) -> Profile:
@@ -144,6 +144,46 @@ class Profile:
         self.times.insert(i + 1, t)
         self.free.insert(i + 1, self.free[i])
         return i + 1
+
+    def take(self, start: float, end: float, request: Vector) -> None:
+        """Subtract ``request`` on ``[start, end)`` and merge equal neighbouring steps (the
+        answers of :meth:`free_at` and :meth:`earliest_start` do not depend on where breakpoints
+        lie, and fewer steps keep a profile that lives from pass to pass short)."""
+        self._add_range(start, end, request, minus)
+
+    def give(self, start: float, end: float, request: Vector) -> None:
+        """Give ``request`` back on ``[start, end)``; the inverse of :meth:`take`."""
+        self._add_range(start, end, request, plus)
+
+    def _add_range(
+        self, start: float, end: float, request: Vector, op: Callable[[Vector, Vector], Vector]
+    ) -> None:
+        if end <= start:
+            return
+        i = self._split(start)
+        j = self._split(end)
+        free = self.free
+        for k in range(i, j):
+            free[k] = op(free[k], request)
+        for k in (j, i):
+            if 0 < k < len(free) and free[k] == free[k - 1]:
+                del self.times[k]
+                del free[k]
+
+    def advance(self, now: float) -> None:
+        """Forget the steps that ended before ``now``: the profile starts at ``now``."""
+        i = self._index(now)
+        if i:
+            del self.times[:i]
+            del self.free[:i]
+        if self.times[0] < now:
+            self.times[0] = now
+
+    def max_free(self, start: float, end: float) -> Vector:
+        """Component by component, the most that is free at any instant of ``[start, end)``."""
+        i = self._index(start)
+        j = bisect_left(self.times, end)
+        return tuple(map(max, *self.free[i : max(j, i + 1)])) if j > i + 1 else self.free[i]
 
     def free_at(self, t: float) -> Vector:
         return self.free[self._index(t)]

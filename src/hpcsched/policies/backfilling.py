@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpcsched.core.profile import Profile, Vector, fits, minus
+from hpcsched.policies.conservative import conservative_pass
 from hpcsched.policies.order import ORDER_KEYS, order_key
 from hpcsched.policies.view import Decision, SchedulerView, WaitingJob
 
@@ -93,7 +94,8 @@ class BackfillPolicy:
         if view.presorted and not self.sticky_head:
             return list(view.waiting)
         ordered = sorted(view.waiting, key=lambda job: key(job, now))
-        head = (view.memory or {}).get("head") if self.sticky_head else None
+        memory = view.memory if isinstance(view.memory, dict) else {}
+        head = memory.get("head") if self.sticky_head else None
         if head is not None:
             for i, job in enumerate(ordered):
                 if job.id == head:
@@ -101,16 +103,19 @@ class BackfillPolicy:
                     break
         return ordered
 
-    def _profile(self, view: SchedulerView) -> Profile:
-        now = view.now
+    def _ends(self, view: SchedulerView) -> list[float]:
+        """Each running job's end as the profile counts it."""
         if self.release == "event":
             # resources come back only at the end event: an overdue job ends "imminently"
             # (nextafter when now + 1e-9 rounds back to now, i.e. from now >= 2**24 s on)
+            now = view.now
             soon = max(now + 1e-9, math.nextafter(now, math.inf))
-            running = [(r.request, max(r.expected_end, soon)) for r in view.running]
-        else:
-            running = [(r.request, r.expected_end) for r in view.running]
-        return Profile.from_running(now, view.capacity, running)
+            return [max(r.expected_end, soon) for r in view.running]
+        return [r.expected_end for r in view.running]
+
+    def _profile(self, view: SchedulerView) -> Profile:
+        running = [(r.request, end) for r, end in zip(view.running, self._ends(view), strict=True)]
+        return Profile.from_running(view.now, view.capacity, running)
 
     def _free_now(self, view: SchedulerView) -> Vector:
         free = view.capacity
@@ -192,36 +197,11 @@ class BackfillPolicy:
         return self._decision(ordered, started, reservations, {"head": head_id})
 
     def _conservative(self, view: SchedulerView, ordered: list[WaitingJob]) -> Decision:
-        now = view.now
-        profile = self._profile(view)
-        previous: dict[int, float] = dict((view.memory or {}).get("reservations", {}))
-        waiting = {job.id for job in ordered}
-        kinds = {kind for kind, _ in view.events}
-        if "estimate_over" in kinds:
-            previous = {}  # a running job outgrew its estimate: rebuild every reservation
-        held = {job.id: previous[job.id] for job in ordered if job.id in previous}
-        for job in ordered:
-            if job.id in held:
-                profile.reserve(held[job.id], job.estimate, job.request)
-        refit = "end" in kinds
-        for job in ordered:
-            if job.id in held:
-                t = held[job.id]
-                overdue = t <= now and not fits(job.request, profile.free_at(now))
-                if (refit and t > now) or overdue:
-                    profile.release(t, job.estimate, job.request)
-                    new = profile.earliest_start(job.request, job.estimate, now)
-                    profile.reserve(new, job.estimate, job.request)
-                    held[job.id] = new
-            else:
-                t = profile.earliest_start(job.request, job.estimate, now)
-                profile.reserve(t, job.estimate, job.request)
-                held[job.id] = t
-        started = [job.id for job in ordered if held[job.id] <= now]
-        future = {i: t for i, t in held.items() if t > now and i in waiting}
-        decision = self._decision(ordered, started, future, {"reservations": future})
-        decision.wake = min(future.values(), default=None)
-        return decision
+        key = self.queue_key() if view.presorted else None
+        shares = [
+            (r.id, r.request, end) for r, end in zip(view.running, self._ends(view), strict=True)
+        ]
+        return conservative_pass(view, ordered, key, shares)
 
     def _prioritybf(self, view: SchedulerView) -> Decision:
         now = view.now

@@ -40,6 +40,10 @@ cdef class _Engine:
     cdef double* exp_end  # running: RunningJob.expected_end (extended on estimate_over)
     cdef double* held  # conservative: reservation start (NaN: none yet)
     cdef double* contrib  # conservative: end of the running job's share of the kept profile
+    cdef int* ext_jobs  # conservative: jobs extended by this instant's estimate_over events
+    cdef double* ext_a  # ... and the range each extension took: [ext_a, ext_b)
+    cdef double* ext_b
+    cdef Py_ssize_t ext_n
     # waiting jobs
     cdef int* queue
     cdef Py_ssize_t qn

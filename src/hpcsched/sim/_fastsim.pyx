@@ -9,7 +9,7 @@ schedule
 their end, then their estimate_over, in decision order; overrun estimates are extended as Tsafrir
 et al. do; conservative passes ask to be woken at their next reservation. Every floating-point
 value is formed as the reference forms it (``now + estimate``; profile boundaries
-``now + (end - now)``; ``max(now + 1e-9, nextafter(now))`` for overdue jobs under
+a running job's share ends at its expected end; ``max(now + 1e-9, nextafter(now))`` for overdue jobs under
 release="event") and compared the same way. Only the way the state is kept differs:
 
 - waiting jobs sit in an array in queue order: static keys insert by a rank precomputed in
@@ -111,6 +111,9 @@ cdef class _Engine:
         free(self.exp_end)
         free(self.held)
         free(self.contrib)
+        free(self.ext_jobs)
+        free(self.ext_a)
+        free(self.ext_b)
         free(self.queue)
         free(self.bfq)
         free(self.order_buf)
@@ -136,6 +139,10 @@ cdef class _Engine:
         self.exp_end = <double*>checked_malloc(n * sizeof(double))
         self.held = <double*>checked_malloc(n * sizeof(double))
         self.contrib = <double*>checked_malloc(n * sizeof(double))
+        self.ext_jobs = <int*>checked_malloc(n * sizeof(int))
+        self.ext_a = <double*>checked_malloc(n * sizeof(double))
+        self.ext_b = <double*>checked_malloc(n * sizeof(double))
+        self.ext_n = 0
         self.queue = <int*>checked_malloc(n * sizeof(int))
         self.bfq = <int*>checked_malloc(n * sizeof(int))
         self.order_buf = <int*>checked_malloc(n * sizeof(int))
@@ -205,7 +212,7 @@ cdef class _Engine:
         return free_now
 
     cdef int running_profile(self, Profile* p, bint record) except -1:
-        """``Profile.from_running``: a running job holds its processors on [now, now + (end - now)).
+        """``Profile.from_running``: a running job holds its processors on [now, end).
 
         Running jobs are sorted by expected end and that boundary is monotone in it, so the
         profile is a running sum. ``record`` notes each job's share for the kept profile.
@@ -217,7 +224,7 @@ cdef class _Engine:
         for k in range(self.running.n):
             e = self.effective_end(self.running.end[k])
             if e > now:
-                b = now + (e - now)
+                b = e
                 released += self.running.req[k]
                 if p.t[p.n - 1] != b:
                     prof_grow(p, p.n + 1)
@@ -341,7 +348,7 @@ cdef class _Engine:
         Every job in the profile started at or before now, so the profile only rises: the head's
         earliest start is the first boundary where enough processors are back, and the processors
         free there count every job whose boundary is at or before it (running jobs' boundaries
-        are ``now + (end - now)``, those of jobs started in this pass ``now + estimate``).
+        are their expected ends, those of jobs started in this pass ``now + estimate``).
         """
         cdef EndList* run = &self.running
         cdef EndList* fresh = &self.fresh
@@ -352,7 +359,7 @@ cdef class _Engine:
         while k < run.n and self.effective_end(run.end[k]) <= now:
             k += 1
         while k < run.n or m < fresh.n:
-            bk = now + (self.effective_end(run.end[k]) - now) if k < run.n else INFINITY
+            bk = self.effective_end(run.end[k]) if k < run.n else INFINITY
             bm = fresh.end[m] if m < fresh.n else INFINITY
             b = bk if bk <= bm else bm
             if found and b > at:
@@ -475,8 +482,7 @@ cdef class _Engine:
     cdef int adjust_running(self) except -1:
         """Bring each running job's share of the kept profile to what from_running gives now.
 
-        It changes only for a job overdue under release="event" (held until ``horizon``) or when
-        ``now + (end - now)`` is not ``end`` (a rounding case).
+        It changes only for a job overdue under release="event" (held until ``horizon``).
         """
         cdef EndList* run = &self.running
         cdef Profile* p = &self.prof
@@ -487,7 +493,7 @@ cdef class _Engine:
         for k in range(run.n):
             j = run.job[k]
             e = self.effective_end(run.end[k])
-            want = now + (e - now) if e > now else -INFINITY
+            want = e if e > now else -INFINITY
             have = self.contrib[j] if self.contrib[j] > now else -INFINITY
             if want == have:
                 continue
@@ -505,19 +511,34 @@ cdef class _Engine:
 
     cdef int pass_conservative(self) except -1:
         """Every waiting job holds a reservation; a new job takes the earliest slot, an end event
-        re-fits every reservation in queue order, an overrun estimate rebuilds them all."""
+        re-fits every reservation in queue order; when running jobs outgrow their estimates, the
+        reservations that overlap what the extensions took are placed again, in queue order."""
         cdef Profile* p = &self.prof
         cdef double now = self.now, t, d
-        cdef Py_ssize_t k
+        cdef Py_ssize_t k, e
         cdef i64 r
-        cdef int j
+        cdef int j, x
         cdef bint refit = self.kind == EV_END, blocked = False
-        if self.kind == EV_ESTIMATE_OVER:
-            self.running_profile(p, True)
+        for e in range(self.ext_n):
+            x = self.ext_jobs[e]
+            self.ext_a[e] = self.contrib[x] if self.contrib[x] > now else now
+        self.adjust_running()
+        for e in range(self.ext_n):
+            self.ext_b[e] = self.contrib[self.ext_jobs[e]]
+        if self.ext_n > 0:
             for k in range(self.qn):
-                self.held[self.queue[k]] = NAN
-        else:
-            self.adjust_running()
+                j = self.queue[k]
+                t = self.held[j]
+                if t != t:
+                    continue
+                for e in range(self.ext_n):
+                    if self.ext_a[e] < self.ext_b[e] and t < self.ext_b[e] and (
+                        t + self.estimate[j] > self.ext_a[e]
+                    ):
+                        prof_add(p, t, self.estimate[j], self.req[j])
+                        self.held[j] = NAN
+                        break
+            self.ext_n = 0
         self.build_ordered()
         for k in range(self.ord_n):
             j = self.ordered[k]
@@ -655,6 +676,9 @@ cdef class _Engine:
         endlist_remove(&self.running, self.exp_end[j], j)
         endlist_insert(&self.running, new_end, self.req[j], j)
         self.exp_end[j] = new_end
+        if self.variant == V_CONSERVATIVE:
+            self.ext_jobs[self.ext_n] = j
+            self.ext_n += 1
         if start + self.runtime[j] > new_end:
             heap_push(&self.heap, new_end, EV_ESTIMATE_OVER, j)
 

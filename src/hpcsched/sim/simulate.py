@@ -134,17 +134,33 @@ def simulate(
     metrics["sim_seconds"] = elapsed
     metrics["jobs_per_second"] = n / elapsed if elapsed > 0 else float("inf")
     metrics["engine"] = used_engine
+    metrics["violations"] = schedule.violations
     return SimulationResult(out, metrics, counts, elapsed, used_engine)
 
 
-def _run(jobs: JobArrays, policy: Policy, capacity: int, engine: str) -> tuple[Schedule, str]:
-    use_fast = engine == "fast" or (
-        engine == "auto" and isinstance(policy, BackfillPolicy) and fast_engine_available()
+def compiled_twin(policy: Policy) -> bool:
+    """The compiled kernel implements exactly this policy: the class itself (a subclass may
+    override ``decide``) with a variant and order keys it knows."""
+    from hpcsched.policies.order import ORDER_KEYS
+
+    return (
+        type(policy) is BackfillPolicy
+        and policy.backfill in ("none", "easy", "conservative", "prioritybf", "rlscheduler")
+        and policy.order in ORDER_KEYS
+        and (policy.backfill_order is None or policy.backfill_order in ORDER_KEYS)
     )
-    if use_fast:
-        if not isinstance(policy, BackfillPolicy):
-            raise ValueError(f"the fast engine runs backfilling presets only, not {policy.name!r}")
+
+
+def _run(jobs: JobArrays, policy: Policy, capacity: int, engine: str) -> tuple[Schedule, str]:
+    if engine == "fast" and not compiled_twin(policy):
+        raise ValueError(
+            f"the fast engine has no compiled twin of policy {policy.name!r} "
+            f"({type(policy).__name__}); use --engine reference or auto"
+        )
+    if engine == "fast" or (engine == "auto" and compiled_twin(policy) and fast_engine_available()):
         from hpcsched.sim.fast import replay_fast
 
+        assert isinstance(policy, BackfillPolicy)
         return replay_fast(jobs, policy, capacity), "fast"
-    return replay(jobs, policy, (capacity,)), "reference"
+    # a policy's illegal start is refused and counted, not raised: the user sees the count
+    return replay(jobs, policy, (capacity,), strict=False), "reference"
