@@ -24,7 +24,7 @@ How the ``sacct -P`` pitfalls of ``shared/data/sacct/README.md`` are handled:
 6. 1024-based units (``2K`` = 2048, ``1.50K`` = 1536); ReqMem/TRES mem in MB, MaxRSS in bytes.
 7. Legacy ReqMem ``4000Mn`` is per node, ``4000Mc`` per CPU (x nodes / cpus).
 8. ``CANCELLED by <uid>`` -> ``cancelled`` + ``sacct_cancelled_by``; the state table is
-   :data:`hpcsched.slurm.states.SLURM_JOB_STATES` (sacct man page, JOB STATE CODES,
+   :data:`hpcsched.core.slurm_states.SLURM_JOB_STATES` (sacct man page, JOB STATE CODES,
    https://slurm.schedmd.com/sacct.html#SECTION_JOB-STATE-CODES); unknown codes -> ``unknown``.
 9. Flags: ``SchedBackfill`` -> backfilled; ``SchedMain``/``SchedSubmit`` -> not; else null
    (the ``,StartRecieved``/``,StartReceived`` added by 22.05+ is ignored).
