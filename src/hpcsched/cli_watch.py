@@ -84,9 +84,9 @@ def watch(
     The new limit is the runtime bound learnt from --history when above the old limit, else
     double the old one; never above the partition's MaxTime. Stop with Ctrl-C.
     """
+    from hpcsched.advise.watch import Watcher
     from hpcsched.runtime.events import EventSink
     from hpcsched.slurm import SlurmAdapter, SlurmError
-    from hpcsched.slurm.watch import Watcher
 
     me = getpass.getuser()
     who = user or me
