@@ -12,12 +12,8 @@ import hpcsched.workloads
 
 
 def _imported_after(statements: str) -> set[str]:
-    """The ``hpcsched`` modules a fresh interpreter holds after running ``statements``."""
-    code = (
-        f"{statements}\n"
-        "import json, sys\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('hpcsched'))))\n"
-    )
+    """The modules a fresh interpreter holds after running ``statements``."""
+    code = f"{statements}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
@@ -41,3 +37,10 @@ def test_the_state_table_is_one_table() -> None:
 
     assert states.SLURM_JOB_STATES is slurm_states.SLURM_JOB_STATES
     assert {k: v for k, (_, v) in slurm_states.SLURM_JOB_STATES.items()} == STATE_CODES
+
+
+def test_the_command_line_starts_without_heavy_libraries() -> None:
+    # `hpcsched --help` stays fast: the commands import what they need when they run
+    loaded = _imported_after("import hpcsched.cli")
+    heavy = {"polars", "numpy", "pyarrow", "sklearn", "plotly", "dash", "distributed"}
+    assert not {m.split(".")[0] for m in loaded} & heavy

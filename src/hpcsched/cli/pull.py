@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hpcsched.cli_common import fail
+from hpcsched.cli.errors import fail
+from hpcsched.cli.options import JsonOpt, flag
 
 if TYPE_CHECKING:
     from hpcsched.slurm.pull import PullResult
@@ -22,7 +23,7 @@ def _window_progress(total: int) -> Iterator[Callable[[Any, bool], None] | None]
     """A bar over the month windows on a terminal; nothing in logs and pipes."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from hpcsched.render import make_console
+    from hpcsched.cli.render import make_console
 
     console = make_console(stderr=True)
     if not console.is_terminal:
@@ -88,14 +89,12 @@ def pull(
         ),
     ] = None,
     no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="query every month again, even those in the cache")
+        bool, flag("--no-cache", help="query every month again, even those in the cache")
     ] = False,
     parallel: Annotated[
         int, typer.Option(help="sacct queries at once (each loads slurmdbd; keep it small)")
     ] = 4,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="end with one JSON object of the counts")
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Collect what the cluster ran into a job table (Parquet), as convert gives for a sacct file.
 

@@ -10,12 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from hpcsched.cli_common import fail
-
-campaign_app = typer.Typer(
-    help="Run AI-driven task campaigns (surrogates, drift detection, continual learning).",
-    no_args_is_help=True,
-)
+from hpcsched.cli.errors import fail
+from hpcsched.cli.options import JsonOpt, group
 
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
@@ -72,7 +68,7 @@ def materials(
         typer.Option(help="live: folder for the work files and journal (default ./materials-GOAL)"),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic materials set")] = 7,
-    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object instead")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Plan a goal, run it under a policy for a time window, report what it achieved."""
     from hpcsched.campaigns.materials.planner import GOALS, PlanError, RuleBasedPlanner
@@ -99,11 +95,13 @@ def materials(
     except (PlanError, MaterialsInputError) as exc:
         fail(str(exc))
     pool_cpus = cpus or (8 if clock == "sim" else 2)
-    report = _run(plan, clock, policy, pool_cpus, seconds, lookahead, out, json_out)
-    if json_out:
+    report = _run(plan, clock, policy, pool_cpus, seconds, lookahead, out, as_json)
+    if as_json:
         typer.echo(json.dumps(report))
     else:
-        _show(report, plan.steps)
+        from hpcsched.cli.render_campaign import campaign_summary
+
+        campaign_summary(report, plan.steps)
 
 
 def _run(
@@ -119,7 +117,7 @@ def _run(
     from contextlib import nullcontext
 
     from hpcsched.campaigns.materials.run import run_live, run_sim
-    from hpcsched.render import status
+    from hpcsched.cli.render import status
 
     what = f"{plan.goal}: {plan.structures:,} structures, {policy}, {cpus} cpus ({clock})"
     with nullcontext() if quiet else status(f"running the materials campaign {what}"):
@@ -133,44 +131,11 @@ def _run(
         return outcome.report
 
 
-def _show(report: dict[str, Any], steps: tuple[str, ...]) -> None:
-    from rich.table import Table
-
-    from hpcsched.render import make_console
-
-    console = make_console()
-    console.print("[bold]plan[/bold]: " + "; ".join(steps))
-    table = Table(title=f"materials campaign {report['goal']} under {report['policy']}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    window = report["window"]
-    rows = [
-        ("clock", report["clock"]),
-        ("window", "to the end" if window is None else f"{window:,.0f} s"),
-        ("cpus", str(report["cpus"])),
-        ("materials investigated", f"{report['materials_investigated']:,}"),
-        ("prediction tasks", f"{report['prediction_tasks']:,}"),
-        ("drift checks run", f"{report['drift_checks']:,}"),
-        ("drift detections", _per_method(report["drift_detections"])),
-        ("continual-learning delay (structures)", _per_method(report["continual_learning_delay"])),
-        ("low-priority misses", str(report["low_priority_misses"])),
-        ("tasks made obsolete", _per_method(report["obsolete_removed"]) or "0"),
-        ("utilisation", f"{report['utilisation']:.1%}"),
-    ]
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
-    for entry in report["best"]:
-        console.print(f"  {entry['label']}: {entry['enthalpy_per_atom']:.4f} eV/atom (predicted)")
-    if "work_dir" in report:
-        console.print(f"files written to {report['work_dir']}")
-
-
-def _per_method(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {'—' if v is None else v}" for k, v in values.items())
-
-
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add the ``campaign`` group (``materials``) to ``app``."""
+    campaign_app = group(
+        "Run AI-driven task campaigns (surrogates, drift detection, continual learning).",
+        no_args_is_help=True,
+    )
     campaign_app.command("materials")(materials)
     app.add_typer(campaign_app, name="campaign")

@@ -1,4 +1,4 @@
-"""hpcsched predict eval|impact."""
+"""hpcsched predict eval | impact: runtime and memory predictions, and what they buy EASY."""
 
 from __future__ import annotations
 
@@ -11,14 +11,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hpcsched.cli_common import fail, warn_malformed
+from hpcsched.cli.errors import fail, warn_malformed
+from hpcsched.cli.options import JsonOpt, flag, group
 
 if TYPE_CHECKING:
     from hpcsched.workloads.load import LoadedTable
-
-predict_app = typer.Typer(
-    help="Predict job runtimes and memory from a site's history; measure the scheduling gain."
-)
 
 MODEL_HELP = (
     "requested (the user's timelimit), user-last-two (Tsafrir 2007), alea (per-user ratio), "
@@ -62,7 +59,7 @@ def _retraining(label: str) -> Iterator[Callable[[int, int], None]]:
     """A Rich progress bar for the retrainings (drawn only on a terminal, on stderr)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from hpcsched.render import make_console
+    from hpcsched.cli.render import make_console
 
     console = make_console(stderr=True)
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn())
@@ -85,7 +82,6 @@ def _rounded(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@predict_app.command("eval")
 def evaluate(
     trace: Annotated[
         Path, typer.Argument(help="an SWF trace (.swf, .swf.gz) or a job table (.parquet)")
@@ -103,11 +99,9 @@ def evaluate(
         typer.Option(help="jobs between refits (default: a twentieth of the trace, >= 1000)"),
     ] = None,
     unseen_users: Annotated[
-        bool, typer.Option(help="train without 20% of the users and score only their jobs")
+        bool, flag(help="train without 20% of the users and score only their jobs")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="print the metrics as one JSON line")
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Chronological evaluation: train on the past, predict the future, retrain as time moves.
 
@@ -146,7 +140,7 @@ def evaluate(
 def _print_eval(metrics: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from hpcsched.render import make_console
+    from hpcsched.cli.render import make_console
 
     name = Path(str(metrics["trace"])).name
     table = Table(title=f"{metrics['model']} on {name} ({metrics['target']})")
@@ -165,7 +159,6 @@ def _print_eval(metrics: dict[str, Any]) -> None:
     make_console().print(table)
 
 
-@predict_app.command("impact")
 def impact(
     trace: Annotated[
         Path, typer.Argument(help="an SWF trace (.swf, .swf.gz) or a job table (.parquet)")
@@ -175,9 +168,7 @@ def impact(
     capacity: Annotated[
         int | None, typer.Option(help="processors of the machine (default: the trace's MaxProcs)")
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="print the result as one JSON line")
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Simulate EASY planning with the model's predictions vs with the users' estimates.
 
@@ -196,7 +187,7 @@ def impact(
     if as_json:
         typer.echo(json.dumps(result))
         return
-    from hpcsched.render import metrics_table
+    from hpcsched.cli.render import metrics_table
 
     rows = [
         {"policy": "easy, user estimates", **result["user_estimates"]},
@@ -206,5 +197,10 @@ def impact(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``predict`` command group to ``app``."""
+    """Add the ``predict`` group (``eval``, ``impact``) to ``app``."""
+    predict_app = group(
+        "Predict job runtimes and memory from a site's history; measure the scheduling gain."
+    )
+    predict_app.command("eval")(evaluate)
+    predict_app.command("impact")(impact)
     app.add_typer(predict_app, name="predict")
