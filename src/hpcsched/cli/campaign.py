@@ -6,12 +6,28 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hpcsched.cli.errors import fail
-from hpcsched.cli.options import JsonOpt, group
+from hpcsched.cli.executors import make_executor
+from hpcsched.cli.options import (
+    DaskAddressOpt,
+    DaskWorkersOpt,
+    ExecutorOpt,
+    JsonOpt,
+    PartitionOpt,
+    SlurmModeOpt,
+    group,
+)
+
+if TYPE_CHECKING:
+    from hpcsched.campaigns.api import Campaign
+    from hpcsched.campaigns.materials.planner import Plan
+    from hpcsched.campaigns.materials.run import Outcome
+    from hpcsched.core.pool import Pool
+    from hpcsched.runtime.executors.base import Executor
 
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
@@ -42,7 +58,11 @@ def materials(
         typer.Option(help="time window, e.g. 20m, 1h or 600 (seconds); inf runs to the end"),
     ] = "20m",
     cpus: Annotated[
-        int | None, typer.Option(help="pool cpus (default: 8 in sim, 2 live)", min=1)
+        int | None,
+        typer.Option(
+            help="pool cpus (default: 8 in sim, 2 live; --executor dask/slurm: their workers)",
+            min=1,
+        ),
     ] = None,
     n_materials: Annotated[
         int | None,
@@ -68,6 +88,11 @@ def materials(
         typer.Option(help="live: folder for the work files and journal (default ./materials-GOAL)"),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic materials set")] = 7,
+    executor: ExecutorOpt = "local",
+    slurm_mode: SlurmModeOpt = "steps",
+    partition: PartitionOpt = None,
+    dask_address: DaskAddressOpt = None,
+    dask_workers: DaskWorkersOpt = 2,
     as_json: JsonOpt = False,
 ) -> None:
     """Plan a goal, run it under a policy for a time window, report what it achieved."""
@@ -94,8 +119,18 @@ def materials(
         )
     except (PlanError, MaterialsInputError) as exc:
         fail(str(exc))
-    pool_cpus = cpus or (8 if clock == "sim" else 2)
-    report = _run(plan, clock, policy, pool_cpus, seconds, lookahead, out, as_json)
+    if clock == "sim":
+        if executor != "local":
+            fail(f"--executor {executor} runs tasks live; give --clock live (sim runs none)")
+        report = _simulated(plan, policy, cpus or 8, seconds, lookahead, as_json)
+    else:
+        if executor != "local" and cpus is not None:
+            fail(f"--cpus sizes the local pool; --executor {executor} plans on its own workers")
+        folder = out or Path(f"materials-{plan.goal}")
+        if (folder / "run" / "journal.sqlite").exists():
+            fail(f"{folder}: holds an earlier run; remove it or choose another --out")
+        runner = make_executor(executor, dask_address, dask_workers, slurm_mode, partition)
+        report = _live(plan, policy, cpus or 2, seconds, lookahead, folder, runner, as_json)
     if as_json:
         typer.echo(json.dumps(report))
     else:
@@ -104,31 +139,78 @@ def materials(
         campaign_summary(report, plan.steps)
 
 
-def _run(
+def _doing(plan: Any, policy: str, cpus: int, clock: str, quiet: bool) -> Any:
+    """The spinner while the campaign runs (none with ``--json``)."""
+    from contextlib import nullcontext
+
+    from hpcsched.cli.render import status
+
+    what = f"{plan.goal}: {plan.structures:,} structures, {policy}, {cpus} cpus ({clock})"
+    return nullcontext() if quiet else status(f"running the materials campaign {what}")
+
+
+def _simulated(
+    plan: Any, policy: str, cpus: int, window: float, lookahead: int | None, quiet: bool
+) -> dict[str, Any]:
+    from hpcsched.campaigns.materials.run import run_sim
+
+    with _doing(plan, policy, cpus, "sim", quiet):
+        return run_sim(plan, policy, cpus, window, lookahead=lookahead).report
+
+
+def _live(
     plan: Any,
-    clock: str,
     policy: str,
     cpus: int,
     window: float,
     lookahead: int | None,
-    out: Path | None,
+    folder: Path,
+    runner: Any,
     quiet: bool,
 ) -> dict[str, Any]:
-    from contextlib import nullcontext
+    """Local processes over ``cpus``, or the ``runner`` (dask, slurm) over its own workers: a
+    task planned on a pool larger than any worker would never find one."""
+    from hpcsched.core.pool import Pool
+    from hpcsched.runtime.executors.local import LocalExecutor
 
-    from hpcsched.campaigns.materials.run import run_live, run_sim
-    from hpcsched.cli.render import status
+    pool = Pool.uniform(1, cpus, source="flags") if runner is None else runner.pool()
+    executor = runner or LocalExecutor(max_workers=cpus)
+    with _doing(plan, policy, pool.total.cpus, "live", quiet):
+        outcome = live_campaign(plan, policy, window, folder, executor, pool, lookahead=lookahead)
+    outcome.report["work_dir"] = str((folder / "work").resolve())
+    return outcome.report
 
-    what = f"{plan.goal}: {plan.structures:,} structures, {policy}, {cpus} cpus ({clock})"
-    with nullcontext() if quiet else status(f"running the materials campaign {what}"):
-        if clock == "sim":
-            return run_sim(plan, policy, cpus, window, lookahead=lookahead).report
-        folder = out or Path(f"materials-{plan.goal}")
-        if (folder / "run" / "journal.sqlite").exists():
-            fail(f"{folder}: holds an earlier run; remove it or choose another --out")
-        outcome = run_live(plan, policy, cpus, window, folder, lookahead=lookahead)
-        outcome.report["work_dir"] = str((folder / "work").resolve())
-        return outcome.report
+
+def live_campaign(
+    plan: Plan,
+    policy: str,
+    window: float,
+    folder: Path,
+    executor: Executor,
+    pool: Pool,
+    *,
+    lookahead: int | None = None,
+) -> Outcome:
+    """The campaign on real processes: the runtime's pilot drives ``executor`` (shut down at the
+    end) over ``pool``; files go to ``folder/work``, the journal to ``folder/run``."""
+    from hpcsched.campaigns.materials.run import LiveRun, run_live
+    from hpcsched.policies.registry import get_policy
+    from hpcsched.runtime.export import start_order
+    from hpcsched.runtime.journal import read_journal
+    from hpcsched.runtime.pilot import Pilot
+
+    run_dir = folder / "run"
+
+    def drive(campaign: Campaign, work: Path) -> LiveRun:
+        label = f"materials {plan.goal}"
+        pilot = Pilot(campaign, get_policy(policy), pool, executor, run_dir, work, label=label)
+        summary = pilot.run()
+        return LiveRun(summary.wall_seconds, start_order(read_journal(run_dir)))
+
+    try:
+        return run_live(plan, policy, pool, window, folder / "work", drive, lookahead=lookahead)
+    finally:
+        executor.shutdown()
 
 
 def register(app: typer.Typer) -> None:
