@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -54,26 +52,6 @@ def _check_model(model: str) -> None:
         fail(f"--model {model!r} is not one of {', '.join(MODELS)}")
 
 
-@contextmanager
-def _retraining(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A Rich progress bar for the retrainings (drawn only on a terminal, on stderr)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from hpcsched.cli.render import make_console
-
-    console = make_console(stderr=True)
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn())
-    with Progress(
-        *columns, console=console, transient=True, disable=not console.is_terminal
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
-
-
 def _rounded(values: dict[str, Any]) -> dict[str, Any]:
     """Floats to 4 decimals; NaN and infinity (not JSON) to null."""
     return {
@@ -108,6 +86,7 @@ def evaluate(
     Prints n, MAE, MedAE, MAPE, accuracy and under-prediction rate (and coverage and
     reserved/actual for a bound, beside the users' own requests).
     """
+    from hpcsched.cli.render_predict import eval_table, retraining_bar
     from hpcsched.predict import evaluate as ev
 
     _check_model(model)
@@ -123,7 +102,7 @@ def evaluate(
         "coverage": coverage,
         "retrain_every": retrain_every,
     }
-    with _retraining(f"{model}: retraining") as progress:
+    with retraining_bar(f"{model}: retraining") as progress:
         if unseen_users:
             result = ev.unseen_users(loaded.table, model, progress=progress, **options)
         else:
@@ -134,29 +113,7 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(metrics))
         return
-    _print_eval(metrics)
-
-
-def _print_eval(metrics: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    from hpcsched.cli.render import make_console
-
-    name = Path(str(metrics["trace"])).name
-    table = Table(title=f"{metrics['model']} on {name} ({metrics['target']})")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        if key not in ("model", "trace", "target"):
-            table.add_row(
-                key,
-                "—"
-                if value is None
-                else f"{value:,}"
-                if isinstance(value, int | float)
-                else str(value),
-            )
-    make_console().print(table)
+    eval_table(metrics)
 
 
 def impact(
@@ -174,6 +131,7 @@ def impact(
 
     A prediction that runs out is extended to the job's timelimit (Tsafrir et al. 2007).
     """
+    from hpcsched.cli.render_predict import retraining_bar
     from hpcsched.predict.impact import easy_impact
 
     _check_model(model)
@@ -181,7 +139,7 @@ def impact(
     procs = capacity or loaded.machine_procs
     if not procs or procs <= 0:
         fail(f"{trace}: machine size unknown; give --capacity PROCESSORS")
-    with _retraining(f"{model}: retraining") as progress:
+    with retraining_bar(f"{model}: retraining") as progress:
         result = easy_impact(loaded.table, procs, model, progress=progress)
     result = {"trace": str(trace), "capacity": procs, **result}
     if as_json:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,33 +14,6 @@ from hpcsched.cli.options import JsonOpt, flag
 
 if TYPE_CHECKING:
     from hpcsched.slurm.pull import PullResult
-
-
-@contextmanager
-def _window_progress(total: int) -> Iterator[Callable[[Any, bool], None] | None]:
-    """A bar over the month windows on a terminal; nothing in logs and pipes."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from hpcsched.cli.render import make_console
-
-    console = make_console(stderr=True)
-    if not console.is_terminal:
-        yield None
-        return
-    columns = (
-        TextColumn("[bold]sacct"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("", total=total)
-
-        def update(window: Any, cached: bool) -> None:
-            how = "cached" if cached else "queried"
-            bar.update(task, advance=1, description=f"{window.since:%Y-%m} {how}")
-
-        yield update
 
 
 def _when(option: str, text: str) -> datetime:
@@ -100,6 +71,7 @@ def pull(
 
     Queries sacct one calendar month at a time (UTC, a few in parallel), keeps each month's text
     in the cache, reuses months that ended over a day ago, and counts each job once."""
+    from hpcsched.cli.render_pull import window_progress
     from hpcsched.slurm import SlurmAdapter, SlurmError
     from hpcsched.slurm.pull import month_windows, pull_accounting
     from hpcsched.workloads.sacct import SacctError
@@ -121,7 +93,7 @@ def pull(
     now = datetime.now(UTC)
     total = len(month_windows(start, min(end or now, now)))
     try:
-        with _window_progress(total) as progress:
+        with window_progress(total) as progress:
             result = pull_accounting(
                 start,
                 end or now,

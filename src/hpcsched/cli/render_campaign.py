@@ -10,6 +10,7 @@ from hpcsched.cli.render import make_console
 
 
 def campaign_summary(report: dict[str, Any], steps: tuple[str, ...]) -> None:
+    """The plan's steps, then what the campaign achieved, one metric a row."""
     console = make_console()
     console.print("[bold]plan[/bold]: " + "; ".join(steps))
     table = Table(title=f"materials campaign {report['goal']} under {report['policy']}")

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 
 def selection_table(result: dict[str, Any], title: str) -> None:
+    """The task chosen for each output, and the totals (``plan tools``)."""
     table = Table(title=title)
     for header in (
         "output",
@@ -42,6 +43,7 @@ def selection_table(result: dict[str, Any], title: str) -> None:
 
 
 def ledger_table(comparison: Comparison) -> None:
+    """Fine against coarse granularity, tokens by kind (``plan ledger``)."""
     table = Table(
         title=f"{comparison.structures:,} structures × {comparison.methods} methods (coarse "
         f"batch {comparison.batch:,}; context {comparison.context_tokens:,} tokens per call)"
