@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
-from hpcsched.analytics.derive import duration_text
 from hpcsched.analytics.insights import Insight, pct
+from hpcsched.core.durations import duration_text
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem 2rem; color: #222; }
