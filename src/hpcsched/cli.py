@@ -16,6 +16,7 @@ from hpcsched import (
     cli_advise,
     cli_campaign,
     cli_dashboard,
+    cli_llm,
     cli_plan,
     cli_predict,
     cli_report,
@@ -216,6 +217,7 @@ for _module in (
     cli_campaign,
     cli_plan,
     cli_watch,
+    cli_llm,
 ):
     _module.register(app)
 
