@@ -172,3 +172,18 @@ def test_the_api_key_is_never_written_to_any_file_or_log(
         assert key not in p.read_bytes().decode("utf-8", "replace"), p
     for text in (result.stdout, result.stderr, check.stdout, check.stderr, caplog.text):
         assert key not in text
+
+
+def test_a_repeated_sentence_is_dropped_with_the_reason() -> None:
+    path = require_shared(SAMPLE)
+    content, good, _, _ = _summary_reply(path)
+    body = json.loads(content)
+    body["sentences"] = [body["sentences"][0], body["sentences"][0]]
+    prep = prepare(open_table(path).table)
+    with serve(reply(json.dumps(body))) as d:
+        client = ChatClient(load_settings({"url": d.url}, env={}))
+        got = narrate(client, [prep], names=("sample",), views=["summary"])
+        client.close()
+    first, second = got.views["summary"].checks
+    assert (first.status, second.status) == ("verified", "dropped")
+    assert second.reason == "repeats an earlier sentence" and second.text == good

@@ -37,6 +37,7 @@ class ChartFacts:
     title: str
     facts: dict[str, Fact] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  #: what a number can be about
 
     def add(self, key: str, value: Any, unit: str, label: str, subject: str | None = None) -> None:
         """A fact (None and NaN are left out: the data does not say); ``subject``: the group
@@ -44,7 +45,18 @@ class ChartFacts:
         if value is None or value != value:
             return
         v = float(value)  # Polars gives int, float or Decimal
-        self.facts[key] = Fact(key, v, unit, label, _shown(v, unit), subject)
+        self.facts[key] = Fact(key, v, unit, label, _shown(v, unit), subject, stat_of(key))
+
+
+def stat_of(key: str) -> str | None:
+    """The statistic a fact key names, by the keys' conventions here (``p75_wait``,
+    ``completed.median_wait``, ``first_half_mean``, ``peak``)."""
+    name = key.rsplit(".", 1)[-1]
+    for stat in ("first_half", "second_half", "median", "mean", "p25", "p75", "p95", "max",
+                 "peak", "lowest"):  # fmt: skip
+        if name.startswith(stat):
+            return stat
+    return None
 
 
 def _shown(value: float, unit: str) -> str:
@@ -79,23 +91,32 @@ def chart_facts(prep: Prepared, key: str, capacity: float | None = None) -> Char
     out = ChartFacts(key, VIEWS[key])
     _BUILDERS[key](prep, out, capacity)
     out.names = sorted({*out.names, *table_names(prep)})
+    out.groups = sorted({*_states(prep), *(f.subject for f in out.facts.values() if f.subject)})
     return out
+
+
+def _states(prep: Prepared) -> list[str]:
+    return [s for s in prep.jobs["state"].unique().to_list() if s]
 
 
 def paired(a: ChartFacts, b: ChartFacts) -> ChartFacts:
     """The facts of one view of two tables: ``A.`` and ``B.`` keys, and ``ratio.`` (B / A) for
     the durations, counts and amounts both have (not for shares: "2× the share" misleads)."""
-    out = ChartFacts(a.key, a.title, names=sorted({*a.names, *b.names}))
-    for prefix, side in (("A", a), ("B", b)):
-        for key, f in side.facts.items():
-            out.facts[f"{prefix}.{key}"] = Fact(
-                f"{prefix}.{key}", f.value, f.unit, f"{prefix}: {f.label}", f.shown, f.subject
-            )
-    for key, fa in a.facts.items():
-        fb = b.facts.get(key)
-        if fb is None or fa.unit not in ("seconds", "count", "number") or fa.value <= 0:
-            continue
-        out.add(f"ratio.{key}", fb.value / fa.value, "ratio", f"B / A: {fa.label}", fa.subject)
+    out = ChartFacts(
+        a.key, a.title, names=sorted({*a.names, *b.names}), groups=sorted({*a.groups, *b.groups})
+    )
+    keys = [*a.facts, *(k for k in b.facts if k not in a.facts)]
+    for key in keys:  # A, B and their ratio side by side, in the views' order
+        for prefix, side in (("A", a), ("B", b)):
+            f = side.facts.get(key)
+            if f is not None:
+                out.facts[f"{prefix}.{key}"] = Fact(
+                    f"{prefix}.{key}", f.value, f.unit, f"{prefix}: {f.label}", f.shown,
+                    f.subject, f.stat,
+                )  # fmt: skip
+        fa, fb = a.facts.get(key), b.facts.get(key)
+        if fa and fb and fa.unit in ("seconds", "count", "number") and fa.value > 0:
+            out.add(f"ratio.{key}", fb.value / fa.value, "ratio", f"B / A: {fa.label}", fa.subject)
     return out
 
 

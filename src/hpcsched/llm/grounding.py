@@ -11,6 +11,11 @@ Names are checked too: an identifier-like token (letters with digits, ``_``, or 
 must be a name in the data (users, partitions, QoS, states, size classes, dates, the tables'
 labels) or a fact key. A number glued to a known name (``user42``) is part of the name.
 
+A number is also tied to what it is about: a fact about a group (``completed.median_wait``)
+checks only in a sentence that names that group, a fact about the whole table only in one that
+names no group, and when a sentence names statistics (median, mean, 75th percentile, peak,
+first half, ...) only facts that are one of those (or counts) check.
+
 Outcome per sentence: **verified** (it has numbers and every one checks, and every name exists),
 **dropped** (a number or a name does not check: the sentence is not shown), **unverifiable**
 (no number to check: shown, marked as not checked).
@@ -52,6 +57,24 @@ _WORD = re.compile(
 )
 _PERCENTILE = re.compile(r"\b(\d+)(?:st|nd|rd|th)[\s-]+(?:percentile|quantile)|\bp(\d+)\b", re.I)
 _HALVES = re.compile(r"\b(?:first|second|latter|former|other) half\b", re.IGNORECASE)
+#: Words that name a statistic. A fact with ``stat`` matches a number only when the sentence
+#: names that statistic or none at all.
+STAT_WORDS: Final = {
+    "median": ("median", "typical"),
+    "mean": ("mean", "average", "on average"),
+    "p25": ("25th", "first quartile", "lower quartile", "p25"),
+    "p75": ("75th", "third quartile", "upper quartile", "p75"),
+    "p95": ("95th", "p95"),
+    "max": ("longest", "maximum", "max", "largest", "highest", "at most"),
+    "peak": ("peak", "peaked", "highest", "maximum", "max"),
+    "lowest": ("lowest", "minimum", "least"),  # not "min": that is minutes
+    "first_half": ("first half",),
+    "second_half": ("second half",),
+}
+_STATS: Final = {
+    stat: re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b")
+    for stat, words in STAT_WORDS.items()
+}
 _NUMERIC = re.compile(r"[-+]?[\d.,]+")
 #: A number glued to its unit or an ordinal (``3h``, ``1.2k``, ``95th``): not a name.
 _GLUED = re.compile(r"\d[\d,]*(?:\.\d+)?(?:k|m|x|s|h|d|min|mins|hrs?|st|nd|rd|th)", re.I)
@@ -70,6 +93,10 @@ class Fact:
     #: the group the number is about (a state, a user, a size class): a sentence quoting it
     #: must name that group, so "completed jobs waited 3 min" cannot borrow failed jobs' wait
     subject: str | None = None
+    #: the statistic it is (median, mean, p75, max, peak, first_half, ...): a sentence that
+    #: names statistics must name this one, so "the first half averaged 15" cannot borrow the
+    #: overall mean
+    stat: str | None = None
 
     def as_line(self) -> str:
         return f"{self.key} = {self.shown or _plain(self.value)} ({self.label})"
@@ -105,11 +132,14 @@ class SentenceCheck:
     names: list[str] = field(default_factory=list)  #: names found in the data
     unknown_names: list[str] = field(default_factory=list)
     accepted_spans: list[tuple[int, int]] = field(default_factory=list)  #: checked text ranges
+    note: str | None = None  #: another reason to drop it, given by the caller
 
     @property
     def reason(self) -> str | None:
         bad = [c.mention.text for c in self.numbers if not c.ok]
         parts = [f"number(s) not in the facts: {', '.join(bad)}"] if bad else []
+        if self.note:
+            parts.append(self.note)
         if self.unknown_names:
             parts.append(f"name(s) not in the data: {', '.join(self.unknown_names)}")
         return "; ".join(parts) or None
@@ -120,8 +150,12 @@ def check_sentence(
     facts: Mapping[str, Fact],
     names: Iterable[str] = (),
     cited: Iterable[str] = (),
+    groups: Iterable[str] = (),
 ) -> SentenceCheck:
-    """Check every number and identifier of ``text`` against ``facts`` and ``names``."""
+    """Check every number and identifier of ``text`` against ``facts`` and ``names``.
+
+    ``groups`` are the names a number can be *about* (states, users, partitions, size
+    classes): a sentence that names one can only quote facts about a group it names."""
     text = text.replace("\n", " ")
     known = {_dashes(n).lower() for n in names if n}
     tokens = set(known)
@@ -141,7 +175,11 @@ def check_sentence(
     order = [facts[k] for k in cited_keys]
     order += [f for k, f in facts.items() if k not in cited_keys]
     named = {n.lower() for n in found}
-    order = [f for f in order if f.subject is None or _dashes(f.subject).lower() in named]
+    about = named & {_dashes(g).lower() for g in groups}
+    order = [f for f in order if (_dashes(f.subject).lower() in named if f.subject else not about)]
+    stats = stats_named(text)
+    if stats:  # a sentence naming statistics quotes those, or counts
+        order = [f for f in order if f.stat in stats or (f.stat is None and f.unit == "count")]
     checks = [NumberCheck(m, _match(m, order)) for m in mentions(masked)]
     spans.extend((c.mention.start, c.mention.end) for c in checks if c.ok)
     if unknown or any(not c.ok for c in checks):
@@ -151,6 +189,12 @@ def check_sentence(
     else:
         status = "unverifiable"
     return SentenceCheck(text, status, checks, sorted(found), unknown, sorted(spans))
+
+
+def stats_named(text: str) -> set[str]:
+    """The statistics a sentence names (:data:`STAT_WORDS`)."""
+    lower = text.lower()
+    return {stat for stat, pattern in _STATS.items() if pattern.search(lower)}
 
 
 def mentions(text: str) -> list[Mention]:

@@ -36,12 +36,14 @@ _RULES = f"""Rules:
 #: A one-shot example: small models follow an example better than rules.
 _EXAMPLE = """Example. Facts:
 jobs = 500 (jobs)
-completed.median_wait = 4 min (median wait of completed jobs)
-failed.share = 12% (share of jobs that ended failed)
+failed.median_wait = 4 min (median wait of failed jobs)
 Reply:
-{"sentences": [{"claims": [{"fact": "completed.median_wait", "value": 240}], "text": \
-"Completed jobs waited a median of 4 min."}, {"claims": [{"fact": "failed.share", "value": \
-0.12}], "text": "12% of the 500 jobs failed, worth a look at their logs."}]}"""
+{"sentences": [{"claims": [{"fact": "failed.median_wait", "value": 240}], "text": \
+"The median wait of failed jobs was 4 min."}, {"claims": [{"fact": "jobs", "value": 500}], \
+"text": "The table has 500 jobs."}]}"""
+
+#: The last line of every prompt: the pattern a small model follows best.
+_ASK = "Write each sentence as: The <meaning> was <value exactly as shown>."
 
 INSIGHT_SYSTEM: Final = f"""You are an HPC operations analyst. You explain one chart of a \
 cluster's job accounting data (Slurm or a workload trace) to system administrators: what it \
@@ -129,7 +131,7 @@ def _fact_lines(facts: Iterable[Fact]) -> str:
 def insight_messages(title: str, facts: Iterable[Fact], context: str = "") -> list[Message]:
     """The Insight prompt for one chart."""
     lead = f"Chart: {title}\n" + (f"Data: {context}\n" if context else "")
-    user = f"{lead}Facts (key = value (meaning)):\n{_fact_lines(facts)}"
+    user = f"{lead}Facts (key = value (meaning)):\n{_fact_lines(facts)}\n{_ASK}"
     return [{"role": "system", "content": INSIGHT_SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -137,7 +139,7 @@ def compare_messages(title: str, names: tuple[str, str], facts: Iterable[Fact]) 
     """The Compare prompt for one view of two tables (A and B)."""
     user = (
         f"View: {title}\nA = {names[0]}\nB = {names[1]}\n"
-        f"Facts (key = value (meaning)):\n{_fact_lines(facts)}"
+        f"Facts (key = value (meaning)):\n{_fact_lines(facts)}\n{_ASK}"
     )
     return [{"role": "system", "content": COMPARE_SYSTEM}, {"role": "user", "content": user}]
 
