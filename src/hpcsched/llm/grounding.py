@@ -9,7 +9,7 @@ say where to look first; what counts is the text a person would read.
 
 Names are checked too: an identifier-like token (letters with digits, ``_``, or an ISO date)
 must be a name in the data (users, partitions, QoS, states, size classes, dates, the tables'
-labels) or a fact key. A number glued to a known name (``user42``) is part of the name.
+labels); a fact key (``user_1.jobs``, ``p25_wait``) is not one. A number glued to a known name (``user42``) is part of the name.
 
 A number is also tied to what it is about: a fact about a group (``completed.median_wait``)
 checks only in a sentence that names that group, a fact about the whole table only in one that
@@ -158,10 +158,7 @@ def check_sentence(
     classes): a sentence that names one can only quote facts about a group it names."""
     text = text.replace("\n", " ")
     known = {_dashes(n).lower() for n in names if n}
-    tokens = set(known)
-    for key in facts:
-        tokens.add(key.lower())
-        tokens.update(p for p in re.split(r"[.\[\]]", key.lower()) if p)
+    tokens = known  # fact keys are not names: a sentence quoting ``user_1.jobs`` is not prose
     masked, spans, found = _mask_names(_dashes(text), known)
     levels = _percentile_spans(masked)
     masked = _blank(masked, levels)
