@@ -9,7 +9,8 @@ say where to look first; what counts is the text a person would read.
 
 Names are checked too: an identifier-like token (letters with digits, ``_``, or an ISO date)
 must be a name in the data (users, partitions, QoS, states, size classes, dates, the tables'
-labels); a fact key (``user_1.jobs``, ``p25_wait``) is not one. A number glued to a known name (``user42``) is part of the name.
+labels); a fact key (``user_1.jobs``, ``p25_wait``) is not one. A number glued to a known name
+(``user42``) is part of the name.
 
 A number is also tied to what it is about: a fact about a group (``completed.median_wait``)
 checks only in a sentence that names that group, a fact about the whole table only in one that
