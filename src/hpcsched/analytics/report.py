@@ -11,18 +11,23 @@ of every command, :func:`hpcsched.workloads.load.load_jobs`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 import polars as pl
 
 from hpcsched.analytics import report_html as h
-from hpcsched.analytics.derive import prepare
+from hpcsched.analytics.derive import Prepared, prepare
 from hpcsched.analytics.figures import FIGURE_TITLES, build_figures
 from hpcsched.analytics.insights import Insight, insights
 from hpcsched.analytics.insights_compare import compare_insights
 from hpcsched.analytics.summaries import GROUPINGS, summaries
+
+if TYPE_CHECKING:
+    from hpcsched.analytics.narrate import Narration
 
 #: Written beside report.html: the insights as data (for ``--json`` and an LLM narrator).
 INSIGHTS_FILE = "insights.json"
@@ -37,10 +42,13 @@ def write_report(
     title: str | None = None,
     png: bool = False,
     capacity: tuple[float | None, float | None] = (None, None),
+    narrator: Callable[[Sequence[Prepared]], Narration] | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` (and ``out_dir/png/<key>.png`` with ``png``); its path.
 
     Beside it, :data:`INSIGHTS_FILE` holds every insight as data (key, text, numbers).
+    ``narrator`` (:func:`hpcsched.analytics.narrate.narrate` with its client bound) adds the
+    checked narration of each view to the page and to the file, under ``narration``.
 
     ``capacity`` is the machine size in processors of ``table`` and of ``compare`` (utilisation
     is a fraction only when it is known)."""
@@ -60,7 +68,8 @@ def write_report(
             for p, c, s in zip(preps, capacity, tables, strict=False)
         ]
         found = finding.result()
-    sections = [("Insights", _insights_section(found, labels))]
+    narration = narrator(preps) if narrator is not None else None
+    sections = [("Insights", _insights_section(found, labels) + h.narration_html(narration))]
     contrast: list[Insight] = []
     if compare is not None:
         contrast = compare_insights(preps[0], preps[1], names=names, capacity=capacity)
@@ -70,7 +79,7 @@ def write_report(
             h.figure_html(_labelled(f[key], lab), _div_id(key, i))
             for i, (f, lab) in enumerate(zip(figures, labels, strict=True))
         ]
-        sections.append((chart_title, h.row_html(cells)))
+        sections.append((chart_title, h.view_html(narration, key) + h.row_html(cells)))
     for by in GROUPINGS:
         cells = [h.summary_html(t[by], by) for t in tables]
         heading = "Summary" if by == "overall" else f"Summary by {by.replace('_', ' ')}"
@@ -90,6 +99,8 @@ def write_report(
         "compare": [i.as_dict() for i in contrast] if compare is not None else [],
         "charts": list(FIGURE_TITLES),
     }
+    if narration is not None:
+        data["narration"] = narration.as_dict()
     (out / INSIGHTS_FILE).write_text(json.dumps(data, indent=1, default=str), "utf-8")
     if png:
         write_pngs(figures, labels, out / "png")

@@ -16,6 +16,7 @@ from hpcsched.cli import (
     advise,
     campaign,
     dashboard,
+    llm,
     plan,
     predict,
     report,
@@ -37,7 +38,19 @@ app = typer.Typer(
     cls=Group,
 )
 
-for _module in (simulate, run, trace, report, dashboard, predict, advise, campaign, plan, watch):
+for _module in (
+    simulate,
+    run,
+    trace,
+    report,
+    dashboard,
+    predict,
+    advise,
+    campaign,
+    plan,
+    watch,
+    llm,
+):
     _module.register(app)
 
 

@@ -11,6 +11,7 @@ import typer
 
 from hpcsched.cli.errors import fail
 from hpcsched.cli.inputs import open_job_table
+from hpcsched.cli.llm import DeadlineOpt, LedgerOpt, ModelOpt, NarrateOpt, Narrating, UrlOpt
 from hpcsched.cli.options import JsonOpt, flag
 
 if TYPE_CHECKING:
@@ -91,6 +92,11 @@ def report(
             "commands read the Parquet",
         ),
     ] = None,
+    narrate: NarrateOpt = False,
+    llm_url: UrlOpt = None,
+    llm_model: ModelOpt = None,
+    llm_deadline: DeadlineOpt = None,
+    ledger: LedgerOpt = None,
 ) -> None:
     """Write one self-contained report.html: charts, summary tables and plain-language insights."""
     from hpcsched.analytics.report import INSIGHTS_FILE, write_report
@@ -114,6 +120,9 @@ def report(
     doing = f"building the report of {what}" + (" and its PNGs" if png else "")
     if save_table is not None:
         doing += f" (saving the table to {save_table})"
+    narrating = Narrating.start(llm_url, llm_model, llm_deadline, "report") if narrate else None
+    if narrating is not None:
+        doing += " with narration"
     try:
         with status(doing):
             path = write_report(
@@ -124,6 +133,7 @@ def report(
                 title=title or (f"{names[0]} vs {names[1]}" if other is not None else names[0]),
                 png=png,
                 capacity=capacity,
+                narrator=narrating.narrator(names, capacity) if narrating else None,
             )
     except OSError as exc:
         fail(f"cannot write the report to {out}: {exc.strerror or exc} (check the folder)")
@@ -132,6 +142,7 @@ def report(
     if saving is not None and save_table is not None:
         with status(f"saving the job table to {save_table}"):
             _finish_saving(saving, save_table)
+    narrated = narrating.finish(path.parent, ledger) if narrating is not None else ""
     data = json.loads((path.parent / INSIGHTS_FILE).read_text("utf-8"))
     texts = [i["text"] for t in data["tables"] for i in t["insights"]]
     contrasts = [i["text"] for i in data["compare"]]
@@ -146,11 +157,15 @@ def report(
             payload["png"] = str(path.parent / "png")
         if save_table is not None:
             payload["table"] = str(save_table)
+        if narrating is not None:
+            payload["narration"] = data["narration"]["summary"]
         typer.echo(json.dumps(payload))
         return
     console = make_console()
     for text in contrasts or texts:
         console.print(f"• {text}", highlight=False)
+    if narrated:
+        console.print(narrated, highlight=False)
     if save_table is not None:
         console.print(f"job table written to [bold]{save_table}[/bold]")
     console.print(f"report written to [bold]{path}[/bold]")

@@ -67,9 +67,7 @@ class SchedulerState:
         self.capacity = tuple(float(c) for c in capacity)
         self.strict = strict
         self.violations: list[Violation] = []
-        self._key: Callable[[WaitingJob], Any] | None = getattr(
-            policy, "queue_key", lambda: None
-        )()
+        self._key: Callable[[WaitingJob], Any] | None = getattr(policy, "queue_key", lambda: None)()
         self._waiting: list[WaitingJob] = []  # sorted by _key when there is one
         self._queued: dict[int, WaitingJob] = {}
         self._shapes: Counter[Vector] = Counter()
@@ -127,9 +125,7 @@ class SchedulerState:
         if job is None:
             return None
         new_end = extended_end(job.start, now, self._timelimit.get(job_id))
-        self._running[job_id] = RunningJob(
-            job.id, job.request, job.start, new_end, job.planned_end
-        )
+        self._running[job_id] = RunningJob(job.id, job.request, job.start, new_end, job.planned_end)
         heapq.heappush(self._ends, (new_end, job_id))
         self._events.append(("estimate_over", job_id))
         return new_end
