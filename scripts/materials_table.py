@@ -23,7 +23,7 @@ from typing import Any
 from hpcsched.campaigns.materials.durations import DurationModel
 from hpcsched.campaigns.materials.planner import GOALS, RuleBasedPlanner
 from hpcsched.campaigns.materials.run import run_sim
-from hpcsched.cli_campaign import parse_duration
+from hpcsched.cli.campaign import parse_duration
 
 POLICIES = ("prioritybf", "easy", "fcfs")
 TALK = {
@@ -124,7 +124,7 @@ def main() -> None:
         return
     from rich.table import Table
 
-    from hpcsched.render import make_console
+    from hpcsched.cli.render import make_console
 
     console = make_console()
     sizes = ", ".join(f"{r['goal']} {r['structures']:,}" for r in table if r["policy"] == "fcfs")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -227,3 +229,34 @@ def test_third_party_policy_registers_by_entry_point(
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["policy"] == "site-sjf-easy"
+
+
+def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every command of the app with its path, groups included (``()`` is the app itself)."""
+    found = [(path, group)]
+    if hasattr(group, "commands"):  # a group (Typer's own Click classes)
+        for name, command in group.commands.items():
+            found += _commands(command, (*path, name))
+    return found
+
+
+def test_every_json_flag_is_the_one_option_and_no_flag_shows_a_value() -> None:
+    import typer.main
+
+    from hpcsched.cli.options import JsonOpt
+
+    json_help = JsonOpt.__metadata__[0].help
+    commands = _commands(typer.main.get_command(app))
+    paths = [path for path, _ in commands]
+    assert ("trace", "pull") in paths and ("campaign", "materials") in paths
+    with_json = 0
+    for path, command in commands:
+        code, out, err = invoke(*path, "--help")
+        assert code == 0, (path, err)
+        assert "<bool>" not in out, path  # flags take no value
+        if re.search(r"^│\s+--json\s", out, re.MULTILINE):  # an option row, not a mention
+            with_json += 1
+            assert " ".join(json_help.split()) in " ".join(out.replace("│", " ").split()), path
+            (param,) = [p for p in command.params if "--json" in p.opts]
+            assert param.name == "as_json", path
+    assert with_json == 14

@@ -243,7 +243,7 @@ def test_bad_file_and_busy_port_are_one_line_errors(tmp_path: Path) -> None:
 def test_malformed_lines_are_reported_with_their_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hpcsched.cli_common import open_job_table
+    from hpcsched.cli.inputs import open_job_table
 
     dump = tmp_path / "sacct.txt"
     dump.write_text(

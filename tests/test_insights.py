@@ -9,9 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from hpcsched.analytics.derive import duration_text
 from hpcsched.analytics.insights import FAILURE_STATES, Insight, insights, pct
 from hpcsched.analytics.insights_compare import compare_insights
+from hpcsched.core.durations import duration_text
 
 STATES = ["completed"] * 6 + ["failed", "timeout", "cancelled", "out_of_memory"]
 

@@ -10,11 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from hpcsched.campaigns.materials.planner import GOALS, RuleBasedPlanner
+from hpcsched.campaigns.materials.planner import GOALS, Plan, RuleBasedPlanner
 from hpcsched.campaigns.materials.report import KEYS
-from hpcsched.campaigns.materials.run import run_live, run_sim
+from hpcsched.campaigns.materials.run import Outcome, run_sim
+from hpcsched.cli.campaign import live_campaign
+from hpcsched.core.pool import Pool
+from hpcsched.runtime.executors.local import LocalExecutor
+from hpcsched.runtime.journal import read_journal
 
 PLANNER = RuleBasedPlanner()
+
+
+def run_live(plan: Plan, policy: str, cpus: int, window: float, out: Path) -> Outcome:
+    """The campaign on this machine's processes, wired as ``--clock live`` wires it by default."""
+    executor, pool = LocalExecutor(max_workers=cpus), Pool.uniform(1, cpus, source="flags")
+    return live_campaign(plan, policy, window, out, executor, pool)
 
 
 def test_sim_and_live_run_the_same_task_sequence(tmp_path: Path) -> None:
@@ -89,6 +99,9 @@ def test_the_cli_reports_every_key_as_json() -> None:
         (["--window", "soon"], "'soon' is not a duration"),
         (["--policy", "nope"], "unknown policy 'nope'"),
         (["--data", "missing.csv"], "--data missing.csv: no such file"),
+        (["--executor", "dask"], "--executor dask runs tasks live; give --clock live"),
+        (["--clock", "live", "--executor", "mpi"], "--executor 'mpi': choose local, dask or slurm"),
+        (["--clock", "live", "--executor", "dask", "--cpus", "4"], "--cpus sizes the local pool"),
     ],
 )
 def test_the_cli_refuses_bad_options_in_one_line(args: list[str], message: str) -> None:
@@ -96,6 +109,24 @@ def test_the_cli_refuses_bad_options_in_one_line(args: list[str], message: str) 
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert message in line
+
+
+def test_a_live_campaign_runs_on_a_dask_cluster(tmp_path: Path) -> None:
+    # the executor is the command line's choice, as for `hpcsched run`: here a Dask LocalCluster
+    proc = hpcsched(
+        "campaign", "materials", "--goal", "uo2", "--clock", "live", "--materials", "12",
+        "--window", "inf", "--executor", "dask", "--dask-workers", "2",
+        "--out", str(tmp_path), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["clock"] == "live" and report["materials_investigated"] == 12
+    assert report["cpus"] == 2  # the pool is the cluster's: two single-thread workers
+    assert report["work_dir"] == str((tmp_path / "work").resolve())
+    record = read_journal(tmp_path / "run")
+    assert [run["executor"] for run in record.runs] == ["dask"]
+    assert record.tasks and all(rec.state == "succeeded" for rec in record.tasks.values())
+    assert list((tmp_path / "work" / "predictions").glob("*.json"))
 
 
 def test_prioritybf_investigates_over_1_6_times_the_materials_of_fcfs_with_no_misses() -> None:

@@ -17,8 +17,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from hpcsched.analytics.derive import duration_text
 from hpcsched.cli import app
+from hpcsched.core.durations import duration_text
 from hpcsched.slurm import DELIMITER, SlurmAdapter
 
 pytestmark = pytest.mark.slurm

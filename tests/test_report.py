@@ -14,8 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from hpcsched.analytics import FIGURE_TITLES
-from hpcsched.analytics.report import open_table, write_report
+from hpcsched.analytics.report import write_report
 from hpcsched.cli import app
+from hpcsched.workloads.load import load_jobs
 
 from browser import chrome  # noqa: F401  (fixture)
 from conftest import SHARED, require_shared
@@ -54,18 +55,18 @@ def test_cli_writes_one_self_contained_page(tmp_path: Path) -> None:
     assert "cancelled" in {i["key"] for i in data["tables"][0]["insights"]}
 
 
-def test_open_table_sniffs_every_format(tmp_path: Path) -> None:
-    text = open_table(require_shared(SACCT / "local-slurm-sample.txt"))
-    js = open_table(require_shared(SACCT / "local-slurm-sample.sacct.json"))
+def test_load_jobs_sniffs_every_format(tmp_path: Path) -> None:
+    text = load_jobs(require_shared(SACCT / "local-slurm-sample.txt"))
+    js = load_jobs(require_shared(SACCT / "local-slurm-sample.sacct.json"))
     assert (text.kind, js.kind) == ("sacct", "sacct-json")
     assert text.table.height == js.table.height > 0
     parquet = tmp_path / "jobs.table"  # Parquet without the suffix: found by its magic bytes
     text.table.select("job_id", "submit", "start", "end", "state").write_parquet(parquet)
-    assert open_table(parquet).kind == "parquet" and open_table(parquet).table.height > 0
+    assert load_jobs(parquet).kind == "parquet" and load_jobs(parquet).table.height > 0
     swf = tmp_path / "t.swf"
     swf.write_text("; MaxProcs: 8\n1 0 5 60 2 -1 -1 2 120 -1 1 1 1 -1 1 -1 -1 -1\n")
-    opened = open_table(swf)
-    assert (opened.kind, opened.capacity, opened.table.height) == ("swf", 8.0, 1)
+    opened = load_jobs(swf)
+    assert (opened.kind, opened.machine_procs, opened.table.height) == ("swf", 8, 1)
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from hpcsched.analytics.report import open_table
 from hpcsched.cli import app
 from hpcsched.workloads.load import load_jobs
 
@@ -34,7 +33,7 @@ def test_sacct_dump_to_table_and_report_in_one_command(tmp_path: Path) -> None:
     assert first["table"] == str(saved) and Path(first["report"]).is_file()
     # the saved table is the table the report read (every column, sacct_* ones included) ...
     loaded = load_jobs(saved)
-    read = open_table(sample).table
+    read = load_jobs(sample).table
     assert loaded.table.equals(read) and "sacct_cancelled_by" in loaded.table.columns
     assert loaded.machine_procs == 64  # ... with the machine size in its metadata
     # so a report of the saved table says the same, machine size included, without --procs
@@ -55,7 +54,7 @@ def test_machine_size_comes_from_the_input_when_no_procs(tmp_path: Path) -> None
     loaded = load_jobs(saved)
     assert loaded.machine_procs == 8 and loaded.table.height == 2
     assert loaded.table["cpus"].to_list() == [2, 4]
-    assert open_table(saved).capacity == 8.0
+    assert load_jobs(saved).machine_procs == 8
 
 
 def test_save_table_needs_a_parquet_path(tmp_path: Path) -> None:

@@ -18,10 +18,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hpcsched import cli_watch
+from hpcsched.advise.watch import GROWTH, Watcher, decide, format_limit, resubmit_args
+from hpcsched.cli import watch as cli_watch
 from hpcsched.runtime.events import WATCH_EVENTS, EventSink
 from hpcsched.slurm import DEFAULT_FIELDS, DELIMITER, SlurmAdapter, SlurmError
-from hpcsched.slurm.watch import GROWTH, Watcher, decide, format_limit, resubmit_args
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -33,7 +33,7 @@ from hpcsched.advise.sbatch_script import (
 )
 from hpcsched.advise.site import Site
 from hpcsched.advise.whatif import Queue, WhatIf, what_if
-from hpcsched.render import duration
+from hpcsched.core.durations import duration_text
 
 PREFER = ("fastest", "cheapest")
 
@@ -67,8 +67,8 @@ def _checkpoint_note(row: WhatIf, prediction: Prediction, part: int) -> str:
     o = row.option
     return (
         f"part {part} of {len(o.parts)}: the {prediction.coverage:.0%} bound of the run time "
-        f"({duration(prediction.runtime_upper)}) exceeds the longest limit partition {o.partition}"
-        f" with QoS {o.qos} allows ({duration(o.limit)}),\n"
+        f"({duration_text(prediction.runtime_upper)}) exceeds the longest limit partition "
+        f"{o.partition} with QoS {o.qos} allows ({duration_text(o.limit)}),\n"
         "so the job runs as dependent parts (sbatch --dependency=afterok:<previous part>, see "
         "submit-chain.sh).\nEach part is killed at its time limit: the program must write "
         "checkpoints and resume from the latest one\nwhen it starts (for a warning before the "
@@ -90,7 +90,7 @@ def _scripts(
         f"{prediction.note}, {grain}"
         if prediction.note
         else f"{prediction.coverage:.0%} bound of the predicted run time "
-        f"{duration(prediction.runtime_upper)}, {grain}"
+        f"{duration_text(prediction.runtime_upper)}, {grain}"
     )
     changes: dict[str, tuple[str, str]] = {
         "--partition": (o.partition, why),

@@ -125,20 +125,6 @@ def size_class_label(order: pl.Series) -> pl.Series:
     return order.replace_strict(labels, default="unknown", return_dtype=pl.String)
 
 
-def duration_text(seconds: float) -> str:
-    """A duration as people read it: 45 s, 12 min, 3.1 h, 2.4 d (as ``render.duration``)."""
-    s = abs(seconds)
-    if s < 120:
-        text = f"{s:.0f} s"
-    elif s < 7200:
-        text = f"{s / 60:.0f} min"
-    elif s < 172800:
-        text = f"{s / 3600:.1f} h"
-    else:
-        text = f"{s / 86400:.1f} d"
-    return f"-{text}" if seconds < 0 else text
-
-
 def _cumulative_area(times: FloatArray, weights: FloatArray, edges: FloatArray) -> FloatArray:
     """sum_i w_i * max(0, e - t_i) at every edge e: the area of steps rising by w_i at t_i."""
     if len(times) > 1 and not bool(np.all(times[1:] >= times[:-1])):

@@ -16,8 +16,9 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from hpcsched.analytics import plotting as p
-from hpcsched.analytics.derive import FloatArray, Prepared, class_name, duration_text, step_mean
+from hpcsched.analytics.derive import FloatArray, Prepared, class_name, step_mean
 from hpcsched.analytics.summaries import summary_table
+from hpcsched.core.durations import duration_text
 
 #: Bins of a time series (each a time-average): enough to see a day in a year-long trace.
 TIME_BINS = 400

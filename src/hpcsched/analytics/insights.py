@@ -20,7 +20,8 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
-from hpcsched.analytics.derive import Prepared, class_name, duration_text, prepare
+from hpcsched.analytics.derive import Prepared, class_name, prepare
+from hpcsched.core.durations import duration_text
 from hpcsched.sim.metrics import summarize
 
 #: End states counted as failures (timeouts are reported on their own).

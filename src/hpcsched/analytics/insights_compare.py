@@ -11,8 +11,9 @@ from typing import Any
 
 import polars as pl
 
-from hpcsched.analytics.derive import Prepared, duration_text, prepare
+from hpcsched.analytics.derive import Prepared, prepare
 from hpcsched.analytics.insights import Insight, pct
+from hpcsched.core.durations import duration_text
 from hpcsched.sim.metrics import job_metrics, summarize
 
 

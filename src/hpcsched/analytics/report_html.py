@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
-from hpcsched.analytics.derive import duration_text
 from hpcsched.analytics.insights import Insight, pct
+from hpcsched.core.durations import duration_text
+
+if TYPE_CHECKING:
+    from hpcsched.analytics.narrate import Narration
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem 2rem; color: #222; }
@@ -25,6 +29,9 @@ table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
 th, td { padding: 0.25rem 0.6rem; border-bottom: 1px solid #eee; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 .note { color: #8a6d3b; } ul.insights li { margin: 0.3rem 0; }
+.narration { border-left: 3px solid #6a8caf; padding: 0.1rem 0.8rem; margin: 0.5rem 0; }
+.narration .unchecked { color: #777; font-style: italic; }
+.narration .counts { color: #666; font-size: 0.85rem; }
 """
 
 #: (column, header, how to show it) of a summary table.
@@ -107,4 +114,41 @@ def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]]) -> str:
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
         f'<h1>{html.escape(title)}</h1><p class="sub">{html.escape(subtitle)}</p>\n'
         f"{body}</body></html>\n"
+    )
+
+
+def narration_html(narration: Narration | None) -> str:
+    """The narration's one-line summary (counts, model, tolerance) and the summary view."""
+    if narration is None:
+        return ""
+    from hpcsched.analytics.narrate import TOLERANCE_TEXT
+
+    line = html.escape(narration.summary())
+    tolerance = html.escape(f"Checked: {TOLERANCE_TEXT}.") if narration.views else ""
+    head = f'<p class="note" data-key="narration-summary">{line} {tolerance}</p>'
+    return head + view_html(narration, "summary")
+
+
+def view_html(narration: Narration | None, key: str) -> str:
+    """One view's checked sentences: verified ones as text, unverifiable ones marked."""
+    view = narration.views.get(key) if narration is not None else None
+    if view is None or not view.checks:
+        return ""
+    items = []
+    for check in view.shown():
+        if check.status == "verified":
+            items.append(f'<li data-status="verified">{html.escape(check.text)}</li>')
+        else:
+            items.append(
+                f'<li data-status="unverifiable" class="unchecked">{html.escape(check.text)} '
+                "(not checked: no number)</li>"
+            )
+    counts = view.counts()
+    tally = (
+        f"{view.kind}: {counts['verified']} verified, {counts['unverifiable']} unverifiable, "
+        f"{counts['dropped']} dropped"
+    )
+    return (
+        f'<div class="narration" data-key="narration-{html.escape(key)}">'
+        f'<ul>{"".join(items)}</ul><p class="counts">{html.escape(tally)}</p></div>'
     )

@@ -28,7 +28,7 @@ task-interrupted    task, attempt (found unfinished after a crash; it is run aga
 run-finished        tasks, succeeded, failed, cancelled, retried, replayed, wall_seconds
 ==================  ============================================================================
 
-Watch events (``hpcsched watch --events``, :mod:`hpcsched.slurm.watch`); job ids are strings:
+Watch events (``hpcsched watch --events``, :mod:`hpcsched.advise.watch`); job ids are strings:
 
 ==================  ============================================================================
 watch-pass          user, following (job ids still followed), ended (job ids decided this pass)

@@ -1,4 +1,4 @@
-"""A run's journal as a job table (the canonical schema) and a task's provenance.
+"""A run's journal as a job table (the canonical schema), a task's provenance, the start order.
 
 Exporting to the job table is what lets a live run be compared with a simulation or a Slurm trace
 by the same metrics code: one row per task, its last attempt, Slurm-like states.
@@ -127,3 +127,14 @@ def provenance(record: RunRecord, task_id: str) -> list[dict[str, Any]]:
         hint = f"did you mean {', '.join(close)}?" if close else "list the run's tasks"
         raise JournalError(f"{record.run_dir}: no task {task_id!r} in the journal; {hint}")
     return [_attempt(rec, attempt) for attempt in rec.attempts]
+
+
+def start_order(record: RunRecord) -> list[str]:
+    """Task ids in the order their attempts started (wall clock; a retried task appears once per
+    attempt): what a live run did, to set beside a simulation's order."""
+    starts = sorted(
+        (attempt.started_wall, task_id)
+        for task_id, rec in record.tasks.items()
+        for attempt in rec.attempts
+    )
+    return [task_id for _, task_id in starts]

@@ -15,7 +15,7 @@ from typing import Final
 
 import polars as pl
 
-from hpcsched.slurm.states import SLURM_JOB_STATES
+from hpcsched.core.slurm_states import SLURM_JOB_STATES
 from hpcsched.workloads.sacct_lines import KERNEL
 
 _NUM: Final = r"\d+(?:\.\d+)?"
@@ -294,8 +294,9 @@ CAPTURED: Final = frozenset(
 )
 #: Pre-23.02 names -> current names (README pitfall 13).
 RENAMED: Final = {"reserved": "planned", "resvcpu": "plannedcpu", "resvcpuraw": "plannedcpuraw"}
-#: Slurm state -> canonical state: the one table is :data:`hpcsched.slurm.states.SLURM_JOB_STATES`
-#: (sacct man page, JOB STATE CODES: https://slurm.schedmd.com/sacct.html#SECTION_JOB-STATE-CODES).
+#: Slurm state -> canonical state: the one table is
+#: :data:`hpcsched.core.slurm_states.SLURM_JOB_STATES` (sacct man page, JOB STATE CODES:
+#: https://slurm.schedmd.com/sacct.html#SECTION_JOB-STATE-CODES).
 STATE_CODES: Final = {name: canonical for name, (_, canonical) in SLURM_JOB_STATES.items()}
 _TIMES: Final = ("submit", "start", "end", "eligible")
 #: Kept fields whose values come from a small set (ids, codes, flags, requests, never a path or

@@ -2,9 +2,10 @@
 
 ``run_sim`` hands the campaign to :func:`hpcsched.sim.campaign.simulate_campaign` with durations
 from :mod:`.durations` and outcomes computed by the very task functions the live runtime calls
-(on a :class:`~.stores.MemoryStore`). ``run_live`` hands the same campaign to the
-:class:`~hpcsched.runtime.pilot.Pilot` with the local executor; tasks share state through files
-in ``out/work`` and the run is journaled in ``out/run``.
+(on a :class:`~.stores.MemoryStore`). ``run_live`` builds the same campaign, its tasks sharing
+state through files in a work folder, and hands it to a :data:`LiveDriver`: which executor runs
+the tasks, on what pool, journaled where, is the caller's choice (``hpcsched campaign materials
+--executor``), so a campaign never talks to an executor (``docs/architecture.md``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,19 @@ from hpcsched.core.pool import Pool
 from hpcsched.policies.registry import get_policy
 
 
+@dataclass(frozen=True)
+class LiveRun:
+    """What a driver tells of a live run: its wall time and the task ids in start order."""
+
+    wall_seconds: float
+    order: list[str]
+
+
+#: Runs a campaign to its end on real processes with its files in the given work folder (the
+#: runtime's pilot with an executor, for the CLI).
+LiveDriver = Callable[[MaterialsCampaign, Path], LiveRun]
+
+
 @dataclass
 class Outcome:
     report: dict[str, Any]
@@ -37,12 +51,15 @@ class Outcome:
 
 
 def _campaign(
-    plan: Plan, window: float, lookahead: int | None, cpus: int, work_dir: str, **kw: Any
+    plan: Plan, window: float, lookahead: int | None, pool: Pool, work_dir: str, **kw: Any
 ) -> MaterialsCampaign:
     # default: enough structures in flight to give every cpu a prediction
+    cpus = pool.total.cpus
     ahead = lookahead if lookahead is not None else max(1, math.ceil(cpus / len(plan.methods)))
+    # a fit uses up to 2 cpus of one worker: a task no worker can hold would never start
+    fit = max(1, min(pool.largest.cpus, 2))
     return MaterialsCampaign(
-        plan, work_dir=work_dir, window=window, lookahead=ahead, fit_cpus=min(cpus, 2), **kw
+        plan, work_dir=work_dir, window=window, lookahead=ahead, fit_cpus=fit, **kw
     )
 
 
@@ -61,14 +78,15 @@ def run_sim(
     from hpcsched.sim.campaign import simulate_campaign
 
     model = durations or DurationModel()
-    campaign = _campaign(plan, window, lookahead, cpus, str(work_dir or ""), durations=model)
+    pool = Pool.uniform(1, cpus, source="sim")
+    campaign = _campaign(plan, window, lookahead, pool, str(work_dir or ""), durations=model)
     store = MemoryStore(plan.spec, work_dir)
     t0 = time.perf_counter()
     with threadpool_limits(limits=1):  # in-process models: one BLAS thread, less overhead
         trace = simulate_campaign(
             campaign,
             get_policy(policy),
-            Pool.uniform(1, cpus, source="sim"),
+            pool,
             duration=duration or model.draw,
             outcome=lambda task: execute(task.kind, store, task.kwargs),
         )
@@ -87,46 +105,25 @@ def run_sim(
 def run_live(
     plan: Plan,
     policy: str,
-    cpus: int,
+    pool: Pool,
     window: float,
-    out: Path,
+    work_dir: Path,
+    drive: LiveDriver,
     *,
     lookahead: int | None = None,
-    progress: Any = None,
 ) -> Outcome:
-    """Run on this machine's processes; ``out/work`` gets the files, ``out/run`` the journal."""
-    from hpcsched.runtime.executors.local import LocalExecutor
-    from hpcsched.runtime.journal import read_journal
-    from hpcsched.runtime.pilot import Pilot
-
-    work = (out / "work").resolve()
+    """Run on real processes through ``drive``; the tasks' files go to ``work_dir``. ``pool`` is
+    what the driver's policy plans on: it sizes the look-ahead and the model fits."""
+    work = work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    campaign = _campaign(plan, window, lookahead, cpus, str(work))
-    executor = LocalExecutor(max_workers=cpus)
-    pilot = Pilot(
-        campaign,
-        get_policy(policy),
-        Pool.uniform(1, cpus, source="flags"),
-        executor,
-        out / "run",
-        work,
-        label=f"materials {plan.goal}",
-        progress=progress,
-    )
-    try:
-        summary = pilot.run()
-    finally:
-        executor.shutdown()
-    record = read_journal(out / "run")
-    starts = sorted(
-        (a.started_wall, tid) for tid, rec in record.tasks.items() for a in rec.attempts
-    )
+    campaign = _campaign(plan, window, lookahead, pool, str(work))
+    done = drive(campaign, work)
     report = campaign_report(
         campaign,
         clock="live",
         policy=policy,
-        cpus=cpus,
-        wall_seconds=summary.wall_seconds,
+        cpus=pool.total.cpus,
+        wall_seconds=done.wall_seconds,
         label=MemoryStore(plan.spec).source.label,
     )
-    return Outcome(report, [tid for _, tid in starts], campaign)
+    return Outcome(report, done.order, campaign)

@@ -1,22 +1,17 @@
-"""hpcsched trace convert|synth."""
+"""hpcsched trace convert | synth (and ``pull``, from :mod:`.pull`): job traces in and out."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from hpcsched import cli_pull
-from hpcsched.cli_common import fail
-
-if TYPE_CHECKING:
-    from hpcsched.workloads.swf import Malformed
-
-trace_app = typer.Typer(help="Read, write and collect job traces (sacct, sacct --json, SWF).")
+from hpcsched.cli import pull
+from hpcsched.cli.errors import fail
+from hpcsched.cli.options import JsonOpt, StrictOpt, flag, group
 
 FORMATS = ("sacct", "sacct-json", "swf")
 SHOWN_MALFORMED = 5
@@ -30,57 +25,6 @@ def _return_freed_memory() -> None:
     os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
 
-def _sniff(path: Path) -> str:
-    """swf by name (.swf, .swf.gz); sacct-json when the content starts with ``{``; else sacct."""
-    if path.name.endswith((".swf", ".swf.gz")):
-        return "swf"
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4096)
-        if head[:2] == b"\x1f\x8b":
-            with gzip.open(path, "rb") as handle:
-                head = handle.read(4096)
-    except (OSError, EOFError):
-        return "sacct"  # the reader names the problem
-    return "sacct-json" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "sacct"
-
-
-def _read(
-    path: Path, source: str, delimiter: str, fields: list[str] | None, strict: bool
-) -> tuple[Any, dict[str, Any], list[Malformed], int | None]:
-    """(table, summary, malformed lines, machine size) of ``path`` read as ``source``."""
-    from hpcsched.workloads.sacct import SacctError, read_sacct
-    from hpcsched.workloads.sacct_json import read_sacct_json
-    from hpcsched.workloads.swf import SwfError, read_swf
-
-    if source != "sacct" and (delimiter != "|" or fields is not None):
-        fail(f"--delimiter and --fields are for --from sacct, not {source}; drop them")
-    try:
-        if source == "swf":
-            trace = read_swf(path, strict=strict)
-            table = trace.table
-            summary = {"rows_read": table.height, "jobs": table.height, "steps": 0}
-            return table, summary, list(trace.malformed), trace.machine_procs
-        if source == "sacct-json":
-            read = read_sacct_json(path)
-            if strict and read.malformed:
-                fail(f"{read.malformed[0]} (--strict stops at the first unreadable job)")
-        else:
-            read = read_sacct(path, delimiter=delimiter, fields=fields, strict=strict)
-    except (SacctError, SwfError) as exc:
-        fail(str(exc))
-    summary = {
-        "rows_read": read.rows_read,
-        "jobs": read.jobs,
-        "steps": read.steps,
-        "requeues": read.requeues,
-        "duplicates": read.duplicates,
-        "orphan_steps": read.orphan_steps,
-    }
-    return read.table, summary, list(read.malformed), None
-
-
-@trace_app.command()
 def convert(
     file: Annotated[Path, typer.Argument(help="sacct -P text, sacct --json, or an SWF trace")],
     out: Annotated[Path, typer.Option(help="the job table to write (.parquet)")],
@@ -103,7 +47,7 @@ def convert(
     ] = None,
     anonymize: Annotated[
         bool,
-        typer.Option(
+        flag(
             help="replace users, accounts, uids and paths by keyed HMAC-SHA256 pseudonyms "
             "(stable for one key; key: --anonymize-key, else $HPCSCHED_ANON_KEY, else "
             "~/.config/hpcsched/anon.key, created on first use)"
@@ -112,29 +56,43 @@ def convert(
     anonymize_key: Annotated[
         str | None, typer.Option(help="the key for --anonymize (implies --anonymize)")
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="print a JSON summary as the last stdout line")
-    ] = False,
-    strict: Annotated[bool, typer.Option(help="stop at the first malformed line")] = False,
+    as_json: JsonOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
     """Convert an accounting dump or SWF trace into a job table (Parquet).
 
     Malformed lines are skipped and reported on stderr with file:line (--strict stops instead).
     """
     _return_freed_memory()
-    from hpcsched.render import status
-    from hpcsched.workloads.load import write_table
+    from hpcsched.cli.render import status
+    from hpcsched.workloads.load import InputError, load_jobs, sniff, write_table
 
-    chosen = source or _sniff(file)
-    if chosen not in FORMATS:
-        fail(f"--from {chosen!r} is not one of {', '.join(FORMATS)}")
+    if source is not None and source not in FORMATS:
+        fail(f"--from {source!r} is not one of {', '.join(FORMATS)}")
     if out.suffix != ".parquet":
         fail(f"--out {out} must end in .parquet (the job table is written as Parquet)")
     names = [f.strip() for f in fields.split(",") if f.strip()] if fields is not None else None
     if names is not None and not names:
         fail("--fields is empty: give the sacct --format names, e.g. JobID,State,Elapsed")
+    try:
+        chosen = source or sniff(file, delimiter)  # a Parquet table is rewritten (anonymized)
+    except InputError as exc:
+        fail(str(exc))
+    if chosen != "sacct" and (delimiter != "|" or names is not None):
+        fail(f"--delimiter and --fields are for --from sacct, not {chosen}; drop them")
     with status(f"reading {file} as {chosen}"):
-        table, summary, malformed, procs = _read(file, chosen, delimiter, names, strict)
+        try:  # filter None: an SWF trace as read, without the swf_index a filter adds
+            loaded = load_jobs(
+                file,
+                kind=chosen,
+                filter_name=None,
+                strict=strict,
+                delimiter=delimiter,
+                fields=names,
+            )
+        except InputError as exc:
+            fail(str(exc))
+        table, malformed = loaded.table, loaded.malformed
         if anonymize or anonymize_key:
             from hpcsched.workloads.anonymize import anonymize as pseudonymise
             from hpcsched.workloads.anonymize import resolve_key
@@ -145,7 +103,7 @@ def convert(
                 fail(f"cannot get the anonymization key: {exc}")
             table = pseudonymise(table, key)
         try:
-            write_table(table, out, machine_procs=procs)
+            write_table(table, out, machine_procs=loaded.machine_procs)
         except OSError as exc:
             fail(f"cannot write {out}: {exc.strerror or exc} (check the path)")
     if malformed:
@@ -158,7 +116,7 @@ def convert(
             typer.echo(f"  {bad}", err=True)
     counts = table.group_by("state").len().sort("state").iter_rows()
     summary = {
-        **summary,
+        **loaded.counts,
         "malformed": len(malformed),
         "states": {str(state): int(n) for state, n in counts},
         "source": chosen,
@@ -173,7 +131,6 @@ def convert(
     )
 
 
-@trace_app.command()
 def synth(
     jobs: Annotated[int, typer.Option(help="number of jobs (Lublin–Feitelson model)")],
     out: Annotated[Path, typer.Option(help="file to write (.gz => gzip)")],
@@ -192,7 +149,7 @@ def synth(
 ) -> None:
     """Write a synthetic, realistic trace (deterministic by seed), e.g. to test readers."""
     _return_freed_memory()
-    from hpcsched.render import status
+    from hpcsched.cli.render import status
     from hpcsched.workloads.sacct_synth import write_sacct, write_swf_trace
 
     if jobs < 1:
@@ -214,6 +171,9 @@ def synth(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``trace`` command group to ``app``."""
-    cli_pull.register(trace_app)
+    """Add the ``trace`` group (``convert``, ``synth``, ``pull``) to ``app``."""
+    trace_app = group("Read, write and collect job traces (sacct, sacct --json, SWF).")
+    trace_app.command()(convert)
+    trace_app.command()(synth)
+    pull.register(trace_app)
     app.add_typer(trace_app, name="trace")

@@ -23,7 +23,8 @@ already decided live in a small JSON state file, so ``--once`` from cron picks u
 last pass stopped. Every decision is an event (:mod:`hpcsched.runtime.events`).
 
 :func:`decide` is the policy, with no I/O (``shared/STYLE.md`` lesson 3); :class:`Watcher` does the
-Slurm commands, all through :meth:`SlurmAdapter.run` (lesson 7).
+Slurm commands, all through :meth:`SlurmAdapter.run` (lesson 7). It lives beside ``advise`` (both
+apply predictions to a user's jobs), above the ``slurm`` adapter it drives.
 """
 
 from __future__ import annotations

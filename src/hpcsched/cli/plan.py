@@ -8,17 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hpcsched.cli_common import fail
+from hpcsched.cli.errors import fail
+from hpcsched.cli.options import JsonOpt, group
 
 if TYPE_CHECKING:
     from hpcsched.plan.knapsack import Selection
-    from hpcsched.plan.ledger import Comparison
     from hpcsched.plan.spec import ToolSpec
-
-plan_app = typer.Typer(
-    help="Plan a reasoning agent's tool calls under a token budget, and count their tokens.",
-    no_args_is_help=True,
-)
 
 
 def _selection_json(spec: ToolSpec, chosen: Selection, form: dict[str, Any]) -> dict[str, Any]:
@@ -48,39 +43,6 @@ def _selection_json(spec: ToolSpec, chosen: Selection, form: dict[str, Any]) -> 
     }
 
 
-def _selection_table(result: dict[str, Any], title: str) -> None:
-    from rich.table import Table
-
-    from hpcsched.render import make_console
-
-    table = Table(title=title)
-    for header in (
-        "output",
-        "chosen task",
-        "utility",
-        "tokens",
-        f"compute ({result['compute_unit']})",
-    ):
-        table.add_column(header, justify="left" if header in ("output", "chosen task") else "right")
-    for row in result["outputs"]:
-        table.add_row(
-            row["output"],
-            row["option"],
-            f"{row['utility']:g}",
-            f"{row['tokens']:,}",
-            f"{row['compute']:,}",
-        )
-    table.add_section()
-    table.add_row(
-        "total", "", f"{result['utility']:.4g}", f"{result['tokens']:,}", f"{result['compute']:,}"
-    )
-    console = make_console()
-    console.print(table)
-    bound = result["lp_bound"]
-    note = f"; LP bound {bound:,.4g}" if bound is not None else ""
-    console.print(f"{result['method']} in {result['seconds'] * 1e3:.2f} ms{note}")
-
-
 def tools(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC.yaml", help="outputs and options")],
     budget: Annotated[
@@ -98,13 +60,14 @@ def tools(
         str,
         typer.Option(help="dp (exact), greedy (the talk's back-off), lp-greedy (Sinha–Zoltners)"),
     ] = "dp",
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Choose one task per required output within a token budget (multiple-choice knapsack).
 
     Budget form (--budget): the most utility within the budget. Cover form (--require-utility):
     the least tokens or compute that reaches the utility.
     """
+    from hpcsched.cli.render_plan import selection_table
     from hpcsched.plan import METHODS, plan
     from hpcsched.plan.knapsack import InfeasibleError
     from hpcsched.plan.spec import SpecError, load_spec
@@ -147,33 +110,7 @@ def tools(
         if require_utility is None
         else f"utility ≥ {require_utility:g}, least {minimize}"
     )
-    _selection_table(result, f"{spec.name or spec_path.name}: {goal}")
-
-
-def _ledger_table(comparison: Comparison) -> None:
-    from rich.table import Table
-
-    from hpcsched.render import make_console
-
-    table = Table(
-        title=f"{comparison.structures:,} structures × {comparison.methods} methods (coarse "
-        f"batch {comparison.batch:,}; context {comparison.context_tokens:,} tokens per call)"
-    )
-    table.add_column("granularity")
-    for header in ("calls", "prompt", "reasoning", "output", "total"):
-        table.add_column(header, justify="right")
-    for label, row in (
-        ("fine: propose 1 → check → read 1", comparison.fine),
-        ("coarse: propose N → check all → read N", comparison.coarse),
-    ):
-        table.add_row(
-            label, *(f"{row[k]:,}" for k in ("calls", "prompt", "reasoning", "output", "total"))
-        )
-    console = make_console()
-    console.print(table)
-    console.print(
-        f"coarse saves {comparison.saving_pct:.1f}% of the tokens (estimated: 4 chars/token)"
-    )
+    selection_table(result, f"{spec.name or spec_path.name}: {goal}")
 
 
 def ledger(
@@ -191,7 +128,7 @@ def ledger(
         Path | None,
         typer.Option(help="a text file with your planner prompt, repeated by every call"),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Token ledger: fine against coarse granularity for a goal of K structures × M methods.
 
@@ -199,6 +136,7 @@ def ledger(
     them all with the surrogates, read the N·M results at once. Tokens are estimated at 4
     characters per token, reasoning as a multiple of the output.
     """
+    from hpcsched.cli.render_plan import ledger_table
     from hpcsched.plan.ledger import PLANNER_CONTEXT, compare_granularity
 
     text = PLANNER_CONTEXT
@@ -227,11 +165,15 @@ def ledger(
         }
         typer.echo(json.dumps(payload))
         return
-    _ledger_table(comparison)
+    ledger_table(comparison)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``plan`` group to ``app``."""
+    """Add the ``plan`` group (``tools``, ``ledger``) to ``app``."""
+    plan_app = group(
+        "Plan a reasoning agent's tool calls under a token budget, and count their tokens.",
+        no_args_is_help=True,
+    )
     plan_app.command("tools")(tools)
     plan_app.command("ledger")(ledger)
     app.add_typer(plan_app, name="plan")

@@ -3,45 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hpcsched.cli_common import fail
+from hpcsched.cli.errors import fail
+from hpcsched.cli.options import JsonOpt, flag
 
 if TYPE_CHECKING:
     from hpcsched.slurm.pull import PullResult
-
-
-@contextmanager
-def _window_progress(total: int) -> Iterator[Callable[[Any, bool], None] | None]:
-    """A bar over the month windows on a terminal; nothing in logs and pipes."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from hpcsched.render import make_console
-
-    console = make_console(stderr=True)
-    if not console.is_terminal:
-        yield None
-        return
-    columns = (
-        TextColumn("[bold]sacct"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("", total=total)
-
-        def update(window: Any, cached: bool) -> None:
-            how = "cached" if cached else "queried"
-            bar.update(task, advance=1, description=f"{window.since:%Y-%m} {how}")
-
-        yield update
 
 
 def _when(option: str, text: str) -> datetime:
@@ -88,19 +60,18 @@ def pull(
         ),
     ] = None,
     no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="query every month again, even those in the cache")
+        bool, flag("--no-cache", help="query every month again, even those in the cache")
     ] = False,
     parallel: Annotated[
         int, typer.Option(help="sacct queries at once (each loads slurmdbd; keep it small)")
     ] = 4,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="end with one JSON object of the counts")
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Collect what the cluster ran into a job table (Parquet), as convert gives for a sacct file.
 
     Queries sacct one calendar month at a time (UTC, a few in parallel), keeps each month's text
     in the cache, reuses months that ended over a day ago, and counts each job once."""
+    from hpcsched.cli.render_pull import window_progress
     from hpcsched.slurm import SlurmAdapter, SlurmError
     from hpcsched.slurm.pull import month_windows, pull_accounting
     from hpcsched.workloads.sacct import SacctError
@@ -122,7 +93,7 @@ def pull(
     now = datetime.now(UTC)
     total = len(month_windows(start, min(end or now, now)))
     try:
-        with _window_progress(total) as progress:
+        with window_progress(total) as progress:
             result = pull_accounting(
                 start,
                 end or now,

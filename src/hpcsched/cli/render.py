@@ -1,4 +1,5 @@
-"""Terminal presentation (Rich): tables of metrics and a spinner for long work."""
+"""Terminal presentation every command shares (Rich): the console, tables of metrics and a
+spinner for long work."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from hpcsched.core.durations import duration_text
 
 DURATION = "duration"
 COLUMNS = (
@@ -22,23 +25,12 @@ COLUMNS = (
 )
 
 
-def duration(seconds: float) -> str:
-    """A duration as people read it: 45 s, 12 min, 3.1 h, 2.4 d."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
-
-
 def _cell(value: Any, fmt: str) -> str:
     if value is None:
         return "—"
     try:
         if fmt == DURATION:
-            return duration(float(value))
+            return duration_text(float(value))
         if fmt == "compact":
             v = float(value)
             return f"{v / 1e6:.1f}M" if v >= 1e6 else f"{v / 1e3:.0f}k" if v >= 1e4 else f"{v:.0f}"

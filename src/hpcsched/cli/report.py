@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hpcsched.cli_common import fail, open_job_table
+from hpcsched.cli.errors import fail
+from hpcsched.cli.inputs import open_job_table
+from hpcsched.cli.llm import DeadlineOpt, LedgerOpt, ModelOpt, NarrateOpt, Narrating, UrlOpt
+from hpcsched.cli.options import JsonOpt, flag
+
+if TYPE_CHECKING:
+    from hpcsched.workloads.load import LoadedTable
 
 
 def _start_saving(table: Any, path: Path, machine: float | None) -> Future[None]:
@@ -38,6 +44,11 @@ def _finish_saving(saving: Future[None], path: Path) -> None:
         fail(f"cannot write the job table to {path}: {exc.strerror or exc} (check the folder)")
 
 
+def _size(opened: LoadedTable) -> float | None:
+    """The machine size the file records, as the analytics take it (processors, a float)."""
+    return float(opened.machine_procs) if opened.machine_procs else None
+
+
 def _short(path: Path) -> str:
     """The file name without the suffixes the readers know (``KTH.swf.gz`` -> ``KTH``)."""
     name = path.name
@@ -62,7 +73,7 @@ def report(
         "hpcsched-report"
     ),
     png: Annotated[
-        bool, typer.Option(help="also write every chart as out/png/<key>.png (headless Chromium)")
+        bool, flag(help="also write every chart as out/png/<key>.png (headless Chromium)")
     ] = False,
     title: Annotated[
         str | None, typer.Option(help="page title (default: from the file names)")
@@ -71,12 +82,7 @@ def report(
         float | None,
         typer.Option(help="machine size in processors, for utilisation (default: the file's)"),
     ] = None,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="last line: a JSON object with the report path, insights and chart keys"
-        ),
-    ] = False,
+    as_json: JsonOpt = False,
     save_table: Annotated[
         Path | None,
         typer.Option(
@@ -86,10 +92,15 @@ def report(
             "commands read the Parquet",
         ),
     ] = None,
+    narrate: NarrateOpt = False,
+    llm_url: UrlOpt = None,
+    llm_model: ModelOpt = None,
+    llm_deadline: DeadlineOpt = None,
+    ledger: LedgerOpt = None,
 ) -> None:
     """Write one self-contained report.html: charts, summary tables and plain-language insights."""
     from hpcsched.analytics.report import INSIGHTS_FILE, write_report
-    from hpcsched.render import make_console, status
+    from hpcsched.cli.render import make_console, status
 
     if save_table is not None and save_table.suffix != ".parquet":
         fail(
@@ -99,16 +110,19 @@ def report(
     first = open_job_table(table)
     saving = None
     if save_table is not None:
-        saving = _start_saving(first.table, save_table, procs or first.capacity)
+        saving = _start_saving(first.table, save_table, procs or _size(first))
     other = open_job_table(compare) if compare is not None else None
     names = (_short(table), _short(compare) if compare is not None else "")
     if other is not None and names[0] == names[1]:
         names = (str(table), str(compare))
-    capacity = (procs or first.capacity, (procs or other.capacity) if other is not None else None)
+    capacity = (procs or _size(first), (procs or _size(other)) if other is not None else None)
     what = f"{first.table.height:,} jobs" + (f" vs {other.table.height:,}" if other else "")
     doing = f"building the report of {what}" + (" and its PNGs" if png else "")
     if save_table is not None:
         doing += f" (saving the table to {save_table})"
+    narrating = Narrating.start(llm_url, llm_model, llm_deadline, "report") if narrate else None
+    if narrating is not None:
+        doing += " with narration"
     try:
         with status(doing):
             path = write_report(
@@ -119,6 +133,7 @@ def report(
                 title=title or (f"{names[0]} vs {names[1]}" if other is not None else names[0]),
                 png=png,
                 capacity=capacity,
+                narrator=narrating.narrator(names, capacity) if narrating else None,
             )
     except OSError as exc:
         fail(f"cannot write the report to {out}: {exc.strerror or exc} (check the folder)")
@@ -127,6 +142,7 @@ def report(
     if saving is not None and save_table is not None:
         with status(f"saving the job table to {save_table}"):
             _finish_saving(saving, save_table)
+    narrated = narrating.finish(path.parent, ledger) if narrating is not None else ""
     data = json.loads((path.parent / INSIGHTS_FILE).read_text("utf-8"))
     texts = [i["text"] for t in data["tables"] for i in t["insights"]]
     contrasts = [i["text"] for i in data["compare"]]
@@ -141,11 +157,15 @@ def report(
             payload["png"] = str(path.parent / "png")
         if save_table is not None:
             payload["table"] = str(save_table)
+        if narrating is not None:
+            payload["narration"] = data["narration"]["summary"]
         typer.echo(json.dumps(payload))
         return
     console = make_console()
     for text in contrasts or texts:
         console.print(f"• {text}", highlight=False)
+    if narrated:
+        console.print(narrated, highlight=False)
     if save_table is not None:
         console.print(f"job table written to [bold]{save_table}[/bold]")
     console.print(f"report written to [bold]{path}[/bold]")

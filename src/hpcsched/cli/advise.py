@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hpcsched.cli_common import fail, warn_malformed
+from hpcsched.cli.errors import fail, warn_malformed
+from hpcsched.cli.options import JsonOpt, flag
 
 if TYPE_CHECKING:
     import polars as pl
@@ -72,8 +73,8 @@ def _predict(
     from dataclasses import replace
 
     from hpcsched.advise.plan import RefusalError, job_row, predict
+    from hpcsched.cli.render import status
     from hpcsched.predict.bound import fit_bound
-    from hpcsched.render import status
 
     try:
         with status(f"learning {coverage:.0%} bounds from {history.height:,} jobs"):
@@ -120,74 +121,72 @@ def _write(advice: Advice, script: Path, out: Path | None) -> list[str]:
     return [str(p) for p in paths]
 
 
+def advise_command(
+    script: Annotated[Path, typer.Argument(help="the batch script (#SBATCH lines) to advise")],
+    history: Annotated[
+        Path, typer.Option(help="finished jobs to learn from: a job table (.parquet) or SWF")
+    ],
+    site: Annotated[Path, typer.Option(help="site policy YAML (see examples/site-local.yaml)")],
+    queue: Annotated[
+        Path | None, typer.Option(help="the current queue: a file of squeue --json output")
+    ] = None,
+    live_queue: Annotated[
+        bool, flag("--live-queue", help="read the queue now with squeue --json")
+    ] = False,
+    coverage: Annotated[
+        float, typer.Option(help="share of similar jobs the time limit must cover (0-1)")
+    ] = 0.95,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="advised script path (default: SCRIPT.advised.sbatch beside it)"),
+    ] = None,
+    prefer: Annotated[
+        str, typer.Option(help="which valid partition/QoS to advise: fastest or cheapest")
+    ] = "fastest",
+    any_partition: Annotated[
+        bool,
+        flag("--any-partition", help="choose partition and QoS even when the script names them"),
+    ] = False,
+    user: Annotated[
+        str | None, typer.Option(help="whose history to predict from (default: you)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    import getpass
+
+    from hpcsched.advise import PREFER, advise
+    from hpcsched.advise.plan import RefusalError, request_of
+    from hpcsched.advise.sbatch_script import ScriptError, read_script
+    from hpcsched.advise.site import SiteError, load_site
+    from hpcsched.cli.render_advise import advice_json, print_advice
+
+    if prefer not in PREFER:
+        fail(f"--prefer {prefer!r}: choose fastest or cheapest")
+    if not 0 < coverage < 1:
+        fail(f"--coverage {coverage}: give a share between 0 and 1, e.g. 0.95")
+    try:
+        parsed = read_script(script)
+        site_spec = load_site(site)
+        request = request_of(parsed)
+    except (ScriptError, SiteError, RefusalError) as exc:
+        fail(str(exc))
+    current = _queue(queue, live_queue)
+    table = _history(history)
+    who = user or getpass.getuser()
+    try:
+        prediction = _predict(table, request, site_spec, who, current.now, coverage)
+        advice = advise(
+            parsed, site_spec, current, prediction, prefer=prefer, any_partition=any_partition
+        )
+    except RefusalError as exc:
+        fail(f"{script}: refused: {exc}")
+    files = _write(advice, script, out)
+    if as_json:
+        typer.echo(json.dumps(advice_json(advice, current.now, files)))
+    else:
+        print_advice(advice, current.now, files)
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``advise`` command to ``app``."""
-
-    @app.command("advise", help=HELP)
-    def advise_command(
-        script: Annotated[Path, typer.Argument(help="the batch script (#SBATCH lines) to advise")],
-        history: Annotated[
-            Path, typer.Option(help="finished jobs to learn from: a job table (.parquet) or SWF")
-        ],
-        site: Annotated[Path, typer.Option(help="site policy YAML (see examples/site-local.yaml)")],
-        queue: Annotated[
-            Path | None, typer.Option(help="the current queue: a file of squeue --json output")
-        ] = None,
-        live_queue: Annotated[
-            bool, typer.Option("--live-queue", help="read the queue now with squeue --json")
-        ] = False,
-        coverage: Annotated[
-            float, typer.Option(help="share of similar jobs the time limit must cover (0-1)")
-        ] = 0.95,
-        out: Annotated[
-            Path | None,
-            typer.Option(help="advised script path (default: SCRIPT.advised.sbatch beside it)"),
-        ] = None,
-        prefer: Annotated[
-            str, typer.Option(help="which valid partition/QoS to advise: fastest or cheapest")
-        ] = "fastest",
-        any_partition: Annotated[
-            bool,
-            typer.Option(
-                "--any-partition",
-                help="choose partition and QoS even when the script names them",
-            ),
-        ] = False,
-        user: Annotated[
-            str | None, typer.Option(help="whose history to predict from (default: you)")
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    ) -> None:
-        import getpass
-
-        from hpcsched.advise import PREFER, advise
-        from hpcsched.advise.plan import RefusalError, request_of
-        from hpcsched.advise.render import advice_json, print_advice
-        from hpcsched.advise.sbatch_script import ScriptError, read_script
-        from hpcsched.advise.site import SiteError, load_site
-
-        if prefer not in PREFER:
-            fail(f"--prefer {prefer!r}: choose fastest or cheapest")
-        if not 0 < coverage < 1:
-            fail(f"--coverage {coverage}: give a share between 0 and 1, e.g. 0.95")
-        try:
-            parsed = read_script(script)
-            site_spec = load_site(site)
-            request = request_of(parsed)
-        except (ScriptError, SiteError, RefusalError) as exc:
-            fail(str(exc))
-        current = _queue(queue, live_queue)
-        table = _history(history)
-        who = user or getpass.getuser()
-        try:
-            prediction = _predict(table, request, site_spec, who, current.now, coverage)
-            advice = advise(
-                parsed, site_spec, current, prediction, prefer=prefer, any_partition=any_partition
-            )
-        except RefusalError as exc:
-            fail(f"{script}: refused: {exc}")
-        files = _write(advice, script, out)
-        if as_json:
-            typer.echo(json.dumps(advice_json(advice, current.now, files)))
-        else:
-            print_advice(advice, current.now, files)
+    """Add ``advise`` to ``app``."""
+    app.command("advise", help=HELP)(advise_command)

@@ -10,18 +10,23 @@ from rich.table import Table
 from hpcsched.advise import Advice
 from hpcsched.advise.sbatch_script import MB
 from hpcsched.advise.whatif import WhatIf
-from hpcsched.render import duration, make_console
+from hpcsched.cli.render import make_console
+from hpcsched.core.durations import duration_text
 
 
 def _when(epoch: float, now: float) -> str:
-    return f"+{duration(epoch - now)}" if epoch > now else "now"
+    return f"+{duration_text(epoch - now)}" if epoch > now else "now"
 
 
 def _limit(row: WhatIf) -> str:
     parts = row.option.parts
     if len(set(parts)) == 1:
-        return duration(parts[0]) if len(parts) == 1 else f"{len(parts)} × {duration(parts[0])}"
-    return " + ".join(duration(p) for p in parts)
+        return (
+            duration_text(parts[0])
+            if len(parts) == 1
+            else f"{len(parts)} × {duration_text(parts[0])}"
+        )
+    return " + ".join(duration_text(p) for p in parts)
 
 
 def _marks(row: WhatIf, chosen: WhatIf) -> str:
@@ -38,7 +43,7 @@ def print_advice(advice: Advice, now: float, files: list[str]) -> None:
     title = (
         f"what if: {advice.request.nodes} node(s), {advice.request.cpus} CPU(s), "
         f"{(advice.request.mem or 0) / MB:.0f} MB; run time {p.coverage:.0%} bound "
-        f"{duration(p.runtime_upper)}, expected {duration(p.runtime_point)}"
+        f"{duration_text(p.runtime_upper)}, expected {duration_text(p.runtime_point)}"
     )
     clock = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M UTC")
     table = Table(title=title, caption=f"start and end counted from now = {clock}")

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from hpcsched.cli_common import fail
+from hpcsched.cli.errors import fail
+from hpcsched.cli.options import flag
 
 
 def default_state_file(user: str) -> Path:
@@ -22,8 +23,8 @@ def default_state_file(user: str) -> Path:
 def _bound(history: Path | None) -> Any:
     if history is None:
         return None
+    from hpcsched.cli.render import status
     from hpcsched.predict.bound import fit_bound
-    from hpcsched.render import status
     from hpcsched.workloads.load import InputError, load_jobs
 
     try:
@@ -69,7 +70,7 @@ def watch(
         int, typer.Option(min=0, help="resubmissions at most per original job")
     ] = 2,
     interval: Annotated[float, typer.Option(min=1, help="seconds between passes")] = 30,
-    once: Annotated[bool, typer.Option(help="one pass, then exit (for cron and tests)")] = False,
+    once: Annotated[bool, flag(help="one pass, then exit (for cron and tests)")] = False,
     state: Annotated[
         Path | None,
         typer.Option(help="JSON file of followed jobs and chains (default: ~/.cache/hpcsched)"),
@@ -84,9 +85,9 @@ def watch(
     The new limit is the runtime bound learnt from --history when above the old limit, else
     double the old one; never above the partition's MaxTime. Stop with Ctrl-C.
     """
+    from hpcsched.advise.watch import Watcher
     from hpcsched.runtime.events import EventSink
     from hpcsched.slurm import SlurmAdapter, SlurmError
-    from hpcsched.slurm.watch import Watcher
 
     me = getpass.getuser()
     who = user or me
@@ -142,4 +143,5 @@ def _logger(sink: Any) -> Any:
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``watch`` to ``app``."""
     app.command()(watch)

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hpcsched.render import duration, make_console
+from hpcsched.cli.render import make_console
+from hpcsched.core.durations import duration_text
 
 
 @contextmanager
@@ -74,7 +75,7 @@ def run_provenance(task_id: str, attempts: list[dict[str, Any]]) -> None:
         return
     for item in attempts:
         start, end = item.get("start"), item.get("end")
-        took = f" ({duration(end - start)})" if start and end else ""
+        took = f" ({duration_text(end - start)})" if start and end else ""
         outcome = "ok" if item.get("ok") else (item.get("reason") or "unfinished")
         console.print(f"[bold]{task_id} attempt {item['number']}[/bold]: {outcome}{took}")
         console.print(f"  ran   {item.get('action')}")

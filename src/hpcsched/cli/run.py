@@ -1,7 +1,5 @@
-"""The runtime's commands: ``run``, ``status``, ``provenance``, ``why``, ``export``.
-
-Registered on the main Typer app by :mod:`hpcsched.cli`; each is one call into ``runtime``.
-"""
+"""hpcsched run | status | provenance | why | export: the runtime's commands, each one call into
+``runtime`` (the executor and pool come from :mod:`.executors`)."""
 
 from __future__ import annotations
 
@@ -12,10 +10,18 @@ from typing import Annotated, Any
 
 import typer
 
-from hpcsched.cli_common import fail
+from hpcsched.cli.errors import fail
+from hpcsched.cli.executors import make_executor, make_pool
+from hpcsched.cli.options import (
+    DaskAddressOpt,
+    DaskWorkersOpt,
+    ExecutorOpt,
+    JsonOpt,
+    PartitionOpt,
+    SlurmModeOpt,
+)
 
 RunDirArg = Annotated[Path, typer.Argument(help="a run directory (where journal.sqlite lives)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object instead")]
 
 
 def default_run_dir(workflow: Path) -> Path:
@@ -23,89 +29,13 @@ def default_run_dir(workflow: Path) -> Path:
     return workflow.with_name(workflow.stem + ".run")
 
 
-def _pool(executor: Any, cpus: int | None, gpus: int | None, mem: str | None) -> Any:
-    from hpcsched.campaigns.task import parse_size
-    from hpcsched.runtime.pools import pool_from_flags, pool_from_slurm_env
-
-    if cpus is not None or gpus is not None or mem is not None:
-        try:
-            size = parse_size(mem) if mem is not None else None
-        except ValueError as exc:
-            fail(f"--mem {mem!r}: {exc}")
-        return pool_from_flags(cpus, gpus or 0, size)
-    if executor is not None and hasattr(executor, "pool"):
-        return executor.pool()
-    return pool_from_slurm_env() or pool_from_flags()
-
-
-def _executor(
-    name: str,
-    address: str | None,
-    workers: int,
-    slurm_mode: str = "steps",
-    partition: str | None = None,
-) -> Any:
-    if name == "local":
-        return None  # made once the pool (its size) is known
-    if name == "slurm":
-        return _slurm_executor(slurm_mode, partition)
-    if name != "dask":
-        fail(f"--executor {name!r}: choose local, dask or slurm")
-    try:
-        from hpcsched.runtime.executors.dask import DaskExecutor
-    except ImportError:
-        fail("the dask executor needs dask[distributed]: pip install 'hpcsched[dask]'")
-    try:
-        return DaskExecutor(address, n_workers=workers)
-    except OSError as exc:
-        fail(f"cannot reach the Dask scheduler at {address}: {exc}; check --dask-address")
-
-
-def _slurm_executor(mode: str, partition: str | None) -> Any:
-    import os
-
-    from hpcsched.runtime.executors.slurm import SlurmExecutor
-    from hpcsched.runtime.pools import PoolError
-    from hpcsched.slurm.adapter import SlurmAdapter, SlurmError
-
-    if mode not in ("steps", "jobs"):
-        fail(f"--slurm-mode {mode!r}: choose steps or jobs")
-    if mode == "steps" and partition is not None:
-        fail("--partition goes with --slurm-mode jobs; steps run in the current allocation")
-    if mode == "steps" and not os.environ.get("SLURM_JOB_ID"):
-        fail(
-            "--slurm-mode steps runs inside an allocation (SLURM_JOB_ID is not set): start "
-            "hpcsched under salloc or sbatch, or use --slurm-mode jobs"
-        )
-    adapter = SlurmAdapter()
-    if (reason := adapter.available()) is not None:
-        fail(f"--executor slurm: no Slurm cluster answers ({reason}); start one or pick local")
-    try:
-        return SlurmExecutor("steps" if mode == "steps" else "jobs", adapter, partition)
-    except (SlurmError, PoolError, ValueError) as exc:
-        fail(f"--executor slurm: {exc}")
-
-
 def run(
     workflow: Annotated[Path, typer.Argument(help="a YAML workflow (format in the README)")],
-    executor: Annotated[
-        str, typer.Option(help="local (processes here), dask, or slurm (job steps or jobs)")
-    ] = "local",
-    slurm_mode: Annotated[
-        str,
-        typer.Option(
-            help="with --executor slurm: steps (srun inside this salloc/sbatch allocation) "
-            "or jobs (one sbatch job per task)"
-        ),
-    ] = "steps",
-    partition: Annotated[
-        str | None,
-        typer.Option(help="with --slurm-mode jobs: the partition (default: the cluster's)"),
-    ] = None,
-    dask_address: Annotated[
-        str | None, typer.Option(help="Dask scheduler, e.g. tcp://host:8786 (default: local)")
-    ] = None,
-    dask_workers: Annotated[int, typer.Option(help="workers of the local Dask cluster")] = 2,
+    executor: ExecutorOpt = "local",
+    slurm_mode: SlurmModeOpt = "steps",
+    partition: PartitionOpt = None,
+    dask_address: DaskAddressOpt = None,
+    dask_workers: DaskWorkersOpt = 2,
     policy: Annotated[str, typer.Option(help="scheduling policy preset")] = "prioritybf",
     cpus: Annotated[int | None, typer.Option(help="pool cpus (default: the allocation)")] = None,
     gpus: Annotated[int | None, typer.Option(help="pool gpus")] = None,
@@ -119,7 +49,7 @@ def run(
             help="where inputs are read and outputs land (default: the workflow's folder)"
         ),
     ] = None,
-    json_out: JsonOpt = False,
+    as_json: JsonOpt = False,
     events: Annotated[
         str | None,
         typer.Option(
@@ -145,9 +75,9 @@ def run(
         fail(str(exc))
     if not workflow.is_file():
         fail(f"{workflow}: no such workflow file; give the path of a .yaml workflow")
-    runner = _executor(executor, dask_address, dask_workers, slurm_mode, partition)
+    runner = make_executor(executor, dask_address, dask_workers, slurm_mode, partition)
     try:
-        pool = _pool(runner, cpus, gpus, mem)
+        pool = make_pool(runner, cpus, gpus, mem)
         loaded = load_workflow(workflow, pool=pool, work_dir=work_dir)
     except (WorkflowError, PoolError) as exc:
         if runner is not None:
@@ -167,7 +97,7 @@ def run(
         observer=None if sink is None else RunEvents(sink),
     )
     try:
-        with _progress(len(loaded.tasks), enabled=not json_out) as progress:
+        with _progress(len(loaded.tasks), enabled=not as_json) as progress:
             pilot.progress = progress
             summary = pilot.run()
     except (CampaignError, RequestTooLargeError, JournalError) as exc:
@@ -176,10 +106,10 @@ def run(
         runner.shutdown()
         if sink is not None:
             sink.close()
-    if json_out:
+    if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     else:
-        from hpcsched.render_run import run_summary
+        from hpcsched.cli.render_run import run_summary
 
         run_summary(summary.as_dict())
     if summary.failed:
@@ -205,7 +135,7 @@ def _progress(total: int, enabled: bool) -> Any:
 
     if not enabled or not sys.stderr.isatty():
         return nullcontext(None)
-    from hpcsched.render_run import run_progress
+    from hpcsched.cli.render_run import run_progress
 
     return run_progress(total)
 
@@ -219,7 +149,7 @@ def _record(run_dir: Path) -> Any:
         fail(str(exc))
 
 
-def status(run_dir: RunDirArg, json_out: JsonOpt = False) -> None:
+def status(run_dir: RunDirArg, as_json: JsonOpt = False) -> None:
     """What a run did so far: tasks per state, retries, what is running."""
     from hpcsched.runtime.analyze import diagnose
 
@@ -235,10 +165,10 @@ def status(run_dir: RunDirArg, json_out: JsonOpt = False) -> None:
         "ended": record.ended is not None,
         "running": running,
     }
-    if json_out:
+    if as_json:
         typer.echo(json.dumps(info))
         return
-    from hpcsched.render_run import run_status
+    from hpcsched.cli.render_run import run_status
 
     run_status(info)
 
@@ -246,7 +176,7 @@ def status(run_dir: RunDirArg, json_out: JsonOpt = False) -> None:
 def provenance(
     run_dir: RunDirArg,
     task: Annotated[str, typer.Argument(help="the task id")],
-    json_out: JsonOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Every attempt of one task: what ran, where, when, its files (sha256) and its exit."""
     from hpcsched.runtime.export import provenance as attempts_of
@@ -257,10 +187,10 @@ def provenance(
         attempts = attempts_of(record, task)
     except JournalError as exc:
         fail(str(exc))
-    if json_out:
+    if as_json:
         typer.echo(json.dumps(attempts))
         return
-    from hpcsched.render_run import run_provenance
+    from hpcsched.cli.render_run import run_provenance
 
     run_provenance(task, attempts)
 
@@ -290,5 +220,6 @@ def export(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``run``, ``status``, ``provenance``, ``why`` and ``export`` to ``app``."""
     for command in (run, status, provenance, why, export):
         app.command()(command)

@@ -1,24 +1,19 @@
-"""hpcsched predict eval|impact."""
+"""hpcsched predict eval | impact: runtime and memory predictions, and what they buy EASY."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hpcsched.cli_common import fail, warn_malformed
+from hpcsched.cli.errors import fail, warn_malformed
+from hpcsched.cli.options import JsonOpt, flag, group
 
 if TYPE_CHECKING:
     from hpcsched.workloads.load import LoadedTable
-
-predict_app = typer.Typer(
-    help="Predict job runtimes and memory from a site's history; measure the scheduling gain."
-)
 
 MODEL_HELP = (
     "requested (the user's timelimit), user-last-two (Tsafrir 2007), alea (per-user ratio), "
@@ -57,26 +52,6 @@ def _check_model(model: str) -> None:
         fail(f"--model {model!r} is not one of {', '.join(MODELS)}")
 
 
-@contextmanager
-def _retraining(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A Rich progress bar for the retrainings (drawn only on a terminal, on stderr)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from hpcsched.render import make_console
-
-    console = make_console(stderr=True)
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn())
-    with Progress(
-        *columns, console=console, transient=True, disable=not console.is_terminal
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
-
-
 def _rounded(values: dict[str, Any]) -> dict[str, Any]:
     """Floats to 4 decimals; NaN and infinity (not JSON) to null."""
     return {
@@ -85,7 +60,6 @@ def _rounded(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@predict_app.command("eval")
 def evaluate(
     trace: Annotated[
         Path, typer.Argument(help="an SWF trace (.swf, .swf.gz) or a job table (.parquet)")
@@ -103,17 +77,16 @@ def evaluate(
         typer.Option(help="jobs between refits (default: a twentieth of the trace, >= 1000)"),
     ] = None,
     unseen_users: Annotated[
-        bool, typer.Option(help="train without 20% of the users and score only their jobs")
+        bool, flag(help="train without 20% of the users and score only their jobs")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="print the metrics as one JSON line")
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Chronological evaluation: train on the past, predict the future, retrain as time moves.
 
     Prints n, MAE, MedAE, MAPE, accuracy and under-prediction rate (and coverage and
     reserved/actual for a bound, beside the users' own requests).
     """
+    from hpcsched.cli.render_predict import eval_table, retraining_bar
     from hpcsched.predict import evaluate as ev
 
     _check_model(model)
@@ -129,7 +102,7 @@ def evaluate(
         "coverage": coverage,
         "retrain_every": retrain_every,
     }
-    with _retraining(f"{model}: retraining") as progress:
+    with retraining_bar(f"{model}: retraining") as progress:
         if unseen_users:
             result = ev.unseen_users(loaded.table, model, progress=progress, **options)
         else:
@@ -140,32 +113,9 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(metrics))
         return
-    _print_eval(metrics)
+    eval_table(metrics)
 
 
-def _print_eval(metrics: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    from hpcsched.render import make_console
-
-    name = Path(str(metrics["trace"])).name
-    table = Table(title=f"{metrics['model']} on {name} ({metrics['target']})")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        if key not in ("model", "trace", "target"):
-            table.add_row(
-                key,
-                "—"
-                if value is None
-                else f"{value:,}"
-                if isinstance(value, int | float)
-                else str(value),
-            )
-    make_console().print(table)
-
-
-@predict_app.command("impact")
 def impact(
     trace: Annotated[
         Path, typer.Argument(help="an SWF trace (.swf, .swf.gz) or a job table (.parquet)")
@@ -175,14 +125,13 @@ def impact(
     capacity: Annotated[
         int | None, typer.Option(help="processors of the machine (default: the trace's MaxProcs)")
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="print the result as one JSON line")
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Simulate EASY planning with the model's predictions vs with the users' estimates.
 
     A prediction that runs out is extended to the job's timelimit (Tsafrir et al. 2007).
     """
+    from hpcsched.cli.render_predict import retraining_bar
     from hpcsched.predict.impact import easy_impact
 
     _check_model(model)
@@ -190,13 +139,13 @@ def impact(
     procs = capacity or loaded.machine_procs
     if not procs or procs <= 0:
         fail(f"{trace}: machine size unknown; give --capacity PROCESSORS")
-    with _retraining(f"{model}: retraining") as progress:
+    with retraining_bar(f"{model}: retraining") as progress:
         result = easy_impact(loaded.table, procs, model, progress=progress)
     result = {"trace": str(trace), "capacity": procs, **result}
     if as_json:
         typer.echo(json.dumps(result))
         return
-    from hpcsched.render import metrics_table
+    from hpcsched.cli.render import metrics_table
 
     rows = [
         {"policy": "easy, user estimates", **result["user_estimates"]},
@@ -206,5 +155,10 @@ def impact(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``predict`` command group to ``app``."""
+    """Add the ``predict`` group (``eval``, ``impact``) to ``app``."""
+    predict_app = group(
+        "Predict job runtimes and memory from a site's history; measure the scheduling gain."
+    )
+    predict_app.command("eval")(evaluate)
+    predict_app.command("impact")(impact)
     app.add_typer(predict_app, name="predict")

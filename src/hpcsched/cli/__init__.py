@@ -1,0 +1,67 @@
+"""The ``hpcsched`` command: thin Typer wrappers, each a call into one package.
+
+One module per command group; each has ``register(app)``, which adds its commands (or its group)
+to the app, and this module calls them in the order ``--help`` lists them. Shared options are
+in :mod:`.options`, user errors go through :mod:`.errors`, terminal output is in the ``render*``
+modules. Heavy libraries are imported inside the commands, so ``hpcsched --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hpcsched.cli import (
+    advise,
+    campaign,
+    dashboard,
+    llm,
+    plan,
+    predict,
+    report,
+    run,
+    simulate,
+    trace,
+    watch,
+)
+from hpcsched.cli.options import Group
+
+app = typer.Typer(
+    help=(
+        "Scheduling workbench and runtime: replay traces under scheduling policies, compare "
+        "them, and run workflows with the same policies."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    cls=Group,
+)
+
+for _module in (
+    simulate,
+    run,
+    trace,
+    report,
+    dashboard,
+    predict,
+    advise,
+    campaign,
+    plan,
+    watch,
+    llm,
+):
+    _module.register(app)
+
+
+def main() -> None:
+    # `--dask` may come without a value (a LocalCluster): give Click the value it needs.
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg == "--dask" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            argv.insert(i + 1, "local")
+            break
+    app(args=argv, prog_name="hpcsched")
+
+
+__all__ = ["app", "main"]

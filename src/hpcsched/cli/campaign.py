@@ -1,0 +1,223 @@
+"""hpcsched campaign materials: the materials-discovery campaign under a policy, sim or live."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from hpcsched.cli.errors import fail
+from hpcsched.cli.executors import make_executor
+from hpcsched.cli.options import (
+    DaskAddressOpt,
+    DaskWorkersOpt,
+    ExecutorOpt,
+    JsonOpt,
+    PartitionOpt,
+    SlurmModeOpt,
+    group,
+)
+
+if TYPE_CHECKING:
+    from hpcsched.campaigns.api import Campaign
+    from hpcsched.campaigns.materials.planner import Plan
+    from hpcsched.campaigns.materials.run import Outcome
+    from hpcsched.core.pool import Pool
+    from hpcsched.runtime.executors.base import Executor
+
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``20m``, ``1.5h``, ``2d``; ``inf`` for no window."""
+    if text.strip().lower() in ("inf", "none", "0"):
+        return math.inf
+    match = _DURATION.match(text.lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; write e.g. 600, 20m or 1.5h")
+    return float(match.group(1)) * _UNITS[match.group(2) or ""]
+
+
+def materials(
+    goal: Annotated[
+        str, typer.Option(help="uo2 (a stable material for UO2) or usi (the U–Si study)")
+    ] = "uo2",
+    clock: Annotated[
+        str, typer.Option(help="sim (virtual time, simulated durations) or live (real processes)")
+    ] = "sim",
+    policy: Annotated[
+        str, typer.Option(help="scheduling policy preset: prioritybf, easy, fcfs, ...")
+    ] = "prioritybf",
+    window: Annotated[
+        str,
+        typer.Option(help="time window, e.g. 20m, 1h or 600 (seconds); inf runs to the end"),
+    ] = "20m",
+    cpus: Annotated[
+        int | None,
+        typer.Option(
+            help="pool cpus (default: 8 in sim, 2 live; --executor dask/slurm: their workers)",
+            min=1,
+        ),
+    ] = None,
+    n_materials: Annotated[
+        int | None,
+        typer.Option(
+            "--materials",
+            help="structures to screen (default: 1,124 for UO2, 99 x 1,124 for U–Si)",
+            min=1,
+        ),
+    ] = None,
+    batch: Annotated[
+        int, typer.Option(help="granularity: structures per prediction task", min=1)
+    ] = 1,
+    lookahead: Annotated[
+        int | None,
+        typer.Option(help="structures (batches) in flight (default: cpus / 3)", min=1),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="a CSV: composition,template,enthalpy_per_atom,features... "),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="live: folder for the work files and journal (default ./materials-GOAL)"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic materials set")] = 7,
+    executor: ExecutorOpt = "local",
+    slurm_mode: SlurmModeOpt = "steps",
+    partition: PartitionOpt = None,
+    dask_address: DaskAddressOpt = None,
+    dask_workers: DaskWorkersOpt = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plan a goal, run it under a policy for a time window, report what it achieved."""
+    from hpcsched.campaigns.materials.planner import GOALS, PlanError, RuleBasedPlanner
+    from hpcsched.campaigns.materials.source import MaterialsInputError
+    from hpcsched.policies.registry import get_policy
+
+    if goal not in GOALS:
+        fail(f"--goal {goal!r}: choose uo2 or usi")
+    if clock not in ("sim", "live"):
+        fail(f"--clock {clock!r}: choose sim or live")
+    try:
+        get_policy(policy)
+        seconds = parse_duration(window)
+    except ValueError as exc:
+        fail(str(exc))
+    if clock == "live" and math.isinf(seconds) and n_materials is None:
+        fail("--clock live needs a finite --window or --materials (a full campaign takes hours)")
+    if data is not None and not data.is_file():
+        fail(f"--data {data}: no such file; give a CSV of composition,template,enthalpy_per_atom")
+    try:
+        plan = RuleBasedPlanner().plan(
+            GOALS[goal], data=data, materials=n_materials, batch=batch, seed=seed
+        )
+    except (PlanError, MaterialsInputError) as exc:
+        fail(str(exc))
+    if clock == "sim":
+        if executor != "local":
+            fail(f"--executor {executor} runs tasks live; give --clock live (sim runs none)")
+        report = _simulated(plan, policy, cpus or 8, seconds, lookahead, as_json)
+    else:
+        if executor != "local" and cpus is not None:
+            fail(f"--cpus sizes the local pool; --executor {executor} plans on its own workers")
+        folder = out or Path(f"materials-{plan.goal}")
+        if (folder / "run" / "journal.sqlite").exists():
+            fail(f"{folder}: holds an earlier run; remove it or choose another --out")
+        runner = make_executor(executor, dask_address, dask_workers, slurm_mode, partition)
+        report = _live(plan, policy, cpus or 2, seconds, lookahead, folder, runner, as_json)
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        from hpcsched.cli.render_campaign import campaign_summary
+
+        campaign_summary(report, plan.steps)
+
+
+def _doing(plan: Any, policy: str, cpus: int, clock: str, quiet: bool) -> Any:
+    """The spinner while the campaign runs (none with ``--json``)."""
+    from contextlib import nullcontext
+
+    from hpcsched.cli.render import status
+
+    what = f"{plan.goal}: {plan.structures:,} structures, {policy}, {cpus} cpus ({clock})"
+    return nullcontext() if quiet else status(f"running the materials campaign {what}")
+
+
+def _simulated(
+    plan: Any, policy: str, cpus: int, window: float, lookahead: int | None, quiet: bool
+) -> dict[str, Any]:
+    from hpcsched.campaigns.materials.run import run_sim
+
+    with _doing(plan, policy, cpus, "sim", quiet):
+        return run_sim(plan, policy, cpus, window, lookahead=lookahead).report
+
+
+def _live(
+    plan: Any,
+    policy: str,
+    cpus: int,
+    window: float,
+    lookahead: int | None,
+    folder: Path,
+    runner: Any,
+    quiet: bool,
+) -> dict[str, Any]:
+    """Local processes over ``cpus``, or the ``runner`` (dask, slurm) over its own workers: a
+    task planned on a pool larger than any worker would never find one."""
+    from hpcsched.core.pool import Pool
+    from hpcsched.runtime.executors.local import LocalExecutor
+
+    pool = Pool.uniform(1, cpus, source="flags") if runner is None else runner.pool()
+    executor = runner or LocalExecutor(max_workers=cpus)
+    with _doing(plan, policy, pool.total.cpus, "live", quiet):
+        outcome = live_campaign(plan, policy, window, folder, executor, pool, lookahead=lookahead)
+    outcome.report["work_dir"] = str((folder / "work").resolve())
+    return outcome.report
+
+
+def live_campaign(
+    plan: Plan,
+    policy: str,
+    window: float,
+    folder: Path,
+    executor: Executor,
+    pool: Pool,
+    *,
+    lookahead: int | None = None,
+) -> Outcome:
+    """The campaign on real processes: the runtime's pilot drives ``executor`` (shut down at the
+    end) over ``pool``; files go to ``folder/work``, the journal to ``folder/run``."""
+    from hpcsched.campaigns.materials.run import LiveRun, run_live
+    from hpcsched.policies.registry import get_policy
+    from hpcsched.runtime.export import start_order
+    from hpcsched.runtime.journal import read_journal
+    from hpcsched.runtime.pilot import Pilot
+
+    run_dir = folder / "run"
+
+    def drive(campaign: Campaign, work: Path) -> LiveRun:
+        label = f"materials {plan.goal}"
+        pilot = Pilot(campaign, get_policy(policy), pool, executor, run_dir, work, label=label)
+        summary = pilot.run()
+        return LiveRun(summary.wall_seconds, start_order(read_journal(run_dir)))
+
+    try:
+        return run_live(plan, policy, pool, window, folder / "work", drive, lookahead=lookahead)
+    finally:
+        executor.shutdown()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``campaign`` group (``materials``) to ``app``."""
+    campaign_app = group(
+        "Run AI-driven task campaigns (surrogates, drift detection, continual learning).",
+        no_args_is_help=True,
+    )
+    campaign_app.command("materials")(materials)
+    app.add_typer(campaign_app, name="campaign")

@@ -1,0 +1,25 @@
+"""How every command reports what a user can fix: one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+
+
+def fail(message: str) -> NoReturn:
+    """A user error: one line on stderr, exit code 2, no traceback."""
+    typer.echo(f"hpcsched: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def warn_malformed(path: Path | str, malformed: Sequence[object], hint: str = "") -> None:
+    """One warning line for the lines a reader skipped: their count and the first ``file:line``."""
+    if malformed:
+        typer.echo(
+            f"hpcsched: warning: {len(malformed)} malformed line(s) skipped in {path} "
+            f"(first: {malformed[0]}){hint}",
+            err=True,
+        )

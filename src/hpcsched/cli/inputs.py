@@ -1,0 +1,45 @@
+"""A command's input job table, through the one opener (:func:`hpcsched.workloads.load.load_jobs`),
+or one error line: skipped lines are warned about, never dropped silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hpcsched.cli.errors import fail, warn_malformed
+
+if TYPE_CHECKING:
+    from hpcsched.workloads.load import LoadedTable
+
+
+def open_job_table(path: Path) -> LoadedTable:
+    """Any job table the analytics read (Parquet, SWF, ``sacct -P``, ``sacct --json``); an empty
+    table is refused (``report``, ``dashboard``)."""
+    from hpcsched.workloads.load import InputError, load_jobs
+
+    try:
+        opened = load_jobs(path)
+    except InputError as exc:
+        fail(str(exc))
+    warn_malformed(path, opened.malformed)
+    if opened.table.is_empty():
+        fail(f"{path} holds no jobs (check the file, or the sacct -S/-E window)")
+    return opened
+
+
+def open_trace(
+    trace: Path, filter_name: str, strict: bool, procs: int | None
+) -> tuple[LoadedTable, int]:
+    """A trace to replay and the machine size (``--procs``, else the file's), for ``simulate``
+    and ``compare``."""
+    from hpcsched.workloads.load import InputError, load_jobs
+
+    try:
+        loaded = load_jobs(trace, filter_name=filter_name, strict=strict)
+    except InputError as exc:
+        fail(str(exc))
+    warn_malformed(trace, loaded.malformed, "; use --strict to stop at the first")
+    capacity = procs or loaded.machine_procs
+    if not capacity:
+        fail(f"{trace} does not say the machine size; pass --procs N")
+    return loaded, int(capacity)

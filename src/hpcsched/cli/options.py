@@ -1,0 +1,92 @@
+"""The options several commands share, declared once, and how flags look in ``--help``.
+
+A shared option is an ``Annotated`` type: a command takes it as ``name: XOpt = default``, so the
+flag, its help and its Python name are the same wherever it appears (``--json`` is ``as_json:
+JsonOpt`` in every command that prints JSON). Options only one command has stay beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+
+def flag(*decls: str, help: str) -> Any:
+    """An on/off option. Typer prints the value type ``<bool>`` after every option, which for a
+    flag reads as if it took a value; an empty metavar leaves only ``--x`` (or ``--x/--no-x``)."""
+    return typer.Option(*decls, help=help, metavar="")
+
+
+class Group(TyperGroup):
+    """A command group whose ``--help`` flag, and its commands', is shown without ``<bool>``."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _quiet(super().get_help_option(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:  # a command builds its help option once and keeps it
+            _quiet(command.get_help_option(ctx))
+        return command
+
+
+def _quiet(option: Any) -> Any:
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+def group(help: str, *, no_args_is_help: bool = False) -> typer.Typer:
+    """A command group (``hpcsched trace``, ``predict``, ...) whose flags show no value."""
+    return typer.Typer(help=help, no_args_is_help=no_args_is_help, cls=Group)
+
+
+# -- output -------------------------------------------------------------------------------------
+
+JsonOpt = Annotated[
+    bool, flag("--json", help="print the result as JSON: one line, the last one on stdout")
+]
+StrictOpt = Annotated[bool, flag(help="stop at the first malformed line")]
+
+# -- replaying a trace (simulate, compare) --------------------------------------------------------
+
+FilterOpt = Annotated[
+    str, typer.Option("--filter", help="input filter: none, strong (SC'15) or rlscheduler (SC'20)")
+]
+EstimateOpt = Annotated[
+    str,
+    typer.Option(help="what the policy plans with: requested (user walltime), exact, or a column"),
+]
+ClassesOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="priority classes: size[:90,80], column:NAME, user:a,b, partition:..., qos:..."
+    ),
+]
+ProcsOpt = Annotated[
+    int | None, typer.Option(help="machine size in processors (default: the trace header)")
+]
+KillOpt = Annotated[bool, flag(help="kill jobs that run past their timelimit")]
+
+# -- where live tasks run (run, campaign materials --clock live) ----------------------------------
+
+ExecutorOpt = Annotated[
+    str, typer.Option(help="local (processes here), dask, or slurm (job steps or jobs)")
+]
+SlurmModeOpt = Annotated[
+    str,
+    typer.Option(
+        help="with --executor slurm: steps (srun inside this salloc/sbatch allocation) "
+        "or jobs (one sbatch job per task)"
+    ),
+]
+PartitionOpt = Annotated[
+    str | None,
+    typer.Option(help="with --slurm-mode jobs: the partition (default: the cluster's)"),
+]
+DaskAddressOpt = Annotated[
+    str | None, typer.Option(help="Dask scheduler, e.g. tcp://host:8786 (default: local)")
+]
+DaskWorkersOpt = Annotated[int, typer.Option(help="workers of the local Dask cluster")]

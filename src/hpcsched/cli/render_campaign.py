@@ -1,0 +1,43 @@
+"""The materials campaign's report on a terminal (Rich), for ``hpcsched campaign materials``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from hpcsched.cli.render import make_console
+
+
+def campaign_summary(report: dict[str, Any], steps: tuple[str, ...]) -> None:
+    """The plan's steps, then what the campaign achieved, one metric a row."""
+    console = make_console()
+    console.print("[bold]plan[/bold]: " + "; ".join(steps))
+    table = Table(title=f"materials campaign {report['goal']} under {report['policy']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    window = report["window"]
+    rows = [
+        ("clock", report["clock"]),
+        ("window", "to the end" if window is None else f"{window:,.0f} s"),
+        ("cpus", str(report["cpus"])),
+        ("materials investigated", f"{report['materials_investigated']:,}"),
+        ("prediction tasks", f"{report['prediction_tasks']:,}"),
+        ("drift checks run", f"{report['drift_checks']:,}"),
+        ("drift detections", _per_method(report["drift_detections"])),
+        ("continual-learning delay (structures)", _per_method(report["continual_learning_delay"])),
+        ("low-priority misses", str(report["low_priority_misses"])),
+        ("tasks made obsolete", _per_method(report["obsolete_removed"]) or "0"),
+        ("utilisation", f"{report['utilisation']:.1%}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    for entry in report["best"]:
+        console.print(f"  {entry['label']}: {entry['enthalpy_per_atom']:.4f} eV/atom (predicted)")
+    if "work_dir" in report:
+        console.print(f"files written to {report['work_dir']}")
+
+
+def _per_method(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {'—' if v is None else v}" for k, v in values.items())
