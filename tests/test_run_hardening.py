@@ -339,3 +339,33 @@ def test_the_journal_is_flushed_while_the_pilot_waits(tmp_path: Path) -> None:
         assert record.tasks["slow"].state == "running"
     finally:
         thread.join(30)
+
+
+@pytest.mark.parametrize("keep", [0, 0.5])
+def test_a_truncated_journal_is_refused_not_taken_for_a_fresh_run(
+    tmp_path: Path, keep: float
+) -> None:
+    with Journal(tmp_path) as journal:
+        for i in range(2000):
+            journal.record("run-started", t=float(i), data={"pad": "z" * 100})
+    path = tmp_path / "journal.sqlite"
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * keep)])
+    with pytest.raises(JournalError, match="damaged"):
+        read_journal(tmp_path, check=True)
+
+
+def test_the_dask_executor_bounds_a_task_no_worker_can_hold(tmp_path: Path) -> None:
+    from hpcsched.runtime.executors.dask import DaskExecutor
+
+    # a pool of the workers' sum (2 cpus), as a campaign given its own pool has; no worker has 2
+    runner = DaskExecutor(n_workers=2, threads_per_worker=1)
+    try:
+        tasks = [Task(id="wide", command="true", cpus=2)]
+        fcfs, pool = get_policy("fcfs"), Pool.uniform(1, 2)
+        summary = Pilot(StaticWorkflow(tasks), fcfs, pool, runner, tmp_path, tmp_path).run()
+    finally:
+        runner.shutdown()
+    assert summary.failed == 1
+    (root,) = summary.root_causes
+    assert root["reason"] == "infrastructure" and "no live Dask worker" in root["message"]
+    assert len(read_journal(tmp_path).tasks["wide"].attempts) == 1 + LOST_RETRIES
