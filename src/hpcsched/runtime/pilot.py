@@ -149,9 +149,10 @@ class Pilot:
     def _loop(self, journal: Journal, dispatcher: Dispatcher) -> None:
         while True:
             launches = dispatcher.step(self.now())
-            if launches:
-                # durable before anything runs: a task that kills this process (kill -9 $PPID)
-                # leaves its attempt in the journal, to be marked interrupted and counted
+            if any(_child_of_ours(launch.task) for launch in launches):
+                # durable before it runs: a task that kills this process (kill -9 $PPID) leaves
+                # its attempt in the journal, to be marked interrupted and counted. (A pooled
+                # callable runs in a pool worker, not under us: its turn stays batched.)
                 journal.flush()
                 self._flushed = self.now()
             settled = [self._launch(launch) for launch in launches]
@@ -413,3 +414,9 @@ class Pilot:
 def _live_attempts(record: RunRecord) -> set[tuple[str, int]]:
     """The attempts a killed run left running: the only ones whose processes may be killed."""
     return set(record.unfinished_attempts())
+
+
+def _child_of_ours(task: Task) -> bool:
+    """Whether the attempt may run as a child process of the pilot (a command, or a callable
+    with a timeout), and so could kill it."""
+    return task.command is not None or task.timeout is not None
