@@ -278,6 +278,26 @@ def test_a_killed_run_with_a_damaged_wal_is_not_rerun_without_force(tmp_path: Pa
     (line,) = proc.stderr.strip().splitlines()
     assert "damaged" in line
     assert sum(ledger(tmp_path).values()) == 40  # nothing ran again
+    # --force accepts the loss: the journal is taken as it is; what it forgot runs again
+    proc = hpcsched("run", str(wf), "--cpus", "2", "--force", timeout=60)
+    assert proc.returncode == -9  # k kills the runtime again: the run resumed past t0..t39
+    assert set(ledger(tmp_path)) == {f"t{i}" for i in range(40)}
+    info = status(tmp_path / "wf.run")
+    assert info is not None and info["tasks"] == 41 and info["succeeded"] == 40
+
+
+def test_force_sets_an_unreadable_journal_aside_and_starts_over(tmp_path: Path) -> None:
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(f"jobs:\n  - id: a\n    command: 'echo a >> {tmp_path}/ledger.txt'\n")
+    assert hpcsched("run", str(wf)).returncode == 0
+    journal = tmp_path / "wf.run" / "journal.sqlite"
+    journal.write_bytes(b"")  # truncated to nothing: an empty database, not a fresh run
+    proc = hpcsched("run", str(wf))
+    assert proc.returncode == 2 and "damaged" in proc.stderr
+    assert ledger(tmp_path)["a"] == 1
+    assert hpcsched("run", str(wf), "--force").returncode == 0
+    assert ledger(tmp_path)["a"] == 2
+    assert list((tmp_path / "wf.run").glob("journal.sqlite.damaged-*"))
 
 
 class OneQuickOneSlow:
