@@ -249,8 +249,8 @@ class Pilot:
         try:
             return read_journal(self.run_dir, check=True, trust_count=False)
         except JournalError:
-            moved = set_aside(self.run_dir)
-            warnings.warn(f"--force: damaged journal moved to {moved[0].name}", stacklevel=2)
+            moved = ", ".join(path.name for path in set_aside(self.run_dir))
+            warnings.warn(f"--force: the damaged journal was moved aside: {moved}", stacklevel=2)
             return None
 
     @staticmethod
