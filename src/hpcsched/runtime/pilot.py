@@ -20,7 +20,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,36 +42,16 @@ from hpcsched.runtime.journal import (
 from hpcsched.runtime.lock import RunLock
 from hpcsched.runtime.orphans import kill_orphans
 from hpcsched.runtime.staging import attempt_dir, commit, hash_inputs, prepare
+from hpcsched.runtime.summary import RootCauses, RunSummary
 
 # Journal commits are batched: losing the last 50 ms of events to a kill only means those attempts
 # look unfinished and are run again (a "committing" record is always flushed before outputs move).
 FLUSH_EVERY = 0.05
-ROOTS_SHOWN = 20
 MAX_WAIT = 1.0  # seconds: the loop turns at least this often (flush, checkpoint, clamp retries)
 Progress = Callable[[Counts, int, int], None]  # counts, running, queued
 #: Sees every journal record (keyword arguments: kind, run, t, task_id, attempt, data) and returns
 #: nothing: observers never decide (runtime/events.py writes them as JSON lines).
 Observer = Callable[..., None]
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    tasks: int
-    succeeded: int
-    failed: int
-    cancelled: int
-    retried: int
-    replayed: int
-    wall_seconds: float
-    run_dir: str
-    policy: str
-    executor: str
-    #: the tasks that failed of their own accord (not for a dependency): task, reason, message
-    #: and how many dependants they blocked; the first :data:`ROOTS_SHOWN`
-    root_causes: tuple[dict[str, Any], ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Pilot:
@@ -106,7 +85,7 @@ class Pilot:
         self._flushed = 0.0
         self._shared = self.run_dir / "attempts"
         self._infra = InfraBudget()
-        self._roots: dict[str, dict[str, Any]] = {}  # root causes of failures, in order
+        self._roots = RootCauses()
 
     def now(self) -> float:
         return time.monotonic() - self._t0
@@ -305,12 +284,7 @@ class Pilot:
         if kind == "started" and attempt is not None:
             data["workdir"] = str(self._workdir(self._dispatcher.task(task_id), attempt))
         if kind == "failed":
-            root = str(data.get("root") or task_id)
-            if root == task_id and len(self._roots) < ROOTS_SHOWN:
-                keep = {"task": task_id, "reason": data.get("reason"), "message": data["message"]}
-                self._roots[task_id] = keep | {"blocks": 0}
-            elif root in self._roots:
-                self._roots[root]["blocks"] += 1
+            self._roots.see(task_id, data)
         self._note(self._journal, kind, t=self.now(), task_id=task_id, attempt=attempt, data=data)
 
     def _workdir(self, task: Task, number: int) -> Path:
@@ -407,7 +381,7 @@ class Pilot:
             run_dir=str(self.run_dir),
             policy=self.policy.name,
             executor=getattr(self.executor, "name", type(self.executor).__name__),
-            root_causes=tuple(dict(root) for root in self._roots.values()),
+            root_causes=self._roots.listed(),
         )
 
 
