@@ -19,6 +19,7 @@ from hpcsched.cli.options import (
     JsonOpt,
     PartitionOpt,
     SlurmModeOpt,
+    flag,
 )
 
 RunDirArg = Annotated[Path, typer.Argument(help="a run directory (where journal.sqlite lives)")]
@@ -60,7 +61,7 @@ def run(
     ] = None,
     force: Annotated[
         bool,
-        typer.Option(
+        flag(
             "--force",
             help="resume from a damaged journal as it is (work whose end it lost runs again), "
             "or set an unreadable one aside and start over",
