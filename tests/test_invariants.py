@@ -25,6 +25,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from hpcsched.core.profile import Profile
+from hpcsched.policies.backfilling import BackfillPolicy
+from hpcsched.policies.registry import registered_policies
+from hpcsched.policies.view import Policy
+from hpcsched.sim.fast import replay_fast
+from hpcsched.sim.replay import replay
+from hpcsched.sim.simulate import compiled_twin
 from invariant_drivers import (
     CPUS,
     MEM,
@@ -36,14 +44,6 @@ from invariant_drivers import (
     replay_compiled,
     replay_reference,
 )
-
-from hpcsched.core.profile import Profile
-from hpcsched.policies.backfilling import BackfillPolicy
-from hpcsched.policies.registry import registered_policies
-from hpcsched.policies.view import Policy
-from hpcsched.sim.fast import replay_fast
-from hpcsched.sim.replay import replay
-from hpcsched.sim.simulate import compiled_twin
 
 POLICIES = registered_policies()
 

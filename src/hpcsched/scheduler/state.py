@@ -14,8 +14,9 @@ expected end has outlived its estimate: :meth:`decide` extends it (that is how t
 of a campaign and the wall clock learn of overruns). Trace replay keeps pyss's order of the
 events of one instant (overruns, then submissions, then ends; ``pyss_order``), on which the
 published numbers depend: every overrun of the instant is delivered first, together, so a job
-still marked as ending *now* does end now, and it counts as free (pyss's early release). A start that does not fit what is free
-now is refused and counted as a violation (or raised, with ``strict``); the job stays queued.
+still marked as ending *now* does end now, and it counts as free (pyss's early release). A start
+that does not fit what is free now is refused and counted as a violation (or raised, with
+``strict``); the job stays queued.
 """
 
 from __future__ import annotations
