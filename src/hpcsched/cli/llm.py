@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hpcsched.cli.errors import fail
+from hpcsched.cli.options import JsonOpt, flag, group
 
 if TYPE_CHECKING:
     from hpcsched.analytics.derive import Prepared
     from hpcsched.analytics.narrate import Narration
     from hpcsched.llm import ChatClient, LLMSettings, TokenLedger
 
-llm_app = typer.Typer(
-    help="Language models: the project's local server, and what an endpoint can do.",
+llm_app = group(
+    "Language models: the project's local server, and what an endpoint can do.",
     no_args_is_help=True,
 )
 
@@ -43,7 +44,7 @@ DeadlineOpt = Annotated[
 ]
 NarrateOpt = Annotated[
     bool,
-    typer.Option(
+    flag(
         "--narrate",
         help="add a language model's narration of each chart, every number checked against "
         "the data (see `hpcsched llm check`); without an endpoint the report is unchanged",
@@ -141,7 +142,7 @@ def check(
     url: UrlOpt = None,
     model: ModelOpt = None,
     deadline: DeadlineOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Ask an endpoint what it can do: models, chat, JSON schema, usage, streaming, images."""
     from hpcsched.llm import ChatClient, TokenLedger

@@ -60,9 +60,25 @@ EstimateOpt = Annotated[
     typer.Option(help="what the policy plans with: requested (user walltime), exact, or a column"),
 ]
 ClassesOpt = Annotated[
+    str,
+    typer.Option(
+        help="priority classes (PriorityBF's; every policy's per-class table): size[:90,80], "
+        "column:NAME, user:a,b, partition:..., qos:..."
+    ),
+]
+ProtocolOpt = Annotated[
     str | None,
     typer.Option(
-        help="priority classes: size[:90,80], column:NAME, user:a,b, partition:..., qos:..."
+        help="replay environment: default, or rlscheduler (Zhang et al. SC'20: sticky head, "
+        "processors back at end events, their ten 1,024-job windows averaged unless --window); "
+        "default: rlscheduler with --filter rlscheduler"
+    ),
+]
+ReleaseOpt = Annotated[
+    str,
+    typer.Option(
+        help="when a job joins the queue: eligible (Slurm's eligible time when the table has "
+        "it: held, --begin and dependent jobs) or submit"
     ),
 ]
 ProcsOpt = Annotated[

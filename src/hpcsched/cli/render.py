@@ -57,7 +57,11 @@ def metrics_table(rows: Sequence[dict[str, Any]], *, title: str) -> None:
     console.print(table)
     classes = [(row["policy"], row["per_class"]) for row in rows if row.get("per_class")]
     if classes:
-        per_class = Table(title="median response time per priority class (0 = highest)")
+        rule = next((row["classes"] for row in rows if row.get("classes")), "")
+        caption = f"classes: {rule}" if rule else None
+        per_class = Table(
+            title="median response time per priority class (0 = highest)", caption=caption
+        )
         per_class.add_column("policy")
         levels = sorted({level for _, pc in classes for level in pc})
         for level in levels:
@@ -69,7 +73,7 @@ def metrics_table(rows: Sequence[dict[str, Any]], *, title: str) -> None:
     for row in rows:
         notes = [
             f"{row[k]} {k.replace('_', ' ')}"
-            for k in ("refused", "no_runtime", "estimate_missing")
+            for k in ("refused", "no_runtime", "estimate_missing", "held", "violations")
             if row.get(k)
         ]
         if notes:

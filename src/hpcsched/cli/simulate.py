@@ -17,8 +17,11 @@ from hpcsched.cli.options import (
     JsonOpt,
     KillOpt,
     ProcsOpt,
+    ProtocolOpt,
+    ReleaseOpt,
     StrictOpt,
 )
+from hpcsched.policies.classes import DEFAULT_CLASSES
 
 
 def _window(text: str | None) -> tuple[int, int] | None:
@@ -28,6 +31,20 @@ def _window(text: str | None) -> tuple[int, int] | None:
     if not sep or not first.isdigit() or not count.isdigit():
         fail(f"--window {text!r}: write START:COUNT, e.g. 1981:1024")
     return int(first), int(count)
+
+
+def _protocol(protocol: str | None, filter_name: str) -> str:
+    """The replay protocol: as given, else the one the input filter implies."""
+    if protocol is None:
+        return "rlscheduler" if filter_name == "rlscheduler" else "default"
+    return protocol
+
+
+def _windows_note(metrics: dict[str, object]) -> str:
+    windows = metrics.get("windows")
+    if not windows:
+        return ""
+    return f" ({metrics.get('protocol')} protocol: means over {windows} windows)"
 
 
 def simulate(
@@ -42,11 +59,13 @@ def simulate(
     backfill: Annotated[
         str | None, typer.Option(help="none, easy, conservative, rlscheduler, prioritybf")
     ] = None,
-    classes: ClassesOpt = None,
+    classes: ClassesOpt = DEFAULT_CLASSES,
     estimate: EstimateOpt = "requested",
     window: Annotated[
         str | None, typer.Option(help="simulate COUNT jobs from index START: START:COUNT")
     ] = None,
+    protocol: ProtocolOpt = None,
+    release: ReleaseOpt = "eligible",
     out: Annotated[
         Path | None, typer.Option(help="write the simulated job table (.parquet)")
     ] = None,
@@ -59,25 +78,30 @@ def simulate(
     ] = "auto",
 ) -> None:
     """Replay a trace under one policy and print its metrics."""
+    from hpcsched.policies.classes import describe_classes
     from hpcsched.policies.registry import get_policy
-    from hpcsched.sim.simulate import simulate as run
+    from hpcsched.sim.protocols import simulate_windows, windows_of
 
     loaded, capacity = open_trace(trace, filter_name, strict, procs)
+    protocol = _protocol(protocol, filter_name)
     try:
-        chosen = get_policy(policy, order=order, backfill=backfill)
-        result = run(
+        chosen = get_policy(policy, order=order, backfill=backfill, protocol=protocol)
+        result = simulate_windows(
             loaded.table,
             chosen,
             capacity,
+            windows_of(protocol, _window(window)),
             estimate=estimate,
-            window=_window(window),
             classes=classes,
             kill_at_timelimit=kill_at_timelimit,
             engine=engine,
+            release=release,
         )
+        described = describe_classes(result.table, classes)
     except ValueError as exc:
         fail(str(exc))
     metrics = {"policy": chosen.name, "machine_procs": capacity, **result.metrics}
+    metrics["protocol"], metrics["classes"] = protocol, described
     metrics["malformed"] = len(loaded.malformed)
     if out is not None:
         from hpcsched.workloads.load import write_table
@@ -88,7 +112,7 @@ def simulate(
         return
     from hpcsched.cli.render import metrics_table
 
-    metrics_table([metrics], title=f"{trace.name} — {chosen.name}")
+    metrics_table([metrics], title=f"{trace.name} — {chosen.name}{_windows_note(metrics)}")
 
 
 def compare(
@@ -97,9 +121,11 @@ def compare(
         str, typer.Option(help="comma-separated presets")
     ] = "fcfs,easy,conservative,prioritybf",
     filter_name: FilterOpt = "none",
-    classes: ClassesOpt = "size",
+    classes: ClassesOpt = DEFAULT_CLASSES,
     estimate: EstimateOpt = "requested",
     window: Annotated[str | None, typer.Option(help="START:COUNT")] = None,
+    protocol: ProtocolOpt = None,
+    release: ReleaseOpt = "eligible",
     dask: Annotated[
         str | None,
         typer.Option(
@@ -111,29 +137,46 @@ def compare(
     strict: StrictOpt = False,
     kill_at_timelimit: KillOpt = False,
 ) -> None:
-    """Replay a trace under several policies: one table, one row per policy."""
+    """Replay a trace under several policies: one table, one row per policy.
+
+    A policy is a name (a preset or a registered policy) or ORDER:BACKFILL, e.g. sjf:none."""
+    from hpcsched.policies.classes import describe_classes
     from hpcsched.policies.registry import get_policy
     from hpcsched.sim.compare import Case
     from hpcsched.sim.compare import compare as run
 
     loaded, capacity = open_trace(trace, filter_name, strict, procs)
+    protocol = _protocol(protocol, filter_name)
     names = [p.strip() for p in policies.split(",") if p.strip()]
     try:
         for name in names:
-            get_policy(name)
+            get_policy(name, protocol=protocol)
         cases = [
-            Case(name, capacity, estimate, classes, _window(window), kill_at_timelimit)
+            Case(
+                name,
+                capacity,
+                estimate,
+                classes,
+                _window(window),
+                kill_at_timelimit,
+                protocol=protocol,
+                release=release,
+            )
             for name in names
         ]
         rows, _ = run(loaded.table, cases, dask=dask)
+        described = describe_classes(loaded.table, classes)
     except ValueError as exc:
         fail(str(exc))
+    for row in rows:
+        row["protocol"], row["classes"] = protocol, described
     if as_json:
         typer.echo(json.dumps(rows))
         return
     from hpcsched.cli.render import metrics_table
 
-    metrics_table(rows, title=f"{trace.name}: {len(rows)} policies on {capacity} processors")
+    note = _windows_note(rows[0]) if rows else ""
+    metrics_table(rows, title=f"{trace.name}: {len(rows)} policies on {capacity} processors{note}")
 
 
 def demo(

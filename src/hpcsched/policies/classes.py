@@ -67,3 +67,33 @@ def assign_classes(table: pl.DataFrame, rule: str) -> pl.Series:
         f"unknown class rule {rule!r}; use size[:90,80], column:NAME, or "
         + ", ".join(f"{f}:..." for f in LIST_FIELDS)
     )
+
+
+#: the class rule ``simulate`` and ``compare`` use unless told otherwise (PriorityBF's own)
+DEFAULT_CLASSES = "size"
+
+
+def describe_classes(table: pl.DataFrame, rule: str) -> str:
+    """One line saying what the classes of ``rule`` are on ``table`` (for tables and JSON)."""
+    kind, _, arg = rule.partition(":")
+    kind = kind.strip()
+    if kind == "size":
+        high, low = (float(p) for p in arg.split(",")) if arg else (90.0, 80.0)
+        column = _size_column(table)
+        size = table[column].cast(pl.Float64)
+        p_high = size.quantile(high / 100, interpolation="linear")
+        p_low = size.quantile(low / 100, interpolation="linear")
+        return (
+            f"size: class 0 = more than {p_high:g} {column} (P{high:g}), class 2 = fewer than "
+            f"{p_low:g} (P{low:g}), class 1 between"
+        )
+    if kind == "column":
+        return f"column {arg}: its integer value is the class"
+    return (
+        f"{kind}: "
+        + ", ".join(
+            f"{item.partition('=')[0].strip()} = class {item.partition('=')[2] or 0}"
+            for item in arg.split(",")
+        )
+        + ", others the next class"
+    )

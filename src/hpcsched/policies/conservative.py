@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from operator import le
 from typing import Any
 
 from hpcsched.core.profile import Profile, Vector, fits
@@ -36,59 +35,52 @@ from hpcsched.policies.view import Decision, SchedulerView, WaitingJob
 
 
 class Holes:
-    """Capacity that came back, newest last: ``(seq, start, end, most)`` per hole, ``most`` the
-    most that is free inside it now (refreshed when a reservation lands on it). Suffix minima of
-    the starts and maxima of ``most`` answer "can any hole newer than ``since`` help?" at once;
-    only when that says maybe are the holes looked at one by one."""
+    """Capacity that came back, oldest first: ``[seq, start, end, most]`` per hole, ``most`` an
+    upper bound of what is free inside it now. Reservations that land on a hole are not
+    propagated to it (that cost a scan of every hole per reservation); instead a hole that looks
+    useful is measured again when it is asked, and one that no longer has room for the smallest
+    waiting request is dropped for good (what it holds only shrinks; capacity that comes back
+    later makes a newer hole, whose ``most`` covers it)."""
 
-    __slots__ = ("_dirty", "_suffix", "items", "seqs")
+    __slots__ = ("items",)
 
     def __init__(self) -> None:
         self.items: list[list[Any]] = []  # [seq, start, end, most]
-        self.seqs: list[int] = []
-        self._suffix: list[tuple[float, Vector]] = []
-        self._dirty = False
 
     def add(self, seq: int, start: float, end: float, most: Vector) -> None:
         self.items.append([seq, start, end, most])
-        self.seqs.append(seq)
-        self._dirty = True
-
-    def refresh(self, profile: Profile, start: float, end: float) -> None:
-        """A reservation landed on ``[start, end)``: the holes it overlaps have less free."""
-        for hole in self.items:
-            if hole[1] < end and start < hole[2]:
-                hole[3] = profile.max_free(hole[1], hole[2])
-                self._dirty = True
 
     def keep(self, predicate: Callable[[list[Any]], bool]) -> None:
         self.items = [hole for hole in self.items if predicate(hole)]
-        self.seqs = [hole[0] for hole in self.items]
-        self._dirty = True
 
-    def may_help(self, since: int, end: float, request: Vector) -> bool:
-        """Is there a hole newer than ``since``, starting before ``end``, with room for
-        ``request`` somewhere inside it?"""
-        k = bisect_right(self.seqs, since)
-        if k == len(self.seqs):
-            return False
-        if self._dirty:
-            self._rebuild_suffix()
-        first, most = self._suffix[k]
-        if first >= end or not all(map(le, request, most)):
-            return False
-        return any(hole[1] < end and all(map(le, request, hole[3])) for hole in self.items[k:])
-
-    def _rebuild_suffix(self) -> None:
-        suffix: list[tuple[float, Vector]] = []
-        first, most = math.inf, None
-        for hole in reversed(self.items):
-            first = min(first, hole[1])
-            most = hole[3] if most is None else tuple(map(max, most, hole[3]))
-            suffix.append((first, most))
-        suffix.reverse()
-        self._suffix = suffix
-        self._dirty = False
+    def first_help(
+        self,
+        since: int,
+        end: float,
+        request: Vector,
+        profile: Profile,
+        smallest: Vector | None,
+    ) -> float | None:
+        """The earliest start of a hole newer than ``since``, starting before ``end``, with room
+        for ``request`` somewhere inside it; ``None`` when there is none."""
+        items = self.items
+        best: float | None = None
+        dead = False
+        k = len(items) - 1
+        while k >= 0 and items[k][0] > since:
+            hole = items[k]
+            k -= 1
+            if hole[1] >= end or not fits(request, hole[3]):
+                continue
+            hole[3] = most = profile.max_free(hole[1], hole[2])
+            if fits(request, most):
+                if best is None or hole[1] < best:
+                    best = hole[1]
+            elif smallest is not None and not fits(smallest, most):
+                dead = True
+        if dead and smallest is not None:
+            self.items = [hole for hole in items if fits(smallest, hole[3])]
+        return best
 
     def __len__(self) -> int:
         return len(self.items)
@@ -136,11 +128,8 @@ class ConservativePlan:
         self.holes.add(self.seq, start, end, self.profile.max_free(start, end))
 
     def take_range(self, start: float, end: float, request: Vector) -> None:
-        if end <= start:
-            return
-        self.profile.take(start, end, request)
-        if self.holes:
-            self.holes.refresh(self.profile, start, end)
+        if end > start:
+            self.profile.take(start, end, request)
 
     def place(self, job: WaitingJob, now: float) -> None:
         t = self.profile.earliest_start(job.request, job.estimate, now)
@@ -150,11 +139,12 @@ class ConservativePlan:
         self.checked[job.id] = self.seq
         heapq.heappush(self.starts, (t, job.id))
 
-    def refit(self, job: WaitingJob, t: float, now: float) -> None:
-        """Move a reservation as early as it goes; only a real move leaves a hole behind."""
+    def refit(self, job: WaitingJob, t: float, now: float, after: float) -> None:
+        """Move a reservation as early as it goes; only a real move leaves a hole behind.
+        ``after``: no start before it can be better (see :meth:`may_move`)."""
         end = t + job.estimate
         self.profile.give(t, end, job.request)
-        earlier = self.profile.earliest_start(job.request, job.estimate, now)
+        earlier = self.profile.earliest_start(job.request, job.estimate, max(now, after))
         if earlier == t:
             self.profile.take(t, end, job.request)
             self.checked[job.id] = self.seq
@@ -174,9 +164,15 @@ class ConservativePlan:
         self.give_back(t, t + job.estimate, job.request)
         return job
 
-    def may_move(self, job: WaitingJob, t: float) -> bool:
-        """Can capacity that came back since the job was last checked let it start earlier?"""
-        return self.holes.may_help(self.checked[job.id], t + job.estimate, job.request)
+    def may_move(self, job: WaitingJob, t: float, smallest: Vector | None) -> float | None:
+        """Can capacity that came back since the job was last checked let it start earlier?
+        The job was at its earliest then, so a better start must put some of its run inside a
+        hole with room for it: it is after that hole's start less the job's estimate (returned;
+        ``None`` when no hole can help)."""
+        first = self.holes.first_help(
+            self.checked[job.id], t + job.estimate, job.request, self.profile, smallest
+        )
+        return None if first is None else first - job.estimate
 
     # -- keeping up with the view ----------------------------------------------------------------
 
@@ -218,7 +214,7 @@ class ConservativePlan:
         smallest = view.smallest
         # a hole with no room for the smallest waiting request can help no waiting job, ever:
         # what it holds only shrinks, and capacity that comes back later makes a new hole
-        self.holes.keep(lambda h: h[2] > now and (smallest is None or all(map(le, smallest, h[3]))))
+        self.holes.keep(lambda h: h[2] > now and (smallest is None or fits(smallest, h[3])))
         fresh = sum(1 for kind, i in view.events if kind == "submit" and i not in self.held)
         if len(view.waiting) != len(self.held) + fresh:
             present = {job.id for job in view.waiting}
@@ -269,8 +265,9 @@ def conservative_pass(
         elif t > now:
             if not refit:
                 continue
-            if plan.may_move(job, t):
-                plan.refit(job, t, now)
+            after = plan.may_move(job, t, view.smallest)
+            if after is not None:
+                plan.refit(job, t, now, after)
             else:
                 plan.checked[job.id] = plan.seq
         elif not fits(job.request, profile.free_at(now)):

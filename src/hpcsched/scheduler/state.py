@@ -8,13 +8,15 @@ last decision and the policy's memory. Drivers feed it stimuli (``submit``, ``wi
 policy, checks the answer against the one capacity rule and applies it. Trace replay, simulated
 campaigns and the live pilot all use it; none of them keeps a queue or an overrun rule of its own.
 
-The capacity rule. A running job holds its request until the driver reports its end; the only
-exception is pyss's: a job whose expected end is *now* is free now (its end event is on its way
-at this instant, after the submissions). That exception is safe because drivers report every
-overrun at the expected end before deciding (the simulator delivers all ``estimate_over`` events
-of an instant together, first; :meth:`decide` extends any job it finds past its expected end
-itself, which is how the wall clock learns of overruns). A start that does not fit what is free
-now is refused and counted as a violation (or raised, with ``strict``); the job stays queued.
+The capacity rule. A running job holds its request until the driver reports its end. Campaign
+and live drivers apply every end of an instant before they decide, so a job still running at its
+expected end has outlived its estimate: :meth:`decide` extends it (that is how the virtual clock
+of a campaign and the wall clock learn of overruns). Trace replay keeps pyss's order of the
+events of one instant (overruns, then submissions, then ends; ``pyss_order``), on which the
+published numbers depend: every overrun of the instant is delivered first, together, so a job
+still marked as ending *now* does end now, and it counts as free (pyss's early release). A start
+that does not fit what is free now is refused and counted as a violation (or raised, with
+``strict``); the job stays queued.
 """
 
 from __future__ import annotations
@@ -61,9 +63,16 @@ class SchedulerState:
     """See the module docstring. Job ids are integers chosen by the driver, unique per state."""
 
     def __init__(
-        self, policy: Policy, capacity: Vector, *, strict: bool = False, name: str = ""
+        self,
+        policy: Policy,
+        capacity: Vector,
+        *,
+        strict: bool = False,
+        name: str = "",
+        pyss_order: bool = False,
     ) -> None:
         self.policy = policy
+        self.pyss_order = pyss_order
         self.capacity = tuple(float(c) for c in capacity)
         self.strict = strict
         self.violations: list[Violation] = []
@@ -190,11 +199,11 @@ class SchedulerState:
     # -- queries ----------------------------------------------------------------------------------
 
     def free_now(self, now: float) -> Vector:
-        """Capacity minus every running job except those whose expected end is ``now`` or
-        earlier (pyss's early release; see the module docstring)."""
+        """Capacity minus every running job; in pyss's order, except those whose expected end
+        is ``now`` (see the module docstring)."""
         free = self.capacity
         for job in self._running.values():
-            if job.expected_end > now:
+            if job.expected_end > now or not self.pyss_order:
                 free = minus(free, job.request)
         return free
 
@@ -217,10 +226,11 @@ class SchedulerState:
     # -- internals --------------------------------------------------------------------------------
 
     def _extend_overdue(self, now: float) -> None:
-        """The wall clock's share of the overrun rule: a running job past its expected end
-        (strictly: at the expected end it may be ending right now) is extended here."""
+        """The clocks' share of the overrun rule: a running job at or past its expected end is
+        extended here (strictly past it in pyss's order, where its end may still come at this
+        instant; see the module docstring)."""
         ends = self._ends
-        while ends and ends[0][0] < now:
+        while ends and (ends[0][0] < now or (ends[0][0] == now and not self.pyss_order)):
             end, num = heapq.heappop(ends)
             job = self._running.get(num)
             if job is None or job.expected_end != end:

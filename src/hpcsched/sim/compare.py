@@ -8,7 +8,8 @@ from typing import Any
 import polars as pl
 
 from hpcsched.policies.registry import get_policy
-from hpcsched.sim.simulate import SimulationResult, simulate
+from hpcsched.sim.protocols import simulate_windows, windows_of
+from hpcsched.sim.simulate import SimulationResult
 
 
 @dataclass(frozen=True)
@@ -21,19 +22,22 @@ class Case:
     classes: str | None = None
     window: tuple[int, int] | None = None
     kill_at_timelimit: bool = False
+    protocol: str = "default"
+    release: str = "eligible"
 
 
 def run_case(table: pl.DataFrame, case: Case) -> SimulationResult:
-    policy = get_policy(case.policy)
+    policy = get_policy(case.policy, protocol=case.protocol)
     # class rules only change PriorityBF's decisions, but the per-class table is useful for all
-    return simulate(
+    return simulate_windows(
         table,
         policy,
         case.capacity,
+        windows_of(case.protocol, case.window),
         estimate=case.estimate,
-        window=case.window,
         classes=case.classes,
         kill_at_timelimit=case.kill_at_timelimit,
+        release=case.release,
     )
 
 

@@ -64,7 +64,7 @@ def replay(jobs: JobArrays, policy: Policy, capacity: Vector, *, strict: bool = 
     users = jobs.user or [""] * n
     for i in range(n):
         kernel.schedule(float(jobs.submit[i]), SUBMIT, i)
-    state = SchedulerState(policy, capacity, strict=strict)
+    state = SchedulerState(policy, capacity, strict=strict, pyss_order=True)
     pending_wake: set[float] = set()
     while len(kernel):
         order, i = kernel.step()
