@@ -11,6 +11,7 @@ import typer
 from hpcsched.cli.errors import fail
 from hpcsched.cli.inputs import open_trace
 from hpcsched.cli.options import (
+    DEFAULT_CLASSES,
     ClassesOpt,
     EstimateOpt,
     FilterOpt,
@@ -21,7 +22,6 @@ from hpcsched.cli.options import (
     ReleaseOpt,
     StrictOpt,
 )
-from hpcsched.policies.classes import DEFAULT_CLASSES
 
 
 def _window(text: str | None) -> tuple[int, int] | None:
