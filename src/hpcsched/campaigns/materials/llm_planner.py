@@ -13,6 +13,7 @@ planner makes; the campaign builds its tasks from those fields alone.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,16 +42,27 @@ Rules:
 - use only the tools and argument ranges of the catalog."""
 
 
-def plan_messages(goal: str, catalog: Offer, batch: int, count: int) -> list[Message]:
-    """The goal, the offered catalog and a shortened example (its numbers within range)."""
-    ex = (
-        f'{{"steps": [{{"id": "gen", "tool": "generate_templates", "count": {count}, '
-        '"after": []}, {"id": "p-nn", "tool": "predict", "method": "nn", '
-        f'"batch": {batch}, "cpus": 1, "after": ["gen"]}}, {{"id": "d-nn", "tool": '
-        '"drift_check", "method": "nn", "every": 20, "after": ["p-nn"]}, {"id": "val", '
-        '"tool": "validate", "every": 20, "after": ["p-nn"]}, ...]}'
-    )
-    user = f"Goal: {goal}\nCatalog:\n{catalog.text()}\nExample (shortened):\n{ex}"
+def example(batch: int, count: int, cpus: int) -> str:
+    """A complete plan in the reply's format (numbers within the offered ranges): a small model
+    follows an example better than rules; the validator checks whatever it writes."""
+    steps: list[dict[str, Any]] = [
+        {"id": "gen", "tool": "generate_templates", "count": count, "after": []}
+    ]
+    for m in METHODS:
+        steps.append({"id": f"p-{m}", "tool": "predict", "method": m, "batch": batch,
+                      "cpus": cpus, "after": ["gen"]})  # fmt: skip
+    for m in METHODS:
+        steps.append({"id": f"d-{m}", "tool": "drift_check", "method": m, "every": 20,
+                      "after": [f"p-{m}"]})  # fmt: skip
+    for tool, every in (("validate", 20), ("log", 10), ("visualise", 50)):
+        steps.append({"id": tool[:3], "tool": tool, "every": every, "after": ["p-nn"]})
+    return json.dumps({"steps": steps}, separators=(",", ":"))
+
+
+def plan_messages(goal: str, catalog: Offer, batch: int, count: int, cpus: int) -> list[Message]:
+    """The goal, the offered catalog and an example plan."""
+    ex = example(batch, count, cpus)
+    user = f"Goal: {goal}\nCatalog:\n{catalog.text()}\nExample plan:\n{ex}"
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -121,7 +133,7 @@ class LLMPlanner:
         began = time.monotonic()
         result = ask(
             self.client,
-            plan_messages(GOALS[goal], catalog, example_batch, count),
+            plan_messages(GOALS[goal], catalog, example_batch, count, 1),
             PlanReply,
             purpose=f"plan:{goal}:{catalog.granularity}",
             schema=reply_schema(catalog),

@@ -104,9 +104,9 @@ def validate(reply: PlanReply, offer: Offer) -> list[str]:
         tuple(TopologicalSorter(graph).static_order())
     except CycleError as exc:
         problems.append(f"the steps form a cycle: {' -> '.join(map(str, exc.args[1]))}")
-        return problems
+        return list(dict.fromkeys(problems))
     problems += _campaign_problems(reply, graph)
-    return problems
+    return list(dict.fromkeys(problems))  # each problem once
 
 
 def _step_problems(step: Step, offer: Offer, ids: set[str]) -> list[str]:
