@@ -218,9 +218,12 @@ class _Planning:
             self.ledger.write(path)
 
     def finish(self, report: dict[str, Any], ledger_file: Path | None) -> None:
-        """The planning record into the report; the ledger appended to ``ledger_file``."""
+        """``--planner llm``: the planning record into the report (the key ``planner``), the
+        ledger appended to ``ledger_file``. The rule-based planner's report is unchanged."""
         record = getattr(self.planner, "record", None)
-        report["planner"] = record.as_dict() if record is not None else {"used": "rule"}
+        if record is None:
+            return
+        report["planner"] = record.as_dict()
         if self.ledger is not None:
             report["planner"]["ledger"] = self.ledger.totals()
             if ledger_file is not None:

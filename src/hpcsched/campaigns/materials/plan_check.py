@@ -18,6 +18,7 @@ An accepted plan becomes the same :class:`~.planner.Plan` the rule-based planner
 
 from __future__ import annotations
 
+import re
 from graphlib import CycleError, TopologicalSorter
 from typing import Final
 
@@ -31,6 +32,7 @@ MAX_STEPS: Final = 16
 MIN_STEPS: Final = 10
 PERIODIC: Final = ("validate", "log", "visualise")
 ARGS: Final = ("method", "batch", "cpus", "every", "count")
+_ID: Final = re.compile(r"[A-Za-z][\w-]{0,31}")
 
 
 class Step(BaseModel):
@@ -98,6 +100,8 @@ def validate(reply: PlanReply, offer: Offer) -> list[str]:
             f"step ids must be unique: {', '.join(sorted({i for i in ids if ids.count(i) > 1}))}"
         )
     for step in reply.steps:
+        if not _ID.fullmatch(step.id):
+            problems.append(f"step id {step.id!r}: use letters, digits, '-' and '_' only")
         problems += _step_problems(step, offer, set(ids))
     graph = {s.id: set(s.after) & set(ids) for s in reply.steps}
     try:
