@@ -105,6 +105,7 @@ class LLMPlanner:
         self.budget = budget
         self.why_no_client = why_no_client
         self.record = PlanningRecord()
+        self.accepted: PlanReply | None = None  #: the last reply the validator accepted
 
     def plan(
         self,
@@ -120,6 +121,7 @@ class LLMPlanner:
             goal_text, data=data, materials=materials, batch=batch, seed=seed
         )
         catalog = offer(rule.structures, rule.structures, self.max_cpus, self.budget)
+        self.accepted = None
         rec = self.record = PlanningRecord(
             granularity=catalog.granularity, offered_tokens=catalog.tokens, budget=self.budget
         )
@@ -152,6 +154,7 @@ class LLMPlanner:
             rec.reason = result.reason
             return rule
         rec.used, rec.first_valid = "llm", not result.retried
+        self.accepted = result.value
         rec.steps = [s.describe() for s in result.value.steps]
         return to_plan(result.value, rule, rec.model)
 
