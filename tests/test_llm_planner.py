@@ -181,3 +181,23 @@ def test_the_real_model_plans_a_uo2_campaign(tmp_path: Path, clock: str) -> None
     assert report["materials_investigated"] > 0
     calls = json.loads(ledger.read_text().splitlines()[-1])["calls"]
     assert calls and all(c["prompt_tokens"] and c["completion_tokens"] for c in calls)
+
+
+def test_the_api_key_is_never_written(tmp_path: Path) -> None:
+    from llm_double import Act
+
+    key = "sk-hpcsched-plan-81c3f0a9e5d7"
+    folder = tmp_path / "live"
+    with serve(Act("echo", status=401)) as d:
+        result = campaign(
+            "--llm-url", d.url, "--clock", "live", "--materials", "3", "--out", str(folder),
+            "--ledger", str(tmp_path / "ledger.jsonl"), "--json",
+            env={**NO_LLM_ENV, "HPCSCHED_LLM_API_KEY": key},
+        )  # fmt: skip
+    report = report_of(result)
+    assert report["planner"]["used"] == "rule" and "401" in report["planner"]["reason"]
+    assert key not in result.output
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert folder / "llm-ledger.json" in files
+    for path in files:
+        assert key.encode() not in path.read_bytes(), path

@@ -207,3 +207,18 @@ def test_why_explain_with_the_real_model_shows_only_checked_sentences(tmp_path: 
     ledger = (run_dir / "llm-ledger.jsonl").read_text().splitlines()
     calls = json.loads(ledger[0])["calls"]
     assert calls and calls[0]["prompt_tokens"] and calls[0]["completion_tokens"]
+
+
+def test_the_api_key_is_never_written(tmp_path: Path) -> None:
+    key = "sk-hpcsched-why-5e1a7c90d2b4"
+    run_dir = failed_run(tmp_path)
+    with serve(Act("echo", status=401)) as d:  # an error quoting the request's headers back
+        result = why(run_dir, "--llm-url", d.url, "--json",
+                     env={**NO_LLM_ENV, "HPCSCHED_LLM_API_KEY": key})  # fmt: skip
+    assert d.requests[0]["headers"].get("Authorization") == f"Bearer {key}"
+    assert key not in result.output
+    ledger = run_dir / "llm-ledger.jsonl"
+    assert ledger.exists() and "401" in ledger.read_text()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
