@@ -31,63 +31,12 @@ from typing import Final
 from hpcsched.llm.grounding import Status
 
 #: Words after "task"/"job" that are English, not a task id.
-_NOT_IDS: Final = frozenset(
-    {
-        "a",
-        "an",
-        "and",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "does",
-        "failed",
-        "fails",
-        "finished",
-        "for",
-        "from",
-        "has",
-        "had",
-        "in",
-        "is",
-        "it",
-        "its",
-        "may",
-        "might",
-        "must",
-        "never",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "ran",
-        "runs",
-        "should",
-        "so",
-        "than",
-        "that",
-        "the",
-        "then",
-        "these",
-        "this",
-        "those",
-        "to",
-        "was",
-        "were",
-        "which",
-        "will",
-        "with",
-        "would",
-        "itself",
-        "ids",
-        "id",
-    }
+_ENGLISH: Final = (
+    "a an and as at be but by can could did does failed fails finished for from has had in is it "
+    "its may might must never no not of on or ran runs should so than that the then these this "
+    "those to was were which will with would itself ids id"
 )
+_NOT_IDS: Final = frozenset(_ENGLISH.split())
 _EXIT = re.compile(
     r"\b(?:exit(?:ed)?|return(?:ed)?|status)(?:\s+(?:with|code|status|value|of|=|:))*\s*"
     r"\(?(?P<code>-?\d+)\b",
