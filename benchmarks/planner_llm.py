@@ -1,8 +1,10 @@
 """How well does a model plan the materials campaign? ``--planner llm`` measured (not a test).
 
-For each granularity the knapsack can offer (``fine``: a token budget large enough for one
-structure per prediction task; ``coarse``: the default budget), the LLM planner is asked
-``--runs`` times for the goal, and printed:
+For each case (goal and number of structures: UO2 with 60 and 1,124, U–Si with 200 and all
+111,276 by default) and each granularity the knapsack can offer (``fine``: a token budget large
+enough for one structure per prediction task; ``coarse``: 10,000 tokens), the LLM planner
+is asked ``--runs`` times (at temperature 0, the project's default, a rerun repeats the reply;
+``--temperature`` varies it), and printed:
 
 - **first replies that validate**: the share of first replies the static validator accepted;
 - **submitted plans passing the validator**: every plan the planner handed on is validated again
@@ -14,8 +16,9 @@ structure per prediction task; ``coarse``: the default budget), the LLM planner 
   count, :func:`hpcsched.plan.ledger.compare_granularity`, 4 characters per token) and its
   saving, beside the talk's −98 %.
 
-Usage: ``python benchmarks/planner_llm.py [--url URL] [--runs 5] [--goal uo2] [--materials N]
-[--json]`` (``--url`` defaults to ``$HPCSCHED_LLM_URL``; ``scripts/llm-local.sh start``).
+Usage: ``python benchmarks/planner_llm.py [--url URL] [--cases uo2:60,usi:200] [--runs 1]
+[--temperature 0] [--json]`` (``--url`` defaults to ``$HPCSCHED_LLM_URL``;
+``scripts/llm-local.sh start``).
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ import sys
 from collections import Counter
 from typing import Any
 
-from hpcsched.campaigns.materials.catalog import DEFAULT_BUDGET, offer, variant_tokens
+from hpcsched.campaigns.materials.catalog import offer, variant_tokens
 from hpcsched.campaigns.materials.llm_planner import LLMPlanner
 from hpcsched.campaigns.materials.plan_check import validate
 from hpcsched.campaigns.materials.planner import GOALS
 from hpcsched.llm import ChatClient, TokenLedger, load_settings
 
-BUDGETS = {"fine": 10**9, "coarse": DEFAULT_BUDGET}
+#: fine: everything fits; coarse: too small for fine predictions of any case (the knapsack then
+#: offers the cheapest form of each tool)
+BUDGETS = {"fine": 10**9, "coarse": 10_000}
 TALK_SAVING_PCT = 98.0
 
 
@@ -86,9 +91,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("HPCSCHED_LLM_URL"))
     parser.add_argument("--model", default=None)
-    parser.add_argument("--goal", default="uo2", choices=sorted(GOALS))
-    parser.add_argument("--materials", type=int, default=1124)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cases", default="uo2:60,uo2:1124,usi:200,usi:111276",
+                        help="goal:structures, comma-separated")  # fmt: skip
+    parser.add_argument("--runs", type=int, default=1, help="plans per case and granularity")
+    parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--cpus", type=int, default=2, help="largest worker of the pool")
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds per call")
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
@@ -98,18 +104,20 @@ def main() -> int:
         return 2
     env = {k: v for k, v in os.environ.items() if k != "HPCSCHED_CONFIG"}
     settings = load_settings(
-        {"url": args.url, "model": args.model, "deadline": args.deadline, "timeout": args.deadline},
+        {"url": args.url, "model": args.model, "deadline": args.deadline,
+         "timeout": args.deadline, "temperature": args.temperature},
         env={**env, "HPCSCHED_CONFIG": "/nonexistent"},
-    )
+    )  # fmt: skip
     ledger = TokenLedger("benchmarks/planner_llm.py")
     rows = []
     with ChatClient(settings, ledger=ledger) as client:
         model = client.model_name()
-        for name, budget in BUDGETS.items():
-            print(f"{name} catalog (token budget {budget:,}), {args.runs} plans:", flush=True)
-            rows.append(
-                run_granularity(client, args.goal, args.materials, budget, args.runs, args.cpus)
-            )
+        for case in args.cases.split(","):
+            goal, materials = case.split(":")
+            for name, budget in BUDGETS.items():
+                print(f"{goal} {materials} structures, {name} catalog:", flush=True)
+                row = run_granularity(client, goal, int(materials), budget, args.runs, args.cpus)
+                rows.append({"goal": goal, "materials": int(materials), **row})
     for row in rows:
         passing = (
             f"{row['submitted_passing_validator'] / row['submitted']:.0%}"
@@ -117,26 +125,33 @@ def main() -> int:
             else "n/a (none submitted)"
         )
         print(
-            f"{row['granularity']:<6} first replies valid {row['first_valid_share']:.0%}; "
-            f"submitted {row['submitted']}/{row['runs']}, passing the validator {passing}; "
-            f"rule-based fallback {row['fallback_share']:.0%}; "
+            f"{row['goal']} {row['materials']:>6} {row['granularity']:<6} first replies valid "
+            f"{row['first_valid_share']:.0%}; submitted {row['submitted']}/{row['runs']}, "
+            f"passing the validator {passing}; rule-based fallback {row['fallback_share']:.0%}; "
             f"{row['tokens_per_plan']:,.0f} tokens and {row['seconds_per_plan']:.1f} s per plan; "
             f"agent tokens projected for the campaign {row['agent_tokens_projected']:,}"
         )
-    by = {r["granularity"]: r for r in rows}
-    if "fine" in by and "coarse" in by:
-        saving = 100 * (
-            1 - by["coarse"]["agent_tokens_projected"] / by["fine"]["agent_tokens_projected"]
-        )
+    runs = sum(r["runs"] for r in rows)
+    first = sum(r["first_valid_share"] * r["runs"] for r in rows)
+    submitted = sum(r["submitted"] for r in rows)
+    passing_all = sum(r["submitted_passing_validator"] for r in rows)
+    print(
+        f"all: first replies valid {first / runs:.0%} of {runs}; submitted {submitted}, "
+        f"passing the validator {passing_all}"
+    )
+    for goal, materials in sorted({(r["goal"], r["materials"]) for r in rows}):
+        by = {r["granularity"]: r for r in rows if (r["goal"], r["materials"]) == (goal, materials)}
+        if "fine" not in by or "coarse" not in by:
+            continue
+        fine, coarse = by["fine"], by["coarse"]
+        saving = 100 * (1 - coarse["agent_tokens_projected"] / fine["agent_tokens_projected"])
         print(
-            f"coarse vs fine tools: {saving:.1f} % fewer projected agent tokens "
-            f"(the talk: {TALK_SAVING_PCT:.0f} %); planning tokens per plan "
-            f"{by['fine']['tokens_per_plan']:,.0f} (fine) vs "
-            f"{by['coarse']['tokens_per_plan']:,.0f} (coarse)"
+            f"{goal} {materials}: coarse vs fine tools: {saving:.1f} % fewer projected agent "
+            f"tokens (the talk: {TALK_SAVING_PCT:.0f} %); planning tokens per plan "
+            f"{fine['tokens_per_plan']:,.0f} (fine) vs {coarse['tokens_per_plan']:,.0f} (coarse)"
         )
     if args.json:
-        print(json.dumps({"endpoint": settings.url, "model": model, "goal": args.goal,
-                          "materials": args.materials, "rows": rows,
+        print(json.dumps({"endpoint": settings.url, "model": model, "rows": rows,
                           "tokens": ledger.totals()}))  # fmt: skip
     return 0
 
