@@ -183,10 +183,10 @@ def _ask_one(
     cause, steps = deterministic_advice(facts)
     for section, fallback in (("root_cause", cause), ("next_steps", steps)):
         checks: list[ReferenceCheck] = getattr(done, section)
-        if checks and all(c.status == "dropped" for c in checks):
-            # nothing of the model's section can be shown: the facts' own sentences are, marked
+        if not any(c.status == "verified" for c in checks):
+            # no sentence of the model's section checks: the facts' own sentences are shown too
             checks += [ReferenceCheck(t, "verified", ["deterministic"]) for t in fallback]
-            done.note = "a section whose every sentence was dropped shows the deterministic text"
+            done.note = "a section without a verified sentence shows the deterministic text too"
     return done
 
 
