@@ -159,6 +159,8 @@ def materials(
         )
     except (PlanError, MaterialsInputError) as exc:
         making.close()
+        if runner is not None:  # a Dask cluster or Slurm allocation is not left behind
+            runner.shutdown()
         fail(str(exc))
     making.close()
     if clock == "sim":

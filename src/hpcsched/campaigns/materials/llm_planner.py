@@ -80,6 +80,7 @@ class PlanningRecord:
     granularity: str = ""
     offered_tokens: int = 0
     budget: int = 0
+    catalog_tokens: dict[str, int] = field(default_factory=dict)  #: tool/granularity -> tokens
     steps: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -123,7 +124,10 @@ class LLMPlanner:
         catalog = offer(rule.structures, rule.structures, self.max_cpus, self.budget)
         self.accepted = None
         rec = self.record = PlanningRecord(
-            granularity=catalog.granularity, offered_tokens=catalog.tokens, budget=self.budget
+            granularity=catalog.granularity,
+            offered_tokens=catalog.tokens,
+            budget=self.budget,
+            catalog_tokens=catalog.costs,
         )
         if self.client is None:
             rec.reason = self.why_no_client
