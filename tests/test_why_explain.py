@@ -145,6 +145,7 @@ def test_error_paths_fall_back_to_the_deterministic_advice(
     (only,) = body["explanations"]
     assert only["source"] == "deterministic" and why_not in only["note"]
     assert only["root_cause"][0]["text"].startswith("Task simulate_1 failed on its own")
+    assert {s["status"] for s in sentences(body)} == {"deterministic"}
 
 
 def test_an_endpoint_that_does_not_answer(tmp_path: Path) -> None:
@@ -195,7 +196,8 @@ def test_why_explain_with_the_real_model_shows_only_checked_sentences(tmp_path: 
     (only,) = body["explanations"]
     assert only["facts"]["task_id"] == "simulate_1" and only["facts"]["exit_code"] == 3
     if only["source"] == "model":  # a valid reply: every sentence was read against the journal
-        assert all(s["status"] in ("verified", "unverifiable", "dropped") for s in sentences(body))
+        statuses = ("verified", "unverifiable", "dropped", "deterministic")
+        assert all(s["status"] in statuses for s in sentences(body))
         assert all(s["reason"] for s in sentences(body) if s["status"] == "dropped")
     else:  # the fallback is the deterministic advice, and says why
         assert only["note"]

@@ -83,9 +83,13 @@ class Explanation:
         return Counter(c.status for c in self.checks() if "deterministic" not in c.found)
 
     def as_dict(self) -> dict[str, Any]:
+        def status(c: ReferenceCheck) -> str:  # the facts' own text is not a checked claim
+            deterministic = self.source == "deterministic" or "deterministic" in c.found
+            return "deterministic" if deterministic else c.status
+
         def rows(checks: list[ReferenceCheck]) -> list[dict[str, Any]]:
             return [
-                {"text": c.text, "status": c.status, "references": c.found, "reason": c.reason}
+                {"text": c.text, "status": status(c), "references": c.found, "reason": c.reason}
                 for c in checks
             ]
 
