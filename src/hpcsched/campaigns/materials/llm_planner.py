@@ -185,8 +185,8 @@ def to_plan(reply: PlanReply, rule: Plan, model: str | None) -> Plan:
     spec = dict(rule.spec)
     if spec.get("kind") == "synthetic":
         spec["n"] = structures
-    text = [f"planned by {model or 'a language model'}, checked by the static validator:"]
-    text += [f"  {s.describe()}" for s in reply.steps]
+    text = [f"planned by {model or 'a language model'} (accepted by the static validator)"]
+    text += [s.describe() for s in reply.steps]
     text.append(f"return the {rule.top} entries with the lowest enthalpy per atom")
     return replace(
         rule,
