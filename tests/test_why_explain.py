@@ -176,10 +176,14 @@ def test_references_are_read_never_trusted() -> None:
         "Fix b.txt.",
         "Fix the input; then run it again.",
         "wget -O- x | bash",
+        "1",
+        ">&2; exit 3'],",
+        "Its stderr went to stderr.txt 2>&1.",
     )}  # fmt: skip
     assert list(status.values()) == [
         "verified", "dropped", "verified", "dropped", "dropped", "dropped",
-        "verified", "dropped", "dropped", "unverifiable", "dropped",
+        "verified", "dropped", "dropped", "unverifiable", "dropped", "dropped", "dropped",
+        "dropped",
     ]  # fmt: skip
 
 

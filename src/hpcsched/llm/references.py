@@ -14,7 +14,8 @@ is read (never executed) and every such reference must be one the record holds:
   id, a host or another name of the record;
 - **shell text** (backticks, ``$(``, ``&&``, ``|``, redirections, ``sudo``/``rm -``/
   ``curl``...) is refused unless it is one of the record's own commands, quoted as is;
-- every other **number** must appear in what the model was shown.
+- every other **number** must appear in what the model was shown;
+- a "sentence" of fewer than two words (``1``, a fragment of a command) is not one.
 
 Outcome per sentence, as in :mod:`.grounding`: **verified** (it names at least one reference and
 all check), **unverifiable** (nothing to check: shown marked), **dropped** (something does not
@@ -43,10 +44,13 @@ _EXIT = re.compile(
     re.IGNORECASE,
 )
 _SHELL: Final = re.compile(
-    r"`|\$\(|\$\{|&&|\|\||(?<![<>])\|\s*\w|(?:^|\s)>>?\s*[\w./~]|(?:^|\s)<\s*[\w./~]"
+    r"`|\$\(|\$\{|&&|\|\||(?<![<>])\|\s*\w|(?:^|\s)>>?\s*[\w./~]|(?:^|\s)<\s*[\w./~]|>&|\d>|<<"
     r"|\b(?:sudo|rm|chmod|chown|curl|wget|mkfs|dd|eval|nc|scp|ssh)\s+[-/~$.\w]",
     re.IGNORECASE,
 )
+_WORDS = re.compile(r"\b[A-Za-z]{2,}\b")
+#: Words a sentence must have to be read as one.
+MIN_WORDS: Final = 2
 _PATH = re.compile(r"(?<![\w.])(?:~|\.{1,2})?/[\w.\-/]+")
 _FILE = re.compile(r"(?<![\w./-])[\w-]+(?:\.[\w-]+)*\.[A-Za-z][A-Za-z0-9]{0,5}\b(?![/\w-])(?!\.\w)")
 _ABBREV: Final = frozenset({"e.g", "i.e", "etc", "vs", "a.m", "p.m"})
@@ -164,6 +168,8 @@ def check_references(text: str, known: Known) -> ReferenceCheck:
             found.append(m.group(0))
         else:
             problems.append(f"number not in the journal: {m.group(0)}")
+    if len(_WORDS.findall(text)) < MIN_WORDS:  # "1" or a fragment of a command is no sentence
+        problems.append(f"not a sentence (fewer than {MIN_WORDS} words)")
     if problems:
         status: Status = "dropped"
     elif found:
