@@ -23,3 +23,14 @@ def warn_malformed(path: Path | str, malformed: Sequence[object], hint: str = ""
             f"(first: {malformed[0]}){hint}",
             err=True,
         )
+
+
+def warn_implausible(path: Path | str, records: Sequence[object]) -> None:
+    """One warning line for records kept but left out of wait statistics (start before
+    submit, end before start): their count and the first ``file:line``."""
+    if records:
+        typer.echo(
+            f"hpcsched: warning: {len(records)} implausible record(s) in {path}, kept but left "
+            f"out of wait and elapsed statistics (first: {records[0]})",
+            err=True,
+        )

@@ -20,6 +20,7 @@ import polars as pl
 
 from hpcsched.core.schema import conform
 from hpcsched.workloads.filters import FILTERS, apply_filter
+from hpcsched.workloads.plausible import implausible
 from hpcsched.workloads.swf import Malformed, SwfError, read_swf
 
 MACHINE_KEY = b"hpcsched.machine_procs"
@@ -44,7 +45,8 @@ class InputError(ValueError):
 @dataclass
 class LoadedTable:
     """A job table and what came with it: ``kind`` (one of :data:`KINDS`), the machine size when
-    the file records it, the lines skipped and the reader's counts (``rows_read``, ``jobs``,
+    the file records it, the lines skipped, the records kept that cannot be true
+    (:mod:`~hpcsched.workloads.plausible`) and the reader's counts (``rows_read``, ``jobs``,
     ``steps``, and for sacct ``requeues``, ``duplicates``, ``orphan_steps``)."""
 
     table: pl.DataFrame
@@ -53,6 +55,7 @@ class LoadedTable:
     malformed: list[Malformed] = field(default_factory=list)
     kind: str = "parquet"
     counts: dict[str, int] = field(default_factory=dict)
+    implausible: list[Malformed] = field(default_factory=list)
 
 
 def _check_file(path: Path) -> None:
@@ -141,7 +144,20 @@ def load_jobs(
     other formats carry no raw SWF fields to filter on and are read whole. ``strict`` stops at
     the first line that cannot be read; ``delimiter`` and ``fields`` are ``sacct -P``'s (for
     ``--noheader`` output). Raises :class:`InputError` (one line) for a file that cannot be read
-    at all."""
+    at all, or whose header lacks JobID or Submit (every command needs both)."""
+    loaded = _load(path, kind, filter_name, strict, delimiter, fields)
+    loaded.implausible = implausible(loaded.table, loaded.path)
+    return loaded
+
+
+def _load(
+    path: str | Path,
+    kind: str | None,
+    filter_name: str | None,
+    strict: bool,
+    delimiter: str,
+    fields: Sequence[str] | None,
+) -> LoadedTable:
     from hpcsched.workloads.sacct import SacctError, read_sacct
     from hpcsched.workloads.sacct_json import read_sacct_json
 
@@ -164,7 +180,8 @@ def load_jobs(
                     f"{read.malformed[0]} (--strict stops at the first unreadable job)"
                 )
         else:
-            read = read_sacct(p, delimiter=delimiter, fields=fields, strict=strict)
+            need = ("JobID", "Submit") if fields is None else ("Submit",)
+            read = read_sacct(p, delimiter=delimiter, fields=fields, strict=strict, required=need)
     except SacctError as exc:
         raise InputError(str(exc)) from None
     counts = {

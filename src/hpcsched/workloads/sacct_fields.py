@@ -18,28 +18,45 @@ import polars as pl
 from hpcsched.core.slurm_states import SLURM_JOB_STATES
 from hpcsched.workloads.sacct_lines import KERNEL
 
-_NUM: Final = r"\d+(?:\.\d+)?"
+# ASCII digits only: ``\\d`` in Polars' (Rust) and Python's regular expressions also matches
+# Unicode digits (``١٢٣``, ``１２３``), which sacct never prints and the number parsers do not read.
+# Digit counts are bounded so every value fits its type: counts and sizes in int64 (checked on
+# the value too, see :func:`valid_expr`), seconds, minutes and epoch times within 10^12.
+_NUM: Final = r"[0-9]{1,19}(?:\.[0-9]{1,19})?"
+_INT12: Final = r"[0-9]{1,12}"
 _HOST: Final = r"[A-Za-z0-9_.\-]+(?:\[[0-9,\-]+\][A-Za-z0-9_.\-]*)*"
 #: Printed JobIDs: ``123``, array task ``123_4``, pending array ``123_[1-10%5]``, het component
 #: ``123+0``, then an optional step ``.batch``/``.extern``/``.interactive``/``.TBD``/``.N``
 #: with an optional het component (``123.0+1``).
-JOBID_PATTERN: Final = r"^\d+(?:_(?:\d+|\[[0-9,%:\-]+\]))?(?:\+\d+)?(?:\.[A-Za-z0-9]+(?:\+\d+)?)?$"
-_DATE: Final = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"
-_DURATION: Final = r"^(?:(?P<d>\d+)-)?(?:(?P<h>\d+):)?(?P<m>\d+):(?P<s>\d+(?:\.\d+)?)$"
+JOBID_PATTERN: Final = (
+    r"^[0-9]{1,19}(?:_(?:[0-9]{1,19}|\[[0-9,%:\-]+\]))?(?:\+[0-9]{1,19})?"
+    r"(?:\.[A-Za-z0-9]+(?:\+[0-9]{1,19})?)?$"
+)
+_DATE: Final = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+_DURATION: Final = (
+    r"^(?:(?P<d>[0-9]{1,7})-)?(?:(?P<h>[0-9]{1,9}):)?(?P<m>[0-9]{1,9}):"
+    r"(?P<s>[0-9]{1,9}(?:\.[0-9]{1,9})?)$"
+)
+_TRES_ITEM: Final = r"[^=,\x00-\x1f\x7f]+=[^=,\x00-\x1f\x7f]*"  # no control characters
+#: Largest count or size a field may hold (the job table's integers are int64).
+MOST: Final = 2.0**63
 
 #: Field kind -> valid printed values (the empty string is always valid: steps leave fields blank).
 PATTERNS: Final[dict[str, str]] = {
     "jobid": JOBID_PATTERN,
     # %FT%T, or epoch seconds (SLURM_TIME_FORMAT=%s); Unknown = not yet, None = never
-    "time": rf"^(?:{_DATE}|\d+|Unknown|None)?$",
+    "time": rf"^(?:{_DATE}|{_INT12}|Unknown|None)?$",
     # [D-]HH:MM:SS, MM:SS, MM:SS.mmm (CPU times); INVALID = negative; limits may be unlimited
-    "duration": r"^(?:(?:\d+-)?(?:\d+:)?\d+:\d+(?:\.\d+)?|INVALID|UNLIMITED|Partition_Limit)?$",
-    "seconds": r"^(?:-?\d+|INVALID)?$",
-    "minutes": r"^(?:\d+|UNLIMITED|Partition_Limit|INVALID)?$",
+    "duration": (
+        r"^(?:(?:[0-9]{1,7}-)?(?:[0-9]{1,9}:)?[0-9]{1,9}:[0-9]{1,9}(?:\.[0-9]{1,9})?"
+        r"|INVALID|UNLIMITED|Partition_Limit)?$"
+    ),
+    "seconds": rf"^(?:-?{_INT12}|INVALID)?$",
+    "minutes": rf"^(?:{_INT12}|UNLIMITED|Partition_Limit|INVALID)?$",
     "count": rf"^(?:{_NUM}[KMGTPE]?)?$",
     "memory": rf"^(?:{_NUM}[KMGTPE]?[nc]?)?$",
-    "exit": r"^(?:\d+:\d+)?$",
-    "tres": r"^(?:[^=,]+=[^=,]*(?:,[^=,]+=[^=,]*)*)?$",
+    "exit": r"^(?:[0-9]{1,10}:[0-9]{1,10})?$",
+    "tres": rf"^(?:{_TRES_ITEM}(?:,{_TRES_ITEM})*)?$",
     "hostlist": rf"^(?:{_HOST}(?:,{_HOST})*|None assigned|\(null\))?$",
 }
 WHAT: Final[dict[str, str]] = {
@@ -83,6 +100,8 @@ def bad_value(kind: str, value: str) -> bool:
     vectorised checks)."""
     if not _COMPILED[kind].match(value):
         return True
+    if kind in ("count", "memory") and value and _size(value) >= MOST:
+        return True
     if kind == "time" and re.fullmatch(_DATE, value):
         try:
             datetime.strptime(value, "%Y-%m-%dT%H:%M:%S")
@@ -93,7 +112,10 @@ def bad_value(kind: str, value: str) -> bool:
 
 def valid_expr(col: pl.Expr, kind: str) -> pl.Expr:
     """Vectorised :func:`bad_value` negated (times and hostlists are finished by the callers)."""
-    return col.str.contains(PATTERNS[kind])
+    valid = col.str.contains(PATTERNS[kind])
+    if kind in ("count", "memory"):  # 20K fits the pattern, 20E x 1024^6 not an int64
+        valid = valid & (size_expr(col, 1.0) < MOST).fill_null(True)
+    return valid
 
 
 def size_expr(col: pl.Expr, bare_unit: float) -> pl.Expr:
@@ -107,6 +129,13 @@ def size_expr(col: pl.Expr, bare_unit: float) -> pl.Expr:
     return number.cast(pl.Float64, strict=False) * scale
 
 
+def _size(value: str) -> float:
+    """The scalar twin of :func:`size_expr` for a value that passed its pattern (any unit)."""
+    body = value[:-1] if value[-1:] in ("n", "c") else value
+    power = _UNIT_POWER.get(body[-1:], 0)
+    return float(body[:-1] if power else body) * 1024.0**power
+
+
 def per_expr(col: pl.Expr) -> pl.Expr:
     """Legacy ReqMem suffix (before Slurm 21.08): ``n`` per node, ``c`` per CPU, else ""."""
     last = col.str.tail(1)
@@ -114,8 +143,11 @@ def per_expr(col: pl.Expr) -> pl.Expr:
 
 
 def count_expr(col: pl.Expr) -> pl.Expr:
-    """A count printed with units (``1.50K`` = 1536 nodes) as Int64."""
-    return size_expr(col, 1.0).round().cast(pl.Int64)
+    """A count printed with units (``1.50K`` = 1536 nodes) as Int64; null when it is not a
+    finite number below 2^63 (NaN, ``inf`` and ``1e400`` are refused by the patterns, and the
+    cast must not fail on them before the row is dropped)."""
+    value = size_expr(col, 1.0)
+    return pl.when(value.is_finite() & (value.abs() < MOST)).then(value).round().cast(pl.Int64)
 
 
 def duration_expr(col: pl.Expr) -> pl.Expr:
@@ -145,7 +177,7 @@ def time_expr(col: pl.Expr, tz: str) -> pl.Expr:
         parsed = parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
     epoch = parsed.dt.epoch("us").cast(pl.Float64) / 1e6
     return (
-        pl.when(col.str.contains(r"^\d+$"))
+        pl.when(col.str.contains(r"^[0-9]+$"))
         .then(col.cast(pl.Float64, strict=False))
         .otherwise(epoch)
     )
@@ -167,8 +199,8 @@ def tres_gpus_expr(col: pl.Expr) -> pl.Expr:
 
 def gres_gpus_expr(col: pl.Expr) -> pl.Expr:
     """GPUs in a legacy AllocGRES/ReqGRES value (``gpu:2``, ``gpu:v100:2(IDX:0-1)``)."""
-    counts = col.str.extract_all(r"gpu(?::[^:,(]+)?:\d+")
-    total = counts.list.eval(pl.element().str.extract(r":(\d+)$").cast(pl.Int64)).list.sum()
+    counts = col.str.extract_all(r"gpu(?::[^:,(]+)?:[0-9]+")
+    total = counts.list.eval(pl.element().str.extract(r":([0-9]+)$").cast(pl.Int64)).list.sum()
     return pl.when(col == "").then(None).otherwise(total)
 
 
@@ -176,7 +208,7 @@ def gres_gpus_expr(col: pl.Expr) -> pl.Expr:
 
 _ENTRY = re.compile(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*")
 _GROUP = re.compile(r"\[([^\]]*)\]")
-_HUGE = re.compile(r"\[[0-9,\-]*\d{19}")  # a range bound of more than 18 digits
+_HUGE = re.compile(r"\[[0-9,\-]*[0-9]{19}")  # a range bound of more than 18 digits
 _MOST_HOSTS = 1 << 62
 
 
@@ -184,7 +216,7 @@ def range_count(spec: str) -> int | None:
     """Items in a range list: ``1-3,5`` -> 4; array specs may add ``:step`` and ``%limit``."""
     total = 0
     for item in spec.split("%", 1)[0].split(","):
-        match = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", item)
+        match = re.fullmatch(r"([0-9]+)(?:-([0-9]+)(?::([0-9]+))?)?", item)
         if not match:
             return None
         low, high, step = match.group(1), match.group(2), match.group(3) or "1"
@@ -240,9 +272,9 @@ def hostlist_counts_polars(nodelists: pl.Series) -> pl.Series:
     groups = s.str.extract_all(r"\[[^\]]*\]")
     items = groups.list.join(",").str.replace_all(r"[\[\]]", "").str.split(",")
     item = pl.element()
-    low = item.str.extract(r"^(\d+)").cast(pl.Int64, strict=False)
-    high = item.str.extract(r"-(\d+)$").cast(pl.Int64, strict=False)
-    plain = item.str.contains(r"^\d{1,18}(?:-\d{1,18})?$")  # longer: Python says too many
+    low = item.str.extract(r"^([0-9]+)").cast(pl.Int64, strict=False)
+    high = item.str.extract(r"-([0-9]+)$").cast(pl.Int64, strict=False)
+    plain = item.str.contains(r"^[0-9]{1,18}(?:-[0-9]{1,18})?$")  # longer: Python says too many
     sizes = pl.when(~plain).then(0).when(high.is_null()).then(1).otherwise(high - low + 1)
     outside = s.str.replace_all(r"\[[^\]]*\]", "")
     count = (
@@ -321,7 +353,7 @@ def state_expr(col: pl.Expr) -> pl.Expr:
 
 def array_tasks(keys: pl.Series) -> pl.Series:
     """Tasks a job row stands for: 1 for ``123_4``, the range size for ``123_[1-10%5]``."""
-    ranges = keys.str.extract(r"^\d+_\[([^\]]*)\]$")
+    ranges = keys.str.extract(r"^[0-9]+_\[([^\]]*)\]$")
     sizes = {r: range_count(r) for r in ranges.drop_nulls().unique().to_list()}
-    single = keys.str.contains(r"^\d+_\d+").cast(pl.Int64).replace(0, None)
+    single = keys.str.contains(r"^[0-9]+_[0-9]+").cast(pl.Int64).replace(0, None)
     return ranges.replace_strict(sizes, default=None, return_dtype=pl.Int64).fill_null(single)
