@@ -20,9 +20,18 @@ from hpcsched.workloads.sacct_lines import KERNEL
 
 # ASCII digits only: ``\\d`` in Polars' (Rust) and Python's regular expressions also matches
 # Unicode digits (``١٢٣``, ``１２３``), which sacct never prints and the number parsers do not read.
-# Digit counts are bounded so every value fits its type: counts and sizes in int64 (checked on
-# the value too, see :func:`valid_expr`), seconds, minutes and epoch times within 10^12.
-_NUM: Final = r"[0-9]{1,19}(?:\.[0-9]{1,19})?"
+# Digit counts are bounded so every value fits its type: counts and sizes below 10^18 (int64),
+# seconds, minutes and epoch times below 10^12.
+_FRACTION: Final = r"(?:\.[0-9]{1,19})?"
+#: A count or size with its 1024-based suffix, below 10^18 in the field's unit (int64 holds
+#: 9.2 x 10^18): fewer digits the larger the suffix, so the pattern alone bounds the value.
+_SIZE: Final = "|".join(
+    [
+        rf"[0-9]{{1,18}}{_FRACTION}",
+        *(rf"[0-9]{{1,{18 - 3 * p}}}{_FRACTION}{u}" for p, u in enumerate("KMGTP", 1)),
+        rf"[0-7]{_FRACTION}E",
+    ]
+)
 _INT12: Final = r"[0-9]{1,12}"
 _HOST: Final = r"[A-Za-z0-9_.\-]+(?:\[[0-9,\-]+\][A-Za-z0-9_.\-]*)*"
 #: Printed JobIDs: ``123``, array task ``123_4``, pending array ``123_[1-10%5]``, het component
@@ -53,8 +62,8 @@ PATTERNS: Final[dict[str, str]] = {
     ),
     "seconds": rf"^(?:-?{_INT12}|INVALID)?$",
     "minutes": rf"^(?:{_INT12}|UNLIMITED|Partition_Limit|INVALID)?$",
-    "count": rf"^(?:{_NUM}[KMGTPE]?)?$",
-    "memory": rf"^(?:{_NUM}[KMGTPE]?[nc]?)?$",
+    "count": rf"^(?:{_SIZE})?$",
+    "memory": rf"^(?:(?:{_SIZE})[nc]?)?$",
     "exit": r"^(?:[0-9]{1,10}:[0-9]{1,10})?$",
     "tres": rf"^(?:{_TRES_ITEM}(?:,{_TRES_ITEM})*)?$",
     "hostlist": rf"^(?:{_HOST}(?:,{_HOST})*|None assigned|\(null\))?$",
@@ -100,8 +109,6 @@ def bad_value(kind: str, value: str) -> bool:
     vectorised checks)."""
     if not _COMPILED[kind].match(value):
         return True
-    if kind in ("count", "memory") and value and _size(value) >= MOST:
-        return True
     if kind == "time" and re.fullmatch(_DATE, value):
         try:
             datetime.strptime(value, "%Y-%m-%dT%H:%M:%S")
@@ -112,10 +119,7 @@ def bad_value(kind: str, value: str) -> bool:
 
 def valid_expr(col: pl.Expr, kind: str) -> pl.Expr:
     """Vectorised :func:`bad_value` negated (times and hostlists are finished by the callers)."""
-    valid = col.str.contains(PATTERNS[kind])
-    if kind in ("count", "memory"):  # 20K fits the pattern, 20E x 1024^6 not an int64
-        valid = valid & (size_expr(col, 1.0) < MOST).fill_null(True)
-    return valid
+    return col.str.contains(PATTERNS[kind])
 
 
 def size_expr(col: pl.Expr, bare_unit: float) -> pl.Expr:
@@ -127,13 +131,6 @@ def size_expr(col: pl.Expr, bare_unit: float) -> pl.Expr:
     number = pl.when(power.is_null()).then(body).otherwise(body.str.head(-1))
     scale = pl.when(power.is_null()).then(pl.lit(bare_unit)).otherwise(pl.lit(1024.0).pow(power))
     return number.cast(pl.Float64, strict=False) * scale
-
-
-def _size(value: str) -> float:
-    """The scalar twin of :func:`size_expr` for a value that passed its pattern (any unit)."""
-    body = value[:-1] if value[-1:] in ("n", "c") else value
-    power = _UNIT_POWER.get(body[-1:], 0)
-    return float(body[:-1] if power else body) * 1024.0**power
 
 
 def per_expr(col: pl.Expr) -> pl.Expr:
