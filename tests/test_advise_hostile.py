@@ -34,6 +34,7 @@ def _advise(tmp_path: Path, script: str, out: Path | None) -> tuple[int, str, st
 @pytest.mark.parametrize("name", [HOSTILE, "my job.sbatch"])
 def test_submit_chain_runs_nothing_it_was_not_asked_to(tmp_path: Path, name: str) -> None:
     out = tmp_path / "out" / name
+    out.parent.mkdir()
     code, stdout, stderr = _advise(tmp_path, SCRIPT.replace("-t 60", "-t 45 -p debug"), out)
     assert code == 0, stdout + stderr
     chain = out.with_name("submit-chain.sh")

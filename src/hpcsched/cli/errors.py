@@ -34,3 +34,14 @@ def warn_implausible(path: Path | str, records: Sequence[object]) -> None:
             f"out of wait and elapsed statistics (first: {records[0]})",
             err=True,
         )
+
+
+def checked_output(path: Path, *suffixes: str, folder: bool = False) -> Path:
+    """``path`` if the command can write it (:mod:`hpcsched.core.outputs`), else one error
+    line; called before any work starts."""
+    from hpcsched.core.outputs import OutputError, check_output, check_output_dir
+
+    try:
+        return check_output_dir(path) if folder else check_output(path, suffixes)
+    except OutputError as exc:
+        fail(str(exc))

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from hpcsched.core.outputs import atomic_output
 from hpcsched.core.schema import conform
 from hpcsched.workloads.filters import FILTERS, apply_filter
 from hpcsched.workloads.plausible import implausible
@@ -229,7 +230,7 @@ def _parquet(path: Path) -> LoadedTable:
 
 def write_table(table: pl.DataFrame, path: str | Path, *, machine_procs: int | None = None) -> None:
     """Write a job table as Parquet, recording the machine size in the footer's key-value
-    metadata (:func:`machine_procs_of` reads it back).
+    metadata (:func:`machine_procs_of` reads it back), atomically (the folder must exist).
 
     Arrow's newest layout (string views, as Polars holds them) is handed to pyarrow without
     the copy to ``large_string`` that the default ``to_arrow()`` makes (~300 MB at 250k sacct
@@ -254,12 +255,12 @@ def write_table(table: pl.DataFrame, path: str | Path, *, machine_procs: int | N
         meta = dict(arrow.schema.metadata or {})
         meta[MACHINE_KEY] = str(machine_procs).encode()
         arrow = arrow.replace_schema_metadata(meta)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     # min/max statistics for numbers and times only (what a reader filters row groups on):
     # those of ~60 text columns cost ~0.4 s CPU per 1M jobs and serve no filter
     text = (pl.String, pl.Categorical)
     stats = [c for c, t in table.schema.items() if t not in text]
-    pq.write_table(arrow, path, write_statistics=stats)
+    with atomic_output(path) as temp:  # never half a table under the final name
+        pq.write_table(arrow, temp, write_statistics=stats)
 
 
 def _one_dictionary(column: Any) -> Any:

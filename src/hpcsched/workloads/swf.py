@@ -27,6 +27,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from hpcsched.core.outputs import atomic_output
 from hpcsched.core.schema import conform
 from hpcsched.workloads.files import read_input_bytes
 
@@ -403,7 +404,8 @@ def write_swf(trace: Trace, path: str | Path) -> None:
     try:
         if path.name.endswith(".gz"):
             payload = gzip.compress(payload, compresslevel=6, mtime=0)
-        path.write_bytes(payload)
+        with atomic_output(path) as temp:
+            temp.write_bytes(payload)
     except OSError as exc:
         raise SwfError(
             f"cannot write trace {path}: {exc.strerror or exc} (check the path)"
