@@ -183,3 +183,15 @@ def test_anonymize_maps_swf_user_and_group(tmp_path: Path) -> None:
     assert out["swf_user"][2] == -1 and out["swf_group"][2] == -1  # unknown stays unknown
     assert out["swf_user"][0] != out["swf_user"][1]
     assert out["user"][0] != "7"
+
+
+def test_a_job_table_without_submit_times_is_refused(tmp_path: Path) -> None:
+    from hpcsched.workloads.load import write_table
+
+    no_submit = HEADER.replace("|Submit", "")
+    names = HEADER.split("|")
+    row = "|".join(v for k, v in zip(names, job_line("1").split("|"), strict=True) if k != "Submit")
+    text = write_lines(tmp_path / "s.txt", no_submit, row)
+    write_table(read_sacct(text).table, tmp_path / "t.parquet")  # the reader alone allows it
+    with pytest.raises(InputError, match="no job has a submit time"):
+        load_jobs(tmp_path / "t.parquet")

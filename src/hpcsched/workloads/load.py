@@ -147,7 +147,15 @@ def load_jobs(
     ``--noheader`` output). Raises :class:`InputError` (one line) for a file that cannot be read
     at all, or whose header lacks JobID or Submit (every command needs both)."""
     loaded = _load(path, kind, filter_name, strict, delimiter, fields)
-    loaded.implausible = implausible(loaded.table, loaded.path)
+    table = loaded.table
+    if table.height and (
+        "submit" not in table.columns or table["submit"].null_count() == table.height
+    ):
+        raise InputError(
+            f"{path}: no job has a submit time (every command needs one; a job table made "
+            "from sacct output without Submit cannot be used: rerun sacct with Submit)"
+        )
+    loaded.implausible = implausible(table, loaded.path)
     return loaded
 
 

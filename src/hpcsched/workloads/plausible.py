@@ -34,9 +34,7 @@ def implausible(table: pl.DataFrame, path: str) -> list[Malformed]:
     reason = pl.lit(None, pl.String)
     for what, earlier, later in reversed(_RULES):  # the first rule broken names the record
         broken = (pl.col(later) < pl.col(earlier)).fill_null(False)
-        detail = pl.format(
-            f"{what} ({later} {{}} s after {earlier})", pl.col(later) - pl.col(earlier)
-        )
+        detail = pl.format(f"{what} (by {{}} s)", pl.col(earlier) - pl.col(later))
         reason = pl.when(broken).then(detail).otherwise(reason)
     job = pl.col("job_id").cast(pl.String) if "job_id" in table.columns else pl.lit("?")
     bad = table.select(line.cast(pl.Int64).alias("line"), job.alias("job"), reason.alias("why"))
