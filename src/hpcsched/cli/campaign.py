@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hpcsched.cli.errors import fail
+from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.executors import make_executor
 from hpcsched.cli.options import (
     DaskAddressOpt,
@@ -129,6 +129,7 @@ def materials(
         folder = out or Path(f"materials-{plan.goal}")
         if (folder / "run" / "journal.sqlite").exists():
             fail(f"{folder}: holds an earlier run; remove it or choose another --out")
+        checked_output(folder, folder=True)
         runner = make_executor(executor, dask_address, dask_workers, slurm_mode, partition)
         report = _live(plan, policy, cpus or 2, seconds, lookahead, folder, runner, as_json)
     if as_json:

@@ -192,6 +192,7 @@ def demo(
     from hpcsched.cli.render import metrics_table, status
     from hpcsched.sim.demo import DEMO_MACHINE, run_demo
 
+    checked_output(out, folder=True)
     with status(f"simulating {jobs} Lublin jobs on {DEMO_MACHINE} processors"):
         rows = run_demo(out, jobs=jobs, seed=seed)
     metrics_table(rows, title=f"Lublin–Feitelson workload, {jobs} jobs, {DEMO_MACHINE} processors")
