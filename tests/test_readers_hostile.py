@@ -195,3 +195,30 @@ def test_a_job_table_without_submit_times_is_refused(tmp_path: Path) -> None:
     write_table(read_sacct(text).table, tmp_path / "t.parquet")  # the reader alone allows it
     with pytest.raises(InputError, match="no job has a submit time"):
         load_jobs(tmp_path / "t.parquet")
+
+
+def test_swf_fields_beyond_1e12_are_malformed(tmp_path: Path) -> None:
+    path = tmp_path / "t.swf"
+    huge = SWF_LINE.replace("1 0 10 100", "2 1e300 10 100", 1)
+    path.write_text(f"{SWF_LINE}\n{huge}\n")
+    trace = read_swf(path)
+    assert (trace.table.height, [m.line for m in trace.malformed]) == (1, [2])
+    assert "field 2 (submit time) is beyond" in trace.malformed[0].reason
+
+
+def test_parquet_rows_with_nan_inf_or_negative_counts_are_malformed(tmp_path: Path) -> None:
+    nan, inf = float("nan"), float("inf")
+    frame = pl.DataFrame(
+        {"job_id": ["1", "2", "3", "4"], "submit": [0.0, nan, inf, 5.0], "cpus": [1, 2, 3, -5]}
+    )
+    frame.write_parquet(tmp_path / "t.parquet")
+    loaded = load_jobs(tmp_path / "t.parquet")
+    assert loaded.table["job_id"].to_list() == ["1"]
+    assert [(m.line, m.reason) for m in loaded.malformed] == [
+        (2, "row 2: submit is not a finite number"),
+        (3, "row 3: submit is not a finite number"),
+        (4, "row 4: cpus is negative"),
+    ]
+    frame.slice(1).write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(InputError, match="no row can be used"):
+        load_jobs(tmp_path / "bad.parquet")

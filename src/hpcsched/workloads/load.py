@@ -21,7 +21,7 @@ import polars as pl
 from hpcsched.core.outputs import atomic_output
 from hpcsched.core.schema import conform
 from hpcsched.workloads.filters import FILTERS, apply_filter
-from hpcsched.workloads.plausible import implausible
+from hpcsched.workloads.plausible import implausible, unreadable_rows
 from hpcsched.workloads.swf import Malformed, SwfError, read_swf
 
 MACHINE_KEY = b"hpcsched.machine_procs"
@@ -233,7 +233,13 @@ def _parquet(path: Path) -> LoadedTable:
         frame = conform(pl.read_parquet(path))
     except Exception as exc:  # pyarrow and polars raise many types for a bad file
         raise InputError(f"cannot read {path} as Parquet: {exc}".splitlines()[0]) from None
-    return LoadedTable(frame, procs, str(path), [], "parquet", _whole(frame))
+    if procs is not None and not 0 < procs <= 2**53:
+        raise InputError(f"{path}: its recorded machine size {procs} is out of range (rewrite it)")
+    frame, bad = unreadable_rows(frame, str(path))  # NaN, infinities, negative counts
+    if bad and not frame.height:
+        raise InputError(f"{path}: no row can be used (first: {bad[0]})")
+    counts = {**_whole(frame), "rows_read": frame.height}
+    return LoadedTable(frame, procs, str(path), bad, "parquet", counts)
 
 
 def write_table(table: pl.DataFrame, path: str | Path, *, machine_procs: int | None = None) -> None:

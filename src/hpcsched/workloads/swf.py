@@ -69,6 +69,7 @@ _IS_INT: Final = np.array([f[2] for f in FIELDS])
 _CHUNK: Final = 32768  # lines tokenised at a time
 _HEADER_RE: Final = re.compile(r"^;\s*(MaxProcs|MaxNodes|UnixStartTime)\s*:\s*(-?[0-9]+)")
 _MOST_HEADER: Final = 2**53  # header numbers beyond this would overflow the engine's int64 sums
+_MOST_FIELD: Final = 1e12  # any field beyond +-10^12 (31,700 years of seconds) is malformed
 _BINARY_RE: Final = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 _BLANKS_TO_SPACE: Final = bytes.maketrans(b"\t\r\x0b\x0c", b"    ")
 #: SWF status -> canonical state (1 done, 0 failed, 5 cancelled; 2/3/4 are partial executions:
@@ -228,6 +229,8 @@ def _bad_field(values: np.ndarray[Any, Any], tokens: list[str]) -> str | None:
         value = float(values[col])
         if not np.isfinite(value):
             return f"field {col + 1} ({what}) is not a number: {tokens[col]!r}"
+        if abs(value) > _MOST_FIELD:
+            return f"field {col + 1} ({what}) is beyond +-10^12: {tokens[col][:30]!r}"
         if integer and (value != round(value) or abs(value) >= 2.0**63):
             return f"field {col + 1} ({what}) is not an integer: {tokens[col]!r}"
     return None
@@ -258,6 +261,7 @@ def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
         # Cheap screen: a NaN/inf anywhere makes the row sum non-finite; a fraction or an
         # out-of-range value in an integer field changes under the int64 cast.
         suspect = ~np.isfinite(values.sum(axis=1)) | (ints != values[:, _IS_INT]).any(axis=1)
+        suspect |= (np.abs(values) > _MOST_FIELD).any(axis=1)
     good = np.ones(len(full), dtype=bool)
     for row in np.flatnonzero(suspect):
         reason = _bad_field(values[row], data_lines[int(full[row])].split(" "))
