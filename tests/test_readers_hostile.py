@@ -222,3 +222,14 @@ def test_parquet_rows_with_nan_inf_or_negative_counts_are_malformed(tmp_path: Pa
     frame.slice(1).write_parquet(tmp_path / "bad.parquet")
     with pytest.raises(InputError, match="no row can be used"):
         load_jobs(tmp_path / "bad.parquet")
+
+
+@pytest.mark.parametrize("rss", ["20E", "8E", "1000P", "9999999999999999999", "1.", "١٢"])
+def test_sacct_step_maxrss_beyond_int64_is_malformed(tmp_path: Path, rss: str) -> None:
+    """Step rows' MaxRSS is read by the compiled kernel: the same bounds as the pattern."""
+    from sacct_helpers import step_line
+
+    read = read_lines(tmp_path, job_line("1"), step_line("1.batch", rss), step_line("1.0", "7E"))
+    assert [m.line for m in read.malformed] == [3]
+    assert "MaxRSS" in read.malformed[0].reason
+    assert read.table["mem_used"].to_list() == [7 * 1024.0**6]
