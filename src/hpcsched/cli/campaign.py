@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hpcsched.cli.errors import fail
+from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.executors import make_executor
 from hpcsched.cli.llm import DeadlineOpt, LedgerOpt, ModelOpt, UrlOpt
 from hpcsched.cli.options import (
@@ -147,6 +147,7 @@ def materials(
         folder = out or Path(f"materials-{goal}")
         if (folder / "run" / "journal.sqlite").exists():
             fail(f"{folder}: holds an earlier run; remove it or choose another --out")
+        checked_output(folder, folder=True)
         runner = make_executor(executor, dask_address, dask_workers, slurm_mode, partition)
     # the planner sizes resource requests by the largest worker of the pool the tasks will get
     largest = (

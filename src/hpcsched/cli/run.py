@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hpcsched.cli.errors import fail
+from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.executors import make_executor, make_pool
 from hpcsched.cli.llm import DeadlineOpt, ModelOpt, UrlOpt
 from hpcsched.cli.options import (
@@ -279,10 +279,13 @@ def export(
     ),
 ) -> None:
     """Write the run as a job table (Parquet) for the analytics and the simulator."""
+    from hpcsched.core.outputs import atomic_output
     from hpcsched.runtime.export import journal_to_job_table
 
+    checked_output(out, ".parquet")
     table = journal_to_job_table(_record(run_dir))
-    table.write_parquet(out)
+    with atomic_output(out) as temp:
+        table.write_parquet(temp)
     typer.echo(f"{table.height} tasks written to {out}")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hpcsched.cli.errors import fail
+from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.inputs import open_trace
 from hpcsched.cli.options import (
     DEFAULT_CLASSES,
@@ -82,6 +82,8 @@ def simulate(
     from hpcsched.policies.registry import get_policy
     from hpcsched.sim.protocols import simulate_windows, windows_of
 
+    if out is not None:  # before the replay: not a traceback after it (issue 22, finding 13)
+        checked_output(out, ".parquet")
     loaded, capacity = open_trace(trace, filter_name, strict, procs)
     protocol = _protocol(protocol, filter_name)
     try:
@@ -190,6 +192,7 @@ def demo(
     from hpcsched.cli.render import metrics_table, status
     from hpcsched.sim.demo import DEMO_MACHINE, run_demo
 
+    checked_output(out, folder=True)
     with status(f"simulating {jobs} Lublin jobs on {DEMO_MACHINE} processors"):
         rows = run_demo(out, jobs=jobs, seed=seed)
     metrics_table(rows, title=f"Lublin–Feitelson workload, {jobs} jobs, {DEMO_MACHINE} processors")

@@ -27,6 +27,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from hpcsched.core.outputs import atomic_output
 from hpcsched.core.schema import conform
 from hpcsched.workloads.files import read_input_bytes
 
@@ -66,7 +67,9 @@ SWF_COLUMNS: Final = tuple(f[0] for f in FIELDS)
 _NFIELDS: Final = len(FIELDS)
 _IS_INT: Final = np.array([f[2] for f in FIELDS])
 _CHUNK: Final = 32768  # lines tokenised at a time
-_HEADER_RE: Final = re.compile(r"^;\s*(MaxProcs|MaxNodes|UnixStartTime)\s*:\s*(-?\d+)")
+_HEADER_RE: Final = re.compile(r"^;\s*(MaxProcs|MaxNodes|UnixStartTime)\s*:\s*(-?[0-9]+)")
+_MOST_HEADER: Final = 2**53  # header numbers beyond this would overflow the engine's int64 sums
+_MOST_FIELD: Final = 1e12  # any field beyond +-10^12 (31,700 years of seconds) is malformed
 _BINARY_RE: Final = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 _BLANKS_TO_SPACE: Final = bytes.maketrans(b"\t\r\x0b\x0c", b"    ")
 #: SWF status -> canonical state (1 done, 0 failed, 5 cancelled; 2/3/4 are partial executions:
@@ -133,11 +136,15 @@ def _fail(path: Path, what: str) -> SwfError:
     return SwfError(f"cannot read trace {path}: {what}")
 
 
-def _load_bytes(path: Path) -> bytes:
+def _load_bytes(path: Path) -> tuple[bytes, set[int]]:
+    """The file's bytes, and the 1-based lines holding a zero byte: those are malformed lines
+    (the byte is replaced so that they fail to parse), not a refused file."""
     raw = read_input_bytes(path, lambda why: _fail(path, why), "give an .swf or .swf.gz file")
-    if b"\x00" in raw:
-        raise _fail(path, "binary data, not an SWF text file (check the path)")
-    return raw
+    if b"\x00" not in raw:
+        return raw, set()
+    chars = np.frombuffer(raw, np.uint8)
+    lines = np.searchsorted(np.flatnonzero(chars == 10), np.flatnonzero(chars == 0)) + 1
+    return raw.replace(b"\x00", b"\x01"), set(lines.tolist())
 
 
 def _lines(raw: bytes, path: Path) -> pl.Series:
@@ -189,11 +196,14 @@ def _header_lines(raw: bytes, index: np.ndarray[Any, Any]) -> list[str]:
     return out
 
 
-def _header_value(header: list[str], key: str) -> int | None:
+def _header_value(header: list[str], key: str, path: Path = Path("trace")) -> int | None:
     for line in header:
         match = _HEADER_RE.match(line)
         if match and match.group(1) == key:
-            return int(match.group(2))
+            digits = match.group(2)  # int() of a 5000-digit number raises: test the length
+            if len(digits.lstrip("-")) > 16 or abs(int(digits)) > _MOST_HEADER:
+                raise _fail(path, f"'; {key}: {digits[:24]}' is beyond 2^53 (fix the header)")
+            return int(digits)
     return None
 
 
@@ -219,6 +229,8 @@ def _bad_field(values: np.ndarray[Any, Any], tokens: list[str]) -> str | None:
         value = float(values[col])
         if not np.isfinite(value):
             return f"field {col + 1} ({what}) is not a number: {tokens[col]!r}"
+        if abs(value) > _MOST_FIELD:
+            return f"field {col + 1} ({what}) is beyond +-10^12: {tokens[col][:30]!r}"
         if integer and (value != round(value) or abs(value) >= 2.0**63):
             return f"field {col + 1} ({what}) is not an integer: {tokens[col]!r}"
     return None
@@ -232,7 +244,7 @@ def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
     the first one raises :class:`SwfError`. Unreadable files always raise :class:`SwfError`.
     """
     path = Path(path)
-    raw = _load_bytes(path)
+    raw, nul_lines = _load_bytes(path)
     stripped = _lines(_squeeze(raw), path).str.strip_chars(" ")
     comment = stripped.str.starts_with(";").to_numpy()
     data = ~comment & (stripped != "").to_numpy()
@@ -249,12 +261,15 @@ def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
         # Cheap screen: a NaN/inf anywhere makes the row sum non-finite; a fraction or an
         # out-of-range value in an integer field changes under the int64 cast.
         suspect = ~np.isfinite(values.sum(axis=1)) | (ints != values[:, _IS_INT]).any(axis=1)
+        suspect |= (np.abs(values) > _MOST_FIELD).any(axis=1)
     good = np.ones(len(full), dtype=bool)
     for row in np.flatnonzero(suspect):
-        reason = _bad_field(values[row], data_lines[int(full[row])].split())
+        reason = _bad_field(values[row], data_lines[int(full[row])].split(" "))
         if reason:
             good[row] = False
             reasons[int(full[row])] = reason
+    for i in np.flatnonzero(np.isin(line_no, list(nul_lines))) if nul_lines else ():
+        reasons[int(i)] = "a zero (NUL) byte: binary data in a text line"
     malformed = [Malformed(str(path), int(line_no[i]), reasons[i]) for i in sorted(reasons)]
     if malformed and strict:
         raise SwfError(
@@ -273,13 +288,13 @@ def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
     }
     columns["swf_line"] = line_no[full[good]].astype(np.int64)
     frame = pl.DataFrame(columns)
-    max_procs, max_nodes = _header_value(header, "MaxProcs"), _header_value(header, "MaxNodes")
+    max_procs, max_nodes = (_header_value(header, k, path) for k in ("MaxProcs", "MaxNodes"))
     return Trace(
         table=derive_canonical(frame),
         path=str(path),
         max_procs=max_procs if max_procs is not None and max_procs > 0 else None,
         max_nodes=max_nodes if max_nodes is not None and max_nodes > 0 else None,
-        unix_start_time=_header_value(header, "UnixStartTime"),
+        unix_start_time=_header_value(header, "UnixStartTime", path),
         header=header,
         malformed=malformed,
     )
@@ -393,7 +408,8 @@ def write_swf(trace: Trace, path: str | Path) -> None:
     try:
         if path.name.endswith(".gz"):
             payload = gzip.compress(payload, compresslevel=6, mtime=0)
-        path.write_bytes(payload)
+        with atomic_output(path) as temp:
+            temp.write_bytes(payload)
     except OSError as exc:
         raise SwfError(
             f"cannot write trace {path}: {exc.strerror or exc} (check the path)"
