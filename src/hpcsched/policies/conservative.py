@@ -82,9 +82,6 @@ class Holes:
             self.items = [hole for hole in items if fits(smallest, hole[3])]
         return found
 
-    def __len__(self) -> int:
-        return len(self.items)
-
 
 #: a running job as the plan sees it: id, request, expected end under the policy's release rule
 RunningShare = tuple[int, Vector, float]
