@@ -32,9 +32,9 @@ from typing import Any
 
 from hpcsched.analytics.derive import prepare
 from hpcsched.analytics.narrate import narrate
-from hpcsched.analytics.report import open_table
 from hpcsched.llm import ChatClient, TokenLedger, load_settings
 from hpcsched.llm.grounding import unaccounted_digits
+from hpcsched.workloads.load import load_jobs
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRACES = (
@@ -47,11 +47,11 @@ TRACES = (
 
 
 def run_trace(client: ChatClient, path: Path) -> dict[str, Any]:
-    opened = open_table(path)
+    opened = load_jobs(path)
     prep = prepare(opened.table)
     name = path.name.split(".")[0]
     began = time.monotonic()
-    narration = narrate(client, [prep], names=(name,), capacity=(opened.capacity,))
+    narration = narrate(client, [prep], names=(name,), capacity=(opened.machine_procs,))
     claims = verified = hidden = collateral = shown_unchecked = 0
     sentences: Counter[str] = Counter()
     views = fallbacks = 0

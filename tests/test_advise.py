@@ -458,6 +458,7 @@ def test_cli_on_a_real_sacct_history_and_queue_and_its_refusal(tmp_path: Path) -
     queue = str(SACCT / "local-slurm-squeue-during.json")
     args = ["advise", str(tmp_path / "job.sbatch"), "--history", str(tmp_path / "h.parquet")]
     args += ["--site", str(EXAMPLE_SITE), "--queue", queue, "--user", "root"]
+    (tmp_path / "out").mkdir()  # a missing folder is refused, not made (issue 22, finding 13)
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out" / "relax.sbatch")])
     assert result.exit_code == 0, result.output
     assert "history is too short to learn a bound" in result.stdout  # 27 jobs: the request

@@ -7,6 +7,7 @@ import json
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import hpcsched.workloads
 
@@ -44,3 +45,22 @@ def test_the_command_line_starts_without_heavy_libraries() -> None:
     loaded = _imported_after("import hpcsched.cli")
     heavy = {"polars", "numpy", "pyarrow", "sklearn", "plotly", "dash", "distributed"}
     assert not {m.split(".")[0] for m in loaded} & heavy
+
+
+def test_the_lower_layers_import_only_what_is_below_them() -> None:
+    # the rules docs/architecture.md states; the upper packages (campaigns, sim, runtime) lean on
+    # one another and are not claimed to be layered
+    import re
+
+    allowed = {
+        "core": {"core"},
+        "policies": {"core", "policies"},
+        "scheduler": {"core", "policies", "scheduler"},
+        "workloads": {"core", "workloads"},
+    }
+    root = Path(__file__).resolve().parents[1] / "src" / "hpcsched"
+    pattern = re.compile(r"^\s*(?:from|import) hpcsched\.([a-z_]+)", re.MULTILINE)
+    for package, ok in allowed.items():
+        for path in (root / package).rglob("*.py"):
+            found = set(pattern.findall(path.read_text()))
+            assert found <= ok, f"{path.relative_to(root)} imports {sorted(found - ok)}"

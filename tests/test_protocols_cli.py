@@ -150,3 +150,10 @@ def test_two_overruns_at_one_instant_do_not_over_commit(
     assert metrics["violations"] == 0
     starts = dict(pl.read_parquet(out).select("job_id", "start").iter_rows())
     assert starts["3"] == 100.0
+
+
+def test_the_cli_class_default_is_the_policies_one() -> None:
+    from hpcsched.cli.options import DEFAULT_CLASSES as CLI_DEFAULT
+    from hpcsched.policies.classes import DEFAULT_CLASSES
+
+    assert CLI_DEFAULT == DEFAULT_CLASSES

@@ -26,7 +26,8 @@ def _report(*args: str) -> dict[str, Any]:
 
 def test_sacct_dump_to_table_and_report_in_one_command(tmp_path: Path) -> None:
     sample = require_shared(SAMPLE)
-    saved = tmp_path / "tables" / "jobs.parquet"  # the folder does not exist yet
+    saved = tmp_path / "tables" / "jobs.parquet"
+    saved.parent.mkdir()  # a missing folder is refused, not made (issue 22, finding 13)
     first = _report(
         str(sample), "--save-table", str(saved), "--procs", "64", "--out", str(tmp_path / "a")
     )
@@ -84,7 +85,7 @@ def test_unwritable_table_path_is_one_line(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2
-    assert result.stderr.count("\n") == 1 and "cannot write the job table" in result.stderr
+    assert result.stderr.count("\n") == 1 and "is a file, not a folder" in result.stderr
     assert "Traceback" not in result.stderr
 
 

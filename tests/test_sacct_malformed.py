@@ -39,7 +39,7 @@ def test_strict_raises_one_line_at_the_first_bad_line(tmp_path: Path) -> None:
         (None, "no such file (check the path)"),
         ("", "empty (sacct prints nothing when a --format name is unknown)"),
         ("1|2|basic\n", "line 1 is not a sacct header (field 1 is '1'); for --noheader output"),
-        ("JobID|State\nfoo|bar\n", "no line could be read as sacct -P output (first: "),
+        ("JobID|Submit\nfoo|bar\n", "no line could be read as sacct -P output (first: "),
         ("JobID\x00|State\n", "binary data, not sacct text output"),
     ],
 )

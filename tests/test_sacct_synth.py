@@ -190,15 +190,21 @@ def test_reading_in_small_pieces_gives_the_same_table(
     assert_frame_equal(read_sacct(packed).table, whole.table)
 
 
-def test_a_zero_byte_in_a_later_piece_is_refused_as_binary(
+def test_a_zero_byte_in_a_later_piece_is_one_malformed_line(
     synthetic: SyntheticSacct, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Only the first piece is checked for zero bytes before parsing; the others are checked
-    in their scan, and the read stops with the same one-line error."""
+    """A zero byte is found in its piece's scan: that line is malformed (issue 22, finding 9),
+    every other line is read as before."""
     text = synthetic.path.read_bytes()
     at = text.index(b"\n", len(text) // 2) + 1
     bad = tmp_path / "sacct.txt"
     bad.write_bytes(text[:at] + b"\x00" + text[at:])
     monkeypatch.setattr(sacct, "_PIECE", 1 << 18)
-    with pytest.raises(sacct.SacctError, match=r"sacct\.txt: binary data, not sacct text"):
-        read_sacct(bad)
+    clean, read = read_sacct(synthetic.path), read_sacct(bad)
+    line = text[:at].count(b"\n") + 1
+    assert [(m.line, "NUL" in m.reason) for m in read.malformed] == [
+        *[(m.line, False) for m in clean.malformed if m.line < line],
+        (line, True),
+        *[(m.line, False) for m in clean.malformed if m.line > line],
+    ]
+    assert read.rows_read + len(read.malformed) == clean.rows_read + len(clean.malformed)

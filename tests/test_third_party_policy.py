@@ -36,8 +36,7 @@ def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "pip",
             "install",
             "-q",
-            "--no-deps",
-            "--no-build-isolation",
+            "--no-deps",  # built in pip's isolated environment, as a user's install is
             "--target",
             str(target),
             str(PLUGIN),

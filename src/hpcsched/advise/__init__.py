@@ -176,7 +176,11 @@ def advise(
 
 
 def submit_chain(paths: list[Path]) -> str:
-    """A shell script that submits the parts in order, each ``afterok`` on the previous one."""
+    """A shell script that submits the parts in order, each ``afterok`` on the previous one.
+
+    A part's name is written only as one ``shlex.quote``d word outside any double quotes
+    (``"$here"/'name'``): inside double quotes the single quotes would be literal and ``$(...)``
+    or backquotes in a name would run when the chain is submitted."""
     lines = [
         "#!/bin/bash",
         "# written by hpcsched advise: submits the parts of a chained job in order; each part",
@@ -188,7 +192,7 @@ def submit_chain(paths: list[Path]) -> str:
     ]
     for k, path in enumerate(paths, start=1):
         lines += [
-            f'jid=$(sbatch --parsable "${{dep[@]}}" "$@" "$here/{shlex.quote(path.name)}")',
+            f'jid=$(sbatch --parsable "${{dep[@]}}" "$@" "$here"/{shlex.quote(path.name)})',
             "jid=${jid%%;*}",
             f'echo "part {k} of {len(paths)}: job $jid"',
             'dep=("--dependency=afterok:$jid")',

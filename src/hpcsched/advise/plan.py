@@ -11,8 +11,9 @@ A request no partition/QoS can take is refused with the rule it breaks, in one l
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -53,31 +54,41 @@ class Request:
         return total / self.nodes
 
 
+#: Slurm keeps node, task, CPU and GPU counts in 32 bits (NO_VAL is 0xfffffffe).
+MOST_COUNT: Final = 2**31 - 1
+
+
+def _count(text: str, where: str, option: str, value: str) -> int:
+    """A whole number of ASCII digits within :data:`MOST_COUNT`, or one refusal line."""
+    if not re.fullmatch(r"[0-9]{1,10}", text):
+        raise RefusalError(f"{where}: {option}={value[:40]} is not a whole number")
+    number = int(text)
+    if number > MOST_COUNT:
+        raise RefusalError(f"{where}: {option}={value[:40]} is above Slurm's largest {MOST_COUNT}")
+    return number
+
+
 def _int(script: SbatchScript, option: str, default: int) -> int:
     value = script.get(option)
     if value is None:
         return default
-    try:
-        number = int(value.split("-")[0])  # --nodes=2-4: the minimum is what must fit
-    except ValueError:
-        raise RefusalError(
-            f"{script.where(option)}: {option}={value} is not a whole number"
-        ) from None
+    # --nodes=2-4: the minimum is what must fit
+    number = _count(value.split("-")[0], script.where(option), option, value)
     if number < 1:
         raise RefusalError(f"{script.where(option)}: {option}={value} must be at least 1")
     return number
 
 
 def _gpus(script: SbatchScript, nodes: int) -> int:
-    if (value := script.get("--gpus")) is not None:
-        return int(value.rsplit(":", 1)[-1])
-    if (value := script.get("--gpus-per-node")) is not None:
-        return nodes * int(value.rsplit(":", 1)[-1])
+    for option, per_node in (("--gpus", 1), ("--gpus-per-node", nodes)):
+        if (value := script.get(option)) is not None:
+            return per_node * _count(value.rsplit(":", 1)[-1], script.where(option), option, value)
     for item in (script.get("--gres") or "").split(","):
         kind, _, rest = item.partition(":")
         if kind == "gpu":  # gpu, gpu:2, gpu:v100:2 (per node)
             count = rest.rsplit(":", 1)[-1] if rest else "1"
-            return nodes * int(count if count.isdigit() else "1")
+            where = script.where("--gres")
+            return nodes * (_count(count, where, "--gres", item) if count.isdigit() else 1)
     return 0
 
 

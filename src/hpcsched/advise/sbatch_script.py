@@ -46,7 +46,9 @@ def parse_time(text: str) -> float | None:
     value = text.strip()
     if value.lower() in _UNLIMITED:
         return None
-    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", value)
+    match = re.fullmatch(
+        r"(?:([0-9]{1,6})-)?([0-9]{1,9})(?::([0-9]{1,9}))?(?::([0-9]{1,9}))?", value
+    )
     if match is None:
         raise ValueError(f"{text!r} is not a Slurm time (MM, MM:SS, HH:MM:SS, D-HH[:MM[:SS]])")
     days, a, b, c = match.groups()
@@ -71,8 +73,8 @@ def format_time(seconds: float) -> str:
 
 def parse_memory(text: str) -> float:
     """Bytes in a Slurm memory size (MB by default; K/M/G/T suffixes are powers of 1024)."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]?)B?", text.strip(), flags=re.IGNORECASE)
-    if match is None:
+    match = re.fullmatch(r"([0-9]{1,15}(?:\.[0-9]{1,15})?)([KMGT]?)B?", text.strip(), re.IGNORECASE)
+    if match is None:  # ASCII digits, at most 10^15 of a unit: every size stays far below 2^63
         raise ValueError(f"{text!r} is not a Slurm memory size (e.g. 500M, 4G, 2000)")
     number, unit = float(match.group(1)), (match.group(2) or "M").upper()
     return float(number * 1024 ** "KMGT".index(unit) * 1024)

@@ -10,23 +10,43 @@ Charging (``charge_rate``, units per node-hour) bills the largest share of a nod
 on each node, like Slurm's ``PriorityFlags=MAX_TRES`` billing
 (https://slurm.schedmd.com/tres.html#billing), times the QoS ``charge_factor``.
 
-Every mistake is one line ``FILE:LINE: what; what to do``.
+Every mistake is one line ``FILE:LINE: what; what to do``. Every number has a stated bound
+(:data:`MOST_SECONDS`, :data:`MOST_BYTES`, :data:`MOST_COUNT`, :data:`MOST_NODES`; no NaN or
+infinity), node ranges are counted before they are expanded, and the YAML is checked for
+duplicate keys and alias bombs before it is built (:mod:`hpcsched.core.yaml_guard`).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from hpcsched.advise.sbatch_script import parse_memory, parse_time
+from hpcsched.core.yaml_guard import YamlRefusal, check_tree
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Bounds of a site's numbers: ten years of time, 2^53 bytes (8 PiB) of memory, Slurm's 32-bit
+#: counts, a million nodes in one partition (the largest machines have ~10^5).
+MOST_SECONDS: Final = 3650 * 86400.0
+MOST_BYTES: Final = float(2**53)
+MOST_COUNT: Final = 2**31 - 1
+MOST_NODES: Final = 1_000_000
+
+
+def _finite(value: Any) -> Any:
+    """A YAML number as a float, refusing what has none (10**400 would overflow float())."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
+        raise ValueError(f"a number of {value.bit_length()} bits is beyond any bound")
+    return value
 
 
 def _seconds(value: Any) -> Any:
+    value = _finite(value)
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
@@ -40,6 +60,7 @@ def _seconds(value: Any) -> Any:
 
 
 def _bytes(value: Any) -> Any:
+    value = _finite(value)
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
@@ -49,26 +70,59 @@ def _bytes(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
-Bytes = Annotated[float, BeforeValidator(_bytes), Field(gt=0)]
+Seconds = Annotated[
+    float, BeforeValidator(_seconds), Field(gt=0, le=MOST_SECONDS, allow_inf_nan=False)
+]
+Bytes = Annotated[float, BeforeValidator(_bytes), Field(gt=0, le=MOST_BYTES, allow_inf_nan=False)]
+Factor = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 
 
-def expand_hostlist(text: str) -> list[str]:
-    """Node names in a Slurm hostlist: ``n[1-4]``, ``gpu[01-02,7],login1``."""
-    items = re.findall(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*", text)
+_ITEM = re.compile(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*")
+_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def _ranges(text: str, spec: str) -> list[tuple[str, str]]:
+    """(low, high) of each part of a bracket group, checked to be ASCII numbers."""
+    out = []
+    for part in spec.split(","):
+        low, _, high = part.partition("-")
+        if not _NUMBER.fullmatch(low) or (high and not _NUMBER.fullmatch(high)):
+            raise ValueError(f"{text[:60]!r} is not a Slurm hostlist (e.g. n[1-4],gpu[01-02])")
+        out.append((low, high or low))
+    return out
+
+
+def hostlist_size(text: str) -> int:
+    """How many names :func:`expand_hostlist` would give, computed without expanding."""
+    total = 0
+    for item in filter(None, (i.strip() for i in _ITEM.findall(text))):
+        count = 1
+        for spec in re.findall(r"\[([^\]]*)\]", item):
+            count *= sum(max(int(high) - int(low) + 1, 0) for low, high in _ranges(text, spec))
+        total += count
+    return total
+
+
+def expand_hostlist(text: str, limit: int = MOST_NODES) -> list[str]:
+    """Node names in a Slurm hostlist: ``n[1-4]``, ``gpu[01-02,7],login1``; a list of more
+    than ``limit`` names is refused before anything is expanded (``n[1-100000000]`` is sized,
+    not listed)."""
+    if (size := hostlist_size(text)) > limit:
+        raise ValueError(f"{text[:60]!r} names {size:,} nodes, more than {limit:,}")
+    return _expand(text)
+
+
+def _expand(text: str) -> list[str]:
     names: list[str] = []
-    for item in filter(None, (i.strip() for i in items)):
+    for item in filter(None, (i.strip() for i in _ITEM.findall(text))):
         match = re.match(r"([^\[]*)\[([^\]]*)\](.*)", item)
         if match is None:
             names.append(item)
             continue
         prefix, ranges, rest = match.groups()
-        for part in ranges.split(","):
-            low, _, high = part.partition("-")
-            if not low.isdigit() or (high and not high.isdigit()):
-                raise ValueError(f"{text!r} is not a Slurm hostlist (e.g. n[1-4],gpu[01-02])")
-            for number in range(int(low), int(high or low) + 1):
-                names += expand_hostlist(f"{prefix}{number:0{len(low)}d}{rest}")
+        for low, high in _ranges(text, ranges):
+            for number in range(int(low), int(high) + 1):
+                names += _expand(f"{prefix}{number:0{len(low)}d}{rest}")
     return names
 
 
@@ -88,11 +142,13 @@ class Partition(BaseModel):
 
     nodes: str = Field(description="hostlist of the partition's nodes (slurm.conf Nodes=)")
     max_walltime: Seconds
-    max_nodes: int | None = Field(None, gt=0, description="MaxNodes; default: every node")
-    cpus_per_node: int = Field(gt=0)
+    max_nodes: int | None = Field(
+        None, gt=0, le=MOST_COUNT, description="MaxNodes; default: every node"
+    )
+    cpus_per_node: int = Field(gt=0, le=MOST_COUNT)
     mem_per_node: Bytes
-    gpus_per_node: int = Field(0, ge=0)
-    charge_rate: float = Field(1.0, ge=0, description="charge units per node-hour")
+    gpus_per_node: int = Field(0, ge=0, le=MOST_COUNT)
+    charge_rate: Factor = Field(1.0, description="charge units per node-hour")
     default: bool = False
     qos: list[str] | None = Field(None, description="AllowQos; default: every QoS")
 
@@ -111,10 +167,10 @@ class Qos(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    priority: int = 0
+    priority: int = Field(0, ge=-MOST_COUNT, le=MOST_COUNT)
     max_walltime: Seconds | None = None
-    max_nodes: int | None = Field(None, gt=0, description="MaxTRESPerJob=node=N")
-    charge_factor: float = Field(1.0, ge=0, description="UsageFactor")
+    max_nodes: int | None = Field(None, gt=0, le=MOST_COUNT, description="MaxTRESPerJob=node=N")
+    charge_factor: Factor = Field(1.0, description="UsageFactor")
 
 
 class Site(BaseModel):
@@ -127,7 +183,7 @@ class Site(BaseModel):
     walltime_granularity: Seconds = 60.0
     memory_granularity: Bytes = 1024 * 1024
     default_mem_per_cpu: Bytes | None = None
-    max_chain_parts: int = Field(10, gt=0)
+    max_chain_parts: int = Field(10, gt=0, le=1000)
     partitions: dict[str, Partition] = Field(min_length=1)
     qos: dict[str, Qos] = Field(min_length=1)
     default_qos: str | None = None
@@ -222,9 +278,18 @@ def load_site(path: str | Path) -> Site:
         text = p.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise SiteError(f"cannot read {p}: {exc.__class__.__name__} (check the path)") from None
+    loader = _Loader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        if root is not None:
+            check_tree(root)  # duplicate keys, alias bombs: refused before anything is built
+        data = loader.construct_document(root) if root is not None else None
+    except YamlRefusal as exc:
+        raise SiteError(f"{p}:{exc.line}: {exc.what}; {exc.fix}") from None
+    except RecursionError:
+        raise SiteError(f"{p}: nested too deeply; flatten the document") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise SiteError(f"{p}: {exc}; write a smaller number") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
@@ -234,6 +299,11 @@ def load_site(path: str | Path) -> Site:
         raise SiteError(
             f"{p}{line}: YAML syntax error: {what}; check indentation, quotes and colons"
         ) from None
+    except yaml.YAMLError as exc:
+        what = str(exc).splitlines()[0]
+        raise SiteError(f"{p}: not YAML text ({what}); save it as UTF-8") from None
+    finally:
+        loader.dispose()
     if root is None or not isinstance(data, dict):
         raise SiteError(f"{p}:1: a site file is a mapping with partitions: and qos:; see --help")
     try:

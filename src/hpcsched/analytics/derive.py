@@ -74,7 +74,11 @@ def prepare(table: pl.DataFrame | Prepared) -> Prepared:
     t = conform(table) if table.width else empty_job_table()
     has_nodes = t["nodes"].null_count() < t.height
     size = pl.col("nodes" if has_nodes else "cpus")
-    elapsed = pl.coalesce(pl.col("runtime"), pl.col("end") - pl.col("start"))
+    # implausible records (start before submit, end before start: workloads/plausible.py) are
+    # kept as jobs but have no wait or elapsed time: a negative one would skew every statistic
+    ran = pl.col("end") - pl.col("start")
+    elapsed = pl.coalesce(pl.col("runtime"), pl.when(ran >= 0).then(ran))
+    waited = pl.col("start") - pl.col("submit")
     cancelled_by = (
         pl.col("sacct_cancelled_by").is_not_null()
         if "sacct_cancelled_by" in t.columns
@@ -85,7 +89,7 @@ def prepare(table: pl.DataFrame | Prepared) -> Prepared:
         pl.col("user").cast(pl.String).fill_null("unknown"),
         clean_text("partition"),
         clean_text("qos"),
-        (pl.col("start") - pl.col("submit")).alias("wait"),
+        pl.when(waited >= 0).then(waited).alias("wait"),
         elapsed.alias("elapsed"),
         size.cast(pl.Int64).alias("size"),
         cancelled_by.alias("cancelled_by_user"),

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?B?)?\s*$", re.IGNORECASE)
+MOST_COUNT: Final = 2**31 - 1  # cpus, gpus, nodes, priority class: Slurm's 32-bit counts
+MOST_SECONDS: Final = 3650 * 86400.0  # runtime, timeout: ten years
+MOST_RETRIES: Final = 1000
+MOST_DELAY: Final = 30 * 86400.0  # the longest wait before a retry: 30 days
+
+_SIZE = re.compile(r"^\s*([0-9]{1,18}(?:\.[0-9]{1,18})?)\s*([KMGTP]?)(i?B?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -30,6 +35,8 @@ def parse_size(value: Any) -> float:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a size cannot be negative")
+        if value > 2**53:  # also keeps float() from overflowing on a 400-digit integer
+            raise ValueError("a size above 2^53 bytes (8 PiB) is beyond any machine")
         return float(value)
     match = _SIZE.match(str(value))
     if not match:
@@ -50,15 +57,20 @@ class Task(BaseModel):
     inputs: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     depends: list[str] = Field(default_factory=list)
-    cpus: int = Field(default=1, ge=1)
-    gpus: int = Field(default=0, ge=0)
-    mem: float = Field(default=0.0, ge=0)  # bytes; accepts 4G, 512M
-    nodes: int = Field(default=1, ge=1)
-    priority: int = Field(default=0, ge=0)  # priority class: 0 first
-    runtime: float | None = Field(default=None, gt=0)  # expected seconds (for the policy)
-    timeout: float | None = Field(default=None, gt=0)  # kill after this many seconds
-    retries: int = Field(default=0, ge=0)
-    backoff: float = Field(default=1.0, ge=0)  # seconds before retry k+1: backoff * 2**k
+    # every number a user writes has a stated bound (issue 22): counts in 32 bits, memory below
+    # 2^53 bytes, times below ten years, and the longest retry delay (backoff * 2**(retries-1),
+    # see _delays) within MOST_DELAY, so no wall-clock arithmetic can overflow
+    cpus: int = Field(default=1, ge=1, le=MOST_COUNT)
+    gpus: int = Field(default=0, ge=0, le=MOST_COUNT)
+    mem: float = Field(default=0.0, ge=0, le=2.0**53, allow_inf_nan=False)  # bytes; 4G, 512M
+    nodes: int = Field(default=1, ge=1, le=MOST_COUNT)
+    priority: int = Field(default=0, ge=0, le=MOST_COUNT)  # priority class: 0 first
+    # expected seconds (for the policy); kill after timeout seconds
+    runtime: float | None = Field(default=None, gt=0, le=MOST_SECONDS, allow_inf_nan=False)
+    timeout: float | None = Field(default=None, gt=0, le=MOST_SECONDS, allow_inf_nan=False)
+    retries: int = Field(default=0, ge=0, le=MOST_RETRIES)
+    # seconds before retry k+1: backoff * 2**k
+    backoff: float = Field(default=1.0, ge=0, le=MOST_DELAY, allow_inf_nan=False)
     kind: str = ""  # a label: periodic helpers count completions by kind, estimates use it
     env: dict[str, str] = Field(default_factory=dict)
 
@@ -73,6 +85,18 @@ class Task(BaseModel):
         if value is not None and not _CALLABLE.match(value):
             raise ValueError(f"{value!r} is not module:function (e.g. mypkg.tools:predict)")
         return value
+
+    @model_validator(mode="after")
+    def _delays(self) -> Task:
+        if self.backoff > 0 and self.retries > 1:
+            longest = self.backoff * 2.0 ** (self.retries - 1)
+            if longest > MOST_DELAY:
+                raise ValueError(
+                    f"retries {self.retries} with backoff {self.backoff:g} s would wait "
+                    f"{longest:.3g} s before the last retry (at most {MOST_DELAY:g} s, 30 days); "
+                    "lower retries or backoff"
+                )
+        return self
 
     @model_validator(mode="after")
     def _one_action(self) -> Task:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hpcsched.cli.errors import fail, warn_malformed
+from hpcsched.cli.errors import checked_output, fail, warn_malformed
 from hpcsched.cli.options import JsonOpt, flag
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ def _predict(
 
 def _write(advice: Advice, script: Path, out: Path | None) -> list[str]:
     from hpcsched.advise import submit_chain
+    from hpcsched.core.outputs import atomic_output
 
     if out is None:
         out = script.with_name(script.name.removesuffix(".sbatch") + ".advised.sbatch")
@@ -107,14 +108,16 @@ def _write(advice: Advice, script: Path, out: Path | None) -> list[str]:
     else:
         base = out.name.removesuffix(".sbatch")
         paths = [out.with_name(f"{base}.part{k}.sbatch") for k in range(1, len(advice.scripts) + 1)]
+    checked_output(out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         for path, text in zip(paths, advice.scripts, strict=True):
-            path.write_text(text)
+            with atomic_output(path) as temp:
+                temp.write_text(text)
         if len(paths) > 1:
             chain = out.with_name("submit-chain.sh")
-            chain.write_text(submit_chain(paths))
-            chain.chmod(0o755)
+            with atomic_output(chain) as temp:
+                temp.write_text(submit_chain(paths))
+                temp.chmod(0o755)
             paths.append(chain)
     except OSError as exc:
         fail(f"cannot write {out.parent}: {exc.strerror}; choose another --out")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hpcsched.cli.errors import fail
+from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.executors import make_executor
+from hpcsched.cli.llm import DeadlineOpt, LedgerOpt, ModelOpt, UrlOpt
 from hpcsched.cli.options import (
     DaskAddressOpt,
     DaskWorkersOpt,
@@ -93,10 +95,30 @@ def materials(
     partition: PartitionOpt = None,
     dask_address: DaskAddressOpt = None,
     dask_workers: DaskWorkersOpt = 2,
+    planner: Annotated[
+        str,
+        typer.Option(
+            help="rule (the rule-based planner) or llm (a language model selects tools from "
+            "the catalog; its plan is checked by the static validator before anything runs, "
+            "else the rule-based plan is used)"
+        ),
+    ] = "rule",
+    token_budget: Annotated[
+        int,
+        typer.Option(
+            help="--planner llm: token budget of the knapsack that picks the granularity of "
+            "the tools the model is offered (fine or coarse predictions)",
+            min=1,
+        ),
+    ] = 200_000,
+    llm_url: UrlOpt = None,
+    llm_model: ModelOpt = None,
+    llm_deadline: DeadlineOpt = None,
+    ledger: LedgerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Plan a goal, run it under a policy for a time window, report what it achieved."""
-    from hpcsched.campaigns.materials.planner import GOALS, PlanError, RuleBasedPlanner
+    from hpcsched.campaigns.materials.planner import GOALS, PlanError
     from hpcsched.campaigns.materials.source import MaterialsInputError
     from hpcsched.policies.registry import get_policy
 
@@ -104,6 +126,8 @@ def materials(
         fail(f"--goal {goal!r}: choose uo2 or usi")
     if clock not in ("sim", "live"):
         fail(f"--clock {clock!r}: choose sim or live")
+    if planner not in ("rule", "llm"):
+        fail(f"--planner {planner!r}: choose rule or llm")
     try:
         get_policy(policy)
         seconds = parse_duration(window)
@@ -113,30 +137,103 @@ def materials(
         fail("--clock live needs a finite --window or --materials (a full campaign takes hours)")
     if data is not None and not data.is_file():
         fail(f"--data {data}: no such file; give a CSV of composition,template,enthalpy_per_atom")
-    try:
-        plan = RuleBasedPlanner().plan(
-            GOALS[goal], data=data, materials=n_materials, batch=batch, seed=seed
-        )
-    except (PlanError, MaterialsInputError) as exc:
-        fail(str(exc))
+    runner = None
     if clock == "sim":
         if executor != "local":
             fail(f"--executor {executor} runs tasks live; give --clock live (sim runs none)")
-        report = _simulated(plan, policy, cpus or 8, seconds, lookahead, as_json)
     else:
         if executor != "local" and cpus is not None:
             fail(f"--cpus sizes the local pool; --executor {executor} plans on its own workers")
-        folder = out or Path(f"materials-{plan.goal}")
+        folder = out or Path(f"materials-{goal}")
         if (folder / "run" / "journal.sqlite").exists():
             fail(f"{folder}: holds an earlier run; remove it or choose another --out")
+        checked_output(folder, folder=True)
         runner = make_executor(executor, dask_address, dask_workers, slurm_mode, partition)
+    # the planner sizes resource requests by the largest worker of the pool the tasks will get
+    largest = (
+        runner.pool().largest.cpus if runner is not None else cpus or (8 if clock == "sim" else 2)
+    )
+    making = _Planning.start(planner, largest, token_budget, llm_url, llm_model, llm_deadline)
+    try:
+        plan = making.planner.plan(
+            GOALS[goal], data=data, materials=n_materials, batch=batch, seed=seed
+        )
+    except (PlanError, MaterialsInputError) as exc:
+        making.close()
+        if runner is not None:  # a Dask cluster or Slurm allocation is not left behind
+            runner.shutdown()
+        fail(str(exc))
+    making.close()
+    if clock == "sim":
+        report = _simulated(plan, policy, cpus or 8, seconds, lookahead, as_json)
+    else:
         report = _live(plan, policy, cpus or 2, seconds, lookahead, folder, runner, as_json)
+        making.write(folder / "llm-ledger.json")
+    making.finish(report, ledger)
     if as_json:
         typer.echo(json.dumps(report))
     else:
         from hpcsched.cli.render_campaign import campaign_summary
 
         campaign_summary(report, plan.steps)
+
+
+@dataclass
+class _Planning:
+    """The planner of ``--planner``, the model client and ledger of ``llm``."""
+
+    planner: Any
+    client: Any = None
+    ledger: Any = None
+
+    @classmethod
+    def start(
+        cls,
+        kind: str,
+        largest: int,
+        budget: int,
+        url: str | None,
+        model: str | None,
+        deadline: float | None,
+    ) -> _Planning:
+        from hpcsched.campaigns.materials.planner import RuleBasedPlanner
+
+        if kind == "rule":
+            return cls(RuleBasedPlanner())
+        from hpcsched.campaigns.materials.llm_planner import LLMPlanner
+        from hpcsched.cli.llm import llm_settings
+        from hpcsched.llm import ChatClient, TokenLedger
+
+        settings = llm_settings(url, model, deadline)
+        ledger = TokenLedger("campaign materials --planner llm")
+        if not settings.configured:
+            why = "no language model configured: set HPCSCHED_LLM_URL or pass --llm-url"
+            return cls(LLMPlanner(None, max_cpus=largest, budget=budget, why_no_client=why))
+        client = ChatClient(settings, ledger=ledger)
+        return cls(LLMPlanner(client, max_cpus=largest, budget=budget), client, ledger)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    def write(self, path: Path) -> None:
+        if self.ledger is not None:
+            self.ledger.write(path)
+
+    def finish(self, report: dict[str, Any], ledger_file: Path | None) -> None:
+        """``--planner llm``: the planning record into the report (the key ``planner``), the
+        ledger appended to ``ledger_file``. The rule-based planner's report is unchanged."""
+        record = getattr(self.planner, "record", None)
+        if record is None:
+            return
+        report["planner"] = record.as_dict()
+        if self.ledger is not None:
+            report["planner"]["ledger"] = self.ledger.totals()
+            if ledger_file is not None:
+                try:
+                    self.ledger.append(ledger_file)
+                except OSError as exc:
+                    fail(f"cannot append the token ledger to {ledger_file}: {exc.strerror or exc}")
 
 
 def _doing(plan: Any, policy: str, cpus: int, clock: str, quiet: bool) -> Any:

@@ -23,3 +23,25 @@ def warn_malformed(path: Path | str, malformed: Sequence[object], hint: str = ""
             f"(first: {malformed[0]}){hint}",
             err=True,
         )
+
+
+def warn_implausible(path: Path | str, records: Sequence[object]) -> None:
+    """One warning line for records kept but left out of wait statistics (start before
+    submit, end before start): their count and the first ``file:line``."""
+    if records:
+        typer.echo(
+            f"hpcsched: warning: {len(records)} implausible record(s) in {path}, kept but left "
+            f"out of wait and elapsed statistics (first: {records[0]})",
+            err=True,
+        )
+
+
+def checked_output(path: Path, *suffixes: str, folder: bool = False) -> Path:
+    """``path`` if the command can write it (:mod:`hpcsched.core.outputs`), else one error
+    line; called before any work starts."""
+    from hpcsched.core.outputs import OutputError, check_output, check_output_dir
+
+    try:
+        return check_output_dir(path) if folder else check_output(path, suffixes)
+    except OutputError as exc:
+        fail(str(exc))

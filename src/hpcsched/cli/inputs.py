@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpcsched.cli.errors import fail, warn_malformed
+from hpcsched.cli.errors import fail, warn_implausible, warn_malformed
 
 if TYPE_CHECKING:
     from hpcsched.workloads.load import LoadedTable
@@ -22,6 +22,7 @@ def open_job_table(path: Path) -> LoadedTable:
     except InputError as exc:
         fail(str(exc))
     warn_malformed(path, opened.malformed)
+    warn_implausible(path, opened.implausible)
     if opened.table.is_empty():
         fail(f"{path} holds no jobs (check the file, or the sacct -S/-E window)")
     return opened
@@ -39,6 +40,7 @@ def open_trace(
     except InputError as exc:
         fail(str(exc))
     warn_malformed(trace, loaded.malformed, "; use --strict to stop at the first")
+    warn_implausible(trace, loaded.implausible)
     capacity = procs or loaded.machine_procs
     if not capacity:
         fail(f"{trace} does not say the machine size; pass --procs N")

@@ -58,7 +58,8 @@ LedgerOpt = Annotated[
 ]
 
 
-def _settings(url: str | None, model: str | None, deadline: float | None) -> LLMSettings:
+def llm_settings(url: str | None, model: str | None, deadline: float | None) -> LLMSettings:
+    """Flags > environment > config file; a bad setting is one error line."""
     from hpcsched.llm.settings import SettingsError, load_settings
 
     try:
@@ -82,7 +83,7 @@ class Narrating:
     ) -> Narrating:
         from hpcsched.llm import ChatClient, TokenLedger
 
-        settings = _settings(url, model, deadline)
+        settings = llm_settings(url, model, deadline)
         ledger = TokenLedger(command)
         client = ChatClient(settings, ledger=ledger) if settings.configured else None
         return cls(settings, ledger, client)
@@ -148,7 +149,7 @@ def check(
     from hpcsched.llm import ChatClient, TokenLedger
     from hpcsched.llm.capabilities import as_rows, probe
 
-    settings = _settings(url, model, deadline)
+    settings = llm_settings(url, model, deadline)
     if not settings.configured:
         fail("no language model endpoint: set HPCSCHED_LLM_URL or pass --llm-url")
     ledger = TokenLedger("llm check")

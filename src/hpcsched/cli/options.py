@@ -59,6 +59,8 @@ EstimateOpt = Annotated[
     str,
     typer.Option(help="what the policy plans with: requested (user walltime), exact, or a column"),
 ]
+#: ``hpcsched.policies.classes.DEFAULT_CLASSES``, written here so the CLI starts without Polars
+DEFAULT_CLASSES = "size"
 ClassesOpt = Annotated[
     str,
     typer.Option(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -69,8 +70,8 @@ def tools(
     """
     from hpcsched.cli.render_plan import selection_table
     from hpcsched.plan import METHODS, plan
-    from hpcsched.plan.knapsack import InfeasibleError
-    from hpcsched.plan.spec import SpecError, load_spec
+    from hpcsched.plan.knapsack import InfeasibleError, TableSizeError
+    from hpcsched.plan.spec import MOST_WEIGHT, SpecError, load_spec
 
     if method not in METHODS:
         fail(f"--method {method!r} is not known; use one of {', '.join(METHODS)}")
@@ -82,6 +83,10 @@ def tools(
         fail(str(exc))
     if require_utility is not None and budget is not None:
         fail("give either --budget or --require-utility, not both")
+    if require_utility is not None and not math.isfinite(require_utility):
+        fail(f"--require-utility {require_utility} is not a finite number; give one, e.g. 2.5")
+    if budget is not None and budget > MOST_WEIGHT:
+        fail(f"--budget {budget} is above {MOST_WEIGHT:,}; count tokens in a coarser unit")
     if require_utility is None:
         budget = spec.budget if budget is None else budget
         if budget is None:
@@ -99,7 +104,7 @@ def tools(
             require_utility=require_utility,
             weight="compute" if minimize == "compute" and require_utility is not None else "tokens",
         )
-    except InfeasibleError as exc:
+    except (InfeasibleError, TableSizeError) as exc:
         fail(f"{spec_path}: {exc}")
     result = {"spec": str(spec_path), **_selection_json(spec, chosen, form)}
     if as_json:

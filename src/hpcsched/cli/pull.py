@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hpcsched.cli.errors import fail
+from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.options import JsonOpt, flag
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ def pull(
     Queries sacct one calendar month at a time (UTC, a few in parallel), keeps each month's text
     in the cache, reuses months that ended over a day ago, and counts each job once."""
     from hpcsched.cli.render_pull import window_progress
+    from hpcsched.core.outputs import atomic_output
     from hpcsched.slurm import SlurmAdapter, SlurmError
     from hpcsched.slurm.pull import month_windows, pull_accounting
     from hpcsched.workloads.sacct import SacctError
@@ -82,10 +83,7 @@ def pull(
         fail(f"--since {since} is not before --until {until} (give an earlier --since)")
     if parallel < 1 or parallel > 32:
         fail(f"--parallel {parallel} is out of range (give 1 to 32; 4 is gentle on slurmdbd)")
-    if out.suffix.lower() != ".parquet":
-        fail(f"--out {out} must end in .parquet (the job table is written as Parquet)")
-    if not out.parent.is_dir():
-        fail(f"--out {out}: folder {out.parent} does not exist (create it first)")
+    checked_output(out, ".parquet")  # the job table is written as Parquet
     adapter = SlurmAdapter()
     reason = adapter.available()
     if reason is not None:
@@ -107,7 +105,8 @@ def pull(
     except (ValueError, SlurmError, SacctError) as exc:
         fail(str(exc))
     try:
-        result.table.write_parquet(out)
+        with atomic_output(out) as temp:
+            result.table.write_parquet(temp)
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc} (check the path and the disk)")
     _report(result, out)

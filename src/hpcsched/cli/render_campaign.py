@@ -12,6 +12,11 @@ from hpcsched.cli.render import make_console
 def campaign_summary(report: dict[str, Any], steps: tuple[str, ...]) -> None:
     """The plan's steps, then what the campaign achieved, one metric a row."""
     console = make_console()
+    planner = report.get("planner", {})
+    if planner.get("requested") == "llm":
+        console.print(_planner_line(planner), style="bold", markup=False)
+        for problem in planner.get("problems", []):
+            console.print(f"  refused by the validator: {problem}", markup=False)
     console.print("[bold]plan[/bold]: " + "; ".join(steps))
     table = Table(title=f"materials campaign {report['goal']} under {report['policy']}")
     table.add_column("metric")
@@ -41,3 +46,15 @@ def campaign_summary(report: dict[str, Any], steps: tuple[str, ...]) -> None:
 
 def _per_method(values: dict[str, Any]) -> str:
     return ", ".join(f"{k} {'—' if v is None else v}" for k, v in values.items())
+
+
+def _planner_line(p: dict[str, Any]) -> str:
+    """Who planned: the model's plan (validated), or the rule-based one and why."""
+    if p.get("used") == "llm":
+        first = "first reply valid" if p.get("first_valid") else "valid after one refusal"
+        tokens = p.get("prompt_tokens", 0) + p.get("completion_tokens", 0)
+        return (
+            f"planner: llm ({p.get('model')}, {first}; {p.get('granularity')} predict tools; "
+            f"{tokens:,} tokens, {p.get('seconds', 0):.1f} s)"
+        )
+    return f"planner: llm requested, the rule-based plan is used ({p.get('reason')})"

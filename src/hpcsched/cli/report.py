@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hpcsched.cli.errors import fail
+from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.inputs import open_job_table
 from hpcsched.cli.llm import DeadlineOpt, LedgerOpt, ModelOpt, NarrateOpt, Narrating, UrlOpt
 from hpcsched.cli.options import JsonOpt, flag
@@ -102,11 +102,9 @@ def report(
     from hpcsched.analytics.report import INSIGHTS_FILE, write_report
     from hpcsched.cli.render import make_console, status
 
-    if save_table is not None and save_table.suffix != ".parquet":
-        fail(
-            f"--save-table {save_table}: give a path ending in .parquet "
-            "(the other hpcsched commands recognise job tables by that suffix)"
-        )
+    if save_table is not None:  # the other commands recognise job tables by .parquet
+        checked_output(save_table, ".parquet")
+    checked_output(out, folder=True)
     first = open_job_table(table)
     saving = None
     if save_table is not None:

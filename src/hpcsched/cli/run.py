@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from hpcsched.cli.errors import fail
+from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.executors import make_executor, make_pool
+from hpcsched.cli.llm import DeadlineOpt, ModelOpt, UrlOpt
 from hpcsched.cli.options import (
     DaskAddressOpt,
     DaskWorkersOpt,
@@ -22,6 +23,15 @@ from hpcsched.cli.options import (
     flag,
 )
 
+ExplainOpt = Annotated[
+    bool,
+    flag(
+        "--explain",
+        help="also explain each root cause (command, host, folder, stderr/stdout tails; root "
+        "cause / next steps by a language model, every task id, file and exit code checked "
+        "against the journal; deterministic without an endpoint)",
+    ),
+]
 RunDirArg = Annotated[Path, typer.Argument(help="a run directory (where journal.sqlite lives)")]
 
 
@@ -207,14 +217,70 @@ def provenance(
     run_provenance(task, attempts)
 
 
-def why(run_dir: RunDirArg) -> None:
-    """Name the root cause of a failed run and the tasks it blocks (like pegasus-analyzer)."""
+def why(
+    run_dir: RunDirArg,
+    explain: ExplainOpt = False,
+    llm_url: UrlOpt = None,
+    llm_model: ModelOpt = None,
+    llm_deadline: DeadlineOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Name the root cause of a failed run and the tasks it blocks (like pegasus-analyzer).
+
+    With --explain, also "root cause / next steps" for each (the command, host, folder, stderr
+    and stdout tails), written by a language model and checked against the journal, else
+    deterministic."""
     from hpcsched.runtime.analyze import diagnose, render_diagnosis
 
-    diagnosis = diagnose(_record(run_dir))
-    typer.echo(render_diagnosis(diagnosis))
+    record = _record(run_dir)
+    diagnosis = diagnose(record)
+    found = (
+        _explained(record, diagnosis, run_dir, llm_url, llm_model, llm_deadline)
+        if (explain and diagnosis.root_causes)
+        else None
+    )
+    if as_json:
+        from dataclasses import asdict
+
+        body: dict[str, Any] = {"diagnosis": asdict(diagnosis)}
+        if found is not None:
+            body["explanation"] = found.as_dict()
+        typer.echo(json.dumps(body))
+    else:
+        typer.echo(render_diagnosis(diagnosis))
+        if found is not None:
+            from hpcsched.runtime.why_explain import render_explanation
+
+            typer.echo(render_explanation(found))
     if diagnosis.root_causes:
         raise typer.Exit(1)
+
+
+def _explained(
+    record: Any,
+    diagnosis: Any,
+    run_dir: Path,
+    url: str | None,
+    model: str | None,
+    deadline: float | None,
+) -> Any:
+    """The explanation of ``why --explain``; the token ledger is appended to
+    ``RUN/llm-ledger.jsonl`` (one JSON line per command)."""
+    from hpcsched.cli.llm import llm_settings
+    from hpcsched.llm import ChatClient, TokenLedger
+    from hpcsched.runtime.why_explain import explain
+
+    settings = llm_settings(url, model, deadline)
+    ledger = TokenLedger(f"why {run_dir} --explain")
+    if not settings.configured:
+        return explain(record, diagnosis, None)
+    with ChatClient(settings, ledger=ledger) as client:
+        found = explain(record, diagnosis, client)
+    try:
+        ledger.append(run_dir / "llm-ledger.jsonl")
+    except OSError as exc:
+        typer.echo(f"warning: cannot append the token ledger: {exc.strerror or exc}", err=True)
+    return found
 
 
 def export(
@@ -224,10 +290,13 @@ def export(
     ),
 ) -> None:
     """Write the run as a job table (Parquet) for the analytics and the simulator."""
+    from hpcsched.core.outputs import atomic_output
     from hpcsched.runtime.export import journal_to_job_table
 
+    checked_output(out, ".parquet")
     table = journal_to_job_table(_record(run_dir))
-    table.write_parquet(out)
+    with atomic_output(out) as temp:
+        table.write_parquet(temp)
     typer.echo(f"{table.height} tasks written to {out}")
 
 

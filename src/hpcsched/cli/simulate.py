@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from hpcsched.cli.errors import fail
+from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.inputs import open_trace
 from hpcsched.cli.options import (
+    DEFAULT_CLASSES,
     ClassesOpt,
     EstimateOpt,
     FilterOpt,
@@ -21,7 +22,6 @@ from hpcsched.cli.options import (
     ReleaseOpt,
     StrictOpt,
 )
-from hpcsched.policies.classes import DEFAULT_CLASSES
 
 
 def _window(text: str | None) -> tuple[int, int] | None:
@@ -38,6 +38,16 @@ def _protocol(protocol: str | None, filter_name: str) -> str:
     if protocol is None:
         return "rlscheduler" if filter_name == "rlscheduler" else "default"
     return protocol
+
+
+def _classes_text(table: Any, rule: str, windows: list[tuple[int, int]] | None) -> str:
+    """What the classes are, on the jobs they were assigned over (a window's own percentiles)."""
+    from hpcsched.policies.classes import describe_classes
+
+    if not windows:
+        return describe_classes(table, rule)
+    text = describe_classes(table.slice(*windows[0]), rule)
+    return text if len(windows) == 1 else f"{text} (in the first window; each has its own)"
 
 
 def _windows_note(metrics: dict[str, object]) -> str:
@@ -78,10 +88,11 @@ def simulate(
     ] = "auto",
 ) -> None:
     """Replay a trace under one policy and print its metrics."""
-    from hpcsched.policies.classes import describe_classes
     from hpcsched.policies.registry import get_policy
     from hpcsched.sim.protocols import simulate_windows, windows_of
 
+    if out is not None:  # before the replay: not a traceback after it (issue 22, finding 13)
+        checked_output(out, ".parquet")
     loaded, capacity = open_trace(trace, filter_name, strict, procs)
     protocol = _protocol(protocol, filter_name)
     try:
@@ -97,7 +108,7 @@ def simulate(
             engine=engine,
             release=release,
         )
-        described = describe_classes(result.table, classes)
+        described = _classes_text(loaded.table, classes, windows_of(protocol, _window(window)))
     except ValueError as exc:
         fail(str(exc))
     metrics = {"policy": chosen.name, "machine_procs": capacity, **result.metrics}
@@ -140,10 +151,10 @@ def compare(
     """Replay a trace under several policies: one table, one row per policy.
 
     A policy is a name (a preset or a registered policy) or ORDER:BACKFILL, e.g. sjf:none."""
-    from hpcsched.policies.classes import describe_classes
     from hpcsched.policies.registry import get_policy
     from hpcsched.sim.compare import Case
     from hpcsched.sim.compare import compare as run
+    from hpcsched.sim.protocols import windows_of
 
     loaded, capacity = open_trace(trace, filter_name, strict, procs)
     protocol = _protocol(protocol, filter_name)
@@ -165,7 +176,7 @@ def compare(
             for name in names
         ]
         rows, _ = run(loaded.table, cases, dask=dask)
-        described = describe_classes(loaded.table, classes)
+        described = _classes_text(loaded.table, classes, windows_of(protocol, _window(window)))
     except ValueError as exc:
         fail(str(exc))
     for row in rows:
@@ -190,6 +201,7 @@ def demo(
     from hpcsched.cli.render import metrics_table, status
     from hpcsched.sim.demo import DEMO_MACHINE, run_demo
 
+    checked_output(out, folder=True)
     with status(f"simulating {jobs} Lublin jobs on {DEMO_MACHINE} processors"):
         rows = run_demo(out, jobs=jobs, seed=seed)
     metrics_table(rows, title=f"Lublin–Feitelson workload, {jobs} jobs, {DEMO_MACHINE} processors")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from hpcsched.cli import pull
-from hpcsched.cli.errors import fail
+from hpcsched.cli.errors import checked_output, fail, warn_implausible
 from hpcsched.cli.options import JsonOpt, StrictOpt, flag, group
 
 FORMATS = ("sacct", "sacct-json", "swf")
@@ -69,8 +69,7 @@ def convert(
 
     if source is not None and source not in FORMATS:
         fail(f"--from {source!r} is not one of {', '.join(FORMATS)}")
-    if out.suffix != ".parquet":
-        fail(f"--out {out} must end in .parquet (the job table is written as Parquet)")
+    checked_output(out, ".parquet")  # before the read: the job table is written as Parquet
     names = [f.strip() for f in fields.split(",") if f.strip()] if fields is not None else None
     if names is not None and not names:
         fail("--fields is empty: give the sacct --format names, e.g. JobID,State,Elapsed")
@@ -106,6 +105,7 @@ def convert(
             write_table(table, out, machine_procs=loaded.machine_procs)
         except OSError as exc:
             fail(f"cannot write {out}: {exc.strerror or exc} (check the path)")
+    warn_implausible(file, loaded.implausible)
     if malformed:
         typer.echo(
             f"hpcsched: warning: {len(malformed)} malformed line(s) skipped in {file}"
@@ -118,6 +118,7 @@ def convert(
     summary = {
         **loaded.counts,
         "malformed": len(malformed),
+        "implausible": len(loaded.implausible),
         "states": {str(state): int(n) for state, n in counts},
         "source": chosen,
         "out": str(out),
@@ -158,6 +159,7 @@ def synth(
         fail(f"--malformed {malformed}: give 0 or more broken lines")
     if fmt not in ("sacct", "swf"):
         fail(f"--format {fmt!r} is not sacct or swf")
+    checked_output(out)
     try:
         with status(f"writing {jobs:,} synthetic jobs to {out}"):
             if fmt == "sacct":

@@ -23,17 +23,20 @@ def _same_length(a: Vector, b: Vector) -> None:
 
 def fits(request: Vector, free: Vector) -> bool:
     """Every component of ``request`` fits in ``free``."""
-    _same_length(request, free)
+    if len(request) != len(free):  # inline: this is the hottest call of every policy
+        _same_length(request, free)
     return all(map(le, request, free))
 
 
 def minus(a: Vector, b: Vector) -> Vector:
-    _same_length(a, b)
+    if len(a) != len(b):
+        _same_length(a, b)
     return tuple(map(sub, a, b))
 
 
 def plus(a: Vector, b: Vector) -> Vector:
-    _same_length(a, b)
+    if len(a) != len(b):
+        _same_length(a, b)
     return tuple(map(add, a, b))
 
 

@@ -6,10 +6,11 @@ as text and numbers, each number checked against the facts it was given
 (:mod:`hpcsched.llm.grounding`).
 """
 
-from hpcsched.llm.client import ChatClient, ChatReply, LLMError, Usage
+from hpcsched.llm.client import ChatClient, ChatReply, LLMError
 from hpcsched.llm.ledger import Call, TokenLedger
 from hpcsched.llm.settings import LLMSettings, SettingsError, load_settings
 from hpcsched.llm.structured import Structured, ask
+from hpcsched.llm.wire import Usage
 
 __all__ = [
     "Call",

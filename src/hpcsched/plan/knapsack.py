@@ -34,7 +34,7 @@ import importlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,15 @@ Weight = Literal["tokens", "compute"]
 
 class InfeasibleError(ValueError):
     """No selection meets the budget or the required utility; the message says by how much."""
+
+
+class TableSizeError(ValueError):
+    """The exact DP's table would not fit :data:`TABLE_BYTES`; the message says what to do."""
+
+
+#: The most memory the DP's table may take (its choice bytes plus two float rows): it is
+#: computed from the reach of every row before anything is allocated.
+TABLE_BYTES: Final = 1 << 28
 
 
 @dataclass(frozen=True)
@@ -215,6 +224,13 @@ def _table(front: Frontier, capacity: int, trim_low: bool, engine: str) -> _Tabl
     hi = np.minimum(cum, cap)
     lo = np.maximum(cap - (cum[-1] - cum), 0) if trim_low else np.zeros_like(cum)
     coff = np.concatenate([[0], np.cumsum(hi - lo + 1)]).astype(np.int64)
+    need = int(coff[-1]) + 16 * (cap + 1)
+    if need > TABLE_BYTES:
+        raise TableSizeError(
+            f"the exact table would take {need / 2**30:.2f} GiB (budget {capacity:,} over "
+            f"{len(hi)} outputs; at most {TABLE_BYTES / 2**30:.2f} GiB); count tokens in a "
+            "coarser unit, lower the budget, or use --method greedy or lp-greedy"
+        )
     if int(np.diff(front.offsets).max()) > 256:
         raise ValueError("an output has more than 256 non-dominated options; split it")
     args = (front.offsets, shifted, front.utility, lo, hi, coff, cap)

@@ -21,16 +21,21 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from hpcsched.core.yaml_guard import YamlRefusal, check_tree
 from hpcsched.plan.knapsack import Instance
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+#: Tokens, compute and budgets: whole numbers up to 10^12 (sums of a million stay in int64).
+MOST_WEIGHT: Final = 10**12
 
 
 class SpecError(ValueError):
@@ -47,8 +52,8 @@ class Option(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
     utility: float = Field(allow_inf_nan=False)
-    tokens: int = Field(ge=0, strict=True)
-    compute: int = Field(default=0, ge=0, strict=True)
+    tokens: int = Field(ge=0, le=MOST_WEIGHT, strict=True)
+    compute: int = Field(default=0, ge=0, le=MOST_WEIGHT, strict=True)
 
 
 class Output(BaseModel):
@@ -62,7 +67,7 @@ class Output(BaseModel):
 class ToolSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
-    budget: int | None = Field(default=None, ge=0, strict=True)
+    budget: int | None = Field(default=None, ge=0, le=MOST_WEIGHT, strict=True)
     compute_unit: str = "units"
     outputs: list[Output] = Field(min_length=1)
 
@@ -106,23 +111,6 @@ def _locate(root: Node, loc: tuple[int | str, ...]) -> int:
     return line
 
 
-def _duplicate(node: Node) -> tuple[int, str] | None:
-    """(line, key) of the first key given twice in one mapping: PyYAML would keep the last."""
-    if isinstance(node, MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if isinstance(key, ScalarNode):
-                if key.value in seen:
-                    return _line(key), key.value
-                seen.add(key.value)
-            if found := _duplicate(value):
-                return found
-    for item in node.value if isinstance(node, SequenceNode) else ():
-        if found := _duplicate(item):
-            return found
-    return None
-
-
 def _message(error: Any, fields: tuple[str, ...]) -> tuple[str, str]:
     loc = [str(p) for p in error["loc"]]
     where = ".".join(p if not p.isdigit() else f"[{p}]" for p in loc).replace(".[", "[")
@@ -147,10 +135,16 @@ def load_spec(path: Path | str) -> ToolSpec:
         root = loader.get_single_node()
         if root is None:
             raise SpecError(file, 1, "the file is empty", "write 'outputs:' with their options")
-        if found := _duplicate(root):
-            what = f"key {found[1]!r} is given twice in one mapping"
-            raise SpecError(file, found[0], what, "remove one (YAML would keep only the last)")
+        check_tree(root)  # duplicate keys, alias bombs: refused before anything is built
         data = loader.construct_document(root)
+    except SpecError:
+        raise
+    except YamlRefusal as exc:
+        raise SpecError(file, exc.line, exc.what, exc.fix) from exc
+    except RecursionError as exc:
+        raise SpecError(file, None, "nested too deeply", "flatten the document") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise SpecError(file, None, f"{exc}", "write a smaller number") from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(str(part) for part in (exc.context, exc.problem) if part)

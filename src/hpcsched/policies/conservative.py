@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter, le
 from typing import Any
 
 from hpcsched.core.profile import Profile, Vector, fits
@@ -35,20 +36,20 @@ from hpcsched.policies.view import Decision, SchedulerView, WaitingJob
 
 
 class Holes:
-    """Capacity that came back, oldest first: ``[seq, start, end, most]`` per hole, ``most`` an
-    upper bound of what is free inside it now. Reservations that land on a hole are not
-    propagated to it (that cost a scan of every hole per reservation); instead a hole that looks
-    useful is measured again when it is asked, and one that no longer has room for the smallest
-    waiting request is dropped for good (what it holds only shrinks; capacity that comes back
-    later makes a newer hole, whose ``most`` covers it)."""
+    """Capacity that came back: ``[start, seq, end, most]`` per hole, kept in start order;
+    ``most`` is an upper bound of what is free inside the hole now. Reservations that land on a
+    hole are not propagated to it (that cost a scan of every hole per reservation); instead a
+    hole is measured again when it is asked about, and one that no longer has room for the
+    smallest waiting request is dropped for good (what it holds only shrinks; capacity that
+    comes back later makes a newer hole, whose ``most`` covers it)."""
 
     __slots__ = ("items",)
 
     def __init__(self) -> None:
-        self.items: list[list[Any]] = []  # [seq, start, end, most]
+        self.items: list[list[Any]] = []  # [start, seq, end, most], by start
 
     def add(self, seq: int, start: float, end: float, most: Vector) -> None:
-        self.items.append([seq, start, end, most])
+        insort(self.items, [start, seq, end, most], key=itemgetter(0))
 
     def keep(self, predicate: Callable[[list[Any]], bool]) -> None:
         self.items = [hole for hole in self.items if predicate(hole)]
@@ -64,26 +65,22 @@ class Holes:
         """The earliest start of a hole newer than ``since``, starting before ``end``, with room
         for ``request`` somewhere inside it; ``None`` when there is none."""
         items = self.items
-        best: float | None = None
+        found: float | None = None
         dead = False
-        k = len(items) - 1
-        while k >= 0 and items[k][0] > since:
-            hole = items[k]
-            k -= 1
-            if hole[1] >= end or not fits(request, hole[3]):
+        for hole in items:
+            if hole[0] >= end:
+                break
+            if hole[1] <= since or not all(map(le, request, hole[3])):
                 continue
-            hole[3] = most = profile.max_free(hole[1], hole[2])
+            hole[3] = most = profile.max_free(hole[0], hole[2])
             if fits(request, most):
-                if best is None or hole[1] < best:
-                    best = hole[1]
-            elif smallest is not None and not fits(smallest, most):
+                found = hole[0]
+                break
+            if smallest is not None and not fits(smallest, most):
                 dead = True
         if dead and smallest is not None:
             self.items = [hole for hole in items if fits(smallest, hole[3])]
-        return best
-
-    def __len__(self) -> int:
-        return len(self.items)
+        return found
 
 
 #: a running job as the plan sees it: id, request, expected end under the policy's release rule
@@ -270,13 +267,22 @@ def conservative_pass(
                 plan.refit(job, t, now, after)
             else:
                 plan.checked[job.id] = plan.seq
-        elif not fits(job.request, profile.free_at(now)):
-            # overdue and it does not fit: a new slot
+        elif _displaced(job, t, now, profile.free_at(now)):
             plan.place(plan.unplace(job.id), now)
     if refit:
         # every job was checked in this pass: older holes can help none of them
-        plan.holes.keep(lambda h: h[0] > start_seq)
+        plan.holes.keep(lambda h: h[1] > start_seq)
     return _decision(view, plan, ordered, key, visit is ordered)
+
+
+def _displaced(job: WaitingJob, t: float, now: float, free: Vector) -> bool:
+    """A reservation that is due can no longer start as planned and needs a new slot: the
+    profile (its own slot included) is over-committed now, or a late wake (live clock, ``t`` before
+    ``now``) finds too little free for it. A due job whose slot still holds is left alone: giving
+    its slot back and taking it again would leave a hole behind and re-fit the whole queue."""
+    if any(f < 0 for f in free):
+        return True
+    return t < now and not fits(job.request, free)
 
 
 def _due(plan: ConservativePlan, now: float) -> list[int]:

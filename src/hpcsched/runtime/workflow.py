@@ -32,7 +32,6 @@ from __future__ import annotations
 import difflib
 import heapq
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from hpcsched.campaigns.task import Task
 from hpcsched.core.pool import Pool
+from hpcsched.core.yaml_guard import YamlRefusal, check_tree
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: several times faster
 
@@ -84,32 +84,20 @@ def _known(field: str) -> str:
     return f"{hint}known fields: {', '.join(FIELDS)}"
 
 
-def _duplicates(node: Node, seen: set[int]) -> Iterator[tuple[int, int, str]]:
-    """(line, first line, key) of each key given twice in one mapping: PyYAML keeps the last."""
-    if id(node) in seen or isinstance(node, ScalarNode):  # aliases share (even loop to) nodes
-        return
-    seen.add(id(node))
-    first: dict[tuple[str, str], int] = {}
-    for key, value in node.value if isinstance(node, MappingNode) else ():
-        if isinstance(key, ScalarNode) and key.tag != _MERGE_TAG:
-            if (key.tag, key.value) in first:
-                yield _line(key), first[key.tag, key.value], key.value
-            first.setdefault((key.tag, key.value), _line(key))
-        yield from _duplicates(value, seen)
-    for item in node.value if isinstance(node, SequenceNode) else ():
-        yield from _duplicates(item, seen)
-
-
 def _parse(text: bytes, file: str) -> tuple[Node | None, Any]:
     """The composed node tree and the Python value constructed from those same nodes."""
     loader = _Loader(text)
     try:
         if (root := loader.get_single_node()) is None:  # an empty file
             return None, None
-        if found := min(_duplicates(root, set()), default=None):
-            what = f"key {found[2]!r} is given twice in one mapping (first at line {found[1]})"
-            raise WorkflowError(file, found[0], what, "remove one (YAML would keep only the last)")
+        check_tree(root)  # duplicate keys, alias bombs: refused before anything is built
         return root, loader.construct_document(root)
+    except YamlRefusal as exc:
+        raise WorkflowError(file, exc.line, exc.what, exc.fix) from exc
+    except RecursionError as exc:
+        raise WorkflowError(file, None, "nested too deeply", "flatten the document") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise WorkflowError(file, None, f"{exc}", "write a smaller number") from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(str(part) for part in (exc.context, exc.problem) if part)

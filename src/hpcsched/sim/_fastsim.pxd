@@ -94,16 +94,3 @@ cdef class _Engine:
     cdef void build_ordered(self) noexcept
     cdef void backfill_tail(self, Py_ssize_t head_pos) noexcept
     cdef void add_start(self, int j, bint backfilled) noexcept
-    cdef int pass_none(self) except -1
-    cdef i64 easy_shadow(self, i64 need, i64 free_now, double* shadow) noexcept
-    cdef int pass_easy(self) except -1
-    cdef double rl_shadow(self, i64 need, i64 free_now) noexcept
-    cdef int pass_rlscheduler(self) except -1
-    cdef int adjust_running(self) except -1
-    cdef int pass_conservative(self) except -1
-    cdef int pass_prioritybf(self) except -1
-    cdef int commit(self) except -1
-    cdef int decide(self) except -1
-    cdef int job_ended(self, int j) except -1
-    cdef void extend_estimate(self, int j) noexcept
-    cdef int run(self) except -1

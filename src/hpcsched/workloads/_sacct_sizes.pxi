@@ -4,10 +4,11 @@ def sizes(const uint8_t[::1] buf, const int64_t[::1] starts, const int64_t[::1] 
     """Counts printed with units (``2K`` = 2048, ``1.50K`` = 1536, a bare number as it is) at
     ``buf[starts[k]:ends[k]]``, as :func:`hpcsched.workloads.sacct_fields.size_expr` with a
     bare unit of 1 and its ``count`` check would read them: (values, states). State 1: a count;
-    0: empty; -1: not a count (``\\d+(\\.\\d+)?[KMGTPE]?``); 2: left to the caller (non-ASCII
-    bytes, which Polars' Unicode ``\\d`` may take for digits, or 64 bytes or more). Values are
-    NaN unless the state is 1. The number is read by ``strtod`` (correctly rounded, as Polars')."""
-    cdef Py_ssize_t n = starts.shape[0], k, a, b, i, j, length
+    0: empty; -1: not a count (``[0-9]+(\\.[0-9]+)?[KMGTPE]?`` with the pattern's digit bounds:
+    at most 18 - 3 x the suffix's power digits before the point, ``[0-7]`` before ``E``, 19
+    after it); 2: left to the caller (non-ASCII bytes or 64 bytes or more). Values are NaN
+    unless the state is 1. The number is read by ``strtod`` (correctly rounded, as Polars')."""
+    cdef Py_ssize_t n = starts.shape[0], k, a, b, i, j, length, whole
     values_a = np.empty(n, dtype=np.float64)
     states_a = np.empty(n, dtype=np.int8)
     cdef double[::1] values = values_a
@@ -38,11 +39,12 @@ def sizes(const uint8_t[::1] buf, const int64_t[::1] starts, const int64_t[::1] 
                 i += 1
             if i == a:
                 continue
+            whole = i - a
             if i < b and data[i] == 46:
                 j = i + 1
                 while j < b and 48 <= data[j] <= 57:
                     j += 1
-                if j == i + 1:
+                if j == i + 1 or j - i - 1 > 19:
                     continue
                 i = j
             length = i - a
@@ -58,6 +60,11 @@ def sizes(const uint8_t[::1] buf, const int64_t[::1] starts, const int64_t[::1] 
                 else: continue
                 i += 1
             if i != b:
+                continue
+            if power == 6:  # [0-7]E: 8E is 2^63
+                if whole != 1 or data[a] > 55:
+                    continue
+            elif whole > 18 - 3 * power:
                 continue
             memcpy(text, data + a, length)
             text[length] = 0

@@ -45,8 +45,9 @@ _NAMED: Final = {
     "sacct_admincomment": "text_",
     "sacct_systemcomment": "text_",
 }
-#: Integer uid columns: replaced by a keyed number (the type stays; 0 = root stays 0).
-_UID_NUMBERS: Final = ("sacct_cancelled_by",)
+#: Integer uid/gid columns -> the kind their keyed numbers are made for (the type stays; 0 =
+#: root stays 0, and SWF's -1 = unknown stays -1). SWF's user and group ids are identities too.
+_UID_NUMBERS: Final = {"sacct_cancelled_by": "uid", "swf_user": "uid", "swf_group": "gid"}
 _PATH: Final = re.compile(r"(^|[\s=:])(/|~/)")  # a value that holds an absolute or home path
 
 
@@ -98,8 +99,11 @@ def anonymize(table: pl.DataFrame, key: bytes) -> pl.DataFrame:
     for column in anonymized_columns(table):
         distinct = table[column].drop_nulls().unique()
         if column in _UID_NUMBERS:
+            kind = _UID_NUMBERS[column]
             numbers = {
-                int(v): 0 if v == 0 else 1000 + int(_digest(key, "uid", str(v)), 16) % 10**8
+                int(v): int(v)
+                if v in (0, -1)
+                else 1000 + int(_digest(key, kind, str(v)), 16) % 10**8
                 for v in distinct.to_list()
             }
             mapping = pl.col(column).replace_strict(numbers, return_dtype=table.schema[column])

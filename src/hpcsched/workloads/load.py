@@ -18,8 +18,10 @@ from typing import Any, Final
 
 import polars as pl
 
+from hpcsched.core.outputs import atomic_output
 from hpcsched.core.schema import conform
 from hpcsched.workloads.filters import FILTERS, apply_filter
+from hpcsched.workloads.plausible import implausible, unreadable_rows
 from hpcsched.workloads.swf import Malformed, SwfError, read_swf
 
 MACHINE_KEY = b"hpcsched.machine_procs"
@@ -44,7 +46,8 @@ class InputError(ValueError):
 @dataclass
 class LoadedTable:
     """A job table and what came with it: ``kind`` (one of :data:`KINDS`), the machine size when
-    the file records it, the lines skipped and the reader's counts (``rows_read``, ``jobs``,
+    the file records it, the lines skipped, the records kept that cannot be true
+    (:mod:`~hpcsched.workloads.plausible`) and the reader's counts (``rows_read``, ``jobs``,
     ``steps``, and for sacct ``requeues``, ``duplicates``, ``orphan_steps``)."""
 
     table: pl.DataFrame
@@ -53,6 +56,7 @@ class LoadedTable:
     malformed: list[Malformed] = field(default_factory=list)
     kind: str = "parquet"
     counts: dict[str, int] = field(default_factory=dict)
+    implausible: list[Malformed] = field(default_factory=list)
 
 
 def _check_file(path: Path) -> None:
@@ -141,7 +145,28 @@ def load_jobs(
     other formats carry no raw SWF fields to filter on and are read whole. ``strict`` stops at
     the first line that cannot be read; ``delimiter`` and ``fields`` are ``sacct -P``'s (for
     ``--noheader`` output). Raises :class:`InputError` (one line) for a file that cannot be read
-    at all."""
+    at all, or whose header lacks JobID or Submit (every command needs both)."""
+    loaded = _load(path, kind, filter_name, strict, delimiter, fields)
+    table = loaded.table
+    if table.height and (
+        "submit" not in table.columns or table["submit"].null_count() == table.height
+    ):
+        raise InputError(
+            f"{path}: no job has a submit time (every command needs one; a job table made "
+            "from sacct output without Submit cannot be used: rerun sacct with Submit)"
+        )
+    loaded.implausible = implausible(table, loaded.path)
+    return loaded
+
+
+def _load(
+    path: str | Path,
+    kind: str | None,
+    filter_name: str | None,
+    strict: bool,
+    delimiter: str,
+    fields: Sequence[str] | None,
+) -> LoadedTable:
     from hpcsched.workloads.sacct import SacctError, read_sacct
     from hpcsched.workloads.sacct_json import read_sacct_json
 
@@ -164,7 +189,8 @@ def load_jobs(
                     f"{read.malformed[0]} (--strict stops at the first unreadable job)"
                 )
         else:
-            read = read_sacct(p, delimiter=delimiter, fields=fields, strict=strict)
+            need = ("JobID", "Submit") if fields is None else ("Submit",)
+            read = read_sacct(p, delimiter=delimiter, fields=fields, strict=strict, required=need)
     except SacctError as exc:
         raise InputError(str(exc)) from None
     counts = {
@@ -207,12 +233,18 @@ def _parquet(path: Path) -> LoadedTable:
         frame = conform(pl.read_parquet(path))
     except Exception as exc:  # pyarrow and polars raise many types for a bad file
         raise InputError(f"cannot read {path} as Parquet: {exc}".splitlines()[0]) from None
-    return LoadedTable(frame, procs, str(path), [], "parquet", _whole(frame))
+    if procs is not None and not 0 < procs <= 2**53:
+        raise InputError(f"{path}: its recorded machine size {procs} is out of range (rewrite it)")
+    frame, bad = unreadable_rows(frame, str(path))  # NaN, infinities, negative counts
+    if bad and not frame.height:
+        raise InputError(f"{path}: no row can be used (first: {bad[0]})")
+    counts = {**_whole(frame), "rows_read": frame.height}
+    return LoadedTable(frame, procs, str(path), bad, "parquet", counts)
 
 
 def write_table(table: pl.DataFrame, path: str | Path, *, machine_procs: int | None = None) -> None:
     """Write a job table as Parquet, recording the machine size in the footer's key-value
-    metadata (:func:`machine_procs_of` reads it back).
+    metadata (:func:`machine_procs_of` reads it back), atomically (the folder must exist).
 
     Arrow's newest layout (string views, as Polars holds them) is handed to pyarrow without
     the copy to ``large_string`` that the default ``to_arrow()`` makes (~300 MB at 250k sacct
@@ -237,12 +269,12 @@ def write_table(table: pl.DataFrame, path: str | Path, *, machine_procs: int | N
         meta = dict(arrow.schema.metadata or {})
         meta[MACHINE_KEY] = str(machine_procs).encode()
         arrow = arrow.replace_schema_metadata(meta)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
     # min/max statistics for numbers and times only (what a reader filters row groups on):
     # those of ~60 text columns cost ~0.4 s CPU per 1M jobs and serve no filter
     text = (pl.String, pl.Categorical)
     stats = [c for c, t in table.schema.items() if t not in text]
-    pq.write_table(arrow, path, write_statistics=stats)
+    with atomic_output(path) as temp:  # never half a table under the final name
+        pq.write_table(arrow, temp, write_statistics=stats)
 
 
 def _one_dictionary(column: Any) -> Any:

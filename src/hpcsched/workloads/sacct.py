@@ -82,6 +82,7 @@ from hpcsched.workloads import sacct_lines as sl
 from hpcsched.workloads.sacct_fold import fold
 from hpcsched.workloads.sacct_piece import (
     Layout,
+    binary_error,
     check_delimiter,
     make_layout,
     parse_piece,
@@ -131,6 +132,7 @@ def read_sacct(
     fields: Sequence[str] | None = None,
     strict: bool = False,
     tz: str = "UTC",
+    required: Sequence[str] | None = None,
 ) -> SacctRead:
     """Read ``sacct -P`` (or ``-p``) text output, plain or gzipped, into a :class:`SacctRead`.
 
@@ -138,6 +140,9 @@ def read_sacct(
     equal to them is taken as a header and skipped. ``tz`` is the zone sacct printed times in
     (see the module notes). Lines that cannot be read are counted in ``malformed`` and skipped;
     ``strict=True`` raises :class:`SacctError` at the first. Unreadable files always raise.
+    ``required`` names fields that must be present (``JobID``, ``Submit``), refused up front
+    when missing; by default JobID when the header is read (without it step rows would be taken
+    for jobs) and none with ``fields=[...]`` (derived files without JobIDs, one job per row).
     The file is read in pieces of about 32 MiB (steps follow their job; requeued attempts may
     be anywhere, so attempts are folded once all pieces are read).
     """
@@ -147,6 +152,7 @@ def read_sacct(
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise SacctError(f"unknown time zone {tz!r} (give an IANA name such as 'UTC')") from None
     check_delimiter(delimiter)
+    need = list(required if required is not None else (() if fields else ("JobID",)))
     layout: Layout | None = None
     jobs: list[pl.DataFrame] = []
     steps: list[pl.DataFrame] = []
@@ -179,7 +185,7 @@ def read_sacct(
     # works while the first piece's Python-side steps run; at most _AHEAD pieces are held
     with ThreadPoolExecutor(max_workers=2) as pool:
         for piece in stream_pieces(path, _PIECE, spare):
-            raw, sep = separator(piece, delimiter, path, layout is None)
+            raw, sep = separator(piece, delimiter)
             count = sl.line_count(raw)
             skip = 0
             if layout is None:
@@ -194,9 +200,11 @@ def read_sacct(
                     if len(nonblank)
                     else ""
                 )
+                if "\x00" in head and delimiter != "\x00":
+                    raise binary_error(path)
                 names, skip = read_header(head, lines_before + first, sep, fields, path)
                 skip = max(skip - lines_before, 0)
-                layout = make_layout(names, sep, tz, path)
+                layout = make_layout(names, sep, tz, path, need)
             mine = replace(layout, sep=sep)  # a longer delimiter's stand-in may differ by piece
             number = lines_before + skip + 1
             pending.append((pool.submit(parse_piece, raw, mine, skip, number, count), piece))
@@ -209,7 +217,7 @@ def read_sacct(
         if fields is None:
             raise unreadable(path, "empty (sacct prints nothing when a --format name is unknown)")
         layout = make_layout(
-            list(fields), delimiter if len(delimiter.encode()) == 1 else "\x1f", tz, path
+            list(fields), delimiter if len(delimiter.encode()) == 1 else "\x1f", tz, path, need
         )
     if not jobs:
         part_jobs, part_steps, part_carried, _ = parse_piece(b"", layout, 0, 1)

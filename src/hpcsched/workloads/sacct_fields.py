@@ -18,28 +18,52 @@ import polars as pl
 from hpcsched.core.slurm_states import SLURM_JOB_STATES
 from hpcsched.workloads.sacct_lines import KERNEL
 
-_NUM: Final = r"\d+(?:\.\d+)?"
+# ASCII digits only: ``\\d`` in Polars' (Rust) and Python's regular expressions also matches
+# Unicode digits (``١٢٣``, ``１２３``), which sacct never prints and the number parsers do not read.
+# Digit counts are bounded so every value fits its type: counts and sizes below 10^18 (int64),
+# seconds, minutes and epoch times below 10^12.
+_FRACTION: Final = r"(?:\.[0-9]{1,19})?"
+#: A count or size with its 1024-based suffix, below 10^18 in the field's unit (int64 holds
+#: 9.2 x 10^18): fewer digits the larger the suffix, so the pattern alone bounds the value.
+_SIZE: Final = "|".join(
+    [
+        rf"[0-9]{{1,18}}{_FRACTION}",
+        *(rf"[0-9]{{1,{18 - 3 * p}}}{_FRACTION}{u}" for p, u in enumerate("KMGTP", 1)),
+        rf"[0-7]{_FRACTION}E",
+    ]
+)
+_INT12: Final = r"[0-9]{1,12}"
 _HOST: Final = r"[A-Za-z0-9_.\-]+(?:\[[0-9,\-]+\][A-Za-z0-9_.\-]*)*"
 #: Printed JobIDs: ``123``, array task ``123_4``, pending array ``123_[1-10%5]``, het component
 #: ``123+0``, then an optional step ``.batch``/``.extern``/``.interactive``/``.TBD``/``.N``
 #: with an optional het component (``123.0+1``).
-JOBID_PATTERN: Final = r"^\d+(?:_(?:\d+|\[[0-9,%:\-]+\]))?(?:\+\d+)?(?:\.[A-Za-z0-9]+(?:\+\d+)?)?$"
-_DATE: Final = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"
-_DURATION: Final = r"^(?:(?P<d>\d+)-)?(?:(?P<h>\d+):)?(?P<m>\d+):(?P<s>\d+(?:\.\d+)?)$"
+JOBID_PATTERN: Final = (
+    r"^[0-9]{1,19}(?:_(?:[0-9]{1,19}|\[[0-9,%:\-]+\]))?(?:\+[0-9]{1,19})?"
+    r"(?:\.[A-Za-z0-9]+(?:\+[0-9]{1,19})?)?$"
+)
+_DATE: Final = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+_DURATION: Final = (
+    r"^(?:(?P<d>[0-9]{1,7})-)?(?:(?P<h>[0-9]{1,9}):)?(?P<m>[0-9]{1,9}):"
+    r"(?P<s>[0-9]{1,9}(?:\.[0-9]{1,9})?)$"
+)
+_TRES_ITEM: Final = r"[^=,\x00-\x1f\x7f]+=[^=,\x00-\x1f\x7f]*"  # no control characters
 
 #: Field kind -> valid printed values (the empty string is always valid: steps leave fields blank).
 PATTERNS: Final[dict[str, str]] = {
     "jobid": JOBID_PATTERN,
     # %FT%T, or epoch seconds (SLURM_TIME_FORMAT=%s); Unknown = not yet, None = never
-    "time": rf"^(?:{_DATE}|\d+|Unknown|None)?$",
+    "time": rf"^(?:{_DATE}|{_INT12}|Unknown|None)?$",
     # [D-]HH:MM:SS, MM:SS, MM:SS.mmm (CPU times); INVALID = negative; limits may be unlimited
-    "duration": r"^(?:(?:\d+-)?(?:\d+:)?\d+:\d+(?:\.\d+)?|INVALID|UNLIMITED|Partition_Limit)?$",
-    "seconds": r"^(?:-?\d+|INVALID)?$",
-    "minutes": r"^(?:\d+|UNLIMITED|Partition_Limit|INVALID)?$",
-    "count": rf"^(?:{_NUM}[KMGTPE]?)?$",
-    "memory": rf"^(?:{_NUM}[KMGTPE]?[nc]?)?$",
-    "exit": r"^(?:\d+:\d+)?$",
-    "tres": r"^(?:[^=,]+=[^=,]*(?:,[^=,]+=[^=,]*)*)?$",
+    "duration": (
+        r"^(?:(?:[0-9]{1,7}-)?(?:[0-9]{1,9}:)?[0-9]{1,9}:[0-9]{1,9}(?:\.[0-9]{1,9})?"
+        r"|INVALID|UNLIMITED|Partition_Limit)?$"
+    ),
+    "seconds": rf"^(?:-?{_INT12}|INVALID)?$",
+    "minutes": rf"^(?:{_INT12}|UNLIMITED|Partition_Limit|INVALID)?$",
+    "count": rf"^(?:{_SIZE})?$",
+    "memory": rf"^(?:(?:{_SIZE})[nc]?)?$",
+    "exit": r"^(?:[0-9]{1,10}:[0-9]{1,10})?$",
+    "tres": rf"^(?:{_TRES_ITEM}(?:,{_TRES_ITEM})*)?$",
     "hostlist": rf"^(?:{_HOST}(?:,{_HOST})*|None assigned|\(null\))?$",
 }
 WHAT: Final[dict[str, str]] = {
@@ -114,8 +138,11 @@ def per_expr(col: pl.Expr) -> pl.Expr:
 
 
 def count_expr(col: pl.Expr) -> pl.Expr:
-    """A count printed with units (``1.50K`` = 1536 nodes) as Int64."""
-    return size_expr(col, 1.0).round().cast(pl.Int64)
+    """A count printed with units (``1.50K`` = 1536 nodes) as Int64; null when it is not a
+    finite number below 2^63: NaN, ``inf`` and ``1e400`` are refused by the patterns, but the
+    cast runs on the whole piece before bad rows are dropped, so it must not raise on them (a
+    non-strict cast; a ``when(is_finite)`` guard cost 12 % of the read, measured)."""
+    return size_expr(col, 1.0).round().cast(pl.Int64, strict=False)
 
 
 def duration_expr(col: pl.Expr) -> pl.Expr:
@@ -145,7 +172,7 @@ def time_expr(col: pl.Expr, tz: str) -> pl.Expr:
         parsed = parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
     epoch = parsed.dt.epoch("us").cast(pl.Float64) / 1e6
     return (
-        pl.when(col.str.contains(r"^\d+$"))
+        pl.when(col.str.contains(r"^[0-9]+$"))
         .then(col.cast(pl.Float64, strict=False))
         .otherwise(epoch)
     )
@@ -167,8 +194,8 @@ def tres_gpus_expr(col: pl.Expr) -> pl.Expr:
 
 def gres_gpus_expr(col: pl.Expr) -> pl.Expr:
     """GPUs in a legacy AllocGRES/ReqGRES value (``gpu:2``, ``gpu:v100:2(IDX:0-1)``)."""
-    counts = col.str.extract_all(r"gpu(?::[^:,(]+)?:\d+")
-    total = counts.list.eval(pl.element().str.extract(r":(\d+)$").cast(pl.Int64)).list.sum()
+    counts = col.str.extract_all(r"gpu(?::[^:,(]+)?:[0-9]+")
+    total = counts.list.eval(pl.element().str.extract(r":([0-9]+)$").cast(pl.Int64)).list.sum()
     return pl.when(col == "").then(None).otherwise(total)
 
 
@@ -176,7 +203,7 @@ def gres_gpus_expr(col: pl.Expr) -> pl.Expr:
 
 _ENTRY = re.compile(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*")
 _GROUP = re.compile(r"\[([^\]]*)\]")
-_HUGE = re.compile(r"\[[0-9,\-]*\d{19}")  # a range bound of more than 18 digits
+_HUGE = re.compile(r"\[[0-9,\-]*[0-9]{19}")  # a range bound of more than 18 digits
 _MOST_HOSTS = 1 << 62
 
 
@@ -184,7 +211,7 @@ def range_count(spec: str) -> int | None:
     """Items in a range list: ``1-3,5`` -> 4; array specs may add ``:step`` and ``%limit``."""
     total = 0
     for item in spec.split("%", 1)[0].split(","):
-        match = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", item)
+        match = re.fullmatch(r"([0-9]+)(?:-([0-9]+)(?::([0-9]+))?)?", item)
         if not match:
             return None
         low, high, step = match.group(1), match.group(2), match.group(3) or "1"
@@ -240,9 +267,9 @@ def hostlist_counts_polars(nodelists: pl.Series) -> pl.Series:
     groups = s.str.extract_all(r"\[[^\]]*\]")
     items = groups.list.join(",").str.replace_all(r"[\[\]]", "").str.split(",")
     item = pl.element()
-    low = item.str.extract(r"^(\d+)").cast(pl.Int64, strict=False)
-    high = item.str.extract(r"-(\d+)$").cast(pl.Int64, strict=False)
-    plain = item.str.contains(r"^\d{1,18}(?:-\d{1,18})?$")  # longer: Python says too many
+    low = item.str.extract(r"^([0-9]+)").cast(pl.Int64, strict=False)
+    high = item.str.extract(r"-([0-9]+)$").cast(pl.Int64, strict=False)
+    plain = item.str.contains(r"^[0-9]{1,18}(?:-[0-9]{1,18})?$")  # longer: Python says too many
     sizes = pl.when(~plain).then(0).when(high.is_null()).then(1).otherwise(high - low + 1)
     outside = s.str.replace_all(r"\[[^\]]*\]", "")
     count = (
@@ -321,7 +348,7 @@ def state_expr(col: pl.Expr) -> pl.Expr:
 
 def array_tasks(keys: pl.Series) -> pl.Series:
     """Tasks a job row stands for: 1 for ``123_4``, the range size for ``123_[1-10%5]``."""
-    ranges = keys.str.extract(r"^\d+_\[([^\]]*)\]$")
+    ranges = keys.str.extract(r"^[0-9]+_\[([^\]]*)\]$")
     sizes = {r: range_count(r) for r in ranges.drop_nulls().unique().to_list()}
-    single = keys.str.contains(r"^\d+_\d+").cast(pl.Int64).replace(0, None)
+    single = keys.str.contains(r"^[0-9]+_[0-9]+").cast(pl.Int64).replace(0, None)
     return ranges.replace_strict(sizes, default=None, return_dtype=pl.Int64).fill_null(single)

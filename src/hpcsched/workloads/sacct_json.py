@@ -7,6 +7,7 @@ The same job table as the text reader (:mod:`hpcsched.workloads.sacct`): steps f
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,18 +30,47 @@ _NO_VAL: Final = frozenset((0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFE, 0xFFFFFF
 _STARTED_ON: Final = frozenset(("STARTED_ON_SUBMIT", "STARTED_ON_SCHEDULE", "STARTED_ON_BACKFILL"))
 
 
-def _number(value: Any) -> float | None:
+#: Largest magnitude a number may have (the job table's integers are int64).
+_MOST: Final = 2.0**63
+
+
+class WrongTypeError(ValueError):
+    """A value of the wrong JSON type or out of range: the entry is malformed, never coerced."""
+
+
+def _number(value: Any, what: str = "a number") -> float | None:
+    """A JSON number (or dbv0.0.39+'s ``{"set", "infinite", "number"}``) as a float; None when
+    absent, unset, infinite or Slurm's NO_VAL. Anything else (text, booleans, lists, NaN,
+    beyond int64) raises :class:`WrongTypeError`: silently null would hide a damaged file."""
     if isinstance(value, dict):  # dbv0.0.39+: {"set": true, "infinite": false, "number": 5}
-        if value.get("infinite") or not value.get("set", False):
+        if value.get("infinite") is True or value.get("set", False) is not True:
             return None
         value = value.get("number")
-    if isinstance(value, bool) or not isinstance(value, int | float) or value in _NO_VAL:
+    if value is None or (isinstance(value, int) and value in _NO_VAL):
         return None
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise WrongTypeError(f"{what} is not a number: {str(value)[:40]!r}")
+    number = float(value)
+    if not math.isfinite(number) or abs(number) >= _MOST:
+        raise WrongTypeError(f"{what} is out of range: {str(value)[:40]!r}")
+    return number
 
 
-def _when(value: Any) -> float | None:
-    seconds = _number(value)
+def _integer(value: Any, what: str) -> int | None:
+    number = _number(value, what)
+    if number is not None and number != int(number):
+        raise WrongTypeError(f"{what} is not a whole number: {value!r}")
+    return None if number is None else int(number)
+
+
+def _text(value: Any, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise WrongTypeError(f"{what} is not text: {str(value)[:40]!r}")
+
+
+def _when(value: Any, what: str = "a time") -> float | None:
+    seconds = _number(value, what)
     return seconds if seconds else None  # 0 = not yet / never
 
 
@@ -62,20 +92,26 @@ def _gpus(items: Any) -> float | None:
 
 
 def _json_job(job: dict[str, Any], order: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One ``jobs`` entry -> (job row, step rows) in the shapes :func:`fold` takes."""
-    raw_id = str(int(job["job_id"]))
+    """One ``jobs`` entry -> (job row, step rows) in the shapes :func:`fold` takes; a value of
+    the wrong type raises (:class:`WrongTypeError`, ``KeyError``, ...): the entry is malformed."""
+    job_number = _integer(job["job_id"], "job_id")
+    if job_number is None or job_number < 0:
+        raise WrongTypeError(f"job_id is not a job number: {job['job_id']!r}")
+    raw_id = str(job_number)
     array, het, when = job.get("array") or {}, job.get("het") or {}, job.get("time") or {}
     array_job, task_id, task = (
-        _number(array.get("job_id")),
-        _number(array.get("task_id")),
-        array.get("task"),
+        _integer(array.get("job_id"), "array.job_id"),
+        _integer(array.get("task_id"), "array.task_id"),
+        _text(array.get("task"), "array.task"),
     )
+    if "submission" not in when:
+        raise WrongTypeError("time.submission is missing (every job has a submit time)")
     if array_job and task_id is not None:
         job_id = f"{int(array_job)}_{int(task_id)}"
     elif array_job and task:
         job_id = f"{int(array_job)}_[{str(task).strip('[]')}]"
-    elif _number(het.get("job_id")):
-        job_id = f"{int(het['job_id'])}+{int(het.get('job_offset') or 0)}"
+    elif het_job := _integer(het.get("job_id"), "het.job_id"):
+        job_id = f"{het_job}+{_integer(het.get('job_offset'), 'het.job_offset') or 0}"
     else:
         job_id = raw_id
     tres = job.get("tres") or {}
@@ -88,39 +124,43 @@ def _json_job(job: dict[str, Any], order: int) -> tuple[dict[str, Any], list[dic
     # 0} (the sample's `exit 1` job, 1:0 in the text); signals are right. Kept as printed, so
     # text and JSON disagree on exit_code for such jobs: the agreement test skips only that.
     exit_code = job.get("exit_code") or {}
-    signal = (exit_code.get("signal") or {}).get("signal_id")
+    signal = _integer((exit_code.get("signal") or {}).get("signal_id"), "exit_code.signal")
     flags = set(job.get("flags") or ())
     backfilled = bool(flags & {"STARTED_ON_BACKFILL"}) if flags & _STARTED_ON else None
-    limit, requested_mem = _number(when.get("limit")), _tres(req, "mem")
-    nodelist = job.get("nodes")
+    limit, requested_mem = _number(when.get("limit"), "time.limit"), _tres(req, "mem")
+    nodelist = _text(job.get("nodes"), "nodes")
     row = {
         "_key": job_id,
         "_line": order,
         "_tag": str(when.get("submission")),
         "job_id": job_id,
-        **{k: job.get(k) for k in ("user", "account", "partition", "qos", "name")},
-        **{k: _when(when.get(k)) for k in ("start", "end", "eligible")},
-        "submit": _when(when.get("submission")),
-        "runtime": _number(when.get("elapsed")),
+        **{k: _text(job.get(k), k) for k in ("user", "account", "partition", "qos", "name")},
+        **{k: _when(when.get(k), f"time.{k}") for k in ("start", "end", "eligible")},
+        "submit": _when(when.get("submission"), "time.submission"),
+        "runtime": _number(when.get("elapsed"), "time.elapsed"),
         "timelimit": None if limit is None else limit * 60.0,
-        "nodes": _when(job.get("allocation_nodes")) or _tres(req, "node"),
+        "nodes": _when(job.get("allocation_nodes"), "allocation_nodes") or _tres(req, "node"),
         "cpus": _tres(alloc, "cpu") or _tres(req, "cpu"),
         "gpus": _gpus(alloc) if alloc else _gpus(req),
         "mem_req": None if requested_mem is None else requested_mem * sf.MB,
         "state": sf.STATE_CODES.get(code, "unknown"),
-        "exit_code": int(_number(exit_code.get("return_code")) or 0) if exit_code else None,
+        "exit_code": (_integer(exit_code.get("return_code"), "exit_code") or 0)
+        if exit_code
+        else None,
         "sacct_exit_signal": int(signal or 0) if exit_code else None,
         "backfilled": backfilled,
         "source": "sacct",
-        "reason": state.get("reason"),
-        "workdir": job.get("working_directory"),
+        "reason": _text(state.get("reason"), "state.reason"),
+        "workdir": _text(job.get("working_directory"), "working_directory"),
         "_rss": None,
         "sacct_job_id_raw": raw_id,
-        "sacct_cancelled_by_user": job.get("kill_request_user") if code == "CANCELLED" else None,
+        "sacct_cancelled_by_user": _text(job.get("kill_request_user"), "kill_request_user")
+        if code == "CANCELLED"
+        else None,
         "sacct_nodelist": nodelist,
         "sacct_nodelist_nodes": sf.hostlist_count(nodelist) if isinstance(nodelist, str) else None,
-        "sacct_group": job.get("group"),
-        "sacct_cluster": job.get("cluster"),
+        "sacct_group": _text(job.get("group"), "group"),
+        "sacct_cluster": _text(job.get("cluster"), "cluster"),
         "sacct_priority": None if job.get("priority") is None else str(job["priority"]),
     }
     steps = [
@@ -161,8 +201,9 @@ def read_sacct_json(path: str | Path) -> SacctRead:
     path = Path(path)
     try:
         data = json.loads(load_bytes(path))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise unreadable(path, f"not JSON ({exc}); give the output of sacct --json") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, not UTF-8, 5000-digit numbers
+        what = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
+        raise unreadable(path, f"not JSON ({what}); give the output of sacct --json") from None
     entries = data.get("jobs") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         errors = data.get("errors") if isinstance(data, dict) else None
@@ -176,6 +217,9 @@ def read_sacct_json(path: str | Path) -> SacctRead:
     for number, job in enumerate(entries, 1):
         try:
             row, job_steps = _json_job(job, number)
+        except WrongTypeError as exc:
+            malformed.append(Malformed(str(path), number, f"jobs entry cannot be read: {exc}"))
+            continue
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             malformed.append(Malformed(str(path), number, f"jobs entry cannot be read ({exc!r})"))
             continue

@@ -39,14 +39,12 @@ def binary_error(path: Path) -> SacctError:
     return unreadable(path, "binary data, not sacct text output (check the path)")
 
 
-def separator(raw: Buffer, delimiter: str, path: Path, first: bool) -> tuple[Buffer, str]:
+def separator(raw: Buffer, delimiter: str) -> tuple[Buffer, str]:
     """(data, one-byte separator): a longer delimiter is swapped for an unused control byte.
-    The ``first`` piece is checked for zero bytes here, before its header is read; the others
-    in their scan (:func:`parse_piece`)."""
+    Zero bytes are found per line in the scan (:func:`parse_piece`): a line holding one is
+    malformed, the rest of the file is read (a header holding one is refused by the caller)."""
     check_delimiter(delimiter)
     encoded = delimiter.encode()
-    if first and encoded != b"\x00" and b"\x00" in raw:
-        raise binary_error(path)
     if len(encoded) == 1:
         return raw, delimiter
     spare = next(b for b in (*range(0x1F, 0x1B, -1), *range(1, 9)) if bytes([b]) not in raw)
@@ -96,10 +94,26 @@ class Layout:
         ]
 
 
-def make_layout(names: list[str], sep: str, tz: str, path: Path) -> Layout:
+#: Fields that can be required -> the sacct fields (lower case) any of which gives it.
+REQUIRABLE: Final = {"JobID": ("jobid", "jobidraw"), "Submit": ("submit",)}
+
+
+def make_layout(
+    names: list[str], sep: str, tz: str, path: Path, required: Sequence[str] = ()
+) -> Layout:
+    """The layout of ``names``; refused up front when a ``required`` field (a key of
+    :data:`REQUIRABLE`) is missing: without JobID step rows would become jobs, without Submit
+    no wait can be measured and no trace replayed."""
     index: dict[str, str] = {}
     for i, name in enumerate(names):
         index.setdefault(sf.RENAMED.get(name.lower(), name.lower()), f"f{i}")
+    missing = [w for w in required if not any(n in index for n in REQUIRABLE[w])]
+    if missing:
+        raise unreadable(
+            path,
+            f"the header has no {' and no '.join(missing)} field (required; rerun sacct with "
+            f"--format={','.join(missing)},... added)",
+        )
     return Layout(names, index, sep, tz, path)
 
 
@@ -179,8 +193,8 @@ def parse_piece(
     """(job rows, step rows, step counts carried over, malformed lines) of one piece, without
     its first ``skip`` lines (the header); ``first`` is the file line number of the first line
     kept (see :func:`~hpcsched.workloads.sacct_fold.attach_steps` for the carried counts),
-    ``count`` the piece's lines when the caller has counted them. A zero byte raises
-    :class:`SacctError` (binary data), unless it is the delimiter.
+    ``count`` the piece's lines when the caller has counted them. A line holding a zero byte
+    (unless it is the delimiter) is malformed.
 
     A line has the header's number of fields iff it holds one separator fewer
     (:func:`~hpcsched.workloads.sacct_lines.scan`, which also finds the JobID and MaxRSS fields
@@ -188,14 +202,17 @@ def parse_piece(
     so only job rows (about a quarter of a dump with steps) are tokenised whole."""
     ident, rss_col = layout.ident, layout.index.get("maxrss")
     lines = sl.scan(raw, layout.sep, _number(ident), _number(rss_col), count)
-    if lines.nul and layout.sep != "\x00":
-        raise binary_error(layout.path)
     lines = lines.drop(skip)
     line_no = np.arange(first, first + len(lines), dtype=np.int64)
     nonblank = lines.ends > lines.starts
     good = nonblank & (lines.fields == len(layout.names))
+    binary = _nul_lines(raw, lines) if lines.nul and layout.sep != "\x00" else None
+    if binary is not None:
+        good &= ~binary
     malformed = [
         _bad_count(layout, int(line_no[r]), int(lines.fields[r]))
+        if binary is None or not binary[r]
+        else Malformed(str(layout.path), int(line_no[r]), "a zero (NUL) byte: binary data")
         for r in np.flatnonzero(nonblank & ~good)
     ]
     rows = np.flatnonzero(good)
@@ -225,6 +242,16 @@ def parse_piece(
     steps = steps.select("_key", "_step", "_rss", "_line")
     jobs, carried = attach_steps(jobs, steps)
     return jobs, steps, carried, sorted(malformed, key=lambda m: m.line)
+
+
+def _nul_lines(raw: Buffer, lines: Lines) -> np.ndarray[Any, Any]:
+    """Which lines hold a zero byte (only looked for when the scan saw one in the piece)."""
+    where = np.flatnonzero(np.frombuffer(raw, np.uint8) == 0)
+    index = np.searchsorted(lines.starts, where, side="right") - 1
+    inside = (index >= 0) & (where < lines.ends[np.maximum(index, 0)])
+    binary = np.zeros(len(lines.starts), dtype=bool)
+    binary[index[inside]] = True
+    return binary
 
 
 def _number(column: str | None) -> int | None:

@@ -180,9 +180,11 @@ def _job_plan(
             *parse("reqgres", gres_gpus_expr),
         ],
         "state": parse("state", state_expr),
-        "sacct_cancelled_by": parse("state", lambda c: c.str.extract(r"^CANCELLED by (\d+)")),
-        "exit_code": parse("exitcode", lambda c: c.str.extract(r"^(\d+):")),
-        "sacct_exit_signal": parse("exitcode", lambda c: c.str.extract(r":(\d+)$")),
+        "sacct_cancelled_by": parse(
+            "state", lambda c: c.str.extract(r"^CANCELLED by ([0-9]{1,10})\b")
+        ),
+        "exit_code": parse("exitcode", lambda c: c.str.extract(r"^([0-9]+):")),
+        "sacct_exit_signal": parse("exitcode", lambda c: c.str.extract(r":([0-9]+)$")),
         "backfilled": parse("flags", backfilled_expr),
         "_rss": parse("maxrss", lambda c: size_expr(c, 1.0)),
         "_tag": [get("submit"), pl.col("_line").cast(pl.String)],
@@ -273,7 +275,7 @@ def job_columns(
         out = needing(out, plan.r_mem).with_columns(pl.col("mem_req").fill_null(r_mem))
     checks = plan.checks.exprs
     return needing(out, plan.checks).with_columns(
-        array_id=pl.col("_key").str.extract(r"^(\d+)_").cast(pl.Int64, strict=False),
+        array_id=pl.col("_key").str.extract(r"^([0-9]{1,18})_").cast(pl.Int64, strict=False),
         sacct_array_tasks=array_tasks(out["_key"].fill_null("")),
         _ok=pl.all_horizontal(checks) if checks else pl.lit(True),
         **plan.extras,

@@ -23,6 +23,7 @@ from typing import IO, Final, cast
 import numpy as np
 import polars as pl
 
+from hpcsched.core.outputs import atomic_output
 from hpcsched.workloads import lublin
 from hpcsched.workloads.sacct_synth_model import SACCT_FIELDS, expected_table, plan
 from hpcsched.workloads.sacct_synth_print import cpu_time, duration, padded, timestamp, unit_text
@@ -295,9 +296,12 @@ def write_sacct(
     jobs_plan = plan(jobs, seed, malformed)
     written, rows, steps = 1, 0, 0
     bad: list[int] = []
-    with cast(
-        IO[bytes], gzip.open(path, "wb") if path.name.endswith(".gz") else path.open("wb")
-    ) as out:
+    with (
+        atomic_output(path) as temp,
+        cast(
+            IO[bytes], gzip.open(temp, "wb") if path.name.endswith(".gz") else temp.open("wb")
+        ) as out,
+    ):
         out.write(("|".join(SACCT_FIELDS) + "\n").encode())
         for offset in range(0, jobs, chunk_jobs):
             c = jobs_plan.slice(offset, chunk_jobs).filter(~pl.col("drop"))

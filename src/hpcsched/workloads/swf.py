@@ -18,7 +18,6 @@ in ~0.5 s.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +65,9 @@ SWF_COLUMNS: Final = tuple(f[0] for f in FIELDS)
 _NFIELDS: Final = len(FIELDS)
 _IS_INT: Final = np.array([f[2] for f in FIELDS])
 _CHUNK: Final = 32768  # lines tokenised at a time
-_HEADER_RE: Final = re.compile(r"^;\s*(MaxProcs|MaxNodes|UnixStartTime)\s*:\s*(-?\d+)")
+_HEADER_RE: Final = re.compile(r"^;\s*(MaxProcs|MaxNodes|UnixStartTime)\s*:\s*(-?[0-9]+)")
+_MOST_HEADER: Final = 2**53  # header numbers beyond this would overflow the engine's int64 sums
+_MOST_FIELD: Final = 1e12  # any field beyond +-10^12 (31,700 years of seconds) is malformed
 _BINARY_RE: Final = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 _BLANKS_TO_SPACE: Final = bytes.maketrans(b"\t\r\x0b\x0c", b"    ")
 #: SWF status -> canonical state (1 done, 0 failed, 5 cancelled; 2/3/4 are partial executions:
@@ -133,11 +134,15 @@ def _fail(path: Path, what: str) -> SwfError:
     return SwfError(f"cannot read trace {path}: {what}")
 
 
-def _load_bytes(path: Path) -> bytes:
+def _load_bytes(path: Path) -> tuple[bytes, set[int]]:
+    """The file's bytes, and the 1-based lines holding a zero byte: those are malformed lines
+    (the byte is replaced so that they fail to parse), not a refused file."""
     raw = read_input_bytes(path, lambda why: _fail(path, why), "give an .swf or .swf.gz file")
-    if b"\x00" in raw:
-        raise _fail(path, "binary data, not an SWF text file (check the path)")
-    return raw
+    if b"\x00" not in raw:
+        return raw, set()
+    chars = np.frombuffer(raw, np.uint8)
+    lines = np.searchsorted(np.flatnonzero(chars == 10), np.flatnonzero(chars == 0)) + 1
+    return raw.replace(b"\x00", b"\x01"), set(lines.tolist())
 
 
 def _lines(raw: bytes, path: Path) -> pl.Series:
@@ -189,11 +194,14 @@ def _header_lines(raw: bytes, index: np.ndarray[Any, Any]) -> list[str]:
     return out
 
 
-def _header_value(header: list[str], key: str) -> int | None:
+def _header_value(header: list[str], key: str, path: Path = Path("trace")) -> int | None:
     for line in header:
         match = _HEADER_RE.match(line)
         if match and match.group(1) == key:
-            return int(match.group(2))
+            digits = match.group(2)  # int() of a 5000-digit number raises: test the length
+            if len(digits.lstrip("-")) > 16 or abs(int(digits)) > _MOST_HEADER:
+                raise _fail(path, f"'; {key}: {digits[:24]}' is beyond 2^53 (fix the header)")
+            return int(digits)
     return None
 
 
@@ -219,6 +227,8 @@ def _bad_field(values: np.ndarray[Any, Any], tokens: list[str]) -> str | None:
         value = float(values[col])
         if not np.isfinite(value):
             return f"field {col + 1} ({what}) is not a number: {tokens[col]!r}"
+        if abs(value) > _MOST_FIELD:
+            return f"field {col + 1} ({what}) is beyond +-10^12: {tokens[col][:30]!r}"
         if integer and (value != round(value) or abs(value) >= 2.0**63):
             return f"field {col + 1} ({what}) is not an integer: {tokens[col]!r}"
     return None
@@ -232,7 +242,7 @@ def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
     the first one raises :class:`SwfError`. Unreadable files always raise :class:`SwfError`.
     """
     path = Path(path)
-    raw = _load_bytes(path)
+    raw, nul_lines = _load_bytes(path)
     stripped = _lines(_squeeze(raw), path).str.strip_chars(" ")
     comment = stripped.str.starts_with(";").to_numpy()
     data = ~comment & (stripped != "").to_numpy()
@@ -249,12 +259,15 @@ def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
         # Cheap screen: a NaN/inf anywhere makes the row sum non-finite; a fraction or an
         # out-of-range value in an integer field changes under the int64 cast.
         suspect = ~np.isfinite(values.sum(axis=1)) | (ints != values[:, _IS_INT]).any(axis=1)
+        suspect |= (np.abs(values) > _MOST_FIELD).any(axis=1)
     good = np.ones(len(full), dtype=bool)
     for row in np.flatnonzero(suspect):
-        reason = _bad_field(values[row], data_lines[int(full[row])].split())
+        reason = _bad_field(values[row], data_lines[int(full[row])].split(" "))
         if reason:
             good[row] = False
             reasons[int(full[row])] = reason
+    for i in np.flatnonzero(np.isin(line_no, list(nul_lines))) if nul_lines else ():
+        reasons[int(i)] = "a zero (NUL) byte: binary data in a text line"
     malformed = [Malformed(str(path), int(line_no[i]), reasons[i]) for i in sorted(reasons)]
     if malformed and strict:
         raise SwfError(
@@ -273,13 +286,13 @@ def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
     }
     columns["swf_line"] = line_no[full[good]].astype(np.int64)
     frame = pl.DataFrame(columns)
-    max_procs, max_nodes = _header_value(header, "MaxProcs"), _header_value(header, "MaxNodes")
+    max_procs, max_nodes = (_header_value(header, k, path) for k in ("MaxProcs", "MaxNodes"))
     return Trace(
         table=derive_canonical(frame),
         path=str(path),
         max_procs=max_procs if max_procs is not None and max_procs > 0 else None,
         max_nodes=max_nodes if max_nodes is not None and max_nodes > 0 else None,
-        unix_start_time=_header_value(header, "UnixStartTime"),
+        unix_start_time=_header_value(header, "UnixStartTime", path),
         header=header,
         malformed=malformed,
     )
@@ -322,79 +335,4 @@ def derive_canonical(frame: pl.DataFrame) -> pl.DataFrame:
     return conform(out)
 
 
-def _fmt(expr: pl.Expr, integer: bool) -> pl.Expr:
-    """A field as SWF text: -1 for unknown, integral floats without decimals."""
-    if integer:
-        return expr.cast(pl.Int64, strict=False).fill_null(-1).cast(pl.String)
-    value = expr.cast(pl.Float64)
-    value = pl.when(value.is_finite()).then(value).otherwise(-1.0)  # null, NaN, inf -> -1
-    as_int = value.cast(pl.Int64, strict=False).cast(pl.String)
-    integral = (value == value.round()) & (value.abs() < 2.0**53)
-    return pl.when(integral).then(as_int).otherwise(value.cast(pl.String))
-
-
-def _derived_fields(table: pl.DataFrame) -> list[pl.Expr]:
-    """SWF fields of a table without ``swf_*`` columns (e.g. a simulator's output)."""
-
-    def has(name: str, dtype: type[pl.DataType] = pl.Float64) -> pl.Expr:
-        present = name in table.columns
-        return pl.col(name).cast(dtype, strict=False) if present else pl.lit(None, dtype=dtype)
-
-    cpus = has("cpus")
-    per_proc_kb = pl.when(cpus > 0).then(1.0 / (1024.0 * cpus))
-    fields = dict.fromkeys(SWF_COLUMNS, pl.lit(-1))
-    fields.update(
-        swf_job_number=has("job_id", pl.Int64).fill_null(pl.int_range(1, pl.len() + 1)),
-        swf_submit=has("submit"),
-        swf_wait=has("start") - has("submit"),
-        swf_run_time=has("runtime").fill_null(has("end") - has("start")),
-        swf_alloc_procs=cpus,
-        swf_used_mem_kb=has("mem_used") * per_proc_kb,
-        swf_req_procs=cpus,
-        swf_req_time=has("timelimit"),
-        swf_req_mem_kb=has("mem_req") * per_proc_kb,
-        swf_status=has("state", pl.String).replace_strict(
-            _STATE_TO_STATUS, default=-1, return_dtype=pl.Int64
-        ),
-        swf_user=has("user", pl.Int64),
-        swf_group=has("account", pl.Int64),
-        swf_partition=has("partition", pl.Int64),
-    )
-    return [fields[c] for c in SWF_COLUMNS]
-
-
-def write_swf(trace: Trace, path: str | Path) -> None:
-    """Write ``trace`` as SWF (header lines, then 18 fields per row); ``.gz`` => gzip.
-
-    Rows come from the ``swf_*`` columns when all 18 are present, else they are derived from the
-    canonical columns (wait = start - submit, unknown = -1, user/account/partition as integers
-    where they parse). Header lines for ``MaxProcs``/``MaxNodes``/``UnixStartTime`` are added
-    when the trace has the value but its header lacks the line.
-    """
-    path = Path(path)
-    table = trace.table
-    if all(c in table.columns for c in SWF_COLUMNS):
-        exprs = [pl.col(c) for c in SWF_COLUMNS]
-    else:
-        exprs = _derived_fields(table)
-    fields = [_fmt(e, f[2]) for e, f in zip(exprs, FIELDS, strict=True)]
-    rows = table.select(pl.concat_str(fields, separator=" ").alias("row")).get_column("row")
-    header = list(trace.header)
-    known = (
-        ("UnixStartTime", trace.unix_start_time),
-        ("MaxNodes", trace.max_nodes),
-        ("MaxProcs", trace.max_procs),
-    )
-    for key, value in known:
-        if value is not None and _header_value(header, key) is None:
-            header.append(f"; {key}: {value}")
-    text = "".join(f"{h}\n" for h in header) + "".join(f"{r}\n" for r in rows.to_list())
-    payload = text.encode("utf-8")
-    try:
-        if path.name.endswith(".gz"):
-            payload = gzip.compress(payload, compresslevel=6, mtime=0)
-        path.write_bytes(payload)
-    except OSError as exc:
-        raise SwfError(
-            f"cannot write trace {path}: {exc.strerror or exc} (check the path)"
-        ) from None
+from hpcsched.workloads.swf_write import write_swf  # noqa: E402  (the writer, re-exported)

@@ -51,6 +51,7 @@ class Plan:
     methods: tuple[str, ...] = METHODS
     periods: dict[str, int] = field(default_factory=lambda: dict(PERIODS))
     steps: tuple[str, ...] = ()
+    fit_cpus: int = 2  # cpus a surrogate's fit asks for (at most the largest worker's)
 
     def every(self, kind: str) -> int:
         """A period in prediction groups (a batch of N counts as N materials)."""

@@ -57,7 +57,7 @@ def _campaign(
     cpus = pool.total.cpus
     ahead = lookahead if lookahead is not None else max(1, math.ceil(cpus / len(plan.methods)))
     # a fit uses up to 2 cpus of one worker: a task no worker can hold would never start
-    fit = max(1, min(pool.largest.cpus, 2))
+    fit = max(1, min(pool.largest.cpus, plan.fit_cpus))
     return MaterialsCampaign(
         plan, work_dir=work_dir, window=window, lookahead=ahead, fit_cpus=fit, **kw
     )

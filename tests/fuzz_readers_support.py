@@ -1,0 +1,421 @@
+"""Hostile files for every reader, as Hypothesis strategies, and what each read must satisfy.
+
+Shared by ``tests/test_fuzz_readers.py`` (a bounded run in every test session) and
+``benchmarks/fuzz_readers.py`` (a long run that counts crashes instead of stopping at the
+first). Each reader gets files that start plausible and are then damaged field by field with
+values that broke readers before (issue 22): NaN, infinities, numbers past int64, Unicode
+digits, control characters, NUL bytes, odd blanks, wrong JSON types, duplicate YAML keys,
+aliases, huge ranges, plus lines of random text and bytes and missing required columns.
+
+A read passes when it raises only the project's own error type (one line) or returns, and for
+the line-oriented readers every data line is accounted for: read + malformed = total.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+
+from sacct_helpers import HEADER, job_line, step_line
+
+HOSTILE_WORDS = [
+    "",
+    "NaN",
+    "nan",
+    "inf",
+    "-inf",
+    "Infinity",
+    "1e400",
+    "-1",
+    "-0",
+    "1.5",
+    "0x10",
+    "99999999999999999999999",
+    "9223372036854775808",
+    "18446744073709551615",
+    "20E",
+    "999P",
+    "١٢٣",
+    "１２３",
+    "٣:٠٠",
+    "\x00",
+    "\x1c",
+    "\x1f",
+    "\u00a0",
+    "\u2028",
+    "\x07",
+    "\r",
+    " ",
+    "Unknown",
+    "None",
+    "INVALID",
+    "UNLIMITED",
+    "Partition_Limit",
+    "2026-13-45T00:00:00",
+    "2026-03-29T02:30:00",
+    "CANCELLED by 99999999999999999999",
+    "n[1-99999999999]",
+    "n[5-1]",
+    "a[1-1000]b[1-1000]",
+    "cpu=1,mem=9999999999999999999999M",
+    "gres/gpu=NaN",
+    "1-00:00:00",
+    "99999999-00:00:00",
+    "0:0",
+    "4294967295:0",
+    "123.batch",
+    "1_[1-99999999999%5]",
+]
+_hostile = st.one_of(
+    st.sampled_from(HOSTILE_WORDS),
+    st.integers(min_value=-(2**80), max_value=2**80).map(str),
+    st.floats().map(repr),
+    st.text(max_size=16),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one read did: ``refused`` (the project's error), else the counts it returned."""
+
+    refused: bool
+    read: int = 0
+    malformed: int = 0
+    total: int = 0
+    message: str = ""
+
+
+# --- sacct -P text ----------------------------------------------------------------------------
+
+
+@st.composite
+def sacct_text(draw: st.DrawFn) -> bytes:
+    names = HEADER.split("|")
+    keep = draw(st.lists(st.sampled_from(names), min_size=1, max_size=len(names), unique=True))
+    if draw(st.booleans()):  # most files keep the required fields (the rest are refusals)
+        keep = [n for n in names if n in keep or n in ("JobID", "Submit")]
+    lines = ["|".join(keep)]
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(["job", "step", "damaged", "damaged", "text", "bytes"]))
+        if kind == "text":
+            lines.append(draw(st.text(max_size=60)))
+            continue
+        if kind == "bytes":
+            lines.append(draw(st.binary(max_size=60)).decode("latin-1"))
+            continue
+        jid = str(draw(st.integers(1, 10**6)))
+        row = dict(
+            zip(
+                names,
+                (step_line(jid + ".batch") if kind == "step" else job_line(jid)).split("|"),
+                strict=True,
+            )
+        )
+        if kind == "damaged":
+            for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=4)):
+                row[name] = draw(_hostile)
+        lines.append("|".join(row[n] for n in keep))
+    return "\n".join(lines).encode("utf-8", "surrogateescape") + b"\n" * draw(st.integers(0, 2))
+
+
+def _data_lines(data: bytes) -> int:
+    lines = [ln.removesuffix(b"\r") for ln in data.split(b"\n")]
+    nonblank = [ln for ln in lines if ln]
+    return max(len(nonblank) - 1, 0)  # the first non-blank line is the header
+
+
+def read_sacct_text(path: Path, data: bytes) -> Outcome:
+    from hpcsched.workloads.sacct import SacctError, read_sacct
+
+    try:
+        read = read_sacct(path)
+    except SacctError as exc:
+        return Outcome(True, message=str(exc))
+    return Outcome(False, read.rows_read, len(read.malformed), _data_lines(data))
+
+
+# --- sacct --json -----------------------------------------------------------------------------
+
+SAMPLE_JSON = Path(__file__).parents[2] / "shared/data/sacct/local-slurm-sample.sacct.json"
+_JOBS: list[dict[str, Any]] = (
+    json.loads(SAMPLE_JSON.read_text())["jobs"][:6] if SAMPLE_JSON.exists() else []
+)
+_json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(),
+        st.text(max_size=10),
+        st.sampled_from(HOSTILE_WORDS),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+@st.composite
+def sacct_json(draw: st.DrawFn) -> bytes:
+    if not _JOBS or draw(st.integers(0, 9)) == 0:  # now and then, any JSON document at all
+        return json.dumps(draw(_json_values)).encode()
+    jobs = []
+    for _ in range(draw(st.integers(0, 6))):
+        job = json.loads(json.dumps(draw(st.sampled_from(_JOBS))))
+        paths = _paths(job)
+        for where in draw(st.lists(st.sampled_from(paths), max_size=4)):
+            target = job
+            try:
+                for key in where[:-1]:
+                    target = target[key]
+                if draw(st.booleans()):
+                    target[where[-1]] = draw(_json_values)
+                elif isinstance(target, dict):
+                    target.pop(where[-1], None)
+            except (KeyError, IndexError, TypeError):
+                continue
+        jobs.append(job if draw(st.integers(0, 9)) else draw(_json_values))
+    return json.dumps({"jobs": jobs}).encode()  # NaN and Infinity included, as Python writes them
+
+
+def read_sacct_json_file(path: Path, data: bytes) -> Outcome:
+    from hpcsched.workloads.sacct import SacctError
+    from hpcsched.workloads.sacct_json import read_sacct_json
+
+    try:
+        read = read_sacct_json(path)
+    except SacctError as exc:
+        return Outcome(True, message=str(exc))
+    return Outcome(False, read.rows_read, len(read.malformed), len(json.loads(data)["jobs"]))
+
+
+# --- SWF ----------------------------------------------------------------------------------------
+
+_SWF_OK = [
+    "1",
+    "0",
+    "10",
+    "100",
+    "4",
+    "-1",
+    "-1",
+    "4",
+    "200",
+    "-1",
+    "1",
+    "7",
+    "3",
+    "-1",
+    "1",
+    "1",
+    "-1",
+    "-1",
+]
+_BLANKS = [" ", "  ", "\t", "\x0b", "\x0c", "\x1c", "\x1f", "\u00a0", " \r"]
+
+
+@st.composite
+def swf_text(draw: st.DrawFn) -> bytes:
+    lines = []
+    if draw(st.booleans()):
+        procs = draw(st.one_of(st.integers(-5, 2**70), st.sampled_from(["١٢", "x", "1e9"])))
+        lines.append(f"; MaxProcs: {procs}")
+    for number in range(1, draw(st.integers(0, 12)) + 1):
+        kind = draw(st.sampled_from(["job", "damaged", "damaged", "text", "bytes", "comment"]))
+        if kind == "text":
+            lines.append(draw(st.text(max_size=60)))
+        elif kind == "bytes":
+            lines.append(draw(st.binary(max_size=60)).decode("latin-1"))
+        elif kind == "comment":
+            lines.append("; " + draw(st.text(max_size=20)))
+        else:
+            fields = [str(number), *_SWF_OK[1:]]
+            if kind == "damaged":
+                for col in draw(st.lists(st.integers(0, 17), min_size=1, max_size=3)):
+                    fields[col] = draw(_hostile)
+            blank = draw(st.sampled_from(_BLANKS))
+            lines.append(blank.join(fields))
+    return "\n".join(lines).encode("utf-8", "surrogateescape") + b"\n"
+
+
+def _swf_data_lines(data: bytes) -> int:
+    text = data.replace(b"\x00", b"\x01").decode("utf-8", "replace")
+    count = 0
+    for line in text.split("\n"):
+        squeezed = line.translate(str.maketrans("\t\r\x0b\x0c", "    ")).strip(" ")
+        count += bool(squeezed) and not squeezed.startswith(";")
+    return count
+
+
+def read_swf_file(path: Path, data: bytes) -> Outcome:
+    from hpcsched.workloads.swf import SwfError, read_swf
+
+    try:
+        trace = read_swf(path)
+    except SwfError as exc:
+        return Outcome(True, message=str(exc))
+    return Outcome(False, trace.table.height, len(trace.malformed), _swf_data_lines(data))
+
+
+# --- workflow and site YAML ---------------------------------------------------------------------
+
+_TASK_FIELDS = [
+    "id",
+    "command",
+    "callable",
+    "args",
+    "kwargs",
+    "cpus",
+    "gpus",
+    "mem",
+    "nodes",
+    "priority",
+    "runtime",
+    "timeout",
+    "retries",
+    "backoff",
+    "depends",
+    "inputs",
+    "outputs",
+    "kind",
+    "env",
+    "bogus",
+]
+_yaml_scalars = st.one_of(
+    st.sampled_from(
+        [
+            ".inf",
+            "-.inf",
+            ".nan",
+            "1e308",
+            "99999999999999999999999",
+            "-1",
+            "0",
+            "~",
+            "true",
+            "'x'",
+            '"a b"',
+            "[]",
+            "{}",
+            "4G",
+            "1e400P",
+            "١٢",
+            "*nope",
+            "&a [*a]",
+            "!!python/object:os.system",
+            "n[1-100000000]",
+        ]
+    ),
+    st.integers(min_value=-(2**80), max_value=2**80).map(str),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=12).map(json.dumps),
+)
+
+
+def _bomb(levels: int) -> str:
+    out = ['x0: &x0 ["lol"]']
+    out += [f"x{k}: &x{k} [{', '.join([f'*x{k - 1}'] * 10)}]" for k in range(1, levels + 1)]
+    return "\n".join(out) + "\n"
+
+
+@st.composite
+def workflow_yaml(draw: st.DrawFn) -> bytes:
+    head = _bomb(draw(st.integers(1, 9))) if draw(st.integers(0, 4)) == 0 else ""
+    lines = [head + "jobs:"]
+    for j in range(draw(st.integers(0, 4))):
+        fields = {"id": f"j{j}", "command": '"true"'}
+        for name in draw(st.lists(st.sampled_from(_TASK_FIELDS), max_size=4)):
+            fields[name] = draw(_yaml_scalars)
+        body = ", ".join(f"{k}: {v}" for k, v in fields.items())
+        if draw(st.integers(0, 5)) == 0:
+            body += f", {draw(st.sampled_from(_TASK_FIELDS))}: 1"  # perhaps given twice
+        lines.append(f"  - {{{body}}}")
+    if draw(st.integers(0, 5)) == 0:
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.text(max_size=30)))
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+
+
+def read_workflow_file(path: Path, data: bytes) -> Outcome:
+    from hpcsched.runtime.workflow import WorkflowError, load_workflow
+
+    try:
+        flow = load_workflow(path)
+    except WorkflowError as exc:
+        return Outcome(True, message=str(exc))
+    return Outcome(False, len(flow.tasks))
+
+
+SITE = (Path(__file__).resolve().parents[1] / "examples" / "site-local.yaml").read_text()
+_SITE_KEYS = [
+    "nodes: n[1-4]",
+    'max_walltime: "30:00"',
+    "cpus_per_node: 2",
+    "mem_per_node: 2000M",
+    "charge_rate: 1.0",
+    "priority: 10",
+    "charge_factor: 1.0",
+    "max_chain_parts: 10",
+]
+
+
+@st.composite
+def site_yaml(draw: st.DrawFn) -> bytes:
+    text = SITE
+    for key in draw(st.lists(st.sampled_from(_SITE_KEYS), max_size=4)):
+        name = key.split(":")[0]
+        text = text.replace(key, f"{name}: {draw(_yaml_scalars)}", 1)
+    if draw(st.integers(0, 4)) == 0:
+        text = _bomb(draw(st.integers(1, 9))) + text
+    if draw(st.integers(0, 4)) == 0:
+        block = text[text.index("partitions:") : text.index("\nqos:") + 1]
+        text += block
+    return text.encode("utf-8", "surrogateescape")
+
+
+def read_site_file(path: Path, data: bytes) -> Outcome:
+    from hpcsched.advise.site import SiteError, load_site
+
+    try:
+        site = load_site(path)
+    except SiteError as exc:
+        return Outcome(True, message=str(exc))
+    return Outcome(False, len(site.partitions))
+
+
+#: reader -> (file name, strategy, read function); the read function raises on a crash.
+READERS: dict[str, tuple[str, st.SearchStrategy[bytes], Callable[[Path, bytes], Outcome]]] = {
+    "sacct text": ("sacct.txt", sacct_text(), read_sacct_text),
+    "sacct json": ("sacct.json", sacct_json(), read_sacct_json_file),
+    "swf": ("trace.swf", swf_text(), read_swf_file),
+    "workflow yaml": ("wf.yaml", workflow_yaml(), read_workflow_file),
+    "site yaml": ("site.yaml", site_yaml(), read_site_file),
+}
+
+
+def accounted(outcome: Outcome, reader: str) -> bool:
+    """A refusal is one line; otherwise every data line is read or counted malformed
+    (line-oriented readers only)."""
+    if outcome.refused:
+        return "\n" not in outcome.message
+    if reader in ("workflow yaml", "site yaml"):
+        return True
+    return outcome.read + outcome.malformed == outcome.total
+
+
+__all__ = ["READERS", "Outcome", "accounted"]
