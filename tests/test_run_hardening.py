@@ -116,13 +116,13 @@ def test_a_huge_backoff_waits_without_overflow(tmp_path: Path) -> None:
         "from hpcsched.runtime.executors.local import LocalExecutor\n"
         "from hpcsched.runtime.pilot import Pilot\n"
         "if __name__ == '__main__':\n"
-        "    task = Task(id='x', command='exit 1', retries=1, backoff=1e308)\n"
+        "    task = Task(id='x', command='exit 1', retries=1, backoff=2592000.0)\n"
         f"    run = Path({str(tmp_path)!r})\n"
         "    Pilot(StaticWorkflow([task]), get_policy('fcfs'), Pool.uniform(1, 1),\n"
         "          LocalExecutor(1), run / 'run', run).run()\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)  # the first attempt failed; its retry is due in 1e308 s
+    time.sleep(2.5)  # the first attempt failed; its retry is due in 30 days (the most allowed)
     proc.kill()
     _, err = proc.communicate(timeout=30)
     assert "Error" not in err, err

@@ -161,7 +161,7 @@ class Pilot:
     def _wait(self, journal: Journal, wake: float | None) -> float:
         """How long to wait for completions: until the next wake, but never past the next flush
         of buffered events (so ``status`` sees a finished task while the run waits) nor past
-        :data:`MAX_WAIT` (a retry due in ``1e308`` s, or never, is no timestamp to wait for)."""
+        :data:`MAX_WAIT` (a retry due in 30 days, or never, is no timestamp to wait for)."""
         now = self.now()
         timeout = MAX_WAIT if wake is None else min(MAX_WAIT, max(0.0, wake - now))
         if journal.pending:
