@@ -220,6 +220,11 @@ class FakeClockPilot(Pilot):
     def now(self) -> float:
         return self.clock.now
 
+    def _wait(self, journal: Any, wake: float | None) -> float | None:
+        # The pilot's caps (1 s, the next 50 ms flush) are wall-clock turns of its loop; on a
+        # fake clock a timeout advances time, so wait exactly until the next wake.
+        return None if wake is None else max(0.0, wake - self.clock.now)
+
 
 def pilot(jobs: list[Job], policy: Policy, run_dir: Path) -> Outcome:
     out = Outcome()

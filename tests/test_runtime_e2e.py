@@ -126,7 +126,7 @@ def test_a_permanent_failure_is_named_by_why_with_what_it_blocks(tmp_path: Path)
     ("body", "phrase"),
     [
         ("command: 'true'\n    outputs: [never.txt]", "declared output never.txt was not written"),
-        ("command: 'cat nope.txt'\n    inputs: [nope.txt]", "missing input file nope.txt"),
+        ("command: 'cat nope.txt'\n    inputs: [nope.txt]", "input 'nope.txt' does not exist"),
         ("command: 'sleep 30'\n    timeout: 0.5", "timeout"),
     ],
 )

@@ -71,10 +71,10 @@ def test_prepare_names_the_missing_input(
     monkeypatch.chdir(work.parent)
     where = tmp_path / "att"
     message = prepare(_task(inputs=["a.txt", "b.txt"]), where, Path("work"))
-    assert message == f"missing input file b.txt (looked in {work})"
+    assert message == "input 'b.txt' does not exist (declared by job t)"
     assert not where.exists()  # nothing staged
     message = prepare(_task(inputs=["x", "y"]), where, work)
-    assert message == f"missing input files x, y (looked in {work})"
+    assert message == "input 'x', 'y' do not exist (declared by job t)"
     assert "is a directory" in (prepare(_task(inputs=["sub"]), where, work) or "")
     for bad in ("/etc/passwd", "../a.txt", "sub/../../a.txt"):
         assert "not a path relative" in (prepare(_task(inputs=[bad]), where, work) or "")

@@ -131,6 +131,7 @@ FailureReason = Literal[
     "cancelled",
     "interrupted",  # the runtime died while the attempt ran (restart retries it)
     "lost",  # the executor lost the attempt (worker died)
+    "infrastructure",  # lost or interrupted more often than runtime/infra.py allows (counted)
 ]
 
 

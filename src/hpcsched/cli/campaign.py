@@ -293,7 +293,7 @@ def live_campaign(
     from hpcsched.campaigns.materials.run import LiveRun, run_live
     from hpcsched.policies.registry import get_policy
     from hpcsched.runtime.export import start_order
-    from hpcsched.runtime.journal import read_journal
+    from hpcsched.runtime.journal import JournalError, read_journal
     from hpcsched.runtime.pilot import Pilot
 
     run_dir = folder / "run"
@@ -301,7 +301,10 @@ def live_campaign(
     def drive(campaign: Campaign, work: Path) -> LiveRun:
         label = f"materials {plan.goal}"
         pilot = Pilot(campaign, get_policy(policy), pool, executor, run_dir, work, label=label)
-        summary = pilot.run()
+        try:
+            summary = pilot.run()
+        except JournalError as exc:  # another process owns the run, a damaged journal, a full disk
+            fail(str(exc))
         return LiveRun(summary.wall_seconds, start_order(read_journal(run_dir)))
 
     try:

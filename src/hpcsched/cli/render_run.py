@@ -46,6 +46,10 @@ def run_summary(summary: dict[str, Any]) -> None:
         + (f", {summary['replayed']} already done" if summary.get("replayed") else "")
         + f" in {summary['wall_seconds']:.1f} s ({summary['policy']}, {summary['executor']})"
     )
+    for root in summary.get("root_causes") or ():
+        blocks = root.get("blocks") or 0
+        blocked = f"; blocks {blocks} task{'s' if blocks != 1 else ''}" if blocks else ""
+        console.print(f"  {root['task']} failed ({root['reason']}): {root['message']}{blocked}")
     if not ok:
         console.print(f"see why: hpcsched why {summary['run_dir']}")
 
@@ -60,6 +64,13 @@ def run_status(info: dict[str, Any]) -> None:
     console.print(table)
     if info["running"]:
         console.print("running: " + ", ".join(info["running"][:20]))
+    attempts = info.get("attempts") or {}
+    if attempts:
+        # most tried first: a task that keeps failing or getting lost is what to look at
+        ranked = sorted(attempts.items(), key=lambda item: (-item[1], item[0]))
+        shown = ", ".join(f"{tid} {n}" for tid, n in ranked[:20])
+        more = f" (and {len(ranked) - 20} more)" if len(ranked) > 20 else ""
+        console.print(f"attempts per task: {shown}{more}")
 
 
 def _when(epoch: float | None) -> str:

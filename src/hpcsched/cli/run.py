@@ -69,6 +69,14 @@ def run(
             help="also write every event as one JSON line to FILE (appended) or - (stdout)",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        flag(
+            "--force",
+            help="resume from a damaged journal as it is (work whose end it lost runs again), "
+            "or set an unreadable one aside and start over",
+        ),
+    ] = False,
 ) -> None:
     """Run a workflow under a policy; run it again after a crash to resume where it stopped."""
     from hpcsched.campaigns.api import CampaignError, RequestTooLargeError, StaticWorkflow
@@ -106,6 +114,7 @@ def run(
         loaded.work_dir,
         label=str(workflow),
         observer=None if sink is None else RunEvents(sink),
+        force=force,
     )
     try:
         with _progress(len(loaded.tasks), enabled=not as_json) as progress:
@@ -167,6 +176,7 @@ def status(run_dir: RunDirArg, as_json: JsonOpt = False) -> None:
     record = _record(run_dir)
     counts = diagnose(record).counts
     running = [tid for tid, rec in record.tasks.items() if rec.state == "running"]
+    attempts = {tid: len(rec.attempts) for tid, rec in record.tasks.items()}
     info = {
         "run_dir": str(run_dir),
         "tasks": len(record.tasks),
@@ -175,6 +185,7 @@ def status(run_dir: RunDirArg, as_json: JsonOpt = False) -> None:
         "starts": len(record.runs),
         "ended": record.ended is not None,
         "running": running,
+        "attempts": attempts,
     }
     if as_json:
         typer.echo(json.dumps(info))

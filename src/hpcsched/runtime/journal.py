@@ -10,11 +10,21 @@ Durability: WAL mode with ``synchronous=NORMAL``. A committed transaction is in 
 the OS page cache at least) before ``flush()`` returns, so it survives the process being killed,
 which is the failure restart is for. It may lose the last transactions on a power cut or kernel
 crash (the database stays consistent); that trade buys an fsync-free commit per loop turn.
+
+What users do to files: the WAL is checkpointed into ``journal.sqlite`` every
+:data:`CHECKPOINT_EVERY` seconds and when the run ends, so the database file alone holds the
+history. After each commit the writer records how many events exist in ``journal.count`` (one
+``pwrite``, no fsync: it survives ``kill -9`` like the WAL does). A reader that finds fewer events
+than that count knows the ``-wal`` was deleted or damaged (SQLite silently drops WAL frames whose
+checksum fails) and refuses the journal instead of folding a shortened history, which a restart
+would take for unfinished work and run again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -27,6 +37,10 @@ from pydantic import ValidationError
 from hpcsched.campaigns.task import Task, TaskResult
 
 JOURNAL_NAME = "journal.sqlite"
+COUNT_NAME = "journal.count"
+#: seconds between WAL checkpoints while a run goes on (one more when it ends)
+CHECKPOINT_EVERY = 2.0
+_COUNT_WIDTH = 20
 
 #: Event kinds, with the fields each one must carry (t is always required).
 EVENT_KINDS: dict[str, tuple[bool, bool]] = {  # kind: (needs task_id, needs attempt)
@@ -69,10 +83,15 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            (seq,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise JournalError(f"{self.path}: not a journal ({exc}); use another run dir") from None
         self._buffer: list[tuple[float, float, str, str | None, int | None, str | None]] = []
+        self._count = int(seq)
+        self._count_fd = os.open(run_dir / COUNT_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        self._checkpointed = time.monotonic()
+        self._write_count()
 
     def record(
         self,
@@ -99,20 +118,47 @@ class Journal:
         self._buffer.append((t, time.time(), kind, task_id, attempt, payload))
 
     def flush(self) -> None:
-        """Commit the buffered events in one transaction. On error the buffer is kept (and the
-        transaction rolled back), so a later flush can still write them."""
-        if not self._buffer:
-            return
-        with self._db:
-            self._db.executemany(_INSERT, self._buffer)
-        self._buffer.clear()
+        """Commit the buffered events in one transaction (and checkpoint when one is due). On
+        error the buffer is kept (and the transaction rolled back), so a later flush can still
+        write them; the error is a :class:`JournalError` naming the cause."""
+        if self._buffer:
+            try:
+                with self._db:
+                    self._db.executemany(_INSERT, self._buffer)
+            except (sqlite3.DatabaseError, OSError) as exc:  # a full disk, a quota, EFBIG
+                raise JournalError(
+                    f"{self.path}: cannot write the journal ({exc}); free space, then run again "
+                    "to resume"
+                ) from None
+            self._count += len(self._buffer)
+            self._buffer.clear()
+            self._write_count()
+        if time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY:
+            self.checkpoint()
+
+    @property
+    def pending(self) -> int:
+        """Events recorded and not yet flushed."""
+        return len(self._buffer)
+
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """Copy the WAL into ``journal.sqlite`` (``PASSIVE`` never waits for readers; the final
+        ``TRUNCATE`` also empties the WAL file). A busy reader only postpones it."""
+        self._checkpointed = time.monotonic()
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._db.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+
+    def _write_count(self) -> None:
+        os.pwrite(self._count_fd, f"{self._count:0{_COUNT_WIDTH}d}\n".encode(), 0)
 
     def close(self) -> None:
-        """Flush and close. Closing the last connection checkpoints the WAL into the database."""
+        """Flush, checkpoint the WAL into the database, and close."""
         try:
             self.flush()
+            self.checkpoint("TRUNCATE")
         finally:
             self._db.close()
+            os.close(self._count_fd)
 
     def __enter__(self) -> Journal:
         return self
@@ -204,28 +250,75 @@ class RunRecord:
         return sum(max(0, len(rec.attempts) - 1) for rec in self.tasks.values())
 
 
-def read_journal(run_dir: Path) -> RunRecord:
+_FIX = "restore it from a backup, or run with --force to accept the loss"
+
+
+def written_count(run_dir: Path) -> int:
+    """How many events the journal's writers committed (0 when ``journal.count`` is absent)."""
+    try:
+        text = (Path(run_dir) / COUNT_NAME).read_text(encoding="ascii")
+        return int(text.strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _check_integrity(db: sqlite3.Connection, path: Path) -> None:
+    problems = [row[0] for row in db.execute("PRAGMA integrity_check(3)").fetchall()]
+    if problems != ["ok"]:
+        raise JournalError(f"{path}: damaged ({'; '.join(problems)}); {_FIX}")
+
+
+def set_aside(run_dir: Path) -> list[Path]:
+    """Rename a damaged journal's files out of the way (``--force``); returns their new names."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    moved = []
+    for name in (JOURNAL_NAME, f"{JOURNAL_NAME}-wal", f"{JOURNAL_NAME}-shm", COUNT_NAME):
+        path = Path(run_dir) / name
+        if path.exists():
+            moved.append(path.rename(path.with_name(f"{name}.damaged-{stamp}")))
+    return moved
+
+
+def read_journal(run_dir: Path, *, check: bool = False, trust_count: bool = True) -> RunRecord:
     """Fold a run directory's journal into a :class:`RunRecord`.
 
     Opens the database read-only, so it works while the pilot is writing (WAL readers see the
-    last committed flush) and never creates a journal by mistake.
+    last committed flush) and never creates a journal by mistake. A journal with fewer events
+    than its writers committed is refused (see the module docstring); ``check`` also runs
+    ``PRAGMA integrity_check`` (what a restart does before it trusts the history);
+    ``trust_count=False`` accepts a shortened history (``--force``).
     """
     run_dir = Path(run_dir)
     path = run_dir / JOURNAL_NAME
     if not run_dir.is_dir():
         raise JournalError(f"{run_dir}: no such run directory (give the directory a run wrote)")
+    # the count before the events: a live writer only adds to both
+    written = written_count(run_dir) if trust_count else 0
     if not path.is_file():
+        if written:
+            raise JournalError(
+                f"{path}: missing, but {written} events were written to it; restore it, or "
+                "run with --force to start the run over"
+            )
         raise JournalError(f"{run_dir}: not a run directory, it has no {JOURNAL_NAME}")
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
+            if check:
+                _check_integrity(db, path)
             rows = db.execute(
                 "SELECT seq, wall, kind, task_id, attempt, data FROM events ORDER BY seq"
             ).fetchall()
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
-        raise JournalError(f"{path}: not a journal ({exc}); give a run directory") from None
+        raise JournalError(f"{path}: damaged or not a journal ({exc}); {_FIX}") from None
+    last = rows[-1][0] if rows else 0
+    if last < written:
+        raise JournalError(
+            f"{path}: damaged: it holds {last} events but {written} were written (its -wal was "
+            f"deleted or corrupted); {_FIX}"
+        )
     record = RunRecord(run_dir=run_dir, events=len(rows))
     for seq, wall, kind, task_id, attempt, data in rows:
         payload = {} if data is None else json.loads(data)

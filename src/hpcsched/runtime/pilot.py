@@ -20,7 +20,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,34 +30,28 @@ from hpcsched.campaigns.task import Task, TaskResult
 from hpcsched.core.pool import Pool
 from hpcsched.policies.view import Policy
 from hpcsched.runtime.executors.base import Attempt, Executor
-from hpcsched.runtime.journal import Journal, RunRecord, read_journal
+from hpcsched.runtime.infra import InfraBudget
+from hpcsched.runtime.journal import (
+    Journal,
+    JournalError,
+    RunRecord,
+    read_journal,
+    set_aside,
+    written_count,
+)
+from hpcsched.runtime.lock import RunLock
 from hpcsched.runtime.orphans import kill_orphans
 from hpcsched.runtime.staging import attempt_dir, commit, hash_inputs, prepare
+from hpcsched.runtime.summary import RootCauses, RunSummary
 
 # Journal commits are batched: losing the last 50 ms of events to a kill only means those attempts
 # look unfinished and are run again (a "committing" record is always flushed before outputs move).
 FLUSH_EVERY = 0.05
+MAX_WAIT = 1.0  # seconds: the loop turns at least this often (flush, checkpoint, clamp retries)
 Progress = Callable[[Counts, int, int], None]  # counts, running, queued
 #: Sees every journal record (keyword arguments: kind, run, t, task_id, attempt, data) and returns
 #: nothing: observers never decide (runtime/events.py writes them as JSON lines).
 Observer = Callable[..., None]
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    tasks: int
-    succeeded: int
-    failed: int
-    cancelled: int
-    retried: int
-    replayed: int
-    wall_seconds: float
-    run_dir: str
-    policy: str
-    executor: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Pilot:
@@ -74,6 +67,7 @@ class Pilot:
         progress: Progress | None = None,
         label: str = "",
         observer: Observer | None = None,
+        force: bool = False,
     ) -> None:
         self.campaign = campaign
         self.policy = policy
@@ -84,17 +78,28 @@ class Pilot:
         self.progress = progress
         self.label = label
         self.observer = observer
+        self.force = force  # take a damaged journal as it is (or set it aside) instead of refusing
         self._t0 = 0.0
         self._journal: Journal | None = None
         self._cancels_sent: set[str] = set()
         self._flushed = 0.0
         self._shared = self.run_dir / "attempts"
+        self._infra = InfraBudget()
+        self._roots = RootCauses()
 
     def now(self) -> float:
         return time.monotonic() - self._t0
 
     def run(self) -> RunSummary:
         self._t0 = time.monotonic()
+        lock = RunLock(self.run_dir)
+        lock.acquire()  # before anything reads, kills or writes: one owner per run directory
+        try:
+            return self._run()
+        finally:
+            lock.release()
+
+    def _run(self) -> RunSummary:
         resumed = (self.run_dir / "journal.sqlite").exists()
         resume, history = self._recover()
         journal = self._journal = Journal(self.run_dir)
@@ -110,46 +115,80 @@ class Pilot:
             estimates=estimates,
         )
         self._dispatcher = dispatcher
+        ok = False
         try:
             dispatcher.begin(self.now())
-            while True:
-                for launch in dispatcher.step(self.now()):
-                    self._launch(launch)
-                for tid in dispatcher.take_cancels():
-                    key = f"{tid}#{dispatcher.attempt_of(tid)}"
-                    if key not in self._cancels_sent:
-                        self._cancels_sent.add(key)
-                        self.executor.cancel(key)
-                if self.now() - self._flushed >= FLUSH_EVERY:
-                    journal.flush()
-                    self._flushed = self.now()
-                if self.progress is not None:
-                    self.progress(dispatcher.counts, dispatcher.running, dispatcher.queued)
-                if dispatcher.done():
-                    break
-                wake = dispatcher.next_wake()
-                if dispatcher.running == 0 and wake is None:
-                    raise RuntimeError(
-                        f"{dispatcher.queued} task(s) queued but the policy starts none on an idle "
-                        f"pool ({self.pool.describe()}); is policy {self.policy.name!r} correct?"
-                    )
-                timeout = None if wake is None else max(0.0, wake - self.now())
-                for result in self.executor.completions(timeout):
-                    self._complete(result)
+            self._loop(journal, dispatcher)
+            ok = True
         finally:
             summary = self._summary(dispatcher.counts)
+            self._end(journal, summary, quiet=not ok)
+        return summary
+
+    def _loop(self, journal: Journal, dispatcher: Dispatcher) -> None:
+        while True:
+            launches = dispatcher.step(self.now())
+            if any(_child_of_ours(launch.task) for launch in launches):
+                # durable before it runs: a task that kills this process (kill -9 $PPID) leaves
+                # its attempt in the journal, to be marked interrupted and counted. (A pooled
+                # callable runs in a pool worker, not under us: its turn stays batched.)
+                journal.flush()
+                self._flushed = self.now()
+            settled = [self._launch(launch) for launch in launches]
+            for tid in dispatcher.take_cancels():
+                key = f"{tid}#{dispatcher.attempt_of(tid)}"
+                if key not in self._cancels_sent:
+                    self._cancels_sent.add(key)
+                    self.executor.cancel(key)
+            if self.now() - self._flushed >= FLUSH_EVERY:
+                journal.flush()
+                self._flushed = self.now()
+            if self.progress is not None:
+                self.progress(dispatcher.counts, dispatcher.running, dispatcher.queued)
+            if dispatcher.done():
+                return
+            if any(settled):
+                continue  # an attempt ended before it ran: deliver its result first
+            wake = dispatcher.next_wake()
+            if dispatcher.running == 0 and wake is None:
+                raise RuntimeError(
+                    f"{dispatcher.queued} task(s) queued but the policy starts none on an idle "
+                    f"pool ({self.pool.describe()}); is policy {self.policy.name!r} correct?"
+                )
+            for result in self.executor.completions(self._wait(journal, wake)):
+                self._complete(result)
+
+    def _wait(self, journal: Journal, wake: float | None) -> float:
+        """How long to wait for completions: until the next wake, but never past the next flush
+        of buffered events (so ``status`` sees a finished task while the run waits) nor past
+        :data:`MAX_WAIT` (a retry due in 30 days, or never, is no timestamp to wait for)."""
+        now = self.now()
+        timeout = MAX_WAIT if wake is None else min(MAX_WAIT, max(0.0, wake - now))
+        if journal.pending:
+            timeout = min(timeout, max(0.0, self._flushed + FLUSH_EVERY - now))
+        return timeout
+
+    def _end(self, journal: Journal, summary: RunSummary, *, quiet: bool) -> None:
+        """Journal ``run-ended`` and close (checkpointing the WAL). After an error (``quiet``) a
+        journal that cannot be written, e.g. on a full disk, must not hide the first error."""
+        try:
             self._note(journal, "run-ended", t=self.now(), data=summary.as_dict())
             journal.close()
-        return summary
+        except JournalError:
+            if not quiet:
+                raise
 
     # -- restart ---------------------------------------------------------------------------------
 
     def _recover(self) -> tuple[Resume, list[Any]]:
         """Finish what a killed run left half done; tell the dispatcher what is already done."""
-        if not (self.run_dir / "journal.sqlite").exists():
+        self._infra = InfraBudget()
+        if not (self.run_dir / "journal.sqlite").exists() and not written_count(self.run_dir):
             return Resume(), []
-        kill_orphans(self.run_dir / "attempts")
-        record = read_journal(self.run_dir)
+        record = self._trusted_record()
+        if record is None:
+            return Resume(), []
+        kill_orphans(self.run_dir, _live_attempts(record))
         journal = Journal(self.run_dir)
         try:
             committed = set()
@@ -173,7 +212,25 @@ class Pilot:
         finally:
             journal.close()
         record = read_journal(self.run_dir)
+        self._infra.seed(record)
         return self._resume_from(record), self._history(record)
+
+    def _trusted_record(self) -> RunRecord | None:
+        """The journal, checked. Damaged, it is refused; with ``force`` a readable one is taken
+        as it is (work whose end was lost runs again) and an unreadable one is set aside (None:
+        a fresh run)."""
+        try:
+            return read_journal(self.run_dir, check=True)
+        except JournalError as exc:
+            if not self.force:
+                raise
+            warnings.warn(f"--force: {exc}", stacklevel=2)
+        try:
+            return read_journal(self.run_dir, check=True, trust_count=False)
+        except JournalError:
+            moved = ", ".join(path.name for path in set_aside(self.run_dir))
+            warnings.warn(f"--force: the damaged journal was moved aside: {moved}", stacklevel=2)
+            return None
 
     @staticmethod
     def _resume_from(record: RunRecord) -> Resume:
@@ -226,6 +283,8 @@ class Pilot:
         assert self._journal is not None
         if kind == "started" and attempt is not None:
             data["workdir"] = str(self._workdir(self._dispatcher.task(task_id), attempt))
+        if kind == "failed":
+            self._roots.see(task_id, data)
         self._note(self._journal, kind, t=self.now(), task_id=task_id, attempt=attempt, data=data)
 
     def _workdir(self, task: Task, number: int) -> Path:
@@ -235,30 +294,39 @@ class Pilot:
             return self._shared
         return attempt_dir(self.run_dir, task.id, number)
 
-    def _launch(self, launch: Launch) -> None:
+    def _launch(self, launch: Launch) -> bool:
+        """Start the attempt; True when it ended at once instead (missing input, or a task that
+        keeps killing the runtime)."""
         task = launch.task
         workdir = self._workdir(task, launch.number)
+        refused = self._infra.refuses(task.id)
+        if refused is not None:
+            self._settle(launch, "infrastructure", refused)
+            return True
         error = None if workdir is self._shared else prepare(task, workdir, self.work_dir)
         if error is not None:
-            wall = time.time()
-            self._dispatcher.finish(
-                TaskResult(
-                    task_id=task.id,
-                    attempt=launch.number,
-                    ok=False,
-                    reason="missing-input",
-                    message=error,
-                    start=wall,
-                    end=wall,
-                    host=socket.gethostname(),
-                ),
-                self.now(),
-            )
-            return
+            self._settle(launch, "missing-input", error)
+            return True
         self.executor.submit(Attempt(task, launch.number, workdir))
+        return False
+
+    def _settle(self, launch: Launch, reason: Any, message: str) -> None:
+        wall = time.time()
+        result = TaskResult(
+            task_id=launch.task.id,
+            attempt=launch.number,
+            ok=False,
+            reason=reason,
+            message=message,
+            start=wall,
+            end=wall,
+            host=socket.gethostname(),
+        )
+        self._dispatcher.finish(result, self.now())
 
     def _complete(self, result: TaskResult) -> None:
         task = self._dispatcher.task(result.task_id)
+        result = self._infra.charge(result)
         if result.ok and (task.outputs or task.inputs):
             assert self._journal is not None
             self._note(
@@ -313,4 +381,16 @@ class Pilot:
             run_dir=str(self.run_dir),
             policy=self.policy.name,
             executor=getattr(self.executor, "name", type(self.executor).__name__),
+            root_causes=self._roots.listed(),
         )
+
+
+def _live_attempts(record: RunRecord) -> set[tuple[str, int]]:
+    """The attempts a killed run left running: the only ones whose processes may be killed."""
+    return set(record.unfinished_attempts())
+
+
+def _child_of_ours(task: Task) -> bool:
+    """Whether the attempt may run as a child process of the pilot (a command, or a callable
+    with a timeout), and so could kill it."""
+    return task.command is not None or task.timeout is not None

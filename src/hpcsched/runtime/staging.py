@@ -63,8 +63,9 @@ def prepare(task: Task, attempt_dir: Path, work_dir: Path) -> str | None:
             return f"input {rel} is a directory, not a file (declare the files in it)"
     missing = [rel for rel in task.inputs if not (base / rel).is_file()]
     if missing:
-        files = "file" if len(missing) == 1 else "files"
-        return f"missing input {files} {', '.join(missing)} (looked in {base})"
+        quoted = ", ".join(repr(rel) for rel in missing)
+        verb = "does" if len(missing) == 1 else "do"
+        return f"input {quoted} {verb} not exist (declared by job {task.id})"
     try:
         os.mkdir(attempt_dir)
     except FileNotFoundError:
