@@ -22,8 +22,10 @@ class Clock(Protocol):
     def now(self) -> float:
         """The current time (seconds since the run began, virtual or wall)."""
 
-    def launch(self, launch: Launch) -> None:
-        """Start one attempt at :meth:`now`."""
+    def launch(self, launch: Launch) -> bool:
+        """Start one attempt at :meth:`now`. True when it ended at once instead (the live pilot
+        refuses to start a task whose input is missing): its result went straight to the
+        dispatcher, and the loop decides again before it waits."""
 
     def wait(self, wake: float | None) -> list[TaskResult]:
         """Wait until the next completion(s) or ``wake`` (``None``: no wake-up asked for) and
@@ -46,12 +48,13 @@ def drive(
     pilot's cancellations, journal flushes and progress)."""
     dispatcher.begin(clock.now())
     while True:
-        for launch in dispatcher.step(clock.now()):
-            clock.launch(launch)
+        settled = [clock.launch(launch) for launch in dispatcher.step(clock.now())]
         if after_step is not None:
             after_step()
         if dispatcher.done() or clock.now() > until:
             return
+        if any(settled):
+            continue  # an attempt ended before it ran: decide again before waiting
         wake = dispatcher.next_wake()
         if dispatcher.running == 0 and wake is None:
             clock.stuck(dispatcher)

@@ -1,9 +1,10 @@
 """The pilot: the live clock. Campaign -> dispatcher -> policy -> executor, journaled.
 
-The loop is the simulator's with one thing changed (SimPy's ``rt`` lesson): instead of jumping to
-the next event it waits for the executor to report completions (or for the next retry to come
-due). Each turn it hands the completions to the dispatcher, lets the campaign react, asks the
-policy what starts, launches it, and commits the journal.
+The loop is the simulator's, :func:`hpcsched.campaigns.loop.drive`, with one thing changed
+(SimPy's ``rt`` lesson): the pilot is its clock, and instead of jumping to the next event it waits
+for the executor to report completions (or for the next retry to come due, at most
+:data:`MAX_WAIT`). Each turn the dispatcher gets the completions, the campaign reacts, the policy
+says what starts, the pilot launches it and commits the journal.
 
 Exactly-once outputs: an attempt writes into its own staging directory; when it succeeds the pilot
 journals ``committing``, moves the declared outputs into the work directory, then journals
@@ -26,6 +27,7 @@ from typing import Any
 from hpcsched.campaigns.api import Campaign
 from hpcsched.campaigns.dispatch import Counts, Dispatcher, Launch, Resume
 from hpcsched.campaigns.estimates import RuntimeEstimates
+from hpcsched.campaigns.loop import drive
 from hpcsched.campaigns.task import Task, TaskResult
 from hpcsched.core.pool import Pool
 from hpcsched.policies.view import Policy
@@ -117,7 +119,6 @@ class Pilot:
         self._dispatcher = dispatcher
         ok = False
         try:
-            dispatcher.begin(self.now())
             self._loop(journal, dispatcher)
             ok = True
         finally:
@@ -126,15 +127,10 @@ class Pilot:
         return summary
 
     def _loop(self, journal: Journal, dispatcher: Dispatcher) -> None:
-        while True:
-            launches = dispatcher.step(self.now())
-            if any(_child_of_ours(launch.task) for launch in launches):
-                # durable before it runs: a task that kills this process (kill -9 $PPID) leaves
-                # its attempt in the journal, to be marked interrupted and counted. (A pooled
-                # callable runs in a pool worker, not under us: its turn stays batched.)
-                journal.flush()
-                self._flushed = self.now()
-            settled = [self._launch(launch) for launch in launches]
+        """:func:`~hpcsched.campaigns.loop.drive` with this pilot as its wall clock (``launch``,
+        ``wait``, ``stuck``); after each decision: cancellations, batched flush, progress."""
+
+        def after_step() -> None:
             for tid in dispatcher.take_cancels():
                 key = f"{tid}#{dispatcher.attempt_of(tid)}"
                 if key not in self._cancels_sent:
@@ -145,18 +141,20 @@ class Pilot:
                 self._flushed = self.now()
             if self.progress is not None:
                 self.progress(dispatcher.counts, dispatcher.running, dispatcher.queued)
-            if dispatcher.done():
-                return
-            if any(settled):
-                continue  # an attempt ended before it ran: deliver its result first
-            wake = dispatcher.next_wake()
-            if dispatcher.running == 0 and wake is None:
-                raise RuntimeError(
-                    f"{dispatcher.queued} task(s) queued but the policy starts none on an idle "
-                    f"pool ({self.pool.describe()}); is policy {self.policy.name!r} correct?"
-                )
-            for result in self.executor.completions(self._wait(journal, wake)):
-                self._complete(result)
+
+        drive(dispatcher, self, self._complete, after_step=after_step)
+
+    # -- the wall clock (campaigns.loop.Clock) ----------------------------------------------------
+
+    def wait(self, wake: float | None) -> list[TaskResult]:
+        assert self._journal is not None
+        return self.executor.completions(self._wait(self._journal, wake))
+
+    def stuck(self, dispatcher: Dispatcher) -> None:
+        raise RuntimeError(
+            f"{dispatcher.queued} task(s) queued but the policy starts none on an idle "
+            f"pool ({self.pool.describe()}); is policy {self.policy.name!r} correct?"
+        )
 
     def _wait(self, journal: Journal, wake: float | None) -> float:
         """How long to wait for completions: until the next wake, but never past the next flush
@@ -294,10 +292,16 @@ class Pilot:
             return self._shared
         return attempt_dir(self.run_dir, task.id, number)
 
-    def _launch(self, launch: Launch) -> bool:
+    def launch(self, launch: Launch) -> bool:
         """Start the attempt; True when it ended at once instead (missing input, or a task that
         keeps killing the runtime)."""
         task = launch.task
+        if _child_of_ours(task) and self._journal is not None and self._journal.pending:
+            # durable before it runs: a task that kills this process (kill -9 $PPID) leaves its
+            # attempt in the journal, to be marked interrupted and counted. (A pooled callable
+            # runs in a pool worker, not under us: its turn stays batched.)
+            self._journal.flush()
+            self._flushed = self.now()
         workdir = self._workdir(task, launch.number)
         refused = self._infra.refuses(task.id)
         if refused is not None:

@@ -57,10 +57,11 @@ class VirtualClock:
     def now(self) -> float:
         return self.kernel.now
 
-    def launch(self, launch: Launch) -> None:
+    def launch(self, launch: Launch) -> bool:
         now = self.kernel.now
         self.trace.starts.append((now, launch.task.id, launch.number))
         self.kernel.schedule(now + max(0.0, self.duration(launch.task)), END, (launch, now))
+        return False
 
     def wait(self, wake: float | None) -> list[TaskResult]:
         kernel = self.kernel
