@@ -14,7 +14,7 @@ from hpcsched.plan import knapsack as ks
 from hpcsched.plan import plan
 from hpcsched.plan.greedy import lp_greedy, lp_greedy_cover, talk_greedy, talk_greedy_cover
 from hpcsched.plan.knapsack import InfeasibleError, Instance, solve_budget, solve_cover
-from hpcsched.plan.reference import cp_sat_budget
+from hpcsched.plan.reference import cp_sat_budget, cp_sat_cover_lexicographic
 
 options = st.lists(st.tuples(st.integers(0, 20), st.integers(0, 10)), min_size=1, max_size=4)
 instances = st.lists(options, min_size=1, max_size=4)
@@ -243,3 +243,20 @@ def test_cover_tie_break_gives_up_with_a_note(monkeypatch: pytest.MonkeyPatch) -
     chosen = solve_cover(instance, 2.0, minimize="compute")
     assert chosen.compute == 1 and chosen.tokens == 9 and chosen.note is not None
     assert "not broken by tokens" in chosen.note
+
+
+@pytest.mark.parametrize("seed", [9, 10])
+def test_cover_least_compute_then_tokens_equals_cp_sat(seed: int) -> None:
+    """40 outputs × 5 options, beyond brute force: the same (compute, tokens) as CP-SAT's
+    lexicographic optimum, with no note (the tie-break did not give up)."""
+    rng = np.random.default_rng(seed)
+    utility = rng.integers(0, 20, size=(40, 5)).astype(float)
+    tokens = rng.integers(0, 400, size=(40, 5))
+    compute = rng.integers(0, 4, size=(40, 5)) * 25  # few distinct computes: many ties
+    instance = Instance.from_lists(utility.tolist(), tokens.tolist(), compute.tolist())
+    required = int(0.8 * utility.max(axis=1).sum())
+    chosen = solve_cover(instance, float(required), minimize="compute")
+    status, least_compute, fewest_tokens = cp_sat_cover_lexicographic(instance, required)
+    assert status == "OPTIMAL" and chosen.note is None
+    assert (chosen.compute, chosen.tokens) == (least_compute, fewest_tokens)
+    assert chosen.utility >= required

@@ -7,8 +7,9 @@ utility may spend twice the tokens of another that also reaches ``U*`` (issue 21
 where 33,600 reach 3.5 at the same 3,400 GPU-s). "Fewest tokens with compute ≤ C* and utility ≥
 U*" has two constraints, which one weight's DP table cannot hold; a label DP can. After each
 output it keeps the partial selections no other beats on all of compute (less), tokens (less) and
-utility (more), pruned by what the outputs still to come can add (their least compute and tokens,
-their most utility) and by the DP's own selection's tokens, an upper bound. Exact; when the labels
+utility (more), pruned by what the outputs still to come can add (their least compute and tokens;
+the most utility they can add in the compute left, from a backward table of at most
+:data:`MOST_CELLS`) and by the DP's own selection's tokens, an upper bound. Exact; when the labels
 outgrow :data:`MOST_WORK` the DP's selection (still of least compute) is kept, and says so.
 
 Remaining ties go to the most utility, then to the options met first (spec order).
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 #: The most candidates (partial selections extended by one option) formed over all outputs:
 #: ~0.5 s of the Python sweep. Specs of a few dozen outputs stay far below it.
 MOST_WORK: Final = 400_000
+#: The most cells of the table of utility still reachable per output and compute left (8 bytes
+#: each): within it, labels that cannot reach the required utility are dropped early.
+MOST_CELLS: Final = 4_000_000
 
 
 def _pareto(c: IntArray, t: IntArray, u: np.ndarray) -> IntArray:
@@ -55,6 +59,28 @@ def _pareto(c: IntArray, t: IntArray, u: np.ndarray) -> IntArray:
     return np.array(kept, dtype=np.int64)
 
 
+def _utility_to_go(
+    instance: Instance, spans: list[tuple[int, int]], most_compute: int
+) -> tuple[int, np.ndarray] | None:
+    """``(g, ahead)``: ``ahead[i][k]`` is the most utility outputs ``i..`` add with compute ≤
+    ``k·g`` (``g`` the gcd of the computes; −inf: nothing fits), an exact bound for pruning; None
+    when the table would exceed :data:`MOST_CELLS` (then the weaker bounds alone prune)."""
+    c, u = instance.compute, instance.utility
+    scale = max(int(np.gcd.reduce(c)), 1)
+    width = most_compute // scale + 1
+    if (len(spans) + 1) * width > MOST_CELLS:
+        return None
+    ahead = np.full((len(spans) + 1, width), -np.inf)
+    ahead[-1] = 0.0
+    for i in range(len(spans) - 1, -1, -1):
+        row, nxt = ahead[i], ahead[i + 1]
+        for k in range(*spans[i]):
+            w = int(c[k]) // scale
+            if w < width:
+                np.maximum(row[w:], nxt[: width - w] + u[k], out=row[w:])
+    return scale, ahead
+
+
 def fewest_tokens_cover(
     instance: Instance, need: float, most_compute: int, most_tokens: int
 ) -> IntArray | None:
@@ -67,6 +93,8 @@ def fewest_tokens_cover(
     rest_u = np.concatenate([np.cumsum([u[a:b].max() for a, b in spans][::-1])[::-1], [0.0]])
     rest_t = np.concatenate([np.cumsum([t[a:b].min() for a, b in spans][::-1])[::-1], [0]])
     rest_c = np.concatenate([np.cumsum([c[a:b].min() for a, b in spans][::-1])[::-1], [0]])
+    reach = _utility_to_go(instance, spans, most_compute)
+    slack = 1e-9 * max(1.0, abs(need))  # sums in another order may differ in the last bits
     lc, lt, lu = np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1)
     stages: list[tuple[IntArray, IntArray]] = []
     work = 0
@@ -84,11 +112,18 @@ def fewest_tokens_cover(
             & (pu + rest_u[i + 1] >= need)
         )
         parent, row, pc, pt, pu = parent[ok], row[ok], pc[ok], pt[ok], pu[ok]
+        if reach is not None:  # what the outputs to come can add within the compute left
+            scale, ahead = reach
+            ok = pu + ahead[i + 1][(most_compute - pc) // scale] >= need - slack
+            parent, row, pc, pt, pu = parent[ok], row[ok], pc[ok], pt[ok], pu[ok]
         if len(row) == 0:
             return None
         keep = _pareto(pc, pt, pu)
         stages.append((parent[keep], row[keep]))
         lc, lt, lu = pc[keep], pt[keep], pu[keep]
+    if not (lu >= need - slack).any():
+        return None
+    lt = np.where(lu >= need - slack, lt, np.iinfo(np.int64).max)
     best = int(np.lexsort((np.arange(len(lt)), -lu, lt))[0])  # fewest tokens, most utility, first
     picks = np.empty(len(spans), dtype=np.int64)
     for i in range(len(spans) - 1, -1, -1):
