@@ -225,3 +225,31 @@ def test_plan_ledger_cli(tmp_path: Path) -> None:
     assert json.loads(out)["saving_pct"] > result["saving_pct"]
     code, _, err = invoke("plan", "ledger", "--batch", "0")
     assert code == 2 and err.count("\n") == 1 and "batch 0" in err
+
+
+def test_plan_tools_least_compute_then_fewest_tokens_rounded() -> None:
+    """The README's cover example: at the least compute (3,400 GPU-s) the fewest tokens that
+    reach 3.5 are 33,600 (issue 21: 73,000 were chosen); utilities are printed rounded."""
+    args = ("plan", "tools", str(EXAMPLE), "--require-utility", "3.5", "--minimize", "compute")
+    code, out, _ = invoke(*args, "--json")
+    assert code == 0, out
+    assert '"utility": 3.51,' in out  # not 3.5100000000000002
+    result = json.loads(out)
+    assert (result["compute"], result["tokens"]) == (3400, 33600)
+    assert [r["option"] for r in result["outputs"]] == [
+        "propose-batches-of-100",
+        "check-all-three-methods-at-once",
+        "read-results-one-by-one",
+        "skip",
+        "narrated-report",
+    ]
+    code, out, _ = invoke(*args)
+    total = next(line for line in out.splitlines() if "total" in line)
+    assert [cell.strip() for cell in total.split("│")][3:6] == ["3.51", "33,600", "3,400"]
+
+
+def test_plan_tools_json_floats_rounded() -> None:
+    code, out, _ = invoke("plan", "tools", str(EXAMPLE), "--budget", "44000", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["utility"] == 4.48 and '"utility": 4.48,' in out
+    assert all(len(repr(r["utility"])) <= 8 for r in result["outputs"])

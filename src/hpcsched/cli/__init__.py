@@ -9,6 +9,7 @@ modules. Heavy libraries are imported inside the commands, so ``hpcsched --help`
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -25,7 +26,7 @@ from hpcsched.cli import (
     trace,
     watch,
 )
-from hpcsched.cli.options import Group
+from hpcsched.cli.options import Group, flag
 
 app = typer.Typer(
     help=(
@@ -33,10 +34,34 @@ app = typer.Typer(
         "them, and run workflows with the same policies."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     cls=Group,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("hpcsched")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            from hpcsched import __version__ as text
+        typer.echo(f"hpcsched {text}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        flag("--version", help="print hpcsched's version and exit", callback=_print_version),
+    ] = False,
+) -> None:
+    """Scheduling workbench and runtime: replay traces under scheduling policies, compare them,
+    and run workflows with the same policies."""
+
 
 for _module in (
     simulate,

@@ -13,22 +13,37 @@ import typer
 from typer.core import TyperGroup
 
 
-def flag(*decls: str, help: str) -> Any:
+def flag(*decls: str, help: str, callback: Any = None) -> Any:
     """An on/off option. Typer prints the value type ``<bool>`` after every option, which for a
-    flag reads as if it took a value; an empty metavar leaves only ``--x`` (or ``--x/--no-x``)."""
+    flag reads as if it took a value; an empty metavar leaves only ``--x`` (or ``--x/--no-x``).
+    A ``callback`` makes it eager (``--version``: acts before any other option is checked)."""
+    if callback is not None:
+        return typer.Option(*decls, help=help, metavar="", callback=callback, is_eager=True)
     return typer.Option(*decls, help=help, metavar="")
 
 
 class Group(TyperGroup):
-    """A command group whose ``--help`` flag, and its commands', is shown without ``<bool>``."""
+    """A command group whose flags, and its commands', are shown without ``<bool>``: ``--help``,
+    Typer's own ``--install-completion``/``--show-completion`` and any flag declared without
+    :func:`flag`."""
 
     def get_help_option(self, ctx: Any) -> Any:
         return _quiet(super().get_help_option(ctx))
+
+    def get_params(self, ctx: Any) -> Any:
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False):
+                _quiet(param)
+        return params
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is not None:  # a command builds its help option once and keeps it
             _quiet(command.get_help_option(ctx))
+            for param in command.params:
+                if getattr(param, "is_flag", False):
+                    _quiet(param)
         return command
 
 

@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from hpcsched.plan.spec import ToolSpec
 
 
+def _sig(value: float | None, digits: int = 6) -> float | None:
+    """``value`` to ``digits`` significant digits: sums of utilities print as 3.51, not as
+    3.5100000000000002 (issue 21)."""
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
 def _selection_json(spec: ToolSpec, chosen: Selection, form: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for output, index in zip(spec.outputs, chosen.choice.tolist(), strict=True):
@@ -25,7 +31,7 @@ def _selection_json(spec: ToolSpec, chosen: Selection, form: dict[str, Any]) -> 
             {
                 "output": output.name,
                 "option": option.name,
-                "utility": option.utility,
+                "utility": _sig(option.utility),
                 "tokens": option.tokens,
                 "compute": option.compute,
             }
@@ -34,13 +40,14 @@ def _selection_json(spec: ToolSpec, chosen: Selection, form: dict[str, Any]) -> 
         "name": spec.name,
         "method": chosen.method,
         **form,
-        "utility": chosen.utility,
+        "utility": _sig(chosen.utility),
         "tokens": chosen.tokens,
         "compute": chosen.compute,
         "compute_unit": spec.compute_unit,
-        "lp_bound": chosen.bound,
-        "seconds": chosen.seconds,
+        "lp_bound": _sig(chosen.bound),
+        "seconds": _sig(chosen.seconds, 3),
         "outputs": rows,
+        **({"note": chosen.note} if chosen.note else {}),
     }
 
 

@@ -57,19 +57,10 @@ def metrics_table(rows: Sequence[dict[str, Any]], *, title: str) -> None:
     console.print(table)
     classes = [(row["policy"], row["per_class"]) for row in rows if row.get("per_class")]
     if classes:
+        console.print(per_class_table(classes))
         rule = next((row["classes"] for row in rows if row.get("classes")), "")
-        caption = f"classes: {rule}" if rule else None
-        per_class = Table(
-            title="median response time per priority class (0 = highest)", caption=caption
-        )
-        per_class.add_column("policy")
-        levels = sorted({level for _, pc in classes for level in pc})
-        for level in levels:
-            per_class.add_column(f"class {level}", justify="right")
-        for policy, pc in classes:
-            cells = [_cell(pc.get(level, {}).get("median_response"), DURATION) for level in levels]
-            per_class.add_row(policy, *cells)
-        console.print(per_class)
+        if rule:
+            console.print(f"classes: {rule}")
     for row in rows:
         notes = [
             f"{row[k]} {k.replace('_', ' ')}"
@@ -78,6 +69,30 @@ def metrics_table(rows: Sequence[dict[str, Any]], *, title: str) -> None:
         ]
         if notes:
             console.print(f"[yellow]{row['policy']}: {', '.join(notes)}[/yellow]")
+
+
+def per_class_table(classes: Sequence[tuple[str, dict[str, dict[str, Any]]]]) -> Table:
+    """One row per policy and priority class: its jobs, and the waits that show starvation
+    (mean, P95, max), not only a median that hides them."""
+    table = Table(title="waits per priority class (0 = highest)")
+    table.add_column("policy")
+    for header in ("class", "jobs", "mean wait", "p95 wait", "max wait", "median resp."):
+        table.add_column(header, justify="right")
+    for policy, by_class in classes:
+        for level in sorted(by_class, key=lambda text: (len(text), text)):
+            row = by_class[level]
+            share = f" ({row['share']:.0%})" if row.get("share") is not None else ""
+            table.add_row(
+                policy,
+                level,
+                f"{row['jobs']:,}{share}",
+                *[
+                    _cell(row.get(key), DURATION)
+                    for key in ("avg_wait", "p95_wait", "max_wait", "median_response")
+                ],
+            )
+        table.add_section()
+    return table
 
 
 @contextmanager

@@ -33,13 +33,15 @@ def selection_table(result: dict[str, Any], title: str) -> None:
         )
     table.add_section()
     table.add_row(
-        "total", "", f"{result['utility']:.4g}", f"{result['tokens']:,}", f"{result['compute']:,}"
+        "total", "", f"{result['utility']:.6g}", f"{result['tokens']:,}", f"{result['compute']:,}"
     )
     console = make_console()
     console.print(table)
     bound = result["lp_bound"]
     note = f"; LP bound {bound:,.4g}" if bound is not None else ""
     console.print(f"{result['method']} in {result['seconds'] * 1e3:.2f} ms{note}")
+    if "note" in result:
+        console.print(f"note: {result['note']}")
 
 
 def ledger_table(comparison: Comparison) -> None:

@@ -24,6 +24,8 @@ exact reductions keep the table small, none of which can lose an optimum:
 
 At one budget, ties go to the cheaper option (options are tried cheapest first and must be
 strictly better); the selection has the most utility, not always the fewest tokens among equals.
+The cover form of least compute breaks its ties by tokens (:mod:`hpcsched.plan.tiebreak`): of the
+selections of least compute that reach the utility, the fewest tokens, then the most utility.
 The forward pass runs in the compiled kernel :mod:`hpcsched.plan._mck` when it is built, else in
 numpy (same arithmetic in the same order, so the same choices).
 """
@@ -33,7 +35,7 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -110,6 +112,7 @@ class Selection:
     method: str
     seconds: float
     bound: float | None = None  # the LP relaxation's value (budget) or weight (cover), if known
+    note: str | None = None  # what the user should know about how it was chosen
 
     @classmethod
     def of(
@@ -317,4 +320,13 @@ def solve_cover(
     table = _table(front, capacity, trim_low=False, engine=engine)
     b = int(np.argmax(table.last >= need))  # f_n is non-decreasing: the first budget that covers
     rows = _trace_back(table, b)
+    if minimize == "compute":  # ties of least compute go to the fewest tokens
+        from hpcsched.plan.tiebreak import fewest_tokens_cover
+
+        least = int(front.weight[front.offsets[:-1]].sum()) + b
+        fewer = fewest_tokens_cover(instance, need, least, int(instance.tokens[rows].sum()))
+        if fewer is None:
+            note = "ties of least compute not broken by tokens (too many partial selections)"
+            return replace(Selection.of(instance, rows, "dp", t0), note=note)
+        rows = fewer
     return Selection.of(instance, rows, "dp", t0)

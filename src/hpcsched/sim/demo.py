@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hpcsched.policies.classes import describe_classes
 from hpcsched.sim.compare import Case, compare
 from hpcsched.workloads.load import write_table
 from hpcsched.workloads.lublin import generate
@@ -23,6 +24,9 @@ def run_demo(out_dir: Path, *, jobs: int = 5000, seed: int = 1) -> list[dict[str
     write_table(table, out_dir / "workload.parquet", machine_procs=DEMO_MACHINE)
     cases = [Case(name, DEMO_MACHINE, classes="size") for name in DEMO_POLICIES]
     rows, results = compare(table, cases)
+    described = describe_classes(table, "size")  # what the per-class table's classes are
+    for row in rows:
+        row["classes"] = described
     for name, result in results.items():
         write_table(result.table, out_dir / f"{name}.parquet", machine_procs=DEMO_MACHINE)
     return rows

@@ -55,18 +55,33 @@ def summarize(table: pl.DataFrame, capacity: float, *, tau: float = TAU) -> dict
     out["throughput_per_hour"] = n / makespan * 3600.0 if makespan > 0 else 0.0
     out["fairness_jain"] = fairness
     if jobs["priority_class"].null_count() < n:
-        classes = (
-            jobs.group_by("priority_class")
-            .agg(
-                pl.len().alias("jobs"),
-                pl.col("flow").median().alias("median_response"),
-                pl.col("wait").mean().alias("avg_wait"),
-                pl.col("bsld").mean().alias("avg_bsld"),
-            )
-            .sort("priority_class")
-        )
-        out["per_class"] = {
-            str(row["priority_class"]): {k: v for k, v in row.items() if k != "priority_class"}
-            for row in classes.iter_rows(named=True)
-        }
+        out["per_class"] = per_class(jobs)
     return out
+
+
+def per_class(jobs: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per priority class of ``jobs`` (from :func:`job_metrics`): its jobs and share, and the
+    waits that show starvation (mean, P95, max; issue 21: a median response hid a class of 78 %
+    of the jobs waiting 55.5 h on average, up to 41 days), in seconds to 0.1 s."""
+    wait = pl.col("wait")
+    classes = (
+        jobs.group_by("priority_class")
+        .agg(
+            pl.len().alias("jobs"),
+            (pl.len() / jobs.height).round(4).alias("share"),
+            wait.mean().alias("avg_wait"),
+            wait.quantile(0.95, interpolation="linear").alias("p95_wait"),
+            wait.max().cast(pl.Float64).alias("max_wait"),
+            pl.col("flow").median().alias("median_response"),
+            pl.col("bsld").mean().alias("avg_bsld"),
+        )
+        .with_columns(
+            pl.col("avg_wait", "p95_wait", "max_wait", "median_response").round(1),
+            pl.col("avg_bsld").round(2),
+        )
+        .sort("priority_class")
+    )
+    return {
+        str(row["priority_class"]): {k: v for k, v in row.items() if k != "priority_class"}
+        for row in classes.iter_rows(named=True)
+    }
