@@ -49,6 +49,17 @@ def _size(opened: LoadedTable) -> float | None:
     return float(opened.machine_procs) if opened.machine_procs else None
 
 
+def _sinfo_procs(path: Path) -> float:
+    """The processors of a ``sinfo --json`` file; a bad file is one line."""
+    from hpcsched.workloads.sinfo import read_sinfo
+
+    try:
+        machine = read_sinfo(path)
+    except ValueError as exc:
+        fail(str(exc))
+    return float(machine.cpus)
+
+
 def _short(path: Path) -> str:
     """The file name without the suffixes the readers know (``KTH.swf.gz`` -> ``KTH``)."""
     name = path.name
@@ -82,6 +93,14 @@ def report(
         float | None,
         typer.Option(help="machine size in processors, for utilisation (default: the file's)"),
     ] = None,
+    sinfo: Annotated[
+        Path | None,
+        typer.Option(
+            help="`sinfo --json` of the cluster: its processors are the machine size of both "
+            "tables (unless --procs); without it a sacct dump's size is the nodes its NodeList "
+            "names"
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     save_table: Annotated[
         Path | None,
@@ -105,6 +124,8 @@ def report(
     if save_table is not None:  # the other commands recognise job tables by .parquet
         checked_output(save_table, ".parquet")
     checked_output(out, folder=True)
+    if sinfo is not None and procs is None:
+        procs = _sinfo_procs(sinfo)
     first = open_job_table(table)
     saving = None
     if save_table is not None:
