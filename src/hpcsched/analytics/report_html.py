@@ -25,6 +25,9 @@ h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #d
 .sub { color: #666; margin-top: 0; }
 .row { display: grid; gap: 1rem; grid-template-columns: repeat(var(--cols), minmax(0, 1fr)); }
 .chart { min-height: 460px; }
+.cell, .table-wrap { min-width: 0; overflow-x: auto; }
+th.measure { text-align: center; border-bottom: 1px solid #ccc; }
+td.delta { font-weight: 600; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
 th, td { padding: 0.25rem 0.6rem; border-bottom: 1px solid #eee; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
@@ -73,7 +76,8 @@ def summary_html(rows: pl.DataFrame, by: str) -> str:
         "<tr>" + "".join(f"<td>{_cell(row[c], how)}</td>" for c, _, how in shown) + "</tr>"
         for row in rows.iter_rows(named=True)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="table-wrap">{table}</div>'
 
 
 def insights_html(items: Sequence[Insight]) -> str:

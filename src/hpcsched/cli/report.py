@@ -91,7 +91,10 @@ def report(
     ] = None,
     procs: Annotated[
         float | None,
-        typer.Option(help="machine size in processors, for utilisation (default: the file's)"),
+        typer.Option(
+            help="machine size in processors, for utilisation (default: the file's; when "
+            "comparing, the other table's if only one knows it)"
+        ),
     ] = None,
     sinfo: Annotated[
         Path | None,
@@ -135,6 +138,9 @@ def report(
     if other is not None and names[0] == names[1]:
         names = (str(table), str(compare))
     capacity = (procs or _size(first), (procs or _size(other)) if other is not None else None)
+    if other is not None and not all(capacity):  # e.g. a real dump beside its simulation on
+        known = capacity[0] or capacity[1]  # `simulate --procs`: both on that machine, so
+        capacity = (known, known)  # utilisation is one measure in both
     what = f"{first.table.height:,} jobs" + (f" vs {other.table.height:,}" if other else "")
     doing = f"building the report of {what}" + (" and its PNGs" if png else "")
     if save_table is not None:
