@@ -60,6 +60,9 @@ def test_the_simulation_keeps_the_real_end_states(compared: tuple[Path, Any, Pat
         == 2
     )
     assert "(100%) completed" not in page.read_text("utf-8")
+    # the dump has no machine size: it takes the simulated one (simulate --procs 8), so that
+    # utilisation is one measure in both
+    assert any(c.startswith("Utilisation was 10% under") for c in payload["compare_insights"])
 
 
 def _delta_rows(page: str, by: str) -> list[list[str]]:
