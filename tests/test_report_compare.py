@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hpcsched.analytics import FIGURE_TITLES
+from hpcsched.analytics.usage import USAGE_TITLES
 from hpcsched.cli import app
 from hpcsched.core.durations import duration_text
 from hpcsched.core.schema import conform
@@ -110,7 +111,7 @@ def _plots(page: str) -> dict[str, dict[str, Any]]:
 def test_chart_pairs_share_their_y_range(compared: tuple[Path, Any, Path]) -> None:
     page_path, _, _ = compared
     layouts = _plots(page_path.read_text("utf-8"))
-    assert len(layouts) == 2 * len(FIGURE_TITLES)
+    assert len(layouts) == 2 * (len(FIGURE_TITLES) + len(USAGE_TITLES))
     shared = []
     for key in FIGURE_TITLES:
         a, b = layouts[key], layouts[f"{key}-1"]

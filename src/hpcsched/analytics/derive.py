@@ -36,6 +36,7 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 #: The columns :func:`prepare` keeps (canonical ones, then the derived ones).
 ANALYSED = (
     "user",
+    "account",
     "partition",
     "qos",
     "submit",

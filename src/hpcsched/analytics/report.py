@@ -27,6 +27,7 @@ from hpcsched.analytics.insights import Insight, insights
 from hpcsched.analytics.insights_compare import compare_insights
 from hpcsched.analytics.report_compare import delta_section, share_y_axes
 from hpcsched.analytics.summaries import GROUPINGS, summaries
+from hpcsched.analytics.usage import TOP_CONSUMERS, USAGE_TITLES, core_hours_table, usage_figures
 from hpcsched.core.outputs import atomic_output
 
 if TYPE_CHECKING:
@@ -71,8 +72,10 @@ def write_report(
             for p, c, s in zip(preps, capacity, tables, strict=False)
         ]
         found = finding.result()
+    usage = [usage_figures(p) for p in preps]
     if compare is not None:  # one y scale per pair of charts: heights compare across the row
         share_y_axes(figures[0], figures[1])
+        share_y_axes(usage[0], usage[1])
     narration = narrator(preps) if narrator is not None else None
     sections = [("Insights", _insights_section(found, labels) + h.narration_html(narration))]
     contrast: list[Insight] = []
@@ -86,6 +89,7 @@ def write_report(
             for i, (f, lab) in enumerate(zip(figures, labels, strict=True))
         ]
         sections.append((chart_title, h.view_html(narration, key) + h.row_html(cells)))
+    sections += _usage_sections(preps, usage, labels)
     for by in GROUPINGS:
         cells = [h.summary_html(t[by], by) for t in tables]
         heading = "Summary" if by == "overall" else f"Summary by {by.replace('_', ' ')}"
@@ -114,6 +118,25 @@ def write_report(
     if png:
         write_pngs(figures, labels, out / "png")
     return path
+
+
+def _usage_sections(
+    preps: list[Prepared], usage: list[dict[str, go.Figure]], labels: list[str]
+) -> list[tuple[str, str]]:
+    """Core-hours by account and by user (top consumers), the weekly wait trend and the
+    submissions heatmap, each table or chart pair under one heading."""
+    sections = []
+    for by in ("account", "user"):
+        cells = [h.consumers_html(core_hours_table(p, by), by) for p in preps]
+        heading = f"Core-hours by {by} (top {TOP_CONSUMERS})"
+        sections.append((heading, "".join(_titled(cells, labels))))
+    for key, chart_title in USAGE_TITLES.items():
+        cells = [
+            h.figure_html(_labelled(u[key], lab), _div_id(key, i))
+            for i, (u, lab) in enumerate(zip(usage, labels, strict=True))
+        ]
+        sections.append((chart_title, h.row_html(cells)))
+    return sections
 
 
 def _div_id(key: str, index: int) -> str:

@@ -41,8 +41,10 @@ def _axis_top(fig: go.Figure, axis: str) -> float | None:
     tops: dict[Any, float] = {}
     highest = 0.0
     for trace in fig.data:
-        if (getattr(trace, "yaxis", None) or "y") != ref or getattr(trace, "y", None) is None:
+        if (getattr(trace, "yaxis", None) or "y") != ref:
             continue
+        if trace.type not in ("scatter", "scattergl", "bar") or trace.y is None:
+            return None  # categories, heatmap cells: no common height to give both
         values = [float(v) for v in trace.y if v is not None and not _nan(v)]
         if fig.layout.barmode == "stack" and trace.type == "bar":
             for x, v in zip(trace.x, values, strict=False):

@@ -61,6 +61,9 @@ def _cell(value: object, how: str) -> str:
         return pct(float(value))  # type: ignore[arg-type]
     if how == "hours":
         return f"{float(value):,.1f}"  # type: ignore[arg-type]
+    if how == "core":  # a small site's core-hours: 0.012, not 0.0
+        number = float(value)  # type: ignore[arg-type]
+        return f"{number:,.1f}" if number >= 10 else f"{number:.2g}"
     if how == "int":
         return f"{int(value):,}"  # type: ignore[call-overload]
     return html.escape(str(value))
@@ -78,6 +81,20 @@ def summary_html(rows: pl.DataFrame, by: str) -> str:
     )
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     return f'<div class="table-wrap">{table}</div>'
+
+
+def consumers_html(rows: pl.DataFrame, by: str) -> str:
+    """A top-consumers table (:func:`hpcsched.analytics.usage.core_hours_table`) as HTML."""
+    if rows.is_empty():
+        return f'<p class="note">No {html.escape(by)} with cpus and a run time in this table.</p>'
+    head = f"<th>{html.escape(by)}</th><th>jobs</th><th>core-hours</th><th>share</th>"
+    body = "".join(
+        f"<tr><td>{_cell(r['group'], 'text')}</td><td>{_cell(r['jobs'], 'int')}</td>"
+        f"<td>{_cell(r['core_hours'], 'core')}</td><td>{_cell(r['share'], 'share')}</td></tr>"
+        for r in rows.iter_rows(named=True)
+    )
+    table = f'<table data-by="{html.escape(by)}"><thead><tr>{head}</tr></thead>'
+    return f'<div class="table-wrap">{table}<tbody>{body}</tbody></table></div>'
 
 
 def insights_html(items: Sequence[Insight]) -> str:
