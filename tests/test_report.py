@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from hpcsched.analytics import FIGURE_TITLES
 from hpcsched.analytics.report import write_report
+from hpcsched.analytics.usage import USAGE_TITLES
 from hpcsched.cli import app
 from hpcsched.workloads.load import load_jobs
 
@@ -47,7 +48,7 @@ def test_cli_writes_one_self_contained_page(tmp_path: Path) -> None:
     out = _report(str(sample), "--out", str(tmp_path))
     page = Path(out["report"]).read_text("utf-8")
     assert out["charts"] == list(FIGURE_TITLES)
-    assert page.count("Plotly.newPlot(") == len(FIGURE_TITLES)
+    assert page.count("Plotly.newPlot(") == len(FIGURE_TITLES) + len(USAGE_TITLES)
     assert page.count("plotly.js v") == 1 and 'src="http' not in page  # inlined once, no CDN
     assert all(text.replace("<", "&lt;").replace(">", "&gt;") in page for text in out["insights"])
     data = json.loads((tmp_path / "insights.json").read_text("utf-8"))
@@ -83,13 +84,14 @@ def test_compare_shows_both_in_a_real_browser(tmp_path: Path, chrome: Any) -> No
     js = require_shared(SACCT / "local-slurm-sample.sacct.json")
     out = _report(str(text), "--compare", str(js), "--out", str(tmp_path))
     page = Path(out["report"]).read_text("utf-8")
-    assert page.count("Plotly.newPlot(") == 2 * len(FIGURE_TITLES)
+    charts = {**FIGURE_TITLES, **USAGE_TITLES}
+    assert page.count("Plotly.newPlot(") == 2 * len(charts)
     assert "local-slurm-sample vs local-slurm-sample.sacct" in page
     assert any("Median wait" in s for s in out["compare_insights"])
     chrome.get(Path(out["report"]).as_uri())
-    plots = _wait_for_plots(chrome, 2 * len(FIGURE_TITLES))
+    plots = _wait_for_plots(chrome, 2 * len(charts))
     ids = {p["id"] for p in plots}
-    assert ids == {*FIGURE_TITLES, *(f"{k}-1" for k in FIGURE_TITLES)}
+    assert ids == {*charts, *(f"{k}-1" for k in charts)}
     assert [p["id"] for p in plots if not (p["filled"] and p["drawn"] and p["marks"])] == []
     errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
@@ -127,7 +129,7 @@ def test_aggregated_report_renders_in_a_browser(tmp_path: Path, chrome: Any) -> 
     path = write_report(table, tmp_path)
     assert path.stat().st_size < 12_000_000
     chrome.get(path.as_uri())
-    plots = {p["id"]: p for p in _wait_for_plots(chrome, len(FIGURE_TITLES))}
+    plots = {p["id"]: p for p in _wait_for_plots(chrome, len(FIGURE_TITLES) + len(USAGE_TITLES))}
     for key in ("nodes_vs_elapsed", "walltime_req_vs_actual"):
         assert plots[key]["filled"] and plots[key]["marks"], plots[key]
     assert [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"] == []

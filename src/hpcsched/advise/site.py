@@ -18,7 +18,6 @@ duplicate keys and alias bombs before it is built (:mod:`hpcsched.core.yaml_guar
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -27,6 +26,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from hpcsched.advise.sbatch_script import parse_memory, parse_time
+from hpcsched.core.hostlist import MOST_NODES as MOST_NODES  # re-exported: the site bounds
+from hpcsched.core.hostlist import expand_hostlist
+from hpcsched.core.hostlist import hostlist_size as hostlist_size
 from hpcsched.core.yaml_guard import YamlRefusal, check_tree
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -35,7 +37,6 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MOST_SECONDS: Final = 3650 * 86400.0
 MOST_BYTES: Final = float(2**53)
 MOST_COUNT: Final = 2**31 - 1
-MOST_NODES: Final = 1_000_000
 
 
 def _finite(value: Any) -> Any:
@@ -75,55 +76,6 @@ Seconds = Annotated[
 ]
 Bytes = Annotated[float, BeforeValidator(_bytes), Field(gt=0, le=MOST_BYTES, allow_inf_nan=False)]
 Factor = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
-
-
-_ITEM = re.compile(r"[^,\[]*(?:\[[^\]]*\][^,\[]*)*")
-_NUMBER = re.compile(r"[0-9]{1,18}")
-
-
-def _ranges(text: str, spec: str) -> list[tuple[str, str]]:
-    """(low, high) of each part of a bracket group, checked to be ASCII numbers."""
-    out = []
-    for part in spec.split(","):
-        low, _, high = part.partition("-")
-        if not _NUMBER.fullmatch(low) or (high and not _NUMBER.fullmatch(high)):
-            raise ValueError(f"{text[:60]!r} is not a Slurm hostlist (e.g. n[1-4],gpu[01-02])")
-        out.append((low, high or low))
-    return out
-
-
-def hostlist_size(text: str) -> int:
-    """How many names :func:`expand_hostlist` would give, computed without expanding."""
-    total = 0
-    for item in filter(None, (i.strip() for i in _ITEM.findall(text))):
-        count = 1
-        for spec in re.findall(r"\[([^\]]*)\]", item):
-            count *= sum(max(int(high) - int(low) + 1, 0) for low, high in _ranges(text, spec))
-        total += count
-    return total
-
-
-def expand_hostlist(text: str, limit: int = MOST_NODES) -> list[str]:
-    """Node names in a Slurm hostlist: ``n[1-4]``, ``gpu[01-02,7],login1``; a list of more
-    than ``limit`` names is refused before anything is expanded (``n[1-100000000]`` is sized,
-    not listed)."""
-    if (size := hostlist_size(text)) > limit:
-        raise ValueError(f"{text[:60]!r} names {size:,} nodes, more than {limit:,}")
-    return _expand(text)
-
-
-def _expand(text: str) -> list[str]:
-    names: list[str] = []
-    for item in filter(None, (i.strip() for i in _ITEM.findall(text))):
-        match = re.match(r"([^\[]*)\[([^\]]*)\](.*)", item)
-        if match is None:
-            names.append(item)
-            continue
-        prefix, ranges, rest = match.groups()
-        for low, high in _ranges(text, ranges):
-            for number in range(int(low), int(high) + 1):
-                names += _expand(f"{prefix}{number:0{len(low)}d}{rest}")
-    return names
 
 
 class Misfit(Exception):  # noqa: N818 -- not a ValueError, so pydantic lets it through

@@ -21,7 +21,8 @@ import polars as pl
 
 from hpcsched.analytics import figures_system as system
 from hpcsched.analytics import plotting as p
-from hpcsched.analytics.derive import Prepared, class_name
+from hpcsched.analytics.busy import busy, horizon
+from hpcsched.analytics.derive import Prepared, class_name, step_mean
 from hpcsched.analytics.figures import FIGURE_TITLES, TOP_USERS, _queue_times
 from hpcsched.analytics.insights import pct
 from hpcsched.analytics.summaries import summary_table
@@ -261,20 +262,18 @@ def _time_series(
 
 
 def utilisation(prep: Prepared, out: ChartFacts, capacity: float | None) -> None:
-    column = "cpus" if capacity else "size"
-    ran = prep.jobs.select("submit", "start", "end", "elapsed", column).filter(
-        pl.col("start").is_not_null() & pl.col(column).is_not_null()
-    )
-    if ran.is_empty():
+    use = busy(prep, capacity)
+    if use is None:
         return
-    off = pl.coalesce(pl.col("end"), pl.col("start") + pl.col("elapsed"))
-    edges, busy = system._series(ran, "start", off, pl.col(column))
-    out.add("jobs", ran.height, "count", "jobs that started")
-    if capacity:
-        out.add("capacity", capacity, "count", "machine size in processors")
-        _time_series(prep, out, busy / capacity, edges, "utilisation", "share")
+    edges = np.linspace(*horizon(prep.jobs), system.TIME_BINS + 1)
+    level = step_mean(use.on, use.off, use.weight, edges)
+    out.add("jobs", use.jobs, "count", "jobs that started")
+    if use.machine:
+        what = f"machine size in {use.unit}" + (f" ({use.basis})" if use.distinct else "")
+        out.add("capacity", use.machine, "count", what)
+        _time_series(prep, out, level / use.machine, edges, "utilisation", "share")
     else:
-        _time_series(prep, out, busy, edges, f"busy {prep.size_unit}", "number")
+        _time_series(prep, out, level, edges, f"busy {use.unit}", "number")
 
 
 def queue_length(prep: Prepared, out: ChartFacts, capacity: float | None) -> None:

@@ -13,12 +13,16 @@ classes are powers of two (1, 2, 3–4, 5–8, ...), the usual binning of parall
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from hpcsched.core.schema import conform, empty_job_table
+
+if TYPE_CHECKING:
+    from hpcsched.analytics.busy import NodeUse
 
 #: Placeholders sources use for "no value" in a text column (SWF writes -1 for missing fields).
 _MISSING_TEXT = ("", "-1", "None", "none", "(null)")
@@ -32,6 +36,7 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 #: The columns :func:`prepare` keeps (canonical ones, then the derived ones).
 ANALYSED = (
     "user",
+    "account",
     "partition",
     "qos",
     "submit",
@@ -47,6 +52,7 @@ ANALYSED = (
     "elapsed",
     "size",
     "cancelled_by_user",
+    "node_list",
 )
 
 
@@ -58,6 +64,14 @@ class Prepared:
     size_unit: str  # "nodes" or "processors"
     epoch: bool  # times are UTC epoch seconds (else relative to the trace start)
     origin: float  # the first submit time (x = 0 for relative time axes)
+
+    @cached_property
+    def node_use(self) -> NodeUse | None:
+        """The distinct nodes the node lists name and when each was busy (computed once, when
+        first asked: :func:`hpcsched.analytics.busy.node_use`)."""
+        from hpcsched.analytics.busy import node_use
+
+        return node_use(self.jobs)
 
 
 def clean_text(name: str) -> pl.Expr:
@@ -84,7 +98,14 @@ def prepare(table: pl.DataFrame | Prepared) -> Prepared:
         if "sacct_cancelled_by" in t.columns
         else pl.lit(False)
     )
+    # sacct's NodeList: which nodes, so that a node shared by several jobs is busy once
+    nodes = pl.col("sacct_nodelist") if "sacct_nodelist" in t.columns else pl.lit(None)
+    nodes = nodes.cast(pl.String)
     jobs = t.with_columns(
+        pl.when(nodes.is_in([*_MISSING_TEXT, "None assigned"]))
+        .then(None)
+        .otherwise(nodes)
+        .alias("node_list"),
         pl.col("state").fill_null("unknown"),
         pl.col("user").cast(pl.String).fill_null("unknown"),
         clean_text("partition"),

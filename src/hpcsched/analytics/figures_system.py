@@ -16,6 +16,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from hpcsched.analytics import plotting as p
+from hpcsched.analytics.busy import busy, horizon
 from hpcsched.analytics.derive import FloatArray, Prepared, class_name, step_mean
 from hpcsched.analytics.summaries import summary_table
 from hpcsched.core.durations import duration_text
@@ -26,18 +27,6 @@ TIME_BINS = 400
 TOP_GROUPS = 25
 #: ``walltime_accuracy``'s axis ends at this quantile of runtime / timelimit (the rest: last bar).
 OVERFLOW_QUANTILE = 0.995
-
-
-def _horizon(jobs: pl.DataFrame) -> tuple[float, float]:
-    """(first submit, last event) of the table: the time span every series covers."""
-    row = jobs.select(
-        pl.col("submit").min().alias("lo"),
-        pl.max_horizontal(pl.col("submit").max(), pl.col("start").max(), pl.col("end").max()).alias(
-            "hi"
-        ),
-    ).row(0)
-    lo, hi = float(row[0]), float(row[1])
-    return lo, hi if hi > lo else lo + 1.0
 
 
 def _time_axis(prep: Prepared, edges: FloatArray) -> tuple[Any, dict[str, Any]]:
@@ -55,7 +44,7 @@ def _series(
     jobs: pl.DataFrame, on: str, off: pl.Expr, weight: pl.Expr
 ) -> tuple[FloatArray, FloatArray]:
     """Bin edges over ``jobs``' horizon and the step function's time-average in each bin."""
-    lo, hi = _horizon(jobs)
+    lo, hi = horizon(jobs)
     rows = jobs.filter(pl.col(on).is_not_null()).select(
         pl.col(on).cast(pl.Float64).alias("on"),
         off.fill_null(hi).cast(pl.Float64).alias("off"),
@@ -67,22 +56,26 @@ def _series(
 
 
 def utilisation(prep: Prepared, title: str, capacity: float | None) -> go.Figure:
-    """Busy processors / capacity (as :mod:`hpcsched.sim.metrics`) or, without it, busy nodes."""
+    """Busy processors / capacity (as :mod:`hpcsched.sim.metrics`), else busy nodes: distinct
+    nodes from the node lists over the nodes they name (:mod:`hpcsched.analytics.busy`)."""
     key = "utilisation"
-    column, unit = ("cpus", "processors") if capacity else ("size", prep.size_unit)
-    # select before filtering: a filter copies every column it is given
-    ran = prep.jobs.select("submit", "start", "end", "elapsed", column).filter(
-        pl.col("start").is_not_null() & pl.col(column).is_not_null()
-    )
-    if ran.is_empty():
+    use = busy(prep, capacity)
+    if use is None:
+        unit = "processors" if capacity else prep.size_unit
         return p.note_figure(key, title, f"no job has a start time and a count of {unit}")
-    off = pl.coalesce(pl.col("end"), pl.col("start") + pl.col("elapsed"))
-    edges, busy = _series(ran, "start", off, pl.col(column))
+    edges = np.linspace(*horizon(prep.jobs), TIME_BINS + 1)
+    busy_now = step_mean(use.on, use.off, use.weight, edges)
     x, xaxis = _time_axis(prep, edges)
-    note = None if capacity else f"machine size unknown: busy {unit}, not a fraction"
-    y = busy / capacity * 100.0 if capacity else busy
+    unit, machine = use.unit, use.machine
+    if machine is None:
+        note = f"machine size unknown: busy {unit} (each job's {unit} summed), not a fraction"
+    elif use.distinct:
+        note = f"machine size: {use.basis}; a node shared by jobs counts once"
+    else:
+        note = None
+    y = busy_now / machine * 100.0 if machine else busy_now
     fig = go.Figure()
-    p.base_layout(fig, key, title, jobs=ran.height, note=note)
+    p.base_layout(fig, key, title, jobs=use.jobs, note=note)
     fig.add_trace(
         go.Scatter(
             x=x,
@@ -90,11 +83,11 @@ def utilisation(prep: Prepared, title: str, capacity: float | None) -> go.Figure
             mode="lines",
             line={"shape": "hv", "color": "#1f77b4"},
             fill="tozeroy",
-            name="utilisation" if capacity else f"busy {unit}",
+            name="utilisation" if machine else f"busy {unit}",
         )
     )
-    ytitle = f"busy {unit} / {capacity:,.0f} (%)" if capacity else f"busy {unit}"
-    top = max(float(np.max(y)), 100.0 if capacity else 1.0)
+    ytitle = f"busy {unit} / {machine:,.0f} (%)" if machine else f"busy {unit}"
+    top = max(float(np.max(y)), 100.0 if machine else 1.0)
     fig.update_layout(xaxis=xaxis, yaxis={"title": {"text": ytitle}, "range": [0, top * 1.05]})
     return fig
 

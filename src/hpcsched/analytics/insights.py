@@ -20,6 +20,8 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from hpcsched.analytics.busy import area, busy
+from hpcsched.analytics.busy import peak as peak_of
 from hpcsched.analytics.derive import Prepared, class_name, prepare
 from hpcsched.core.durations import duration_text
 from hpcsched.sim.metrics import summarize
@@ -67,7 +69,7 @@ def insights(table: pl.DataFrame | Prepared, *, capacity: float | None = None) -
         _failing(jobs, "user"),
         _failing(jobs, "partition"),
         _wait_by_size(jobs, prep.size_unit),
-        _utilisation(jobs, prep.size_unit, capacity),
+        _utilisation(prep, capacity),
     ]
     return [i for i in found if i is not None]
 
@@ -300,7 +302,8 @@ def busy_profile(jobs: pl.DataFrame, column: str) -> tuple[float, float, float]:
     return (area / span if span > 0 else 0.0), peak, span
 
 
-def _utilisation(jobs: pl.DataFrame, unit: str, capacity: float | None) -> Insight | None:
+def _utilisation(prep: Prepared, capacity: float | None) -> Insight | None:
+    jobs, unit = prep.jobs, prep.size_unit
     column = "cpus" if capacity else "size"
     mean, peak, span = busy_profile(jobs, column)
     if span <= 0:
@@ -314,6 +317,18 @@ def _utilisation(jobs: pl.DataFrame, unit: str, capacity: float | None) -> Insig
         )
         numbers = {"utilisation": used, "peak": peak / capacity, "capacity": capacity}
         return Insight("utilisation", text, {**numbers, "span": span})
+    nodes = busy(prep, None)
+    if nodes is not None and nodes.distinct and nodes.machine:
+        # distinct nodes: a node several jobs share is busy once (analytics/busy.py)
+        mean = area(nodes.on, nodes.off, nodes.weight) / span
+        most = peak_of(nodes.on, nodes.off, nodes.weight)
+        text = (
+            f"Average utilisation was {pct(mean / nodes.machine)} of {nodes.machine:,.0f} nodes "
+            f"({nodes.basis}) over {duration_text(span)} (peak {most:,.0f} nodes busy, "
+            f"{pct(most / nodes.machine)}); a node shared by several jobs counts once."
+        )
+        numbers = {"utilisation": mean / nodes.machine, "mean_busy": mean, "peak_busy": most}
+        return Insight("utilisation", text, {**numbers, "nodes": nodes.machine, "span": span})
     text = (
         f"On average {mean:,.1f} {unit} were busy over {duration_text(span)} (peak {peak:,.0f}); "
         "the machine size is unknown, so this is not a fraction."

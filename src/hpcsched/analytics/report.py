@@ -10,6 +10,7 @@ of every command, :func:`hpcsched.workloads.load.load_jobs`.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,9 @@ from hpcsched.analytics.derive import Prepared, prepare
 from hpcsched.analytics.figures import FIGURE_TITLES, build_figures
 from hpcsched.analytics.insights import Insight, insights
 from hpcsched.analytics.insights_compare import compare_insights
+from hpcsched.analytics.report_compare import delta_section, share_y_axes
 from hpcsched.analytics.summaries import GROUPINGS, summaries
+from hpcsched.analytics.usage import TOP_CONSUMERS, USAGE_TITLES, core_hours_table, usage_figures
 from hpcsched.core.outputs import atomic_output
 
 if TYPE_CHECKING:
@@ -69,22 +72,29 @@ def write_report(
             for p, c, s in zip(preps, capacity, tables, strict=False)
         ]
         found = finding.result()
+    usage = [usage_figures(p) for p in preps]
+    if compare is not None:  # one y scale per pair of charts: heights compare across the row
+        share_y_axes(figures[0], figures[1])
+        share_y_axes(usage[0], usage[1])
     narration = narrator(preps) if narrator is not None else None
     sections = [("Insights", _insights_section(found, labels) + h.narration_html(narration))]
     contrast: list[Insight] = []
     if compare is not None:
         contrast = compare_insights(preps[0], preps[1], names=names, capacity=capacity)
         sections.insert(0, (f"{names[0]} vs {names[1]}", h.insights_html(contrast)))
+        sections.insert(1, (f"Δ {names[1]} − {names[0]}", delta_section(preps[0], preps[1], names)))
     for key, chart_title in FIGURE_TITLES.items():
         cells = [
             h.figure_html(_labelled(f[key], lab), _div_id(key, i))
             for i, (f, lab) in enumerate(zip(figures, labels, strict=True))
         ]
         sections.append((chart_title, h.view_html(narration, key) + h.row_html(cells)))
+    sections += _usage_sections(preps, usage, labels)
     for by in GROUPINGS:
         cells = [h.summary_html(t[by], by) for t in tables]
         heading = "Summary" if by == "overall" else f"Summary by {by.replace('_', ' ')}"
-        sections.append((heading, h.row_html(_titled(cells, labels))))
+        # one above the other: ten columns side by side do not fit half a page
+        sections.append((heading, "".join(_titled(cells, labels))))
     jobs = " and ".join(
         f"{p.jobs.height:,} jobs{f' ({lab})' if lab else ''}"
         for p, lab in zip(preps, labels, strict=True)
@@ -110,6 +120,25 @@ def write_report(
     return path
 
 
+def _usage_sections(
+    preps: list[Prepared], usage: list[dict[str, go.Figure]], labels: list[str]
+) -> list[tuple[str, str]]:
+    """Core-hours by account and by user (top consumers), the weekly wait trend and the
+    submissions heatmap, each table or chart pair under one heading."""
+    sections = []
+    for by in ("account", "user"):
+        cells = [h.consumers_html(core_hours_table(p, by), by) for p in preps]
+        heading = f"Core-hours by {by} (top {TOP_CONSUMERS})"
+        sections.append((heading, "".join(_titled(cells, labels))))
+    for key, chart_title in USAGE_TITLES.items():
+        cells = [
+            h.figure_html(_labelled(u[key], lab), _div_id(key, i))
+            for i, (u, lab) in enumerate(zip(usage, labels, strict=True))
+        ]
+        sections.append((chart_title, h.row_html(cells)))
+    return sections
+
+
 def _div_id(key: str, index: int) -> str:
     return key if index == 0 else f"{key}-{index}"
 
@@ -122,7 +151,11 @@ def _labelled(fig: go.Figure, label: str) -> go.Figure:
 
 
 def _titled(cells: list[str], labels: list[str]) -> list[str]:
-    return [f"<h3>{lab}</h3>{c}" if lab else c for c, lab in zip(cells, labels, strict=True)]
+    """Each cell under its table's name, in one block (a grid row places blocks, not parts)."""
+    return [
+        f'<div class="cell">{f"<h3>{html.escape(lab)}</h3>" if lab else ""}{c}</div>'
+        for c, lab in zip(cells, labels, strict=True)
+    ]
 
 
 def _insights_section(found: list[list[Insight]], labels: list[str]) -> str:

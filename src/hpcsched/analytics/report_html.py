@@ -25,6 +25,9 @@ h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #d
 .sub { color: #666; margin-top: 0; }
 .row { display: grid; gap: 1rem; grid-template-columns: repeat(var(--cols), minmax(0, 1fr)); }
 .chart { min-height: 460px; }
+.cell, .table-wrap { min-width: 0; overflow-x: auto; }
+th.measure { text-align: center; border-bottom: 1px solid #ccc; }
+td.delta { font-weight: 600; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
 th, td { padding: 0.25rem 0.6rem; border-bottom: 1px solid #eee; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
@@ -58,6 +61,9 @@ def _cell(value: object, how: str) -> str:
         return pct(float(value))  # type: ignore[arg-type]
     if how == "hours":
         return f"{float(value):,.1f}"  # type: ignore[arg-type]
+    if how == "core":  # a small site's core-hours: 0.012, not 0.0
+        number = float(value)  # type: ignore[arg-type]
+        return f"{number:,.1f}" if number >= 10 else f"{number:.2g}"
     if how == "int":
         return f"{int(value):,}"  # type: ignore[call-overload]
     return html.escape(str(value))
@@ -73,7 +79,22 @@ def summary_html(rows: pl.DataFrame, by: str) -> str:
         "<tr>" + "".join(f"<td>{_cell(row[c], how)}</td>" for c, _, how in shown) + "</tr>"
         for row in rows.iter_rows(named=True)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="table-wrap">{table}</div>'
+
+
+def consumers_html(rows: pl.DataFrame, by: str) -> str:
+    """A top-consumers table (:func:`hpcsched.analytics.usage.core_hours_table`) as HTML."""
+    if rows.is_empty():
+        return f'<p class="note">No {html.escape(by)} with cpus and a run time in this table.</p>'
+    head = f"<th>{html.escape(by)}</th><th>jobs</th><th>core-hours</th><th>share</th>"
+    body = "".join(
+        f"<tr><td>{_cell(r['group'], 'text')}</td><td>{_cell(r['jobs'], 'int')}</td>"
+        f"<td>{_cell(r['core_hours'], 'core')}</td><td>{_cell(r['share'], 'share')}</td></tr>"
+        for r in rows.iter_rows(named=True)
+    )
+    table = f'<table data-by="{html.escape(by)}"><thead><tr>{head}</tr></thead>'
+    return f'<div class="table-wrap">{table}<tbody>{body}</tbody></table></div>'
 
 
 def insights_html(items: Sequence[Insight]) -> str:

@@ -49,6 +49,17 @@ def _size(opened: LoadedTable) -> float | None:
     return float(opened.machine_procs) if opened.machine_procs else None
 
 
+def _sinfo_procs(path: Path) -> float:
+    """The processors of a ``sinfo --json`` file; a bad file is one line."""
+    from hpcsched.workloads.sinfo import read_sinfo
+
+    try:
+        machine = read_sinfo(path)
+    except ValueError as exc:
+        fail(str(exc))
+    return float(machine.cpus)
+
+
 def _short(path: Path) -> str:
     """The file name without the suffixes the readers know (``KTH.swf.gz`` -> ``KTH``)."""
     name = path.name
@@ -80,7 +91,18 @@ def report(
     ] = None,
     procs: Annotated[
         float | None,
-        typer.Option(help="machine size in processors, for utilisation (default: the file's)"),
+        typer.Option(
+            help="machine size in processors, for utilisation (default: the file's; when "
+            "comparing, the other table's if only one knows it)"
+        ),
+    ] = None,
+    sinfo: Annotated[
+        Path | None,
+        typer.Option(
+            help="`sinfo --json` of the cluster: its processors are the machine size of both "
+            "tables (unless --procs); without it a sacct dump's size is the nodes its NodeList "
+            "names"
+        ),
     ] = None,
     as_json: JsonOpt = False,
     save_table: Annotated[
@@ -105,6 +127,8 @@ def report(
     if save_table is not None:  # the other commands recognise job tables by .parquet
         checked_output(save_table, ".parquet")
     checked_output(out, folder=True)
+    if sinfo is not None and procs is None:
+        procs = _sinfo_procs(sinfo)
     first = open_job_table(table)
     saving = None
     if save_table is not None:
@@ -114,6 +138,9 @@ def report(
     if other is not None and names[0] == names[1]:
         names = (str(table), str(compare))
     capacity = (procs or _size(first), (procs or _size(other)) if other is not None else None)
+    if other is not None and not all(capacity):  # e.g. a real dump beside its simulation on
+        known = capacity[0] or capacity[1]  # `simulate --procs`: both on that machine, so
+        capacity = (known, known)  # utilisation is one measure in both
     what = f"{first.table.height:,} jobs" + (f" vs {other.table.height:,}" if other else "")
     doing = f"building the report of {what}" + (" and its PNGs" if png else "")
     if save_table is not None:

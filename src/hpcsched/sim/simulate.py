@@ -1,9 +1,11 @@
 """``simulate(table, policy) -> table'``: what a trace would have looked like under a policy.
 
 The input and the output are job tables, so every chart and statistic applies to real and simulated
-runs alike. Jobs larger than the machine are refused up front and counted (state ``refused``); jobs
-with no known run time cannot be replayed and are counted too (``no_runtime``); jobs with no usable
-estimate plan with their run time and are counted (``estimate_missing``).
+runs alike. A replayed job keeps the end state it really had (failed, cancelled, out of memory:
+its run time is replayed, only its start moves), or ``timeout`` if the replay kills it. Jobs
+larger than the machine are refused up front and counted (state ``refused``); jobs with no known
+run time cannot be replayed and are counted too (``no_runtime``); jobs with no usable estimate
+plan with their run time and are counted (``estimate_missing``).
 
 Jobs are released to the scheduler when they could run: a job table from Slurm has ``eligible``
 (held jobs, ``--begin``, dependencies), and a job is released at the later of ``submit`` and
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from hpcsched.core.schema import TERMINAL_STATES
 from hpcsched.policies.backfilling import BackfillPolicy
 from hpcsched.policies.classes import assign_classes
 from hpcsched.policies.view import Policy
@@ -123,8 +126,9 @@ def simulate(
         pl.Series("end", schedule.end),
         pl.Series("runtime", schedule.end - schedule.start),
         pl.Series("backfilled", schedule.backfilled),
-        pl.Series("state", np.where(killed, "timeout", "completed")),
+        _simulated_state(usable["state"], killed),
         pl.lit(f"sim:{policy.name}").alias("source"),
+        *_unplaced(usable),
     )
     if refused.height:
         out = pl.concat(
@@ -150,6 +154,29 @@ def simulate(
         "eligible" if "eligible" in table.columns and release == "eligible" else "submit"
     )
     return SimulationResult(out, metrics, counts, elapsed, used_engine)
+
+
+def _simulated_state(real: pl.Series, killed: np.ndarray[Any, np.dtype[np.bool_]]) -> pl.Series:
+    """The end state of a replayed job: ``timeout`` when the replay killed it, else the state it
+    really ended in (a job that failed after 3 min fails after 3 min under any policy: only its
+    start moves), ``completed`` when the table has none or the job had not finished."""
+    ended = (
+        real.cast(pl.String)
+        .to_frame("s")
+        .select(
+            pl.when(pl.col("s").is_in(sorted(TERMINAL_STATES)))
+            .then("s")
+            .otherwise(pl.lit("completed"))
+        )
+    )
+    return pl.Series("state", np.where(killed, "timeout", ended.to_series().to_numpy()))
+
+
+def _unplaced(table: pl.DataFrame) -> list[pl.Expr]:
+    """The replay places jobs on processors, not on named nodes: the real node lists no longer
+    say where a job ran (busy nodes would be counted from the real run's placement)."""
+    gone = [c for c in ("sacct_nodelist", "sacct_nodelist_nodes") if c in table.columns]
+    return [pl.lit(None, dtype=table.schema[c]).alias(c) for c in gone]
 
 
 def _released(table: pl.DataFrame, release: str) -> tuple[pl.DataFrame, int]:
