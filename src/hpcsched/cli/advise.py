@@ -23,7 +23,9 @@ HELP = (
     "Rewrite SCRIPT's #SBATCH lines to fit the site policy, from a prediction.\n\n"
     "The time limit becomes the calibrated upper bound of the run time learnt from --history "
     "(rounded up to the site's granularity), --mem the bound of peak memory; partition and QoS "
-    "are the fastest (or cheapest) valid choice on the current queue. A bound longer than a "
+    "are the cheapest valid choice on the current queue (--prefer fastest: the earliest end, even "
+    "at a dearer QoS). Nothing is changed that was not learnt: with too short a history the "
+    "script's own --time and --mem are kept, and a note says why. A bound longer than a "
     "partition allows becomes a chain of parts (NAME.part1.sbatch, ... and submit-chain.sh, which "
     "submits them with --dependency=afterok). A what-if table lists every valid partition/QoS "
     "with its expected start and end (the queue replayed under the site's policy) and cost. A "
@@ -70,8 +72,6 @@ def _history(path: Path) -> pl.DataFrame:
 def _predict(
     history: pl.DataFrame, request: Request, site: Site, user: str, now: float, coverage: float
 ) -> Prediction:
-    from dataclasses import replace
-
     from hpcsched.advise.plan import RefusalError, job_row, predict
     from hpcsched.cli.render import status
     from hpcsched.predict.bound import fit_bound
@@ -90,10 +90,6 @@ def _predict(
         raise  # the command reports it as a refusal
     except ValueError as exc:
         fail(f"cannot predict from the history: {exc}".splitlines()[0])
-    if getattr(runtime, "model", True) is None and not prediction.note:
-        # FittedBound learns no model from too short a history: its bound is the request
-        note = "the history is too short to learn a bound: the time limit is the script's own"
-        prediction = replace(prediction, note=note)
     return prediction
 
 
@@ -144,8 +140,11 @@ def advise_command(
         typer.Option(help="advised script path (default: SCRIPT.advised.sbatch beside it)"),
     ] = None,
     prefer: Annotated[
-        str, typer.Option(help="which valid partition/QoS to advise: fastest or cheapest")
-    ] = "fastest",
+        str,
+        typer.Option(
+            help="which valid partition/QoS to advise: cheapest, or fastest (may cost more)"
+        ),
+    ] = "cheapest",
     any_partition: Annotated[
         bool,
         flag("--any-partition", help="choose partition and QoS even when the script names them"),
@@ -164,7 +163,7 @@ def advise_command(
     from hpcsched.cli.render_advise import advice_json, print_advice
 
     if prefer not in PREFER:
-        fail(f"--prefer {prefer!r}: choose fastest or cheapest")
+        fail(f"--prefer {prefer!r}: choose cheapest or fastest")
     if not 0 < coverage < 1:
         fail(f"--coverage {coverage}: give a share between 0 and 1, e.g. 0.95")
     try:
@@ -185,9 +184,9 @@ def advise_command(
         fail(f"{script}: refused: {exc}")
     files = _write(advice, script, out)
     if as_json:
-        typer.echo(json.dumps(advice_json(advice, current.now, files)))
+        typer.echo(json.dumps(advice_json(advice, current.now, files, site_spec.charge_unit)))
     else:
-        print_advice(advice, current.now, files)
+        print_advice(advice, current.now, files, site_spec.charge_unit)
 
 
 def register(app: typer.Typer) -> None:

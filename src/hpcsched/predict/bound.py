@@ -52,6 +52,12 @@ class FittedBound:
         int, float
     ]  # Mondrian group (conformal.mondrian_groups) -> log margin; -1: pooled
     fallback: float  # point prediction when there is no model and no request (history median)
+    known: int = 0  # jobs with a known outcome in the history it was fitted on
+
+    @property
+    def needed(self) -> int:
+        """The fewest jobs with a known outcome a model is learnt from (:data:`MIN_HISTORY`)."""
+        return MIN_HISTORY
 
     def _features(self, jobs: pl.DataFrame) -> pl.DataFrame:
         return submission_features(jobs, history=self.history, target=self.target)
@@ -102,7 +108,7 @@ def fit_bound(
     values = known[column].cast(pl.Float64).to_numpy() if known.height else np.array([])
     fallback = float(np.median(values)) if len(values) else np.nan
     if known.height < MIN_HISTORY:
-        return FittedBound(target, coverage, rows, None, {}, fallback)
+        return FittedBound(target, coverage, rows, None, {}, fallback, known.height)
     features = submission_features(known, target=target)
     first_calibration = int(known.height * (1.0 - CALIBRATION_SHARE))
     cut = float(known["submit"][first_calibration])
@@ -122,4 +128,4 @@ def fit_bound(
         mine = scores[group == g]
         if len(mine) >= MIN_SCORES:
             margins[int(g)] = conformal_quantile(mine, coverage)
-    return FittedBound(target, coverage, rows, model, margins, fallback)
+    return FittedBound(target, coverage, rows, model, margins, fallback, known.height)
