@@ -13,9 +13,12 @@ from hpcsched.cli.errors import fail, warn_malformed
 from hpcsched.cli.options import JsonOpt, flag, group
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from hpcsched.workloads.load import LoadedTable
 
 MODEL_HELP = (
+    "all (every model against requested, one table and a verdict; eval only), "
     "requested (the user's timelimit), user-last-two (Tsafrir 2007), alea (per-user ratio), "
     "lightgbm (learned point prediction), lightgbm-ensemble (per block, LightGBM or its blend with "
     "the baselines that did best on jobs already finished) or lightgbm-bound (learned upper bound "
@@ -89,7 +92,8 @@ def evaluate(
     from hpcsched.cli.render_predict import eval_table, retraining_bar
     from hpcsched.predict import evaluate as ev
 
-    _check_model(model)
+    if model != "all":
+        _check_model(model)
     if target not in ("runtime", "memory"):
         fail(f"--target {target!r} is not runtime or memory")
     if not 0.0 < coverage < 1.0:
@@ -102,6 +106,9 @@ def evaluate(
         "coverage": coverage,
         "retrain_every": retrain_every,
     }
+    if model == "all":
+        _evaluate_all(trace, loaded.table, unseen_users, as_json, options)
+        return
     with retraining_bar(f"{model}: retraining") as progress:
         if unseen_users:
             result = ev.unseen_users(loaded.table, model, progress=progress, **options)
@@ -114,6 +121,28 @@ def evaluate(
         typer.echo(json.dumps(metrics))
         return
     eval_table(metrics)
+
+
+def _evaluate_all(
+    trace: Path, table: pl.DataFrame, unseen_users: bool, as_json: bool, options: dict[str, Any]
+) -> None:
+    """Every model in turn on the same jobs; one table against ``requested`` and a verdict."""
+    from hpcsched.cli.render_predict import all_table, retraining_bar
+    from hpcsched.predict import evaluate as ev
+    from hpcsched.predict.leaderboard import verdict
+
+    rows = []
+    for name in ev.MODELS:
+        with retraining_bar(f"{name}: retraining") as progress:
+            run = ev.unseen_users if unseen_users else ev.chronological
+            rows.append(_rounded(run(table, name, progress=progress, **options).metrics()))
+    if rows[0]["n"] == 0:
+        fail(f"{trace}: no job has a known {options['target']} to score; try --target runtime")
+    line = verdict(rows, options["target"])
+    if as_json:
+        typer.echo(json.dumps({"trace": str(trace), "models": rows, "verdict": line}))
+        return
+    all_table(rows, trace=trace, target=options["target"], verdict_line=line)
 
 
 def impact(
