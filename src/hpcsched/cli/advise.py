@@ -15,13 +15,14 @@ if TYPE_CHECKING:
     import polars as pl
 
     from hpcsched.advise import Advice
-    from hpcsched.advise.plan import Prediction, Request
+    from hpcsched.advise.plan import BoundModel, Prediction, Request
     from hpcsched.advise.site import Site
     from hpcsched.advise.whatif import Queue
 
 HELP = (
     "Rewrite SCRIPT's #SBATCH lines to fit the site policy, from a prediction.\n\n"
     "The time limit becomes the calibrated upper bound of the run time learnt from --history "
+    "(or saved by predict fit, --model) "
     "(rounded up to the site's granularity), --mem the bound of peak memory; partition and QoS "
     "are the cheapest valid choice on the current queue (--prefer fastest: the earliest end, even "
     "at a dearer QoS). Nothing is changed that was not learnt: with too short a history the "
@@ -69,23 +70,48 @@ def _history(path: Path) -> pl.DataFrame:
     return loaded.table
 
 
+def _bounds(
+    history: pl.DataFrame | None, model: Path | None, coverage: float
+) -> tuple[BoundModel, BoundModel | None]:
+    """The run-time and memory bounds: the saved ones of ``model`` (reading their history
+    features from ``history`` when given), or fitted on ``history`` now."""
+    from hpcsched.cli.render import status
+    from hpcsched.predict import bound
+
+    if model is not None:
+        from hpcsched.cli.predict import load_saved
+
+        saved = load_saved(model)
+        if abs(saved.runtime.coverage - coverage) > 1e-9:
+            fail(
+                f"--coverage {coverage:g}: the model in {model} bounds {saved.runtime.coverage:.0%}"
+                " of jobs; drop --coverage or refit with predict fit --coverage"
+            )
+        saved = saved if history is None else saved.with_history(history)
+        return saved.runtime, saved.memory
+    assert history is not None
+    with status(f"learning {coverage:.0%} bounds from {history.height:,} jobs"):
+        runtime = bound.fit_bound(history, target="runtime", coverage=coverage)
+        has_mem = (
+            "mem_used" in history.columns and history["mem_used"].null_count() < history.height
+        )
+        memory = bound.fit_bound(history, target="mem_used", coverage=coverage) if has_mem else None
+    return runtime, memory
+
+
 def _predict(
-    history: pl.DataFrame, request: Request, site: Site, user: str, now: float, coverage: float
+    bounds: tuple[BoundModel, BoundModel | None],
+    request: Request,
+    site: Site,
+    user: str,
+    now: float,
+    coverage: float,
 ) -> Prediction:
     from hpcsched.advise.plan import RefusalError, job_row, predict
-    from hpcsched.cli.render import status
-    from hpcsched.predict.bound import fit_bound
 
+    runtime, memory = bounds
     try:
-        with status(f"learning {coverage:.0%} bounds from {history.height:,} jobs"):
-            runtime = fit_bound(history, target="runtime", coverage=coverage)
-            has_mem = (
-                "mem_used" in history.columns and history["mem_used"].null_count() < history.height
-            )
-            memory = fit_bound(history, target="mem_used", coverage=coverage) if has_mem else None
-            prediction = predict(
-                runtime, memory, job_row(request, site, user=user, now=now), coverage
-            )
+        prediction = predict(runtime, memory, job_row(request, site, user=user, now=now), coverage)
     except RefusalError:
         raise  # the command reports it as a refusal
     except ValueError as exc:
@@ -122,10 +148,18 @@ def _write(advice: Advice, script: Path, out: Path | None) -> list[str]:
 
 def advise_command(
     script: Annotated[Path, typer.Argument(help="the batch script (#SBATCH lines) to advise")],
-    history: Annotated[
-        Path, typer.Option(help="finished jobs to learn from: a job table (.parquet) or SWF")
-    ],
     site: Annotated[Path, typer.Option(help="site policy YAML (see examples/site-local.yaml)")],
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            help="finished jobs to learn from: a job table (.parquet) or SWF (with --model: "
+            "only the recent jobs its features read)"
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="a model folder from predict fit --out, reused instead of refitting"),
+    ] = None,
     queue: Annotated[
         Path | None, typer.Option(help="the current queue: a file of squeue --json output")
     ] = None,
@@ -172,11 +206,14 @@ def advise_command(
         request = request_of(parsed)
     except (ScriptError, SiteError, RefusalError) as exc:
         fail(str(exc))
+    if history is None and model is None:
+        fail("give --history FILE (finished jobs to learn from) or --model FOLDER (predict fit)")
     current = _queue(queue, live_queue)
-    table = _history(history)
+    table = None if history is None else _history(history)
+    bounds = _bounds(table, model, coverage)
     who = user or getpass.getuser()
     try:
-        prediction = _predict(table, request, site_spec, who, current.now, coverage)
+        prediction = _predict(bounds, request, site_spec, who, current.now, coverage)
         advice = advise(
             parsed, site_spec, current, prediction, prefer=prefer, any_partition=any_partition
         )
