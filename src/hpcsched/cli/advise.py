@@ -75,7 +75,7 @@ def _bounds(
 ) -> tuple[BoundModel, BoundModel | None]:
     """The run-time and memory bounds: the saved ones of ``model`` (reading their history
     features from ``history`` when given), or fitted on ``history`` now."""
-    from hpcsched.cli.render import status
+    from hpcsched.cli.render import progress_bar
     from hpcsched.predict import bound
 
     if model is not None:
@@ -90,12 +90,20 @@ def _bounds(
         saved = saved if history is None else saved.with_history(history)
         return saved.runtime, saved.memory
     assert history is not None
-    with status(f"learning {coverage:.0%} bounds from {history.height:,} jobs"):
-        runtime = bound.fit_bound(history, target="runtime", coverage=coverage)
-        has_mem = (
-            "mem_used" in history.columns and history["mem_used"].null_count() < history.height
+    has_mem = "mem_used" in history.columns and history["mem_used"].null_count() < history.height
+    total = bound.FIT_STEPS * (2 if has_mem else 1)
+    with progress_bar(f"learning {coverage:.0%} bounds from {history.height:,} jobs") as advance:
+        runtime = bound.fit_bound(
+            history, target="runtime", coverage=coverage, progress=lambda k, _: advance(k, total)
         )
-        memory = bound.fit_bound(history, target="mem_used", coverage=coverage) if has_mem else None
+        memory = None
+        if has_mem:
+            memory = bound.fit_bound(
+                history,
+                target="mem_used",
+                coverage=coverage,
+                progress=lambda k, n: advance(n + k, total),
+            )
     return runtime, memory
 
 

@@ -1,32 +1,22 @@
-"""``hpcsched predict`` on a terminal (Rich): the retraining progress bar and the metrics table."""
+"""``hpcsched predict`` on a terminal (Rich): the retraining progress bar and the metrics tables."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from hpcsched.cli.render import make_console
 
 
-@contextmanager
-def retraining_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A Rich progress bar for the retrainings (drawn only on a terminal, on stderr)."""
-    console = make_console(stderr=True)
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn())
-    with Progress(
-        *columns, console=console, transient=True, disable=not console.is_terminal
-    ) as bar:
-        task = bar.add_task(label, total=None)
+def retraining_bar(label: str) -> AbstractContextManager[Callable[[int, int], None]]:
+    """The bar of the retrainings (:func:`hpcsched.cli.render.progress_bar`)."""
+    from hpcsched.cli import render
 
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
+    return render.progress_bar(label)
 
 
 def eval_table(metrics: dict[str, Any]) -> None:
@@ -81,7 +71,7 @@ def all_table(rows: list[dict[str, Any]], *, trace: Path, target: str, verdict_l
     console = make_console()
     console.print(table)
     console.print(
-        "accuracy: mean of min(p, y)/max(p, y); under: share predicted below the actual value;"
-        " vs requested: the median errors compared"
+        "accuracy: mean of min(p, y)/max(p, y); under: share predicted too low; "
+        "vs requested: median errors"
     )
     console.print(verdict_line, highlight=False, soft_wrap=True)
