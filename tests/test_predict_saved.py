@@ -154,3 +154,31 @@ def test_advise_refuses_a_coverage_the_model_was_not_calibrated_for(
     assert f"--coverage 0.8: the model in {model} bounds 95% of jobs" in err
     code, _, err = invoke(*args)
     assert code == 2 and "give --history FILE" in err
+
+
+def test_advise_takes_the_models_own_coverage(tmp_path: Path) -> None:
+    synthetic_history(tmp_path / "h.parquet", jobs=300)
+    fit = ["predict", "fit", str(tmp_path / "h.parquet"), "--out", str(tmp_path / "m90")]
+    code, out, err = invoke(*fit, "--coverage", "0.9")
+    assert code == 0, err
+    (tmp_path / "job.sbatch").write_text(SCRIPT)
+    args = ["advise", str(tmp_path / "job.sbatch"), "--site", str(EXAMPLE_SITE), "--json"]
+    code, out, err = invoke(*args, "--model", str(tmp_path / "m90"))
+    assert code == 0, err  # no --coverage: the model's 90 %, not a refusal of the default 95 %
+    assert json.loads(out)["prediction"]["coverage"] == 0.9
+
+
+def test_impact_plans_with_the_saved_point_prediction(fitted: tuple[Path, Path]) -> None:
+    import numpy as np
+    import polars as pl
+
+    from hpcsched.predict.impact import PREDICTION_COLUMN, with_saved_predictions
+    from hpcsched.predict.saved import load_model
+
+    history, folder = fitted
+    table = pl.read_parquet(history).sort("submit")
+    saved = load_model(folder)
+    got = with_saved_predictions(table, saved)[PREDICTION_COLUMN].to_numpy()
+    point = saved.with_history(table).runtime.point(table)
+    assert np.allclose(got, np.maximum(point, 1.0))
+    assert not np.allclose(got, saved.with_history(table).runtime.upper(table))

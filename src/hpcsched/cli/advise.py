@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     import polars as pl
 
     from hpcsched.advise import Advice
-    from hpcsched.advise.plan import BoundModel, Prediction, Request
+    from hpcsched.advise.plan import Prediction, Request
     from hpcsched.advise.site import Site
     from hpcsched.advise.whatif import Queue
+    from hpcsched.predict.bound import FittedBound
 
 HELP = (
     "Rewrite SCRIPT's #SBATCH lines to fit the site policy, from a prediction.\n\n"
@@ -71,8 +72,8 @@ def _history(path: Path) -> pl.DataFrame:
 
 
 def _bounds(
-    history: pl.DataFrame | None, model: Path | None, coverage: float
-) -> tuple[BoundModel, BoundModel | None]:
+    history: pl.DataFrame | None, model: Path | None, coverage: float | None
+) -> tuple[FittedBound, FittedBound | None]:
     """The run-time and memory bounds: the saved ones of ``model`` (reading their history
     features from ``history`` when given), or fitted on ``history`` now."""
     from hpcsched.cli.render import progress_bar
@@ -82,7 +83,7 @@ def _bounds(
         from hpcsched.cli.predict import load_saved
 
         saved = load_saved(model)
-        if abs(saved.runtime.coverage - coverage) > 1e-9:
+        if coverage is not None and abs(saved.runtime.coverage - coverage) > 1e-9:
             fail(
                 f"--coverage {coverage:g}: the model in {model} bounds {saved.runtime.coverage:.0%}"
                 " of jobs; drop --coverage or refit with predict fit --coverage"
@@ -90,6 +91,7 @@ def _bounds(
         saved = saved if history is None else saved.with_history(history)
         return saved.runtime, saved.memory
     assert history is not None
+    coverage = 0.95 if coverage is None else coverage
     has_mem = "mem_used" in history.columns and history["mem_used"].null_count() < history.height
     total = bound.FIT_STEPS * (2 if has_mem else 1)
     with progress_bar(f"learning {coverage:.0%} bounds from {history.height:,} jobs") as advance:
@@ -108,7 +110,7 @@ def _bounds(
 
 
 def _predict(
-    bounds: tuple[BoundModel, BoundModel | None],
+    bounds: tuple[FittedBound, FittedBound | None],
     request: Request,
     site: Site,
     user: str,
@@ -175,8 +177,12 @@ def advise_command(
         bool, flag("--live-queue", help="read the queue now with squeue --json")
     ] = False,
     coverage: Annotated[
-        float, typer.Option(help="share of similar jobs the time limit must cover (0-1)")
-    ] = 0.95,
+        float | None,
+        typer.Option(
+            help="share of similar jobs the time limit must cover (0-1; default 0.95, or the "
+            "--model's own)"
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="advised script path (default: SCRIPT.advised.sbatch beside it)"),
@@ -206,7 +212,7 @@ def advise_command(
 
     if prefer not in PREFER:
         fail(f"--prefer {prefer!r}: choose cheapest or fastest")
-    if not 0 < coverage < 1:
+    if coverage is not None and not 0 < coverage < 1:
         fail(f"--coverage {coverage}: give a share between 0 and 1, e.g. 0.95")
     try:
         parsed = read_script(script)
@@ -219,6 +225,7 @@ def advise_command(
     current = _queue(queue, live_queue)
     table = None if history is None else _history(history)
     bounds = _bounds(table, model, coverage)
+    coverage = bounds[0].coverage
     who = user or getpass.getuser()
     try:
         prediction = _predict(bounds, request, site_spec, who, current.now, coverage)

@@ -43,11 +43,14 @@ def with_predictions(
 
 
 def with_saved_predictions(table: pl.DataFrame, saved: SavedModel) -> pl.DataFrame:
-    """``table`` (sorted by submit) with the saved run-time bound of each job as
+    """``table`` (sorted by submit) with the saved model's point prediction of each job's run time
+    (its LightGBM model, as ``--model lightgbm``; capped at the timelimit) as
     ``predicted_runtime``: no refit; the history features read the jobs of ``table`` that ended
-    before each submit, as a live scheduler would."""
+    before each submit, as a live scheduler would. The point, not the bound: on CTC-SP2 EASY
+    planned with the saved 95 % bound had a mean bounded slowdown of 50.8 against 49.6 with the
+    users' estimates (bounds are for advise's time limits, where being killed costs the run)."""
     table = table.sort("submit", maintain_order=True)
-    values = saved.with_history(table).runtime.upper(table)
+    values = saved.with_history(table).runtime.point(table)
     values = np.where(np.isfinite(values), np.maximum(values, 1.0), np.nan)
     return table.with_columns(pl.Series(PREDICTION_COLUMN, values, dtype=pl.Float64))
 
