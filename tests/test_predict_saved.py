@@ -182,3 +182,11 @@ def test_impact_plans_with_the_saved_point_prediction(fitted: tuple[Path, Path])
     point = saved.with_history(table).runtime.point(table)
     assert np.allclose(got, np.maximum(point, 1.0))
     assert not np.allclose(got, saved.with_history(table).runtime.upper(table))
+
+
+def test_impact_names_both_kinds_of_model_when_neither_matches(fitted: tuple[Path, Path]) -> None:
+    history, _ = fitted
+    code, _, err = invoke("predict", "impact", str(history), "--model", "lightgmb")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--model 'lightgmb' is not one of requested" in err
+    assert "nor a model folder (make one with: hpcsched predict fit --out)" in err

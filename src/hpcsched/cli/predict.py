@@ -49,11 +49,11 @@ def _load(trace: Path, filter_name: str) -> LoadedTable:
     return loaded
 
 
-def _check_model(model: str) -> None:
+def _check_model(model: str, or_else: str = "") -> None:
     from hpcsched.predict.evaluate import MODELS
 
     if model not in MODELS:
-        fail(f"--model {model!r} is not one of {', '.join(MODELS)}")
+        fail(f"--model {model!r} is not one of {', '.join(MODELS)}{or_else}")
 
 
 def _rounded(values: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +170,7 @@ def impact(
     if "/" in model or Path(model).exists():
         saved = load_saved(Path(model))  # before the trace: a bad model costs no replay
     else:
-        _check_model(model)
+        _check_model(model, ", nor a model folder (make one with: hpcsched predict fit --out)")
     loaded = _load(trace, filter_name)
     procs = capacity or loaded.machine_procs
     if not procs or procs <= 0:
