@@ -65,3 +65,10 @@ def test_every_column_of_the_what_if_table_has_its_unit(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "cost (core-h)" in result.stdout
+
+
+def test_a_learnt_history_still_rewrites_and_says_so_in_mib(tmp_path: Path) -> None:
+    out, written = run_advise(tmp_path, 150)
+    assert "kept:" not in out
+    assert parse_script(written).get("--mem") == "400M"  # ~300 MiB used of the 1G asked
+    assert "rounded up to 100 MiB per node); was: #SBATCH --mem=1G" in written

@@ -100,8 +100,8 @@ def _scripts(
     }
     if prediction.mem_upper is not None and request.mem is not None:
         why = (
-            f"{prediction.coverage:.0%} bound of peak memory {prediction.mem_upper / MB:.0f} MB, "
-            f"rounded up to {site.memory_granularity / MB:g} MB per node"
+            f"{prediction.coverage:.0%} bound of peak memory {prediction.mem_upper / MB:.0f} MiB, "
+            f"rounded up to {site.memory_granularity / MB:g} MiB per node"
         )
         if script.get("--mem-per-cpu") is not None:  # sbatch refuses --mem with --mem-per-cpu
             changes["--mem-per-cpu"] = (format_memory(request.mem / request.cpus), why)
