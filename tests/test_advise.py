@@ -52,8 +52,9 @@ srun ./relax
 class StandInBound:
     """A test double of FittedBound: fixed upper/point answers for every job."""
 
-    def __init__(self, upper: float, point: float) -> None:
+    def __init__(self, upper: float, point: float, known: int = 1000) -> None:
         self.upper_value, self.point_value = upper, point
+        self.known, self.needed = known, 100
         self.seen: list[pl.DataFrame] = []
 
     def upper(self, jobs: pl.DataFrame) -> np.ndarray:
@@ -188,12 +189,18 @@ def test_site_errors_are_one_line_with_file_and_line(
 
 
 def plan(
-    text: str, upper: float, point: float, *, mem: float | None = None, queue: Queue | None = None
+    text: str,
+    upper: float,
+    point: float,
+    *,
+    mem: float | None = None,
+    queue: Queue | None = None,
+    prefer: str = "cheapest",
 ) -> Advice:
     """Advice for ``text`` on the example site with a given bound (idle machine by default)."""
     script = parse_script(text, "job.sbatch")
     site = load_site(EXAMPLE_SITE)
-    return advise(script, site, queue or idle(), Prediction(upper, point, mem))
+    return advise(script, site, queue or idle(), Prediction(upper, point, mem), prefer=prefer)
 
 
 def test_predict_asks_the_bound_about_the_script_as_a_job_row() -> None:
@@ -208,7 +215,7 @@ def test_predict_asks_the_bound_about_the_script_as_a_job_row() -> None:
     assert seen["timelimit"] == 3600 and seen["cpus"] == 2 and seen["mem_req"] == 500 * MB
     assert (seen["user"], seen["partition"], seen["qos"]) == ("alice", "debug", "normal")
     no_bound = predict(StandInBound(np.inf, np.nan), None, row, 0.9)
-    assert no_bound.runtime_upper == 3600 and "kept the script's --time" in no_bound.note
+    assert no_bound.runtime_upper == 3600 and "--time kept" in no_bound.note
     with pytest.raises(RefusalError, match="has no --time"):
         predict(StandInBound(np.inf, np.nan), None, row.with_columns(timelimit=None), 0.9)
 
@@ -333,9 +340,9 @@ def test_what_if_marks_fastest_and_cheapest_on_a_crafted_queue(tmp_path: Path) -
     assert rows["shared"].option.cost_expected == pytest.approx(
         rows["express"].option.cost_expected / 3
     )
-    assert advice.chosen is rows["express"]
-    cheap = advise(script, site, queue, Prediction(20 * 60, 15 * 60), prefer="cheapest")
-    assert cheap.chosen.option.partition == "shared"
+    assert advice.chosen is rows["shared"]  # the default never pays more to start earlier
+    fast = advise(script, site, queue, Prediction(20 * 60, 15 * 60), prefer="fastest")
+    assert fast.chosen.option.partition == "express"
 
 
 def test_a_pinned_partition_that_breaks_a_rule_names_the_way_out(tmp_path: Path) -> None:
@@ -388,13 +395,14 @@ def test_the_real_squeue_json_of_slurm_22_05() -> None:
     assert by_id["19"][0].mem == 3000 * MB
     assert queue.skipped["held (never starts by itself)"] == ["16"]
     assert queue.skipped["has a dependency (assumed eligible now)"] == ["10", "11", "12"]
-    advice = plan(SCRIPT, 20 * 60, 15 * 60, queue=queue)
+    advice = plan(SCRIPT, 20 * 60, 15 * 60, queue=queue, prefer="fastest")
     start = {(r.option.partition, r.option.qos): r.start - queue.now for r in advice.rows}
     # QoS high (priority 100) jumps the pending normal jobs; low waits behind them
     assert start["debug", "high"] < start["debug", "normal"] <= start["debug", "low"]
     assert start["debug", "normal"] > 0
     assert "19" in queue.skipped["larger than a node of its partition (never starts; ignored)"]
     assert advice.chosen.option.qos == "high"
+    assert plan(SCRIPT, 20 * 60, 15 * 60, queue=queue).chosen.option.qos == "low"
 
 
 # -- the command --------------------------------------------------------------------------------
@@ -461,7 +469,7 @@ def test_cli_on_a_real_sacct_history_and_queue_and_its_refusal(tmp_path: Path) -
     (tmp_path / "out").mkdir()  # a missing folder is refused, not made (issue 22, finding 13)
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out" / "relax.sbatch")])
     assert result.exit_code == 0, result.output
-    assert "history is too short to learn a bound" in result.stdout  # 27 jobs: the request
+    assert "--time kept: only 27 past jobs with a known run time, 100 needed" in result.stdout
     assert "ADVISED" in result.stdout and "cheapest" in result.stdout
     chain = tmp_path / "out" / "submit-chain.sh"
     assert chain.exists() and (tmp_path / "out" / "relax.part2.sbatch").exists()

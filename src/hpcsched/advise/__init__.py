@@ -2,7 +2,8 @@
 
 :func:`advise` ties the steps together: read the script's request, size it from the prediction,
 list every partition/QoS that can take it (:mod:`.plan`), simulate each on the current queue
-(:mod:`.whatif`), pick the fastest (or cheapest) the script allows and write the script(s).
+(:mod:`.whatif`), pick the cheapest (or, asked, the fastest) the script allows and write the
+script(s).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from hpcsched.advise.site import Site
 from hpcsched.advise.whatif import Queue, WhatIf, what_if
 from hpcsched.core.durations import duration_text
 
-PREFER = ("fastest", "cheapest")
+#: ``cheapest`` is the default: a dearer QoS or partition (to start earlier) only when asked.
+PREFER = ("cheapest", "fastest")
 
 
 @dataclass
@@ -87,7 +89,7 @@ def _scripts(
     o = row.option
     grain = f"rounded up to {site.walltime_granularity / 60:g} min"
     bound = (
-        f"{prediction.note}, {grain}"
+        prediction.note
         if prediction.note
         else f"{prediction.coverage:.0%} bound of the predicted run time "
         f"{duration_text(prediction.runtime_upper)}, {grain}"
@@ -98,8 +100,8 @@ def _scripts(
     }
     if prediction.mem_upper is not None and request.mem is not None:
         why = (
-            f"{prediction.coverage:.0%} bound of peak memory {prediction.mem_upper / MB:.0f} MB, "
-            f"rounded up to {site.memory_granularity / MB:g} MB per node"
+            f"{prediction.coverage:.0%} bound of peak memory {prediction.mem_upper / MB:.0f} MiB, "
+            f"rounded up to {site.memory_granularity / MB:g} MiB per node"
         )
         if script.get("--mem-per-cpu") is not None:  # sbatch refuses --mem with --mem-per-cpu
             changes["--mem-per-cpu"] = (format_memory(request.mem / request.cpus), why)
@@ -130,7 +132,7 @@ def advise(
     queue: Queue,
     prediction: Prediction,
     *,
-    prefer: str = "fastest",
+    prefer: str = "cheapest",
     any_partition: bool = False,
 ) -> Advice:
     """The advised submission of ``script`` on ``site`` given ``queue``; raises
@@ -161,7 +163,16 @@ def advise(
         chosen = min(candidates, key=lambda r: (r.end, r.option.cost_expected))
     else:
         chosen = min(candidates, key=lambda r: (r.option.cost_expected, r.end))
-    notes = [
+    notes = [p for p in (prediction.mem_note,) if p]
+    fastest = min(candidates, key=lambda r: (r.end, r.option.cost_expected))
+    if fastest.end < chosen.end:
+        o, cost = fastest.option, fastest.option.cost_expected
+        notes.append(
+            f"{o.partition}/{o.qos} would end {duration_text(chosen.end - fastest.end)} earlier "
+            f"for {cost:,.2f} {site.charge_unit} instead of {chosen.option.cost_expected:,.2f} "
+            "(--prefer fastest)"
+        )
+    notes += [
         f"queue: {len(ids)} job(s) {why}: {' '.join(ids[:8])}" for why, ids in queue.skipped.items()
     ]
     notes += queue.notes

@@ -31,6 +31,14 @@ class BoundModel(Protocol):
 
     def point(self, jobs: pl.DataFrame) -> npt.NDArray[np.float64]: ...
 
+    @property
+    def known(self) -> int:
+        """Jobs with a known outcome the bound was fitted on."""
+
+    @property
+    def needed(self) -> int:
+        """The fewest such jobs the predictor learns from; below it nothing is learnt."""
+
 
 class RefusalError(ValueError):
     """A request no partition/QoS of the site can take; ``str`` is one line naming the rule."""
@@ -132,7 +140,12 @@ class Prediction:
     runtime_point: float
     mem_upper: float | None = None
     coverage: float = 0.95
-    note: str = ""  # why the bound is not a learnt one, when it is not
+    note: str = ""  # why the run time is the script's own, when it is not learnt
+    mem_note: str = ""  # why the memory is the script's own, when it is not learnt
+
+    @property
+    def runtime_learnt(self) -> bool:
+        return not self.note
 
 
 def job_row(request: Request, site: Site, *, user: str, now: float) -> pl.DataFrame:
@@ -153,30 +166,48 @@ def job_row(request: Request, site: Site, *, user: str, now: float) -> pl.DataFr
     return pl.DataFrame([row], schema={k: JOB_TABLE_SCHEMA[k] for k in row})
 
 
+def _shortfall(bound: BoundModel, option: str, what: str, verb: str = "kept") -> str:
+    """One line saying why ``option`` is kept, or "" when ``bound`` learnt from enough jobs."""
+    if bound.known >= bound.needed:
+        return ""
+    return (
+        f"{option} {verb}: only {bound.known} past jobs with a known {what}, {bound.needed} needed"
+    )
+
+
 def predict(
     runtime: BoundModel, memory: BoundModel | None, jobs: pl.DataFrame, coverage: float
 ) -> Prediction:
     """Ask the fitted bounds about the one job in ``jobs``.
 
-    A bound that is not finite (too little history for a model, and no request to fall back on)
-    falls back to the script's own ``--time``; with neither the job is refused.
+    Nothing that was not learnt is changed: a bound fitted on fewer jobs than its predictor needs
+    (or not finite) leaves the script's own ``--time`` (with no ``--time`` the job is refused) and
+    ``--mem``, and the note says why in one line.
     """
+    requested = jobs["timelimit"][0]
     upper = float(runtime.upper(jobs)[0])
     point = float(runtime.point(jobs)[0])
-    note = ""
-    if not math.isfinite(upper) or upper <= 0:
-        requested = jobs["timelimit"][0]
+    note = _shortfall(runtime, "--time", "run time")
+    if not note and (not math.isfinite(upper) or upper <= 0):
+        note = "--time kept: the history gives no finite bound for this job's run time"
+    if note:
         if requested is None:
             raise RefusalError(
-                "the history cannot bound this job's run time (too few similar finished jobs) "
+                f"the history cannot bound this job's run time ({note.split(': ', 1)[1]}) "
                 "and the script has no --time; add #SBATCH --time or give a longer --history"
             )
-        upper, note = float(requested), "no learnt bound for the run time: kept the script's --time"
+        upper = point = float(requested)
     if not math.isfinite(point) or point <= 0:
         point = upper
-    mem = float(memory.upper(jobs)[0]) if memory is not None else None
+    verb = "kept" if jobs["mem_req"][0] is not None else "not added"
+    mem, mem_note = None, f"--mem {verb}: the history has no peak memory (mem_used)"
+    if memory is not None:
+        mem_note = _shortfall(memory, "--mem", "peak memory", verb)
+        mem = None if mem_note else float(memory.upper(jobs)[0])
     mem = mem if mem is not None and math.isfinite(mem) and mem > 0 else None
-    return Prediction(upper, min(point, upper), mem, coverage, note)
+    if mem is None and not mem_note:
+        mem_note = f"--mem {verb}: the history gives no finite bound for this job's peak memory"
+    return Prediction(upper, min(point, upper), mem, coverage, note, mem_note)
 
 
 def round_up(value: float, step: float) -> float:
@@ -231,7 +262,8 @@ def options(site: Site, request: Request, prediction: Prediction) -> Options:
     """Every partition x QoS, with its parts and cost, or the rule that rules it out."""
     out = Options()
     grain = site.walltime_granularity
-    wall = round_up(prediction.runtime_upper, grain)
+    # a limit that was not learnt is the script's own: only Slurm's whole minutes, not the grain
+    wall = round_up(prediction.runtime_upper, grain if prediction.runtime_learnt else 60)
     for pname, part in site.partitions.items():
         for qname, qos in site.qos.items():
             broken = _rule_broken(request, pname, part, qname, qos)

@@ -139,6 +139,9 @@ class Site(BaseModel):
     partitions: dict[str, Partition] = Field(min_length=1)
     qos: dict[str, Qos] = Field(min_length=1)
     default_qos: str | None = None
+    charge_unit: str = Field(
+        "SU", min_length=1, max_length=20, description="what a charge is counted in (SU, core-h)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Site:

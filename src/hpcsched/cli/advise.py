@@ -18,12 +18,16 @@ if TYPE_CHECKING:
     from hpcsched.advise.plan import Prediction, Request
     from hpcsched.advise.site import Site
     from hpcsched.advise.whatif import Queue
+    from hpcsched.predict.bound import FittedBound
 
 HELP = (
     "Rewrite SCRIPT's #SBATCH lines to fit the site policy, from a prediction.\n\n"
     "The time limit becomes the calibrated upper bound of the run time learnt from --history "
+    "(or saved by predict fit, --model) "
     "(rounded up to the site's granularity), --mem the bound of peak memory; partition and QoS "
-    "are the fastest (or cheapest) valid choice on the current queue. A bound longer than a "
+    "are the cheapest valid choice on the current queue (--prefer fastest: the earliest end, even "
+    "at a dearer QoS). Nothing is changed that was not learnt: with too short a history the "
+    "script's own --time and --mem are kept, and a note says why. A bound longer than a "
     "partition allows becomes a chain of parts (NAME.part1.sbatch, ... and submit-chain.sh, which "
     "submits them with --dependency=afterok). A what-if table lists every valid partition/QoS "
     "with its expected start and end (the queue replayed under the site's policy) and cost. A "
@@ -67,33 +71,61 @@ def _history(path: Path) -> pl.DataFrame:
     return loaded.table
 
 
+def _bounds(
+    history: pl.DataFrame | None, model: Path | None, coverage: float | None
+) -> tuple[FittedBound, FittedBound | None]:
+    """The run-time and memory bounds: the saved ones of ``model`` (reading their history
+    features from ``history`` when given), or fitted on ``history`` now."""
+    from hpcsched.cli.render import progress_bar
+    from hpcsched.predict import bound
+
+    if model is not None:
+        from hpcsched.cli.predict import load_saved
+
+        saved = load_saved(model)
+        if coverage is not None and abs(saved.runtime.coverage - coverage) > 1e-9:
+            fail(
+                f"--coverage {coverage:g}: the model in {model} bounds {saved.runtime.coverage:.0%}"
+                " of jobs; drop --coverage or refit with predict fit --coverage"
+            )
+        saved = saved if history is None else saved.with_history(history)
+        return saved.runtime, saved.memory
+    assert history is not None
+    coverage = 0.95 if coverage is None else coverage
+    has_mem = "mem_used" in history.columns and history["mem_used"].null_count() < history.height
+    total = bound.FIT_STEPS * (2 if has_mem else 1)
+    with progress_bar(f"learning {coverage:.0%} bounds from {history.height:,} jobs") as advance:
+        runtime = bound.fit_bound(
+            history, target="runtime", coverage=coverage, progress=lambda k, _: advance(k, total)
+        )
+        memory = None
+        if has_mem:
+            memory = bound.fit_bound(
+                history,
+                target="mem_used",
+                coverage=coverage,
+                progress=lambda k, n: advance(n + k, total),
+            )
+    return runtime, memory
+
+
 def _predict(
-    history: pl.DataFrame, request: Request, site: Site, user: str, now: float, coverage: float
+    bounds: tuple[FittedBound, FittedBound | None],
+    request: Request,
+    site: Site,
+    user: str,
+    now: float,
+    coverage: float,
 ) -> Prediction:
-    from dataclasses import replace
-
     from hpcsched.advise.plan import RefusalError, job_row, predict
-    from hpcsched.cli.render import status
-    from hpcsched.predict.bound import fit_bound
 
+    runtime, memory = bounds
     try:
-        with status(f"learning {coverage:.0%} bounds from {history.height:,} jobs"):
-            runtime = fit_bound(history, target="runtime", coverage=coverage)
-            has_mem = (
-                "mem_used" in history.columns and history["mem_used"].null_count() < history.height
-            )
-            memory = fit_bound(history, target="mem_used", coverage=coverage) if has_mem else None
-            prediction = predict(
-                runtime, memory, job_row(request, site, user=user, now=now), coverage
-            )
+        prediction = predict(runtime, memory, job_row(request, site, user=user, now=now), coverage)
     except RefusalError:
         raise  # the command reports it as a refusal
     except ValueError as exc:
         fail(f"cannot predict from the history: {exc}".splitlines()[0])
-    if getattr(runtime, "model", True) is None and not prediction.note:
-        # FittedBound learns no model from too short a history: its bound is the request
-        note = "the history is too short to learn a bound: the time limit is the script's own"
-        prediction = replace(prediction, note=note)
     return prediction
 
 
@@ -126,10 +158,18 @@ def _write(advice: Advice, script: Path, out: Path | None) -> list[str]:
 
 def advise_command(
     script: Annotated[Path, typer.Argument(help="the batch script (#SBATCH lines) to advise")],
-    history: Annotated[
-        Path, typer.Option(help="finished jobs to learn from: a job table (.parquet) or SWF")
-    ],
     site: Annotated[Path, typer.Option(help="site policy YAML (see examples/site-local.yaml)")],
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            help="finished jobs to learn from: a job table (.parquet) or SWF (with --model: "
+            "only the recent jobs its features read)"
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="a model folder from predict fit --out, reused instead of refitting"),
+    ] = None,
     queue: Annotated[
         Path | None, typer.Option(help="the current queue: a file of squeue --json output")
     ] = None,
@@ -137,15 +177,22 @@ def advise_command(
         bool, flag("--live-queue", help="read the queue now with squeue --json")
     ] = False,
     coverage: Annotated[
-        float, typer.Option(help="share of similar jobs the time limit must cover (0-1)")
-    ] = 0.95,
+        float | None,
+        typer.Option(
+            help="share of similar jobs the time limit must cover (0-1; default 0.95, or the "
+            "--model's own)"
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="advised script path (default: SCRIPT.advised.sbatch beside it)"),
     ] = None,
     prefer: Annotated[
-        str, typer.Option(help="which valid partition/QoS to advise: fastest or cheapest")
-    ] = "fastest",
+        str,
+        typer.Option(
+            help="which valid partition/QoS to advise: cheapest, or fastest (may cost more)"
+        ),
+    ] = "cheapest",
     any_partition: Annotated[
         bool,
         flag("--any-partition", help="choose partition and QoS even when the script names them"),
@@ -164,8 +211,8 @@ def advise_command(
     from hpcsched.cli.render_advise import advice_json, print_advice
 
     if prefer not in PREFER:
-        fail(f"--prefer {prefer!r}: choose fastest or cheapest")
-    if not 0 < coverage < 1:
+        fail(f"--prefer {prefer!r}: choose cheapest or fastest")
+    if coverage is not None and not 0 < coverage < 1:
         fail(f"--coverage {coverage}: give a share between 0 and 1, e.g. 0.95")
     try:
         parsed = read_script(script)
@@ -173,11 +220,15 @@ def advise_command(
         request = request_of(parsed)
     except (ScriptError, SiteError, RefusalError) as exc:
         fail(str(exc))
+    if history is None and model is None:
+        fail("give --history FILE (finished jobs to learn from) or --model FOLDER (predict fit)")
     current = _queue(queue, live_queue)
-    table = _history(history)
+    table = None if history is None else _history(history)
+    bounds = _bounds(table, model, coverage)
+    coverage = bounds[0].coverage
     who = user or getpass.getuser()
     try:
-        prediction = _predict(table, request, site_spec, who, current.now, coverage)
+        prediction = _predict(bounds, request, site_spec, who, current.now, coverage)
         advice = advise(
             parsed, site_spec, current, prediction, prefer=prefer, any_partition=any_partition
         )
@@ -185,9 +236,9 @@ def advise_command(
         fail(f"{script}: refused: {exc}")
     files = _write(advice, script, out)
     if as_json:
-        typer.echo(json.dumps(advice_json(advice, current.now, files)))
+        typer.echo(json.dumps(advice_json(advice, current.now, files, site_spec.charge_unit)))
     else:
-        print_advice(advice, current.now, files)
+        print_advice(advice, current.now, files, site_spec.charge_unit)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""hpcsched predict eval | impact: runtime and memory predictions, and what they buy EASY."""
+"""hpcsched predict fit | eval | impact: runtime and memory predictions, and what they buy EASY."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from hpcsched.cli.errors import fail, warn_malformed
 from hpcsched.cli.options import JsonOpt, flag, group
 
 if TYPE_CHECKING:
+    import polars as pl
+
+    from hpcsched.predict.saved import SavedModel
     from hpcsched.workloads.load import LoadedTable
 
 MODEL_HELP = (
+    "all (every model against requested, one table and a verdict; eval only), "
     "requested (the user's timelimit), user-last-two (Tsafrir 2007), alea (per-user ratio), "
     "lightgbm (learned point prediction), lightgbm-ensemble (per block, LightGBM or its blend with "
     "the baselines that did best on jobs already finished) or lightgbm-bound (learned upper bound "
@@ -45,11 +49,11 @@ def _load(trace: Path, filter_name: str) -> LoadedTable:
     return loaded
 
 
-def _check_model(model: str) -> None:
+def _check_model(model: str, or_else: str = "") -> None:
     from hpcsched.predict.evaluate import MODELS
 
     if model not in MODELS:
-        fail(f"--model {model!r} is not one of {', '.join(MODELS)}")
+        fail(f"--model {model!r} is not one of {', '.join(MODELS)}{or_else}")
 
 
 def _rounded(values: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +93,8 @@ def evaluate(
     from hpcsched.cli.render_predict import eval_table, retraining_bar
     from hpcsched.predict import evaluate as ev
 
-    _check_model(model)
+    if model != "all":
+        _check_model(model)
     if target not in ("runtime", "memory"):
         fail(f"--target {target!r} is not runtime or memory")
     if not 0.0 < coverage < 1.0:
@@ -102,6 +107,9 @@ def evaluate(
         "coverage": coverage,
         "retrain_every": retrain_every,
     }
+    if model == "all":
+        _evaluate_all(trace, loaded.table, unseen_users, as_json, options)
+        return
     with retraining_bar(f"{model}: retraining") as progress:
         if unseen_users:
             result = ev.unseen_users(loaded.table, model, progress=progress, **options)
@@ -116,11 +124,35 @@ def evaluate(
     eval_table(metrics)
 
 
+def _evaluate_all(
+    trace: Path, table: pl.DataFrame, unseen_users: bool, as_json: bool, options: dict[str, Any]
+) -> None:
+    """Every model in turn on the same jobs; one table against ``requested`` and a verdict."""
+    from hpcsched.cli.render_predict import all_table, retraining_bar
+    from hpcsched.predict import evaluate as ev
+    from hpcsched.predict.leaderboard import verdict
+
+    rows = []
+    for name in ev.MODELS:
+        with retraining_bar(f"{name}: retraining") as progress:
+            run = ev.unseen_users if unseen_users else ev.chronological
+            rows.append(_rounded(run(table, name, progress=progress, **options).metrics()))
+    if rows[0]["n"] == 0:
+        fail(f"{trace}: no job has a known {options['target']} to score; try --target runtime")
+    line = verdict(rows, options["target"])
+    if as_json:
+        typer.echo(json.dumps({"trace": str(trace), "models": rows, "verdict": line}))
+        return
+    all_table(rows, trace=trace, target=options["target"], verdict_line=line)
+
+
 def impact(
     trace: Annotated[
         Path, typer.Argument(help="an SWF trace (.swf, .swf.gz) or a job table (.parquet)")
     ],
-    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "lightgbm",
+    model: Annotated[
+        str, typer.Option(help=MODEL_HELP + "; or a folder written by predict fit --out")
+    ] = "lightgbm",
     filter_name: Annotated[str, typer.Option("--filter", help=FILTER_HELP)] = "strong",
     capacity: Annotated[
         int | None, typer.Option(help="processors of the machine (default: the trace's MaxProcs)")
@@ -134,14 +166,21 @@ def impact(
     from hpcsched.cli.render_predict import retraining_bar
     from hpcsched.predict.impact import easy_impact
 
-    _check_model(model)
+    saved = None
+    if "/" in model or Path(model).exists():
+        saved = load_saved(Path(model))  # before the trace: a bad model costs no replay
+    else:
+        _check_model(model, ", nor a model folder (make one with: hpcsched predict fit --out)")
     loaded = _load(trace, filter_name)
     procs = capacity or loaded.machine_procs
     if not procs or procs <= 0:
         fail(f"{trace}: machine size unknown; give --capacity PROCESSORS")
-    with retraining_bar(f"{model}: retraining") as progress:
-        result = easy_impact(loaded.table, procs, model, progress=progress)
-    result = {"trace": str(trace), "capacity": procs, **result}
+    label = f"{model}: {'predicting (saved, no refit)' if saved else 'retraining'}"
+    with retraining_bar(label) as progress:
+        result = easy_impact(loaded.table, procs, saved or model, progress=progress)
+    result = {"trace": str(trace), "capacity": procs, **result, "model": model}
+    if saved is not None:
+        result["note"] = _in_sample_note(trace, saved.meta)
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -152,13 +191,85 @@ def impact(
         {"policy": f"easy, {model} predictions", **result["predictions"]},
     ]
     metrics_table(rows, title=f"EASY on {trace}: user estimates vs {model}")
+    if saved is not None:
+        typer.echo(f"note: {result['note']}")
+
+
+def _in_sample_note(trace: Path, meta: dict[str, Any]) -> str:
+    from hpcsched.predict.saved import file_sha256
+
+    trained = meta.get("trained_on") or {}
+    if trained.get("sha256") == file_sha256(trace):
+        return "the model was fitted on this very file: its predictions are in-sample (optimistic)"
+    return f"the model was fitted on {trained.get('path', 'another file')}"
+
+
+def fit(
+    trace: Annotated[
+        Path, typer.Argument(help="finished jobs to learn from: a job table (.parquet) or SWF")
+    ],
+    out: Annotated[Path, typer.Option(help="the model folder to write (made if missing)")],
+    coverage: Annotated[
+        float, typer.Option(help="share of similar jobs the run-time bound must cover (0-1)")
+    ] = 0.95,
+    filter_name: Annotated[str, typer.Option("--filter", help=FILTER_HELP)] = "none",
+) -> None:
+    """Fit the run-time (and peak-memory) bound once and save it for advise and predict impact
+    (--model MODEL): the LightGBM model, its conformal margins and model.json (features, the
+    file it was trained on, when, the hpcsched version)."""
+    from hpcsched import __version__
+    from hpcsched.cli.errors import checked_output
+    from hpcsched.cli.render import progress_bar
+    from hpcsched.predict.bound import FIT_STEPS, fit_bound
+    from hpcsched.predict.saved import metadata, save_model
+
+    if not 0.0 < coverage < 1.0:
+        fail(f"--coverage {coverage} must be between 0 and 1, e.g. 0.95")
+    checked_output(out, folder=True)
+    table = _load(trace, filter_name).table
+    has_mem = "mem_used" in table.columns and table["mem_used"].null_count() < table.height
+    total = FIT_STEPS * (2 if has_mem else 1)
+    with progress_bar(f"learning {coverage:.0%} bounds from {table.height:,} jobs") as advance:
+        runtime = fit_bound(
+            table, target="runtime", coverage=coverage, progress=lambda k, _: advance(k, total)
+        )
+        if runtime.model is None:
+            fail(
+                f"{trace}: only {runtime.known} jobs with a known run time, {runtime.needed} "
+                "needed to learn a model; give a longer history"
+            )
+        memory = None
+        if has_mem:
+            memory = fit_bound(
+                table,
+                target="mem_used",
+                coverage=coverage,
+                progress=lambda k, n: advance(n + k, total),
+            )
+    try:
+        save_model(out, runtime, memory, metadata(trace, runtime, memory, __version__))
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}; choose another --out")
+    learnt = "run time" + (" and peak memory" if memory is not None and memory.model else "")
+    typer.echo(f"wrote {out}: {learnt} bounds at {coverage:.0%} from {runtime.known:,} jobs")
+
+
+def load_saved(path: Path) -> SavedModel:
+    """The model folder at ``path``, or one error line."""
+    from hpcsched.predict.saved import ModelFileError, load_model
+
+    try:
+        return load_model(path)
+    except ModelFileError as exc:
+        fail(str(exc))
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``predict`` group (``eval``, ``impact``) to ``app``."""
+    """Add the ``predict`` group (``fit``, ``eval``, ``impact``) to ``app``."""
     predict_app = group(
         "Predict job runtimes and memory from a site's history; measure the scheduling gain."
     )
+    predict_app.command("fit")(fit)
     predict_app.command("eval")(evaluate)
     predict_app.command("impact")(impact)
     app.add_typer(predict_app, name="predict")

@@ -1,13 +1,14 @@
-"""Terminal presentation every command shares (Rich): the console, tables of metrics and a
-spinner for long work."""
+"""Terminal presentation every command shares (Rich): the console, tables of metrics, a spinner
+and a progress bar for long work (both on stderr, drawn only on a terminal)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hpcsched.core.durations import duration_text
@@ -101,3 +102,32 @@ def status(message: str) -> Iterator[None]:
     console = Console(stderr=True)
     with console.status(message):
         yield
+
+
+def stderr_console() -> Console:
+    """The console progress is drawn on (stderr; replaced by tests to stand in a terminal)."""
+    return make_console(stderr=True)
+
+
+@contextmanager
+def progress_bar(
+    label: str, *, total: int | None = None, console: Console | None = None
+) -> Iterator[Callable[[int, int], None]]:
+    """A Rich bar of ``label`` on stderr; it yields ``advance(done, total)``. Drawn only when the
+    console is a terminal (logs, pipes and ``--json`` output stay clean) and erased when done."""
+    console = console or stderr_console()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as bar:
+        task = bar.add_task(label, total=total)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance

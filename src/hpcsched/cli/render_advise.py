@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from hpcsched.advise import Advice
@@ -36,19 +37,39 @@ def _marks(row: WhatIf, chosen: WhatIf) -> str:
     return ", ".join(marks)
 
 
-def print_advice(advice: Advice, now: float, files: list[str]) -> None:
-    """The what-if table, the refused options and what was written."""
+def memory_text(size: float) -> str:
+    """Bytes as Slurm counts them (binary units): 500 MiB, 1.0 GiB, 2.0 TiB."""
+    for unit, scale in (("TiB", 1024**4), ("GiB", 1024**3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / MB:.0f} MiB"
+
+
+def print_advice(advice: Advice, now: float, files: list[str], charge_unit: str = "SU") -> None:
+    """The what-if table (a unit on every number), the refused options and what was written."""
     console = make_console()
     p = advice.prediction
+    memory = memory_text(advice.request.mem) if advice.request.mem else "site default memory"
+    runtime = (
+        f"run time {p.coverage:.0%} bound {duration_text(p.runtime_upper)}, "
+        f"expected {duration_text(p.runtime_point)}"
+        if p.runtime_learnt
+        else f"run time: the script's {duration_text(p.runtime_upper)} (not learnt)"
+    )
     title = (
-        f"what if: {advice.request.nodes} node(s), {advice.request.cpus} CPU(s), "
-        f"{(advice.request.mem or 0) / MB:.0f} MB; run time {p.coverage:.0%} bound "
-        f"{duration_text(p.runtime_upper)}, expected {duration_text(p.runtime_point)}"
+        f"what if: {advice.request.nodes} node(s), {advice.request.cpus} CPU(s), {memory}; "
+        + runtime
     )
     clock = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    table = Table(title=title, caption=f"start and end counted from now = {clock}")
-    for header in ("partition", "QoS", "time limit", "start", "expected end", "cost", "at limit"):
-        table.add_column(header, justify="left" if header in ("partition", "QoS") else "right")
+    caption = (
+        f"start and expected end counted from now = {clock}; "
+        "max: the charge if it runs to its limit"
+    )
+    table = Table(title=title, caption=caption)
+    costs = (f"cost ({charge_unit})", f"max ({charge_unit})")
+    for header in ("partition", "QoS", "time limit", "start", "end", *costs):
+        justify: JustifyMethod = "left" if header in ("partition", "QoS") else "right"
+        table.add_column(header, justify=justify, no_wrap=True)  # the marks wrap instead
     table.add_column("", style="bold")
     for row in advice.rows:
         o = row.option
@@ -72,11 +93,14 @@ def print_advice(advice: Advice, now: float, files: list[str]) -> None:
         console.print(f"wrote {path}")
 
 
-def advice_json(advice: Advice, now: float, files: list[str]) -> dict[str, Any]:
-    """Everything the table shows, in SI units and epoch seconds."""
+def advice_json(
+    advice: Advice, now: float, files: list[str], charge_unit: str = "SU"
+) -> dict[str, Any]:
+    """Everything the table shows, in SI units and epoch seconds (costs in ``charge_unit``)."""
     r, p = advice.request, advice.prediction
     return {
         "now": now,
+        "charge_unit": charge_unit,
         "request": {"nodes": r.nodes, "cpus": r.cpus, "gpus": r.gpus, "mem": r.mem},
         "prediction": {
             "runtime_upper": p.runtime_upper,
@@ -84,6 +108,7 @@ def advice_json(advice: Advice, now: float, files: list[str]) -> dict[str, Any]:
             "mem_upper": p.mem_upper,
             "coverage": p.coverage,
             "note": p.note,
+            "mem_note": p.mem_note,
         },
         "advised": {
             "partition": advice.chosen.option.partition,

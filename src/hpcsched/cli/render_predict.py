@@ -1,32 +1,22 @@
-"""``hpcsched predict`` on a terminal (Rich): the retraining progress bar and the metrics table."""
+"""``hpcsched predict`` on a terminal (Rich): the retraining progress bar and the metrics tables."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from hpcsched.cli.render import make_console
 
 
-@contextmanager
-def retraining_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A Rich progress bar for the retrainings (drawn only on a terminal, on stderr)."""
-    console = make_console(stderr=True)
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn())
-    with Progress(
-        *columns, console=console, transient=True, disable=not console.is_terminal
-    ) as bar:
-        task = bar.add_task(label, total=None)
+def retraining_bar(label: str) -> AbstractContextManager[Callable[[int, int], None]]:
+    """The bar of the retrainings (:func:`hpcsched.cli.render.progress_bar`)."""
+    from hpcsched.cli import render
 
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
+    return render.progress_bar(label)
 
 
 def eval_table(metrics: dict[str, Any]) -> None:
@@ -46,3 +36,42 @@ def eval_table(metrics: dict[str, Any]) -> None:
                 else str(value),
             )
     make_console().print(table)
+
+
+def all_table(rows: list[dict[str, Any]], *, trace: Path, target: str, verdict_line: str) -> None:
+    """``predict eval --model all``: one row per model, errors in hours and minutes (or MiB/GiB),
+    each model's median error against ``requested``'s, then the verdict as the last line."""
+    from hpcsched.predict.leaderboard import BASELINE, error_text
+
+    base = next((r["medae"] for r in rows if r["model"] == BASELINE), None)
+    table = Table(title=f"every model on {trace.name} ({target}), scored on the same jobs")
+    headers = ("model", "jobs", "median error", "mean error", "accuracy", "under", "vs requested")
+    for header in headers:
+        table.add_column(header, justify="left" if header == "model" else "right", no_wrap=True)
+    for row in rows:
+        medae = row.get("medae")
+        versus = (
+            "baseline"
+            if row["model"] == BASELINE
+            else f"{base / medae:.1f}× smaller"
+            if base and medae and medae < base
+            else f"{medae / base:.1f}× larger"
+            if base and medae
+            else "—"
+        )
+        table.add_row(
+            row["model"],
+            f"{row['n']:,}",
+            error_text(medae, target),
+            error_text(row.get("mae"), target),
+            "—" if row.get("accuracy") is None else f"{row['accuracy']:.0%}",
+            "—" if row.get("under_rate") is None else f"{row['under_rate']:.0%}",
+            versus,
+        )
+    console = make_console()
+    console.print(table)
+    console.print(
+        "accuracy: mean of min(p, y)/max(p, y); under: share predicted too low; "
+        "vs requested: median errors"
+    )
+    console.print(verdict_line, highlight=False, soft_wrap=True)

@@ -20,3 +20,20 @@ def duration_text(seconds: float) -> str:
     else:
         text = f"{s / 86400:.1f} d"
     return f"-{text}" if seconds < 0 else text
+
+
+def hours_minutes(seconds: float) -> str:
+    """An error or a wait as two whole units, the way people say it: 45 s, 38 min, 1 h 12 min,
+    1 d 2 h (``predict eval`` tables, where 1.2 h would make readers convert)."""
+    s = round(abs(seconds))
+    if s < 60:
+        text = f"{s} s"
+    elif s < 3600:
+        text = f"{round(s / 60)} min"
+    elif s < 86400:
+        minutes = round(s / 60)
+        text = f"{minutes // 60} h {minutes % 60} min"
+    else:
+        hours = round(s / 3600)
+        text = f"{hours // 24} d {hours % 24} h"
+    return f"-{text}" if seconds < 0 else text

@@ -16,6 +16,7 @@ Stable interface (``advise`` uses it): ``fit_bound(history, *, target, coverage)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,12 @@ class FittedBound:
         int, float
     ]  # Mondrian group (conformal.mondrian_groups) -> log margin; -1: pooled
     fallback: float  # point prediction when there is no model and no request (history median)
+    known: int = 0  # jobs with a known outcome in the history it was fitted on
+
+    @property
+    def needed(self) -> int:
+        """The fewest jobs with a known outcome a model is learnt from (:data:`MIN_HISTORY`)."""
+        return MIN_HISTORY
 
     def _features(self, jobs: pl.DataFrame) -> pl.DataFrame:
         return submission_features(jobs, history=self.history, target=self.target)
@@ -88,10 +95,24 @@ class FittedBound:
         return apply_margin(p, margin, self._cap(jobs))
 
 
+#: The steps :func:`fit_bound` reports to ``progress``: features, model, calibration.
+FIT_STEPS = 3
+
+
 def fit_bound(
-    history: pl.DataFrame, *, target: str = "runtime", coverage: float = 0.95
+    history: pl.DataFrame,
+    *,
+    target: str = "runtime",
+    coverage: float = 0.95,
+    progress: Callable[[int, int], None] | None = None,
 ) -> FittedBound:
-    """Learn a bound from ``history`` (finished jobs as job-table rows, any order)."""
+    """Learn a bound from ``history`` (finished jobs as job-table rows, any order);
+    ``progress(done, FIT_STEPS)`` is called after each step (all at once when nothing is learnt)."""
+
+    def step(done: int) -> None:
+        if progress is not None:
+            progress(done, FIT_STEPS)
+
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"coverage must be between 0 and 1 (exclusive), not {coverage}")
     column = target_column(target)
@@ -102,8 +123,10 @@ def fit_bound(
     values = known[column].cast(pl.Float64).to_numpy() if known.height else np.array([])
     fallback = float(np.median(values)) if len(values) else np.nan
     if known.height < MIN_HISTORY:
-        return FittedBound(target, coverage, rows, None, {}, fallback)
+        step(FIT_STEPS)
+        return FittedBound(target, coverage, rows, None, {}, fallback, known.height)
     features = submission_features(known, target=target)
+    step(1)
     first_calibration = int(known.height * (1.0 - CALIBRATION_SHARE))
     cut = float(known["submit"][first_calibration])
     train = (known["end"].to_numpy() < cut)[:first_calibration]
@@ -111,6 +134,7 @@ def fit_bound(
     model.fit_features(
         features[:first_calibration].filter(pl.Series(train)), values[:first_calibration][train]
     )
+    step(2)
     calib = features[first_calibration:]
     # Scores on the uncapped point: capping at the timelimit changes no job's coverage (a job
     # that ran within its limit is covered by min(bound, limit) exactly when by the bound).
@@ -122,4 +146,5 @@ def fit_bound(
         mine = scores[group == g]
         if len(mine) >= MIN_SCORES:
             margins[int(g)] = conformal_quantile(mine, coverage)
-    return FittedBound(target, coverage, rows, model, margins, fallback)
+    step(3)
+    return FittedBound(target, coverage, rows, model, margins, fallback, known.height)

@@ -15,13 +15,16 @@ that ends earlier in the simulation than in the trace is not yet visible to the 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from hpcsched.predict.evaluate import Progress, chronological
 from hpcsched.sim.simulate import simulate
+
+if TYPE_CHECKING:
+    from hpcsched.predict.saved import SavedModel
 
 PREDICTION_COLUMN = "predicted_runtime"
 _KEYS = ("jobs", "avg_bsld", "avg_wait", "max_bsld", "utilization")
@@ -39,21 +42,39 @@ def with_predictions(
     return table.with_columns(pl.Series(PREDICTION_COLUMN, values, dtype=pl.Float64))
 
 
+def with_saved_predictions(table: pl.DataFrame, saved: SavedModel) -> pl.DataFrame:
+    """``table`` (sorted by submit) with the saved model's point prediction of each job's run time
+    (its LightGBM model, as ``--model lightgbm``; capped at the timelimit) as
+    ``predicted_runtime``: no refit; the history features read the jobs of ``table`` that ended
+    before each submit, as a live scheduler would. The point, not the bound: on CTC-SP2 EASY
+    planned with the saved 95 % bound had a mean bounded slowdown of 50.8 against 49.6 with the
+    users' estimates (bounds are for advise's time limits, where being killed costs the run)."""
+    table = table.sort("submit", maintain_order=True)
+    values = saved.with_history(table).runtime.point(table)
+    values = np.where(np.isfinite(values), np.maximum(values, 1.0), np.nan)
+    return table.with_columns(pl.Series(PREDICTION_COLUMN, values, dtype=pl.Float64))
+
+
 def easy_impact(
     table: pl.DataFrame,
     capacity: int,
-    model: str,
+    model: str | SavedModel,
     *,
     policy_name: str = "easy",
     progress: Progress | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """Avg bsld and wait of EASY with user estimates and with ``model``'s predictions."""
+    """Avg bsld and wait of EASY with user estimates and with ``model``'s predictions (a model
+    name, retrained chronologically, or a saved model, reused as it is)."""
     from hpcsched.policies.registry import get_policy
 
     policy = get_policy(policy_name)
     started = time.perf_counter()
-    predicted = with_predictions(table, model, progress=progress, **options)
+    if isinstance(model, str):
+        predicted = with_predictions(table, model, progress=progress, **options)
+    else:
+        predicted = with_saved_predictions(table, model)
+        model = "saved"
     predict_seconds = time.perf_counter() - started
     user = simulate(predicted, policy, capacity, estimate="requested").metrics
     ours = simulate(predicted, policy, capacity, estimate=PREDICTION_COLUMN).metrics
