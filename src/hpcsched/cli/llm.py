@@ -160,7 +160,7 @@ def check(
     else:
         from rich.table import Table
 
-        from hpcsched.render import make_console
+        from hpcsched.cli.render import make_console
 
         table = Table(title=f"{found.url} — {found.model or 'no model'}")
         for header in ("capability", "works", "detail"):

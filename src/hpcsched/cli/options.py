@@ -74,6 +74,10 @@ EstimateOpt = Annotated[
     str,
     typer.Option(help="what the policy plans with: requested (user walltime), exact, or a column"),
 ]
+#: --out of a command that writes a job table (hpcsched.workloads.export.TABLE_SUFFIXES)
+TABLE_OUT_HELP = (
+    "job table to write: .parquet, .csv, .jsonl or .swf[.gz] (the format follows the name)"
+)
 #: ``hpcsched.policies.classes.DEFAULT_CLASSES``, written here so the CLI starts without Polars
 DEFAULT_CLASSES = "size"
 ClassesOpt = Annotated[

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hpcsched.cli.errors import checked_output, fail
-from hpcsched.cli.options import JsonOpt, flag
+from hpcsched.cli.options import TABLE_OUT_HELP, JsonOpt, flag
 
 if TYPE_CHECKING:
     from hpcsched.slurm.pull import PullResult
@@ -46,7 +46,7 @@ def pull(
         str,
         typer.Option("--since", help="first day to collect: YYYY-MM-DD or an ISO datetime (UTC)"),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="job table to write (Parquet)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help=TABLE_OUT_HELP)],
     until: Annotated[
         str | None,
         typer.Option(
@@ -72,10 +72,11 @@ def pull(
     Queries sacct one calendar month at a time (UTC, a few in parallel), keeps each month's text
     in the cache, reuses months that ended over a day ago, and counts each job once."""
     from hpcsched.cli.render_pull import window_progress
-    from hpcsched.core.outputs import atomic_output
     from hpcsched.slurm import SlurmAdapter, SlurmError
     from hpcsched.slurm.pull import month_windows, pull_accounting
+    from hpcsched.workloads.export import TABLE_SUFFIXES, write_job_table
     from hpcsched.workloads.sacct import SacctError
+    from hpcsched.workloads.swf import SwfError
 
     start = _when("--since", since)
     end = _when("--until", until) if until else None
@@ -83,7 +84,7 @@ def pull(
         fail(f"--since {since} is not before --until {until} (give an earlier --since)")
     if parallel < 1 or parallel > 32:
         fail(f"--parallel {parallel} is out of range (give 1 to 32; 4 is gentle on slurmdbd)")
-    checked_output(out, ".parquet")  # the job table is written as Parquet
+    checked_output(out, *TABLE_SUFFIXES)  # the format follows the name
     adapter = SlurmAdapter()
     reason = adapter.available()
     if reason is not None:
@@ -105,8 +106,9 @@ def pull(
     except (ValueError, SlurmError, SacctError) as exc:
         fail(str(exc))
     try:
-        with atomic_output(out) as temp:
-            result.table.write_parquet(temp)
+        write_job_table(result.table, out)
+    except SwfError as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc} (check the path and the disk)")
     _report(result, out)

@@ -14,6 +14,7 @@ from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.executors import make_executor, make_pool
 from hpcsched.cli.llm import DeadlineOpt, ModelOpt, UrlOpt
 from hpcsched.cli.options import (
+    TABLE_OUT_HELP,
     DaskAddressOpt,
     DaskWorkersOpt,
     ExecutorOpt,
@@ -285,19 +286,17 @@ def _explained(
 
 def export(
     run_dir: RunDirArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write")] = Path(
-        "jobs.parquet"
-    ),
+    out: Annotated[Path, typer.Option("--out", "-o", help=TABLE_OUT_HELP)] = Path("jobs.parquet"),
 ) -> None:
-    """Write the run as a job table (Parquet) for the analytics and the simulator."""
-    from hpcsched.core.outputs import atomic_output
+    """Write the run as a job table for the analytics and the simulator (Parquet, CSV, JSON
+    Lines or SWF, by the --out name)."""
     from hpcsched.runtime.export import journal_to_job_table
+    from hpcsched.workloads.export import TABLE_SUFFIXES, write_job_table
 
-    checked_output(out, ".parquet")
+    checked_output(out, *TABLE_SUFFIXES)
     table = journal_to_job_table(_record(run_dir))
-    with atomic_output(out) as temp:
-        table.write_parquet(temp)
-    typer.echo(f"{table.height} tasks written to {out}")
+    kind = write_job_table(table, out)
+    typer.echo(f"{table.height} tasks written to {out} ({kind})")
 
 
 def register(app: typer.Typer) -> None:

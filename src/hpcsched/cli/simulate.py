@@ -77,7 +77,8 @@ def simulate(
     protocol: ProtocolOpt = None,
     release: ReleaseOpt = "eligible",
     out: Annotated[
-        Path | None, typer.Option(help="write the simulated job table (.parquet)")
+        Path | None,
+        typer.Option(help="write the simulated job table: .parquet, .csv, .jsonl or .swf[.gz]"),
     ] = None,
     as_json: JsonOpt = False,
     procs: ProcsOpt = None,
@@ -92,7 +93,9 @@ def simulate(
     from hpcsched.sim.protocols import simulate_windows, windows_of
 
     if out is not None:  # before the replay: not a traceback after it (issue 22, finding 13)
-        checked_output(out, ".parquet")
+        from hpcsched.workloads.export import TABLE_SUFFIXES
+
+        checked_output(out, *TABLE_SUFFIXES)
     loaded, capacity = open_trace(trace, filter_name, strict, procs)
     protocol = _protocol(protocol, filter_name)
     try:
@@ -115,9 +118,9 @@ def simulate(
     metrics["protocol"], metrics["classes"] = protocol, described
     metrics["malformed"] = len(loaded.malformed)
     if out is not None:
-        from hpcsched.workloads.load import write_table
+        from hpcsched.workloads.export import write_job_table
 
-        write_table(result.table, out, machine_procs=capacity)
+        write_job_table(result.table, out, machine_procs=capacity)
     if as_json:
         typer.echo(json.dumps(metrics))
         return

@@ -11,7 +11,7 @@ import typer
 
 from hpcsched.cli import pull
 from hpcsched.cli.errors import checked_output, fail, warn_implausible
-from hpcsched.cli.options import JsonOpt, StrictOpt, flag, group
+from hpcsched.cli.options import TABLE_OUT_HELP, JsonOpt, StrictOpt, flag, group
 
 FORMATS = ("sacct", "sacct-json", "swf")
 SHOWN_MALFORMED = 5
@@ -26,8 +26,11 @@ def _return_freed_memory() -> None:
 
 
 def convert(
-    file: Annotated[Path, typer.Argument(help="sacct -P text, sacct --json, or an SWF trace")],
-    out: Annotated[Path, typer.Option(help="the job table to write (.parquet)")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="sacct -P text, sacct --json, an SWF trace or a job table (.parquet)"),
+    ],
+    out: Annotated[Path, typer.Option(help=TABLE_OUT_HELP)],
     source: Annotated[
         str | None,
         typer.Option(
@@ -59,17 +62,20 @@ def convert(
     as_json: JsonOpt = False,
     strict: StrictOpt = False,
 ) -> None:
-    """Convert an accounting dump or SWF trace into a job table (Parquet).
+    """Convert an accounting dump, SWF trace or job table into a job table (Parquet, CSV,
+    JSON Lines or SWF, by the --out name).
 
     Malformed lines are skipped and reported on stderr with file:line (--strict stops instead).
     """
     _return_freed_memory()
     from hpcsched.cli.render import status
-    from hpcsched.workloads.load import InputError, load_jobs, sniff, write_table
+    from hpcsched.workloads.export import TABLE_SUFFIXES, write_job_table
+    from hpcsched.workloads.load import InputError, load_jobs, sniff
+    from hpcsched.workloads.swf import SwfError
 
     if source is not None and source not in FORMATS:
         fail(f"--from {source!r} is not one of {', '.join(FORMATS)}")
-    checked_output(out, ".parquet")  # before the read: the job table is written as Parquet
+    checked_output(out, *TABLE_SUFFIXES)  # before the read; the format follows the name
     names = [f.strip() for f in fields.split(",") if f.strip()] if fields is not None else None
     if names is not None and not names:
         fail("--fields is empty: give the sacct --format names, e.g. JobID,State,Elapsed")
@@ -102,7 +108,9 @@ def convert(
                 fail(f"cannot get the anonymization key: {exc}")
             table = pseudonymise(table, key)
         try:
-            write_table(table, out, machine_procs=loaded.machine_procs)
+            write_job_table(table, out, machine_procs=loaded.machine_procs)
+        except SwfError as exc:
+            fail(str(exc))
         except OSError as exc:
             fail(f"cannot write {out}: {exc.strerror or exc} (check the path)")
     warn_implausible(file, loaded.implausible)

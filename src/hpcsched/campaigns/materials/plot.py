@@ -20,8 +20,15 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def landscape_svg(
-    points: dict[str, list[tuple[float, float]]], best: list[tuple[float, float]], number: int
+    points: dict[str, list[tuple[float, float]]],
+    best: list[tuple[float, float]],
+    number: int | str,
 ) -> str:
+    title = (
+        "Explored landscape at the end of the campaign"
+        if number == "final"
+        else f"Explored landscape after visualisation {number}"
+    )
     everything = [p for series in points.values() for p in series] + best
     xs = [p[0] for p in everything] or [0.0, 1.0]
     ys = [p[1] for p in everything] or [0.0, 1.0]
@@ -38,8 +45,7 @@ def landscape_svg(
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">',
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
-        f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-size="14">'
-        f"Explored landscape after visualisation {number}</text>",
+        f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-size="14">{title}</text>',
         f'<line x1="{MARGIN}" y1="{HEIGHT - MARGIN}" x2="{WIDTH - MARGIN}" '
         f'y2="{HEIGHT - MARGIN}" stroke="black"/>',
         f'<line x1="{MARGIN}" y1="{MARGIN}" x2="{MARGIN}" y2="{HEIGHT - MARGIN}" stroke="black"/>',

@@ -23,7 +23,7 @@ from hpcsched.campaigns.materials.campaign import MaterialsCampaign
 from hpcsched.campaigns.materials.durations import DurationModel
 from hpcsched.campaigns.materials.planner import Plan
 from hpcsched.campaigns.materials.report import campaign_report
-from hpcsched.campaigns.materials.stores import MemoryStore
+from hpcsched.campaigns.materials.stores import FileStore, MemoryStore
 from hpcsched.campaigns.materials.tasks import execute
 from hpcsched.campaigns.task import Task
 from hpcsched.core.pool import Pool
@@ -118,6 +118,10 @@ def run_live(
     work.mkdir(parents=True, exist_ok=True)
     campaign = _campaign(plan, window, lookahead, pool, str(work))
     done = drive(campaign, work)
+    # The last picture, whatever the period: a short campaign (fewer materials than the
+    # visualisation period) still leaves plots/landscape.svg, and a long one its final state.
+    best = [[i, -h] for h, i in sorted(campaign.best, reverse=True)]
+    execute("visualise", FileStore(work, plan.spec), {"number": "final", "best": best})
     report = campaign_report(
         campaign,
         clock="live",

@@ -111,7 +111,7 @@ def _log(store: Store, number: int, lines: list[str]) -> int:
     return len(lines)
 
 
-def _visualise(store: Store, number: int, best: list[list[Any]]) -> dict[str, Any]:
+def _visualise(store: Store, number: int | str, best: list[list[Any]]) -> dict[str, Any]:
     """Plot every prediction written so far and the best candidates (an SVG file)."""
     if not store.writes_files:
         return {"number": number, "points": 0}

@@ -40,6 +40,7 @@ from hpcsched.runtime.executors.attempt_runner import attempt_spec, outcome
 from hpcsched.runtime.executors.base import Attempt
 from hpcsched.runtime.executors.dask_actor import Worker, pool_of, start_runners
 from hpcsched.runtime.executors.local import drain
+from hpcsched.runtime.main_guard import check_main_guard
 
 # distributed ships no annotations for these; Any keeps mypy --strict to our own code.
 _Client: Any = distributed.Client
@@ -67,6 +68,7 @@ class DaskExecutor:
     ) -> None:
         self._cluster: Any = None
         if address is None:
+            check_main_guard("spawn")  # Dask starts its worker processes with spawn
             self._cluster = _LocalCluster(
                 n_workers=n_workers,
                 threads_per_worker=threads_per_worker,

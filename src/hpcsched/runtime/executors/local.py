@@ -25,6 +25,7 @@ from hpcsched.campaigns.task import TaskResult
 from hpcsched.runtime.executors import attempt_runner
 from hpcsched.runtime.executors.attempt_runner import attempt_spec, outcome, run_attempt
 from hpcsched.runtime.executors.base import Attempt
+from hpcsched.runtime.main_guard import check_main_guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,7 @@ class LocalExecutor:
     def _new_pool(self) -> ProcessPoolExecutor:
         # forkserver, not fork: forking a process that has threads (ours, the caller's) can copy
         # a held lock into the child.
+        check_main_guard("forkserver")
         context = multiprocessing.get_context("forkserver")
         return ProcessPoolExecutor(self.max_workers, mp_context=context)
 
