@@ -102,6 +102,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "sacct.txt": sample / "local-slurm-sample.txt",
         "sacct.json": sample / "local-slurm-sample.sacct.json",
         "squeue.json": sample / "local-slurm-squeue-during.json",
+        "sinfo.json": sample / "local-slurm-sinfo.json",
         "KTH.swf.gz": data / "traces" / "KTH-SP2-1996-2.1-cln.swf.gz",
     }
     for name, target in links.items():
