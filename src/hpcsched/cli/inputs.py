@@ -29,10 +29,15 @@ def open_job_table(path: Path) -> LoadedTable:
 
 
 def open_trace(
-    trace: Path, filter_name: str, strict: bool, procs: int | None
+    trace: Path,
+    filter_name: str,
+    strict: bool,
+    procs: int | None,
+    unit: str = "cpus",
+    nodes: int | None = None,
 ) -> tuple[LoadedTable, int]:
-    """A trace to replay and the machine size (``--procs``, else the file's), for ``simulate``
-    and ``compare``."""
+    """A trace to replay and the machine size in ``unit`` (``--nodes`` for whole nodes; for
+    processors ``--procs``, else the file's), for ``simulate`` and ``compare``."""
     from hpcsched.workloads.load import InputError, load_jobs
 
     try:
@@ -41,6 +46,10 @@ def open_trace(
         fail(str(exc))
     warn_malformed(trace, loaded.malformed, "; use --strict to stop at the first")
     warn_implausible(trace, loaded.implausible)
+    if unit == "nodes":
+        if not nodes:
+            fail(f"{trace}: --unit nodes needs the machine's node count; pass --nodes N")
+        return loaded, int(nodes)
     capacity = procs or loaded.machine_procs
     if not capacity:
         fail(f"{trace} does not say the machine size; pass --procs N")

@@ -101,6 +101,16 @@ ReleaseOpt = Annotated[
 ProcsOpt = Annotated[
     int | None, typer.Option(help="machine size in processors (default: the trace header)")
 ]
+UnitOpt = Annotated[
+    str,
+    typer.Option(
+        help="what a job is allocated: cpus (processors) or nodes (whole nodes, Slurm's "
+        "exclusive or node-granular allocation; the machine size is then --nodes)"
+    ),
+]
+NodesOpt = Annotated[
+    int | None, typer.Option(min=1, help="machine size in nodes, for --unit nodes")
+]
 KillOpt = Annotated[bool, flag(help="kill jobs that run past their timelimit")]
 
 # -- where live tasks run (run, campaign materials --clock live) ----------------------------------

@@ -17,10 +17,12 @@ from hpcsched.cli.options import (
     FilterOpt,
     JsonOpt,
     KillOpt,
+    NodesOpt,
     ProcsOpt,
     ProtocolOpt,
     ReleaseOpt,
     StrictOpt,
+    UnitOpt,
 )
 
 
@@ -48,6 +50,10 @@ def _classes_text(table: Any, rule: str, windows: list[tuple[int, int]] | None) 
         return describe_classes(table, rule)
     text = describe_classes(table.slice(*windows[0]), rule)
     return text if len(windows) == 1 else f"{text} (in the first window; each has its own)"
+
+
+def _unit_word(unit: str) -> str:
+    return "nodes" if unit == "nodes" else "processors"
 
 
 def _windows_note(metrics: dict[str, object]) -> str:
@@ -81,6 +87,8 @@ def simulate(
     ] = None,
     as_json: JsonOpt = False,
     procs: ProcsOpt = None,
+    unit: UnitOpt = "cpus",
+    nodes: NodesOpt = None,
     strict: StrictOpt = False,
     kill_at_timelimit: KillOpt = False,
     engine: Annotated[
@@ -93,7 +101,7 @@ def simulate(
 
     if out is not None:  # before the replay: not a traceback after it (issue 22, finding 13)
         checked_output(out, ".parquet")
-    loaded, capacity = open_trace(trace, filter_name, strict, procs)
+    loaded, capacity = open_trace(trace, filter_name, strict, procs, unit, nodes)
     protocol = _protocol(protocol, filter_name)
     try:
         chosen = get_policy(policy, order=order, backfill=backfill, protocol=protocol)
@@ -107,11 +115,14 @@ def simulate(
             kill_at_timelimit=kill_at_timelimit,
             engine=engine,
             release=release,
+            unit=unit,
         )
         described = _classes_text(loaded.table, classes, windows_of(protocol, _window(window)))
     except ValueError as exc:
         fail(str(exc))
     metrics = {"policy": chosen.name, "machine_procs": capacity, **result.metrics}
+    if unit == "nodes":
+        metrics["machine_nodes"] = metrics.pop("machine_procs")
     metrics["protocol"], metrics["classes"] = protocol, described
     metrics["malformed"] = len(loaded.malformed)
     if out is not None:
@@ -145,6 +156,8 @@ def compare(
     ] = None,
     as_json: JsonOpt = False,
     procs: ProcsOpt = None,
+    unit: UnitOpt = "cpus",
+    nodes: NodesOpt = None,
     strict: StrictOpt = False,
     kill_at_timelimit: KillOpt = False,
 ) -> None:
@@ -156,7 +169,7 @@ def compare(
     from hpcsched.sim.compare import compare as run
     from hpcsched.sim.protocols import windows_of
 
-    loaded, capacity = open_trace(trace, filter_name, strict, procs)
+    loaded, capacity = open_trace(trace, filter_name, strict, procs, unit, nodes)
     protocol = _protocol(protocol, filter_name)
     names = [p.strip() for p in policies.split(",") if p.strip()]
     try:
@@ -172,6 +185,7 @@ def compare(
                 kill_at_timelimit,
                 protocol=protocol,
                 release=release,
+                unit=unit,
             )
             for name in names
         ]
@@ -187,7 +201,9 @@ def compare(
     from hpcsched.cli.render import metrics_table
 
     note = _windows_note(rows[0]) if rows else ""
-    metrics_table(rows, title=f"{trace.name}: {len(rows)} policies on {capacity} processors{note}")
+    metrics_table(
+        rows, title=f"{trace.name}: {len(rows)} policies on {capacity} {_unit_word(unit)}{note}"
+    )
 
 
 def demo(

@@ -24,6 +24,7 @@ class Case:
     kill_at_timelimit: bool = False
     protocol: str = "default"
     release: str = "eligible"
+    unit: str = "cpus"
 
 
 def run_case(table: pl.DataFrame, case: Case) -> SimulationResult:
@@ -38,6 +39,7 @@ def run_case(table: pl.DataFrame, case: Case) -> SimulationResult:
         classes=case.classes,
         kill_at_timelimit=case.kill_at_timelimit,
         release=case.release,
+        unit=case.unit,
     )
 
 

@@ -10,6 +10,11 @@ Jobs are released to the scheduler when they could run: a job table from Slurm h
 ``eligible``; waits then count from that moment, as Slurm's own "time waiting for resources" does
 (``held`` counts the jobs released after their submission). ``release="submit"`` releases every
 job at its submission instead.
+
+The unit a job asks for is ``cpus`` (processors, the default) or ``nodes`` (whole nodes, as Slurm
+allocates with ``--exclusive`` or node-granular partitions); ``capacity`` is in that unit. A table
+that cannot be replayed in its unit (no job says it) or where no job can run at all is refused
+with one line (:class:`ValueError`), never replayed as zero jobs.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from hpcsched.sim.replay import JobArrays, Schedule, replay
 
 ENGINES = ("auto", "fast", "reference")
 RELEASES = ("eligible", "submit")
+UNITS = ("cpus", "nodes")
 
 
 @dataclass
@@ -70,12 +76,14 @@ def simulate(
     kill_at_timelimit: bool = False,
     engine: str = "auto",
     release: str = "eligible",
+    unit: str = "cpus",
 ) -> SimulationResult:
-    """Replay ``table`` (jobs need ``submit, runtime, cpus``) on ``capacity`` processors."""
+    """Replay ``table`` (jobs need ``submit, runtime`` and ``unit``) on ``capacity`` of ``unit``."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}")
     if release not in RELEASES:
         raise ValueError(f"release must be one of {RELEASES}, not {release!r}")
+    _check_unit(table, unit)
     if window is not None:
         first, count = window
         if first < 0 or count <= 0 or first >= table.height:
@@ -89,10 +97,16 @@ def simulate(
     table, counts["held"] = _released(table, release)
     runnable = pl.col("runtime").is_not_null() & (pl.col("runtime") >= 0)
     counts["no_runtime"] = table.height - int(table.select(runnable.sum()).item())
-    fits = pl.col("cpus").is_not_null() & (pl.col("cpus") > 0) & (pl.col("cpus") <= capacity)
+    fits = pl.col(unit).is_not_null() & (pl.col(unit) > 0) & (pl.col(unit) <= capacity)
     usable = table.filter(runnable & fits)
     refused = table.filter(runnable & ~fits)
     counts["refused"] = refused.height
+    if usable.is_empty() and not table.is_empty():
+        raise ValueError(
+            f"none of the {table.height} jobs can be replayed: {counts['no_runtime']} have no "
+            f"run time, {counts['refused']} ask for more than the machine's {capacity} {unit} "
+            "or for none (check the machine size and --unit)"
+        )
     est = _estimate_column(usable, estimate)
     usable = usable.with_columns(est.alias("_estimate"))
     missing = pl.col("_estimate").is_null() | (pl.col("_estimate") <= 0)
@@ -111,7 +125,7 @@ def simulate(
         runtime=runtime,
         estimate=usable["_estimate"].to_numpy().astype(np.float64),
         timelimit=timelimit,
-        request=usable["cpus"].to_numpy().astype(np.int64).reshape(-1, 1),
+        request=usable[unit].to_numpy().astype(np.int64).reshape(-1, 1),
         priority_class=usable["priority_class"].fill_null(0).to_numpy().astype(np.int64),
         user=usable["user"].fill_null("").to_list(),
     )
@@ -139,7 +153,7 @@ def simulate(
             ],
             how="diagonal_relaxed",
         )
-    metrics = summarize(out.with_columns(pl.col("released").alias("submit")), capacity)
+    metrics = summarize(out.with_columns(pl.col("released").alias("submit")), capacity, unit=unit)
     metrics.update(counts)
     n = len(runtime)
     metrics["sim_seconds"] = elapsed
@@ -150,6 +164,17 @@ def simulate(
         "eligible" if "eligible" in table.columns and release == "eligible" else "submit"
     )
     return SimulationResult(out, metrics, counts, elapsed, used_engine)
+
+
+def _check_unit(table: pl.DataFrame, unit: str) -> None:
+    """Refuse, in one line, a unit the table cannot honour (sacct without AllocCPUS, say)."""
+    if unit not in UNITS:
+        raise ValueError(f"--unit {unit!r}: choose one of {', '.join(UNITS)}")
+    if table.is_empty() or table[unit].drop_nulls().gt(0).any():
+        return
+    others = [u for u in UNITS if u != unit and table[u].drop_nulls().gt(0).any()]
+    hint = f"; the table has {others[0]}: replay with --unit {others[0]}" if others else ""
+    raise ValueError(f"no job says how many {unit} it asks for{hint}")
 
 
 def _released(table: pl.DataFrame, release: str) -> tuple[pl.DataFrame, int]:

@@ -1,0 +1,63 @@
+"""The simulator's invariants in the Slurm replay modes (issue 21, item 3), through ``simulate``:
+whole nodes as the unit (both engines), partitions as separate pools and multifactor order.
+
+On random job tables: in every pool, the busy units never exceed the pool's size at any instant;
+every job starts exactly once; no job runs outside its partition's pool.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hpcsched.core.schema import conform
+from hpcsched.policies.registry import get_policy
+from hpcsched.sim.simulate import simulate
+
+NODES = 6
+
+
+@st.composite
+def tables(draw: st.DrawFn, max_jobs: int = 14) -> pl.DataFrame:
+    n = draw(st.integers(1, max_jobs))
+    submit, rows = 0.0, []
+    for i in range(n):
+        submit += draw(st.sampled_from([0, 0, 1, 5, 10]))  # many ties
+        limit = float(draw(st.integers(1, 30)))
+        runtime = draw(st.sampled_from([0.0, limit, limit / 2, limit * 2, 1.0]))
+        rows.append(
+            {
+                "job_id": str(i + 1),
+                "user": draw(st.sampled_from(["a", "b", "c"])),
+                "submit": submit,
+                "runtime": float(runtime),
+                "timelimit": limit,
+                "nodes": draw(st.integers(1, NODES)),
+                "cpus": None,
+                "state": "completed",
+            }
+        )
+    return conform(pl.DataFrame(rows))
+
+
+def check(table: pl.DataFrame, out: pl.DataFrame, sizes: dict[str, int], unit: str) -> None:
+    assert out.height == table.height and out["job_id"].n_unique() == table.height
+    ran = out.filter(pl.col("state") != "refused")
+    assert ran["start"].is_not_null().all(), "every job that fits must start"
+    for pool, size in sizes.items():
+        mine = ran.filter(pl.col("partition") == pool) if len(sizes) > 1 else ran
+        start, end = mine["start"].to_numpy(), mine["end"].to_numpy()
+        need = mine[unit].to_numpy().astype(float)
+        for t in np.unique(start):
+            busy = need[(start <= t) & (end > t)].sum()
+            assert busy <= size, f"{pool} over-committed at t={t}: {busy} > {size}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=tables(), engine=st.sampled_from(["fast", "reference"]))
+def test_whole_node_replay_keeps_the_invariants(table: pl.DataFrame, engine: str) -> None:
+    for name in ("easy", "conservative"):
+        out = simulate(table, get_policy(name), NODES, unit="nodes", engine=engine).table
+        check(table, out, {"all": NODES}, "nodes")

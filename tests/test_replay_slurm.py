@@ -1,0 +1,76 @@
+"""Replays of Slurm job tables that resemble Slurm (issue 21, item 3): whole nodes as the unit,
+partitions as separate pools, and multifactor priority order, as the user sees them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from hpcsched.cli import app
+from hpcsched.core.schema import conform
+from hpcsched.workloads.load import write_table
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def table_file(tmp_path: Path, rows: dict[str, list[object]], name: str = "t.parquet") -> Path:
+    n = len(rows["nodes"])
+    columns: dict[str, list[object]] = {
+        "job_id": [str(i + 1) for i in range(n)],
+        "user": ["u"] * n,
+        "submit": [0.0] * n,
+        "runtime": [10.0] * n,
+        "timelimit": [60.0] * n,
+        "state": ["completed"] * n,
+        **rows,
+    }
+    path = tmp_path / name
+    write_table(conform(pl.DataFrame(columns)), path)
+    return path
+
+
+@pytest.fixture
+def nodes_only(tmp_path: Path) -> Path:
+    """Three jobs that say their nodes and not their processors (sacct without AllocCPUS)."""
+    return table_file(tmp_path, {"nodes": [2, 2, 1], "cpus": [None, None, None]})
+
+
+def test_nodes_only_table_is_refused_in_one_line_when_replayed_in_cpus(nodes_only: Path) -> None:
+    code, out, err = invoke("simulate", str(nodes_only), "--procs", "4")
+    assert code != 0 and out == ""
+    assert err.strip().count("\n") == 0
+    assert "no job says how many cpus it asks for" in err and "--unit nodes" in err
+
+
+def test_whole_nodes_replay(nodes_only: Path, tmp_path: Path) -> None:
+    out_file = tmp_path / "sim.parquet"
+    code, out, err = invoke(
+        "simulate", str(nodes_only), "--unit", "nodes", "--nodes", "4", "--json",
+        "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["jobs"] == 3
+    starts = pl.read_parquet(out_file).sort("job_id")["start"].to_list()
+    assert starts == [0.0, 0.0, 10.0]  # 2 + 2 nodes fill the 4; the 1-node job waits
+
+
+def test_nodes_unit_needs_the_node_count(nodes_only: Path) -> None:
+    code, _, err = invoke("simulate", str(nodes_only), "--unit", "nodes")
+    assert code != 0 and err.strip().count("\n") == 0
+    assert "--nodes N" in err
+
+
+def test_nothing_fits_is_refused_not_zero_jobs(tmp_path: Path) -> None:
+    big = table_file(tmp_path, {"nodes": [2, 3], "cpus": [4, 6]})
+    code, out, err = invoke("simulate", str(big), "--unit", "nodes", "--nodes", "1")
+    assert code != 0 and out == "" and err.strip().count("\n") == 0
+    assert "none of the 2 jobs can be replayed" in err and "2 ask for more than" in err
