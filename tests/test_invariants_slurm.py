@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from hpcsched.core.schema import conform
 from hpcsched.policies.registry import get_policy
+from hpcsched.sim.pools import make_pools
 from hpcsched.sim.simulate import simulate
 
 NODES = 6
@@ -34,7 +35,8 @@ def tables(draw: st.DrawFn, max_jobs: int = 14) -> pl.DataFrame:
                 "submit": submit,
                 "runtime": float(runtime),
                 "timelimit": limit,
-                "nodes": draw(st.integers(1, NODES)),
+                "nodes": draw(st.integers(1, NODES // 2)),
+                "partition": draw(st.sampled_from(["p", "q", "r"])),
                 "cpus": None,
                 "state": "completed",
             }
@@ -42,12 +44,14 @@ def tables(draw: st.DrawFn, max_jobs: int = 14) -> pl.DataFrame:
     return conform(pl.DataFrame(rows))
 
 
-def check(table: pl.DataFrame, out: pl.DataFrame, sizes: dict[str, int], unit: str) -> None:
+def check(
+    table: pl.DataFrame, out: pl.DataFrame, sizes: dict[frozenset[str], int], unit: str
+) -> None:
     assert out.height == table.height and out["job_id"].n_unique() == table.height
     ran = out.filter(pl.col("state") != "refused")
     assert ran["start"].is_not_null().all(), "every job that fits must start"
     for pool, size in sizes.items():
-        mine = ran.filter(pl.col("partition") == pool) if len(sizes) > 1 else ran
+        mine = ran.filter(pl.col("partition").is_in(sorted(pool)))
         start, end = mine["start"].to_numpy(), mine["end"].to_numpy()
         need = mine[unit].to_numpy().astype(float)
         for t in np.unique(start):
@@ -60,4 +64,26 @@ def check(table: pl.DataFrame, out: pl.DataFrame, sizes: dict[str, int], unit: s
 def test_whole_node_replay_keeps_the_invariants(table: pl.DataFrame, engine: str) -> None:
     for name in ("easy", "conservative"):
         out = simulate(table, get_policy(name), NODES, unit="nodes", engine=engine).table
-        check(table, out, {"all": NODES}, "nodes")
+        check(table, out, {frozenset("pqr"): NODES}, "nodes")
+
+
+#: p and q share node n3, so they are one pool of 3 nodes; r has its own 3; s is unknown
+MEMBERS = {
+    "p": dict.fromkeys(["n1", "n2", "n3"], 2),
+    "q": dict.fromkeys(["n3"], 2),
+    "r": dict.fromkeys(["n4", "n5", "n6"], 2),
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    table=tables(),
+    unit=st.sampled_from(["nodes", "cpus"]),
+    name=st.sampled_from(["fcfs", "easy", "conservative", "prioritybf"]),
+)
+def test_partition_pools_keep_the_invariants(table: pl.DataFrame, unit: str, name: str) -> None:
+    table = table.with_columns(cpus=pl.col("nodes") * 2)
+    pools = make_pools(MEMBERS, unit)
+    assert pools.sizes == ((3, 3) if unit == "nodes" else (6, 6))
+    out = simulate(table, get_policy(name), 0, unit=unit, pools=pools, classes="size").table
+    check(table, out, {frozenset("pq"): pools.sizes[0], frozenset("r"): pools.sizes[1]}, unit)

@@ -74,3 +74,74 @@ def test_nothing_fits_is_refused_not_zero_jobs(tmp_path: Path) -> None:
     code, out, err = invoke("simulate", str(big), "--unit", "nodes", "--nodes", "1")
     assert code != 0 and out == "" and err.strip().count("\n") == 0
     assert "none of the 2 jobs can be replayed" in err and "2 ask for more than" in err
+
+
+SITE = """\
+partitions:
+  a: {nodes: "n[1-2]", max_walltime: 60, cpus_per_node: 4, mem_per_node: 1G, default: true}
+  b: {nodes: "n[3-4]", max_walltime: 60, cpus_per_node: 4, mem_per_node: 1G}
+qos:
+  normal: {priority: 0}
+"""
+
+
+@pytest.fixture
+def two_partitions(tmp_path: Path) -> tuple[Path, Path]:
+    """Partition a's 2-node job fills a; a's 1-node job must wait though b has room."""
+    table = table_file(
+        tmp_path,
+        {
+            "nodes": [2, 1, 1, 1],
+            "cpus": [8, 4, 4, 4],
+            "partition": ["a", "a", "b", "gone"],
+            "sacct_nodelist": ["n[1-2]", "n1", "n3", "x9"],
+        },
+    )
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE)
+    return table, site
+
+
+def starts(path: Path) -> list[float | None]:
+    return pl.read_parquet(path).sort("job_id")["start"].to_list()
+
+
+def test_partitions_are_separate_pools(two_partitions: tuple[Path, Path], tmp_path: Path) -> None:
+    table, site = two_partitions
+    out = tmp_path / "sim.parquet"
+    args = ["simulate", str(table), "--unit", "nodes", "--out", str(out)]
+    code, text, err = invoke(*args, "--partitions", "site", "--site", str(site))
+    assert code == 0, err
+    assert "partitions as pools: a 2 nodes, b 2 nodes" in text
+    assert "1 refused, 1 no partition" in text  # the job of partition "gone"
+    assert starts(out) == [0.0, 10.0, 0.0, None]
+    code, _, err = invoke(*args, "--nodes", "4")  # one machine: a's small job would not wait
+    assert code == 0, err
+    assert starts(out)[:3] == [0.0, 0.0, 0.0]
+
+
+def test_partitions_from_nodelist(two_partitions: tuple[Path, Path], tmp_path: Path) -> None:
+    table, _ = two_partitions
+    code, text, err = invoke(
+        "simulate", str(table), "--unit", "nodes", "--partitions", "nodelist", "--json"
+    )
+    assert code == 0, err
+    data = json.loads(text)
+    assert data["pools"] == "a 2 nodes, b 1 nodes, gone 1 nodes" and data["no_partition"] == 0
+    code, _, err = invoke("simulate", str(table), "--partitions", "nodelist")  # cpus unknown
+    assert code != 0 and err.strip().count("\n") == 0 and "--unit nodes" in err
+
+
+def test_partitions_sharing_nodes_are_one_pool(tmp_path: Path) -> None:
+    table = table_file(tmp_path, {"nodes": [1, 1], "cpus": [2, 2], "partition": ["debug", "batch"]})
+    site = Path(__file__).parents[1] / "examples" / "site-local.yaml"
+    code, text, err = invoke(
+        "simulate", str(table), "--partitions", "site", "--site", str(site), "--json"
+    )
+    assert code == 0, err
+    assert json.loads(text)["pools"] == "batch+debug 8 cpus"
+
+
+def test_partitions_site_needs_the_site_file(two_partitions: tuple[Path, Path]) -> None:
+    code, _, err = invoke("simulate", str(two_partitions[0]), "--partitions", "site")
+    assert code != 0 and "--partitions site needs --site SITE.yaml" in err

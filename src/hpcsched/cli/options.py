@@ -7,6 +7,7 @@ JsonOpt`` in every command that prints JSON). Options only one command has stay 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -110,6 +111,19 @@ UnitOpt = Annotated[
 ]
 NodesOpt = Annotated[
     int | None, typer.Option(min=1, help="machine size in nodes, for --unit nodes")
+]
+SiteOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="site policy (YAML, see examples/site-local.yaml): partitions, QoS, priority weights"
+    ),
+]
+PartitionsOpt = Annotated[
+    str,
+    typer.Option(
+        help="partitions as separate pools: none (one machine), site (--site's nodes), "
+        "nodelist (the nodes the table's jobs ran on; --unit nodes) or sinfo (the local Slurm)"
+    ),
 ]
 KillOpt = Annotated[bool, flag(help="kill jobs that run past their timelimit")]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,12 +18,17 @@ from hpcsched.cli.options import (
     JsonOpt,
     KillOpt,
     NodesOpt,
+    PartitionsOpt,
     ProcsOpt,
     ProtocolOpt,
     ReleaseOpt,
+    SiteOpt,
     StrictOpt,
     UnitOpt,
 )
+
+if TYPE_CHECKING:
+    from hpcsched.sim.pools import Pools
 
 
 def _window(text: str | None) -> tuple[int, int] | None:
@@ -50,6 +55,44 @@ def _classes_text(table: Any, rule: str, windows: list[tuple[int, int]] | None) 
         return describe_classes(table, rule)
     text = describe_classes(table.slice(*windows[0]), rule)
     return text if len(windows) == 1 else f"{text} (in the first window; each has its own)"
+
+
+def _pools(partitions: str, site: Path | None, unit: str, table: Any) -> Pools | None:
+    """The partitions' pools the replay runs on (None: one machine), or one error line."""
+    from hpcsched.sim import pools
+
+    if partitions not in ("none", "site", "nodelist", "sinfo"):
+        fail(f"--partitions {partitions!r}: choose none, site, nodelist or sinfo")
+    if partitions == "site" and site is None:
+        fail("--partitions site needs --site SITE.yaml")
+    try:
+        if partitions == "site" and site is not None:
+            return pools.pools_from_site(_site(site), unit)
+        if partitions == "nodelist":
+            return pools.pools_from_nodelist(table, unit)
+        if partitions == "sinfo":
+            return pools.pools_from_sinfo(_sinfo(), unit)
+    except ValueError as exc:
+        fail(f"--partitions {partitions}: {exc}")
+    return None
+
+
+def _sinfo() -> list[dict[str, str]]:
+    from hpcsched.slurm.adapter import SlurmAdapter, SlurmError
+
+    try:
+        return SlurmAdapter().partition_nodes(every=True)
+    except SlurmError as exc:
+        fail(f"--partitions sinfo: {exc}")
+
+
+def _site(path: Path) -> Any:
+    from hpcsched.advise.site import SiteError, load_site
+
+    try:
+        return load_site(path)
+    except SiteError as exc:
+        fail(str(exc))
 
 
 def _unit_word(unit: str) -> str:
@@ -89,6 +132,8 @@ def simulate(
     procs: ProcsOpt = None,
     unit: UnitOpt = "cpus",
     nodes: NodesOpt = None,
+    partitions: PartitionsOpt = "none",
+    site: SiteOpt = None,
     strict: StrictOpt = False,
     kill_at_timelimit: KillOpt = False,
     engine: Annotated[
@@ -101,7 +146,9 @@ def simulate(
 
     if out is not None:  # before the replay: not a traceback after it (issue 22, finding 13)
         checked_output(out, ".parquet")
-    loaded, capacity = open_trace(trace, filter_name, strict, procs, unit, nodes)
+    pooled = partitions != "none"
+    loaded, capacity = open_trace(trace, filter_name, strict, procs, unit, nodes, sized=not pooled)
+    machine = _pools(partitions, site, unit, loaded.table)
     protocol = _protocol(protocol, filter_name)
     try:
         chosen = get_policy(policy, order=order, backfill=backfill, protocol=protocol)
@@ -116,6 +163,7 @@ def simulate(
             engine=engine,
             release=release,
             unit=unit,
+            pools=machine,
         )
         described = _classes_text(loaded.table, classes, windows_of(protocol, _window(window)))
     except ValueError as exc:
@@ -123,6 +171,9 @@ def simulate(
     metrics = {"policy": chosen.name, "machine_procs": capacity, **result.metrics}
     if unit == "nodes":
         metrics["machine_nodes"] = metrics.pop("machine_procs")
+    if machine is not None:  # the pools are the machine
+        metrics.pop("machine_procs", None)
+        metrics.pop("machine_nodes", None)
     metrics["protocol"], metrics["classes"] = protocol, described
     metrics["malformed"] = len(loaded.malformed)
     if out is not None:
@@ -135,6 +186,8 @@ def simulate(
     from hpcsched.cli.render import metrics_table
 
     metrics_table([metrics], title=f"{trace.name} — {chosen.name}{_windows_note(metrics)}")
+    if machine is not None:
+        typer.echo(f"partitions as pools: {machine.describe()}")
 
 
 def compare(
@@ -158,6 +211,8 @@ def compare(
     procs: ProcsOpt = None,
     unit: UnitOpt = "cpus",
     nodes: NodesOpt = None,
+    partitions: PartitionsOpt = "none",
+    site: SiteOpt = None,
     strict: StrictOpt = False,
     kill_at_timelimit: KillOpt = False,
 ) -> None:
@@ -169,7 +224,9 @@ def compare(
     from hpcsched.sim.compare import compare as run
     from hpcsched.sim.protocols import windows_of
 
-    loaded, capacity = open_trace(trace, filter_name, strict, procs, unit, nodes)
+    pooled = partitions != "none"
+    loaded, capacity = open_trace(trace, filter_name, strict, procs, unit, nodes, sized=not pooled)
+    machine = _pools(partitions, site, unit, loaded.table)
     protocol = _protocol(protocol, filter_name)
     names = [p.strip() for p in policies.split(",") if p.strip()]
     try:
@@ -186,6 +243,7 @@ def compare(
                 protocol=protocol,
                 release=release,
                 unit=unit,
+                pools=machine,
             )
             for name in names
         ]
@@ -201,9 +259,8 @@ def compare(
     from hpcsched.cli.render import metrics_table
 
     note = _windows_note(rows[0]) if rows else ""
-    metrics_table(
-        rows, title=f"{trace.name}: {len(rows)} policies on {capacity} {_unit_word(unit)}{note}"
-    )
+    on = machine.describe() if machine is not None else f"{capacity} {_unit_word(unit)}"
+    metrics_table(rows, title=f"{trace.name}: {len(rows)} policies on {on}{note}")
 
 
 def demo(

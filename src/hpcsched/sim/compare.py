@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from hpcsched.policies.registry import get_policy
+from hpcsched.sim.pools import Pools
 from hpcsched.sim.protocols import simulate_windows, windows_of
 from hpcsched.sim.simulate import SimulationResult
 
@@ -25,6 +26,7 @@ class Case:
     protocol: str = "default"
     release: str = "eligible"
     unit: str = "cpus"
+    pools: Pools | None = None
 
 
 def run_case(table: pl.DataFrame, case: Case) -> SimulationResult:
@@ -40,6 +42,7 @@ def run_case(table: pl.DataFrame, case: Case) -> SimulationResult:
         kill_at_timelimit=case.kill_at_timelimit,
         release=case.release,
         unit=case.unit,
+        pools=case.pools,
     )
 
 

@@ -15,6 +15,10 @@ The unit a job asks for is ``cpus`` (processors, the default) or ``nodes`` (whol
 allocates with ``--exclusive`` or node-granular partitions); ``capacity`` is in that unit. A table
 that cannot be replayed in its unit (no job says it) or where no job can run at all is refused
 with one line (:class:`ValueError`), never replayed as zero jobs.
+
+With ``pools`` (:mod:`hpcsched.sim.pools`) each Slurm partition's jobs run only in its pool; the
+machine is the pools, ``capacity`` is not used, jobs of a partition no pool holds are refused and
+counted (``no_partition``), and the reference engine runs (the kernel has one pool).
 """
 
 from __future__ import annotations
@@ -24,17 +28,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from hpcsched.policies.backfilling import BackfillPolicy
 from hpcsched.policies.classes import assign_classes
 from hpcsched.policies.view import Policy
 from hpcsched.sim.metrics import summarize
+from hpcsched.sim.pools import Pools
 from hpcsched.sim.replay import JobArrays, Schedule, replay
 
 ENGINES = ("auto", "fast", "reference")
 RELEASES = ("eligible", "submit")
 UNITS = ("cpus", "nodes")
+#: order keys that read a job's size as ``request[0]``: meaningless with one dimension per pool
+SIZE_ORDERS = frozenset({"f1", "f2", "f3", "f4", "wfp3", "unicep"})
 
 
 @dataclass
@@ -77,6 +85,7 @@ def simulate(
     engine: str = "auto",
     release: str = "eligible",
     unit: str = "cpus",
+    pools: Pools | None = None,
 ) -> SimulationResult:
     """Replay ``table`` (jobs need ``submit, runtime`` and ``unit``) on ``capacity`` of ``unit``."""
     if engine not in ENGINES:
@@ -97,14 +106,25 @@ def simulate(
     table, counts["held"] = _released(table, release)
     runnable = pl.col("runtime").is_not_null() & (pl.col("runtime") >= 0)
     counts["no_runtime"] = table.height - int(table.select(runnable.sum()).item())
-    fits = pl.col(unit).is_not_null() & (pl.col(unit) > 0) & (pl.col(unit) <= capacity)
+    machine: tuple[int, ...] = (capacity,)
+    table = table.with_columns(pl.lit(0, dtype=pl.Int64).alias("_pool"))
+    if pools is not None:
+        machine = _pooled(table, policy, pools, unit)
+        index = pl.col("partition").replace_strict(
+            dict(pools.of_partition), default=None, return_dtype=pl.Int64
+        )
+        table = table.with_columns(index.alias("_pool"))
+        counts["no_partition"] = int(table.select((runnable & index.is_null()).sum()).item())
+    size = pl.col("_pool").replace_strict(dict(enumerate(machine)), default=0)
+    fits = pl.col(unit).is_not_null() & (pl.col(unit) > 0) & (pl.col(unit) <= size)
     usable = table.filter(runnable & fits)
-    refused = table.filter(runnable & ~fits)
+    refused = table.filter(runnable & ~fits).drop("_pool")
     counts["refused"] = refused.height
     if usable.is_empty() and not table.is_empty():
+        where = "their partition's pool" if pools else f"the machine's {capacity} {unit}"
         raise ValueError(
             f"none of the {table.height} jobs can be replayed: {counts['no_runtime']} have no "
-            f"run time, {counts['refused']} ask for more than the machine's {capacity} {unit} "
+            f"run time, {counts['refused']} ask for more than {where} "
             "or for none (check the machine size and --unit)"
         )
     est = _estimate_column(usable, estimate)
@@ -125,14 +145,14 @@ def simulate(
         runtime=runtime,
         estimate=usable["_estimate"].to_numpy().astype(np.float64),
         timelimit=timelimit,
-        request=usable[unit].to_numpy().astype(np.int64).reshape(-1, 1),
+        request=_requests(usable, unit, len(machine)),
         priority_class=usable["priority_class"].fill_null(0).to_numpy().astype(np.int64),
         user=usable["user"].fill_null("").to_list(),
     )
     started = time.perf_counter()
-    schedule, used_engine = _run(jobs, policy, capacity, engine)
+    schedule, used_engine = _run(jobs, policy, machine, engine)
     elapsed = time.perf_counter() - started
-    out = usable.drop("_estimate").with_columns(
+    out = usable.drop("_estimate", "_pool").with_columns(
         pl.Series("start", schedule.start),
         pl.Series("end", schedule.end),
         pl.Series("runtime", schedule.end - schedule.start),
@@ -153,17 +173,42 @@ def simulate(
             ],
             how="diagonal_relaxed",
         )
-    metrics = summarize(out.with_columns(pl.col("released").alias("submit")), capacity, unit=unit)
+    released = out.with_columns(pl.col("released").alias("submit"))
+    metrics = summarize(released, sum(machine), unit=unit)
     metrics.update(counts)
     n = len(runtime)
     metrics["sim_seconds"] = elapsed
     metrics["jobs_per_second"] = n / elapsed if elapsed > 0 else float("inf")
     metrics["engine"] = used_engine
+    if pools is not None:
+        metrics["pools"] = pools.describe()
     metrics["violations"] = schedule.violations
     metrics["released_at"] = (
         "eligible" if "eligible" in table.columns and release == "eligible" else "submit"
     )
     return SimulationResult(out, metrics, counts, elapsed, used_engine)
+
+
+def _pooled(table: pl.DataFrame, policy: Policy, pools: Pools, unit: str) -> tuple[int, ...]:
+    """The pools' sizes, after refusing what cannot be replayed on them (one line each)."""
+    if pools.unit != unit:
+        raise ValueError(f"the pools are sized in {pools.unit}, the replay counts {unit}")
+    if len(pools.sizes) > 1:
+        orders = {str(getattr(policy, a, None)) for a in ("order", "backfill_order")}
+        if orders & SIZE_ORDERS:
+            raise ValueError(
+                f"queue order {sorted(orders & SIZE_ORDERS)[0]} reads one machine's job sizes; "
+                "with several partition pools use fcfs, sjf or multifactor"
+            )
+    return pools.sizes
+
+
+def _requests(usable: pl.DataFrame, unit: str, dimensions: int) -> npt.NDArray[np.int64]:
+    """Each job's units in its pool's dimension, none in the others."""
+    request = np.zeros((usable.height, dimensions), dtype=np.int64)
+    pool = usable["_pool"].to_numpy().astype(np.int64)
+    request[np.arange(usable.height), pool] = usable[unit].to_numpy().astype(np.int64)
+    return request
 
 
 def _check_unit(table: pl.DataFrame, unit: str) -> None:
@@ -203,7 +248,14 @@ def compiled_twin(policy: Policy) -> bool:
     )
 
 
-def _run(jobs: JobArrays, policy: Policy, capacity: int, engine: str) -> tuple[Schedule, str]:
+def _run(
+    jobs: JobArrays, policy: Policy, machine: tuple[int, ...], engine: str
+) -> tuple[Schedule, str]:
+    if engine == "fast" and len(machine) > 1:
+        raise ValueError("the fast engine has one pool; use --engine reference or auto")
+    if len(machine) > 1:
+        return replay(jobs, policy, machine, strict=False), "reference"
+    capacity = machine[0]
     if engine == "fast" and not compiled_twin(policy):
         raise ValueError(
             f"the fast engine has no compiled twin of policy {policy.name!r} "
@@ -215,4 +267,4 @@ def _run(jobs: JobArrays, policy: Policy, capacity: int, engine: str) -> tuple[S
         assert isinstance(policy, BackfillPolicy)
         return replay_fast(jobs, policy, capacity), "fast"
     # a policy's illegal start is refused and counted, not raised: the user sees the count
-    return replay(jobs, policy, (capacity,), strict=False), "reference"
+    return replay(jobs, policy, machine, strict=False), "reference"
