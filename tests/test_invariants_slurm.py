@@ -1,5 +1,6 @@
 """The simulator's invariants in the Slurm replay modes (issue 21, item 3), through ``simulate``:
-whole nodes as the unit (both engines), partitions as separate pools and multifactor order.
+whole nodes as the unit (both engines), partitions as separate pools, and Slurm's multifactor
+order re-planned every pass (``slurm``: random priorities, an age term that reorders the queue).
 
 On random job tables: in every pool, the busy units never exceed the pool's size at any instant;
 every job starts exactly once; no job runs outside its partition's pool.
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 from hpcsched.core.schema import conform
 from hpcsched.policies.registry import get_policy
 from hpcsched.sim.pools import make_pools
-from hpcsched.sim.simulate import simulate
+from hpcsched.sim.priority import with_age
+from hpcsched.sim.simulate import compiled_twin, simulate
 
 NODES = 6
 
@@ -37,6 +39,7 @@ def tables(draw: st.DrawFn, max_jobs: int = 14) -> pl.DataFrame:
                 "timelimit": limit,
                 "nodes": draw(st.integers(1, NODES // 2)),
                 "partition": draw(st.sampled_from(["p", "q", "r"])),
+                "sim_priority": float(draw(st.sampled_from([0, 10, 500]))),
                 "cpus": None,
                 "state": "completed",
             }
@@ -62,8 +65,10 @@ def check(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=tables(), engine=st.sampled_from(["fast", "reference"]))
 def test_whole_node_replay_keeps_the_invariants(table: pl.DataFrame, engine: str) -> None:
-    for name in ("easy", "conservative"):
-        out = simulate(table, get_policy(name), NODES, unit="nodes", engine=engine).table
+    for name in ("easy", "conservative", "slurm"):
+        policy = with_age(get_policy(name), (1000.0, 20.0))
+        chosen = engine if compiled_twin(policy) else "reference"
+        out = simulate(table, policy, NODES, unit="nodes", engine=chosen).table
         check(table, out, {frozenset("pqr"): NODES}, "nodes")
 
 
@@ -79,11 +84,13 @@ MEMBERS = {
 @given(
     table=tables(),
     unit=st.sampled_from(["nodes", "cpus"]),
-    name=st.sampled_from(["fcfs", "easy", "conservative", "prioritybf"]),
+    name=st.sampled_from(["fcfs", "easy", "conservative", "prioritybf", "slurm"]),
 )
 def test_partition_pools_keep_the_invariants(table: pl.DataFrame, unit: str, name: str) -> None:
     table = table.with_columns(cpus=pl.col("nodes") * 2)
     pools = make_pools(MEMBERS, unit)
     assert pools.sizes == ((3, 3) if unit == "nodes" else (6, 6))
-    out = simulate(table, get_policy(name), 0, unit=unit, pools=pools, classes="size").table
+    # multifactor with a short PriorityMaxAge: the order changes while jobs wait
+    policy = with_age(get_policy(name), (1000.0, 20.0))
+    out = simulate(table, policy, 0, unit=unit, pools=pools, classes="size").table
     check(table, out, {frozenset("pq"): pools.sizes[0], frozenset("r"): pools.sizes[1]}, unit)

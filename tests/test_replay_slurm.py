@@ -145,3 +145,71 @@ def test_partitions_sharing_nodes_are_one_pool(tmp_path: Path) -> None:
 def test_partitions_site_needs_the_site_file(two_partitions: tuple[Path, Path]) -> None:
     code, _, err = invoke("simulate", str(two_partitions[0]), "--partitions", "site")
     assert code != 0 and "--partitions site needs --site SITE.yaml" in err
+
+
+def priority_site(tmp_path: Path, weights: str) -> Path:
+    site = tmp_path / "prio.yaml"
+    site.write_text(
+        SITE.replace("normal: {priority: 0}", "normal: {priority: 10}\n  high: {priority: 100}")
+        + f"priority: {{{weights}}}\n"
+    )
+    return site
+
+
+def replayed(table: Path, site: Path | None, policy: str, tmp_path: Path) -> list[float | None]:
+    out = tmp_path / "prio-sim.parquet"
+    extra = ["--site", str(site)] if site else []
+    args = ["simulate", str(table), "--unit", "nodes", "--nodes", "4", "--policy", policy]
+    code, _, err = invoke(*args, *extra, "--out", str(out))
+    assert code == 0, err
+    return starts(out)
+
+
+def test_qos_weight_lets_a_later_high_qos_job_go_first(tmp_path: Path) -> None:
+    # job 1 fills the 4 nodes until 10; job 2 (normal) and job 3 (high, later) each need all 4
+    table = table_file(
+        tmp_path,
+        {"nodes": [4, 4, 4], "submit": [0.0, 1.0, 2.0], "qos": ["normal", "normal", "high"]},
+    )
+    site = priority_site(tmp_path, "weight_qos: 10000")
+    assert replayed(table, site, "slurm", tmp_path) == [0.0, 20.0, 10.0]
+    assert replayed(table, None, "slurm", tmp_path) == [0.0, 10.0, 20.0]  # no weights: FCFS
+
+
+def test_age_weight_overtakes_qos_after_max_age(tmp_path: Path) -> None:
+    # the machine is full until 100; at 100 job 2 has waited 99 s of PriorityMaxAge's 100 s:
+    # 10 (QoS) + 990 (age) beats job 3's 100 (QoS) + 100 (age)
+    table = table_file(
+        tmp_path,
+        {
+            "nodes": [4, 4, 4],
+            "submit": [0.0, 1.0, 90.0],
+            "runtime": [100.0, 10.0, 10.0],
+            "timelimit": [100.0, 10.0, 10.0],
+            "qos": ["normal", "normal", "high"],
+        },
+    )
+    aged = priority_site(tmp_path, 'weight_qos: 100, weight_age: 1000, max_age: "1:40"')
+    assert replayed(table, aged, "slurm", tmp_path) == [0.0, 100.0, 110.0]
+    young = priority_site(tmp_path, "weight_qos: 100")
+    assert replayed(table, young, "slurm", tmp_path) == [0.0, 110.0, 100.0]
+
+
+def test_fairshare_favours_the_user_with_less_usage(tmp_path: Path) -> None:
+    # heavy ran 0-100 on 4 nodes; light's job runs 100-200; at 200 heavy's job (released at
+    # 150, fair-share 2^(-1/0.5) = 0.25) yields to light's (released at 151, no usage ended)
+    table = table_file(
+        tmp_path,
+        {
+            "nodes": [4, 4, 4, 4],
+            "user": ["heavy", "light", "heavy", "light"],
+            "submit": [0.0, 100.0, 150.0, 151.0],
+            "start": [0.0, 100.0, 200.0, 300.0],
+            "end": [100.0, 200.0, 300.0, 400.0],
+            "runtime": [100.0] * 4,
+            "timelimit": [100.0] * 4,
+        },
+    )
+    site = priority_site(tmp_path, "weight_fairshare: 1000")
+    assert replayed(table, site, "slurm", tmp_path) == [0.0, 100.0, 300.0, 200.0]
+    assert replayed(table, None, "slurm", tmp_path) == [0.0, 100.0, 200.0, 300.0]

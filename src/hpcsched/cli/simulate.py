@@ -28,7 +28,9 @@ from hpcsched.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from hpcsched.advise.site import Site
     from hpcsched.sim.pools import Pools
+    from hpcsched.workloads.load import LoadedTable
 
 
 def _window(text: str | None) -> tuple[int, int] | None:
@@ -57,7 +59,29 @@ def _classes_text(table: Any, rule: str, windows: list[tuple[int, int]] | None) 
     return text if len(windows) == 1 else f"{text} (in the first window; each has its own)"
 
 
-def _pools(partitions: str, site: Path | None, unit: str, table: Any) -> Pools | None:
+def _replay_inputs(
+    trace: Path,
+    options: tuple[str, bool, int | None, str, int | None],
+    partitions: str,
+    site_path: Path | None,
+) -> tuple[LoadedTable, Any, int, Pools | None, Site | None]:
+    """The opened trace, its table (with ``sim_priority`` under a site's multifactor weights),
+    the machine size, the partitions' pools and the site, for ``simulate`` and ``compare``."""
+    from hpcsched.sim.priority import with_priority
+
+    filter_name, strict, procs, unit, nodes = options
+    pooled = partitions != "none"
+    loaded, capacity = open_trace(trace, filter_name, strict, procs, unit, nodes, sized=not pooled)
+    site = _site(site_path) if site_path is not None else None
+    machine = _pools(partitions, site, unit, loaded.table)
+    table = loaded.table
+    if site is not None and site.priority is not None:
+        size = sum(machine.sizes) if machine is not None else capacity
+        table = with_priority(table, site, unit, size)
+    return loaded, table, capacity, machine, site
+
+
+def _pools(partitions: str, site: Site | None, unit: str, table: Any) -> Pools | None:
     """The partitions' pools the replay runs on (None: one machine), or one error line."""
     from hpcsched.sim import pools
 
@@ -67,7 +91,7 @@ def _pools(partitions: str, site: Path | None, unit: str, table: Any) -> Pools |
         fail("--partitions site needs --site SITE.yaml")
     try:
         if partitions == "site" and site is not None:
-            return pools.pools_from_site(_site(site), unit)
+            return pools.pools_from_site(site, unit)
         if partitions == "nodelist":
             return pools.pools_from_nodelist(table, unit)
         if partitions == "sinfo":
@@ -86,7 +110,7 @@ def _sinfo() -> list[dict[str, str]]:
         fail(f"--partitions sinfo: {exc}")
 
 
-def _site(path: Path) -> Any:
+def _site(path: Path) -> Site:
     from hpcsched.advise.site import SiteError, load_site
 
     try:
@@ -110,7 +134,11 @@ def simulate(
     trace: Annotated[Path, typer.Argument(help="SWF trace (.swf/.swf.gz) or job table (.parquet)")],
     filter_name: FilterOpt = "none",
     policy: Annotated[
-        str, typer.Option(help="preset: fcfs, sjf, easy, easy-sjbf, conservative, prioritybf")
+        str,
+        typer.Option(
+            help="preset: fcfs, sjf, easy, easy-sjbf, conservative, prioritybf, slurm (Slurm's "
+            "backfill by multifactor priority; weights from --site)"
+        ),
     ] = "easy",
     order: Annotated[
         str | None, typer.Option(help="queue order: fcfs, sjf, f1-f4, wfp3, unicep")
@@ -142,18 +170,20 @@ def simulate(
 ) -> None:
     """Replay a trace under one policy and print its metrics."""
     from hpcsched.policies.registry import get_policy
+    from hpcsched.sim.priority import site_age, with_age
     from hpcsched.sim.protocols import simulate_windows, windows_of
 
     if out is not None:  # before the replay: not a traceback after it (issue 22, finding 13)
         checked_output(out, ".parquet")
-    pooled = partitions != "none"
-    loaded, capacity = open_trace(trace, filter_name, strict, procs, unit, nodes, sized=not pooled)
-    machine = _pools(partitions, site, unit, loaded.table)
+    loaded, table, capacity, machine, the_site = _replay_inputs(
+        trace, (filter_name, strict, procs, unit, nodes), partitions, site
+    )
     protocol = _protocol(protocol, filter_name)
     try:
         chosen = get_policy(policy, order=order, backfill=backfill, protocol=protocol)
+        chosen = with_age(chosen, site_age(the_site))
         result = simulate_windows(
-            loaded.table,
+            table,
             chosen,
             capacity,
             windows_of(protocol, _window(window)),
@@ -222,11 +252,12 @@ def compare(
     from hpcsched.policies.registry import get_policy
     from hpcsched.sim.compare import Case
     from hpcsched.sim.compare import compare as run
+    from hpcsched.sim.priority import site_age
     from hpcsched.sim.protocols import windows_of
 
-    pooled = partitions != "none"
-    loaded, capacity = open_trace(trace, filter_name, strict, procs, unit, nodes, sized=not pooled)
-    machine = _pools(partitions, site, unit, loaded.table)
+    loaded, table, capacity, machine, the_site = _replay_inputs(
+        trace, (filter_name, strict, procs, unit, nodes), partitions, site
+    )
     protocol = _protocol(protocol, filter_name)
     names = [p.strip() for p in policies.split(",") if p.strip()]
     try:
@@ -244,10 +275,11 @@ def compare(
                 release=release,
                 unit=unit,
                 pools=machine,
+                age=site_age(the_site),
             )
             for name in names
         ]
-        rows, _ = run(loaded.table, cases, dask=dask)
+        rows, _ = run(table, cases, dask=dask)
         described = _classes_text(loaded.table, classes, windows_of(protocol, _window(window)))
     except ValueError as exc:
         fail(str(exc))

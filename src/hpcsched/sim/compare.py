@@ -9,6 +9,7 @@ import polars as pl
 
 from hpcsched.policies.registry import get_policy
 from hpcsched.sim.pools import Pools
+from hpcsched.sim.priority import with_age
 from hpcsched.sim.protocols import simulate_windows, windows_of
 from hpcsched.sim.simulate import SimulationResult
 
@@ -27,10 +28,11 @@ class Case:
     release: str = "eligible"
     unit: str = "cpus"
     pools: Pools | None = None
+    age: tuple[float, float] | None = None  # PriorityWeightAge, PriorityMaxAge (multifactor)
 
 
 def run_case(table: pl.DataFrame, case: Case) -> SimulationResult:
-    policy = get_policy(case.policy, protocol=case.protocol)
+    policy = with_age(get_policy(case.policy, protocol=case.protocol), case.age)
     # class rules only change PriorityBF's decisions, but the per-class table is useful for all
     return simulate_windows(
         table,

@@ -34,6 +34,7 @@ class JobArrays:
     request: IntArray  # shape (n, k): k resource dimensions (processors alone for traces)
     priority_class: IntArray
     user: list[str] | None = None
+    priority: FloatArray | None = None  # multifactor priority without age (None: all 0)
 
     def __len__(self) -> int:
         return len(self.submit)
@@ -62,6 +63,7 @@ def replay(jobs: JobArrays, policy: Policy, capacity: Vector, *, strict: bool = 
     backfilled = np.zeros(n, dtype=bool)
     kernel = EventKernel(float(jobs.submit.min()) if n else 0.0)
     users = jobs.user or [""] * n
+    priority = jobs.priority if jobs.priority is not None else np.zeros(n)
     for i in range(n):
         kernel.schedule(float(jobs.submit[i]), SUBMIT, i)
     state = SchedulerState(policy, capacity, strict=strict, pyss_order=True)
@@ -79,6 +81,7 @@ def replay(jobs: JobArrays, policy: Policy, capacity: Vector, *, strict: bool = 
                     float(jobs.estimate[i]),
                     int(jobs.priority_class[i]),
                     users[i],
+                    float(priority[i]),
                 ),
                 timelimit=None if timelimit != timelimit else timelimit,
             )

@@ -19,6 +19,9 @@ with one line (:class:`ValueError`), never replayed as zero jobs.
 With ``pools`` (:mod:`hpcsched.sim.pools`) each Slurm partition's jobs run only in its pool; the
 machine is the pools, ``capacity`` is not used, jobs of a partition no pool holds are refused and
 counted (``no_partition``), and the reference engine runs (the kernel has one pool).
+
+A ``sim_priority`` column (:func:`hpcsched.sim.priority.with_priority`: Slurm's multifactor
+priority without its age term) is what the ``multifactor`` queue order sorts by.
 """
 
 from __future__ import annotations
@@ -148,6 +151,11 @@ def simulate(
         request=_requests(usable, unit, len(machine)),
         priority_class=usable["priority_class"].fill_null(0).to_numpy().astype(np.int64),
         user=usable["user"].fill_null("").to_list(),
+        priority=(
+            usable["sim_priority"].fill_null(0.0).to_numpy().astype(np.float64)
+            if "sim_priority" in usable.columns
+            else None
+        ),
     )
     started = time.perf_counter()
     schedule, used_engine = _run(jobs, policy, machine, engine)
@@ -242,6 +250,8 @@ def compiled_twin(policy: Policy) -> bool:
 
     return (
         type(policy) is BackfillPolicy
+        and "multifactor" not in (policy.order, policy.backfill_order)
+        and not policy.replan
         and policy.backfill in ("none", "easy", "conservative", "prioritybf", "rlscheduler")
         and policy.order in ORDER_KEYS
         and (policy.backfill_order is None or policy.backfill_order in ORDER_KEYS)
