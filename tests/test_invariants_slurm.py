@@ -1,6 +1,7 @@
 """The simulator's invariants in the Slurm replay modes (issue 21, item 3), through ``simulate``:
 whole nodes as the unit (both engines), partitions as separate pools, and Slurm's multifactor
-order re-planned every pass (``slurm``: random priorities, an age term that reorders the queue).
+order re-planned every pass (``slurm``: random priorities, an age term that reorders the queue),
+deciding after every event, once an instant or at scheduler passes (``cycle``).
 
 On random job tables: in every pool, the busy units never exceed the pool's size at any instant;
 every job starts exactly once; no job runs outside its partition's pool.
@@ -85,12 +86,15 @@ MEMBERS = {
     table=tables(),
     unit=st.sampled_from(["nodes", "cpus"]),
     name=st.sampled_from(["fcfs", "easy", "conservative", "prioritybf", "slurm"]),
+    cycle=st.sampled_from([None, 0.0, 2.0, 7.5]),
 )
-def test_partition_pools_keep_the_invariants(table: pl.DataFrame, unit: str, name: str) -> None:
+def test_partition_pools_keep_the_invariants(
+    table: pl.DataFrame, unit: str, name: str, cycle: float | None
+) -> None:
     table = table.with_columns(cpus=pl.col("nodes") * 2)
     pools = make_pools(MEMBERS, unit)
     assert pools.sizes == ((3, 3) if unit == "nodes" else (6, 6))
     # multifactor with a short PriorityMaxAge: the order changes while jobs wait
     policy = with_age(get_policy(name), (1000.0, 20.0))
-    out = simulate(table, policy, 0, unit=unit, pools=pools, classes="size").table
+    out = simulate(table, policy, 0, unit=unit, pools=pools, classes="size", cycle=cycle).table
     check(table, out, {frozenset("pq"): pools.sizes[0], frozenset("r"): pools.sizes[1]}, unit)

@@ -213,3 +213,23 @@ def test_fairshare_favours_the_user_with_less_usage(tmp_path: Path) -> None:
     site = priority_site(tmp_path, "weight_fairshare: 1000")
     assert replayed(table, site, "slurm", tmp_path) == [0.0, 100.0, 300.0, 200.0]
     assert replayed(table, None, "slurm", tmp_path) == [0.0, 100.0, 200.0, 300.0]
+
+
+def test_cycle_decides_once_an_instant_or_at_scheduler_passes(tmp_path: Path) -> None:
+    # a normal and a high-QoS job released at the same instant, each needing the whole machine
+    table = table_file(
+        tmp_path,
+        {"nodes": [4, 4, 4], "submit": [0.0, 0.0, 25.0], "qos": ["normal", "high", "normal"]},
+    )
+    site = priority_site(tmp_path, "weight_qos: 10000")
+    out = tmp_path / "cycle.parquet"
+    base = ["simulate", str(table), "--unit", "nodes", "--nodes", "4", "--policy", "slurm"]
+    base += ["--site", str(site), "--out", str(out)]
+    for extra, expected in (
+        ([], [0.0, 10.0, 25.0]),  # pyss: a decision after each event; the normal job came first
+        (["--cycle", "0"], [10.0, 0.0, 25.0]),  # both seen at once: priority decides
+        (["--cycle", "4"], [12.0, 0.0, 28.0]),  # passes at 0, 4, 8, 12 (after the end at 10), 28
+    ):
+        code, _, err = invoke(*base, *extra)
+        assert code == 0, err
+        assert starts(out) == expected, extra

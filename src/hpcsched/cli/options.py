@@ -125,6 +125,13 @@ PartitionsOpt = Annotated[
         "nodelist (the nodes the table's jobs ran on; --unit nodes) or sinfo (the local Slurm)"
     ),
 ]
+CycleOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="when the policy decides: once an instant (0) or every SECONDS, as Slurm's "
+        "scheduler passes (bf_interval); default: after every event (pyss)"
+    ),
+]
 KillOpt = Annotated[bool, flag(help="kill jobs that run past their timelimit")]
 
 # -- where live tasks run (run, campaign materials --clock live) ----------------------------------

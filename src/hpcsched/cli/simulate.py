@@ -13,6 +13,7 @@ from hpcsched.cli.inputs import open_trace
 from hpcsched.cli.options import (
     DEFAULT_CLASSES,
     ClassesOpt,
+    CycleOpt,
     EstimateOpt,
     FilterOpt,
     JsonOpt,
@@ -162,6 +163,7 @@ def simulate(
     nodes: NodesOpt = None,
     partitions: PartitionsOpt = "none",
     site: SiteOpt = None,
+    cycle: CycleOpt = None,
     strict: StrictOpt = False,
     kill_at_timelimit: KillOpt = False,
     engine: Annotated[
@@ -194,6 +196,7 @@ def simulate(
             release=release,
             unit=unit,
             pools=machine,
+            cycle=cycle,
         )
         described = _classes_text(loaded.table, classes, windows_of(protocol, _window(window)))
     except ValueError as exc:

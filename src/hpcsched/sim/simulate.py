@@ -20,6 +20,9 @@ With ``pools`` (:mod:`hpcsched.sim.pools`) each Slurm partition's jobs run only 
 machine is the pools, ``capacity`` is not used, jobs of a partition no pool holds are refused and
 counted (``no_partition``), and the reference engine runs (the kernel has one pool).
 
+``cycle`` (:func:`hpcsched.sim.replay.replay`): decide once an instant (0) or every ``cycle``
+seconds (Slurm's ``bf_interval``) instead of after every event (None); the reference engine runs.
+
 A ``sim_priority`` column (:func:`hpcsched.sim.priority.with_priority`: Slurm's multifactor
 priority without its age term) is what the ``multifactor`` queue order sorts by.
 """
@@ -89,10 +92,13 @@ def simulate(
     release: str = "eligible",
     unit: str = "cpus",
     pools: Pools | None = None,
+    cycle: float | None = None,
 ) -> SimulationResult:
     """Replay ``table`` (jobs need ``submit, runtime`` and ``unit``) on ``capacity`` of ``unit``."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}")
+    if cycle is not None and not (0 <= cycle < float("inf")):
+        raise ValueError(f"--cycle {cycle}: give 0 (once an instant) or a positive number of s")
     if release not in RELEASES:
         raise ValueError(f"release must be one of {RELEASES}, not {release!r}")
     _check_unit(table, unit)
@@ -158,7 +164,7 @@ def simulate(
         ),
     )
     started = time.perf_counter()
-    schedule, used_engine = _run(jobs, policy, machine, engine)
+    schedule, used_engine = _run(jobs, policy, machine, engine, cycle)
     elapsed = time.perf_counter() - started
     out = usable.drop("_estimate", "_pool").with_columns(
         pl.Series("start", schedule.start),
@@ -259,12 +265,15 @@ def compiled_twin(policy: Policy) -> bool:
 
 
 def _run(
-    jobs: JobArrays, policy: Policy, machine: tuple[int, ...], engine: str
+    jobs: JobArrays, policy: Policy, machine: tuple[int, ...], engine: str, cycle: float | None
 ) -> tuple[Schedule, str]:
-    if engine == "fast" and len(machine) > 1:
-        raise ValueError("the fast engine has one pool; use --engine reference or auto")
-    if len(machine) > 1:
-        return replay(jobs, policy, machine, strict=False), "reference"
+    if engine == "fast" and (len(machine) > 1 or cycle is not None):
+        raise ValueError(
+            "the fast engine has one pool and decides after every event; "
+            "use --engine reference or auto"
+        )
+    if len(machine) > 1 or cycle is not None:
+        return replay(jobs, policy, machine, strict=False, cycle=cycle), "reference"
     capacity = machine[0]
     if engine == "fast" and not compiled_twin(policy):
         raise ValueError(
