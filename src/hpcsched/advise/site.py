@@ -103,6 +103,7 @@ class Partition(BaseModel):
     charge_rate: Factor = Field(1.0, description="charge units per node-hour")
     default: bool = False
     qos: list[str] | None = Field(None, description="AllowQos; default: every QoS")
+    priority_job_factor: int = Field(1, ge=0, le=65533, description="PriorityJobFactor")
 
     @property
     def node_names(self) -> list[str]:
@@ -125,6 +126,22 @@ class Qos(BaseModel):
     charge_factor: Factor = Field(1.0, description="UsageFactor")
 
 
+class Priority(BaseModel):
+    """slurm.conf's multifactor priority settings (``scontrol show config``), for replays
+    (:mod:`hpcsched.policies.multifactor`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight_age: int = Field(0, ge=0, le=MOST_COUNT, description="PriorityWeightAge")
+    weight_fairshare: int = Field(0, ge=0, le=MOST_COUNT, description="PriorityWeightFairshare")
+    weight_job_size: int = Field(0, ge=0, le=MOST_COUNT, description="PriorityWeightJobSize")
+    weight_partition: int = Field(0, ge=0, le=MOST_COUNT, description="PriorityWeightPartition")
+    weight_qos: int = Field(0, ge=0, le=MOST_COUNT, description="PriorityWeightQOS")
+    max_age: Seconds = Field(7 * 86400.0, description="PriorityMaxAge")
+    decay_half_life: Seconds = Field(7 * 86400.0, description="PriorityDecayHalfLife")
+    favor_small: bool = Field(False, description="PriorityFavorSmall")
+
+
 class Site(BaseModel):
     """A site's submission policy: what a job may ask for, what it costs, how the queue runs."""
 
@@ -142,6 +159,7 @@ class Site(BaseModel):
     charge_unit: str = Field(
         "SU", min_length=1, max_length=20, description="what a charge is counted in (SU, core-h)"
     )
+    priority: Priority | None = Field(None, description="PriorityType=priority/multifactor")
 
     @model_validator(mode="after")
     def _consistent(self) -> Site:

@@ -29,10 +29,18 @@ def open_job_table(path: Path) -> LoadedTable:
 
 
 def open_trace(
-    trace: Path, filter_name: str, strict: bool, procs: int | None
+    trace: Path,
+    filter_name: str,
+    strict: bool,
+    procs: int | None,
+    unit: str = "cpus",
+    nodes: int | None = None,
+    *,
+    sized: bool = True,
 ) -> tuple[LoadedTable, int]:
-    """A trace to replay and the machine size (``--procs``, else the file's), for ``simulate``
-    and ``compare``."""
+    """A trace to replay and the machine size in ``unit`` (``--nodes`` for whole nodes; for
+    processors ``--procs``, else the file's), for ``simulate`` and ``compare``; 0 when not
+    ``sized`` (the partitions' pools are the machine)."""
     from hpcsched.workloads.load import InputError, load_jobs
 
     try:
@@ -41,6 +49,12 @@ def open_trace(
         fail(str(exc))
     warn_malformed(trace, loaded.malformed, "; use --strict to stop at the first")
     warn_implausible(trace, loaded.implausible)
+    if not sized:
+        return loaded, 0
+    if unit == "nodes":
+        if not nodes:
+            fail(f"{trace}: --unit nodes needs the machine's node count; pass --nodes N")
+        return loaded, int(nodes)
     capacity = procs or loaded.machine_procs
     if not capacity:
         fail(f"{trace} does not say the machine size; pass --procs N")

@@ -7,6 +7,7 @@ JsonOpt`` in every command that prints JSON). Options only one command has stay 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -104,6 +105,36 @@ ReleaseOpt = Annotated[
 ]
 ProcsOpt = Annotated[
     int | None, typer.Option(help="machine size in processors (default: the trace header)")
+]
+UnitOpt = Annotated[
+    str,
+    typer.Option(
+        help="what a job is allocated: cpus (processors) or nodes (whole nodes, Slurm's "
+        "exclusive or node-granular allocation; the machine size is then --nodes)"
+    ),
+]
+NodesOpt = Annotated[
+    int | None, typer.Option(min=1, help="machine size in nodes, for --unit nodes")
+]
+SiteOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="site policy (YAML, see examples/site-local.yaml): partitions, QoS, priority weights"
+    ),
+]
+PartitionsOpt = Annotated[
+    str,
+    typer.Option(
+        help="partitions as separate pools: none (one machine), site (--site's nodes), "
+        "nodelist (the nodes the table's jobs ran on; --unit nodes) or sinfo (the local Slurm)"
+    ),
+]
+CycleOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="when the policy decides: once an instant (0) or every SECONDS, as Slurm's "
+        "scheduler passes (bf_interval); default: after every event (pyss)"
+    ),
 ]
 KillOpt = Annotated[bool, flag(help="kill jobs that run past their timelimit")]
 

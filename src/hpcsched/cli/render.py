@@ -65,7 +65,14 @@ def metrics_table(rows: Sequence[dict[str, Any]], *, title: str) -> None:
     for row in rows:
         notes = [
             f"{row[k]} {k.replace('_', ' ')}"
-            for k in ("refused", "no_runtime", "estimate_missing", "held", "violations")
+            for k in (
+                "refused",
+                "no_partition",
+                "no_runtime",
+                "estimate_missing",
+                "held",
+                "violations",
+            )
             if row.get(k)
         ]
         if notes:

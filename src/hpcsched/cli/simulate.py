@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,15 +13,25 @@ from hpcsched.cli.inputs import open_trace
 from hpcsched.cli.options import (
     DEFAULT_CLASSES,
     ClassesOpt,
+    CycleOpt,
     EstimateOpt,
     FilterOpt,
     JsonOpt,
     KillOpt,
+    NodesOpt,
+    PartitionsOpt,
     ProcsOpt,
     ProtocolOpt,
     ReleaseOpt,
+    SiteOpt,
     StrictOpt,
+    UnitOpt,
 )
+
+if TYPE_CHECKING:
+    from hpcsched.advise.site import Site
+    from hpcsched.sim.pools import Pools
+    from hpcsched.workloads.load import LoadedTable
 
 
 def _window(text: str | None) -> tuple[int, int] | None:
@@ -50,6 +60,70 @@ def _classes_text(table: Any, rule: str, windows: list[tuple[int, int]] | None) 
     return text if len(windows) == 1 else f"{text} (in the first window; each has its own)"
 
 
+def _replay_inputs(
+    trace: Path,
+    options: tuple[str, bool, int | None, str, int | None],
+    partitions: str,
+    site_path: Path | None,
+) -> tuple[LoadedTable, Any, int, Pools | None, Site | None]:
+    """The opened trace, its table (with ``sim_priority`` under a site's multifactor weights),
+    the machine size, the partitions' pools and the site, for ``simulate`` and ``compare``."""
+    from hpcsched.sim.priority import with_priority
+
+    filter_name, strict, procs, unit, nodes = options
+    pooled = partitions != "none"
+    loaded, capacity = open_trace(trace, filter_name, strict, procs, unit, nodes, sized=not pooled)
+    site = _site(site_path) if site_path is not None else None
+    machine = _pools(partitions, site, unit, loaded.table)
+    table = loaded.table
+    if site is not None and site.priority is not None:
+        size = sum(machine.sizes) if machine is not None else capacity
+        table = with_priority(table, site, unit, size)
+    return loaded, table, capacity, machine, site
+
+
+def _pools(partitions: str, site: Site | None, unit: str, table: Any) -> Pools | None:
+    """The partitions' pools the replay runs on (None: one machine), or one error line."""
+    from hpcsched.sim import pools
+
+    if partitions not in ("none", "site", "nodelist", "sinfo"):
+        fail(f"--partitions {partitions!r}: choose none, site, nodelist or sinfo")
+    if partitions == "site" and site is None:
+        fail("--partitions site needs --site SITE.yaml")
+    try:
+        if partitions == "site" and site is not None:
+            return pools.pools_from_site(site, unit)
+        if partitions == "nodelist":
+            return pools.pools_from_nodelist(table, unit)
+        if partitions == "sinfo":
+            return pools.pools_from_sinfo(_sinfo(), unit)
+    except ValueError as exc:
+        fail(f"--partitions {partitions}: {exc}")
+    return None
+
+
+def _sinfo() -> list[dict[str, str]]:
+    from hpcsched.slurm.adapter import SlurmAdapter, SlurmError
+
+    try:
+        return SlurmAdapter().partition_nodes(every=True)
+    except SlurmError as exc:
+        fail(f"--partitions sinfo: {exc}")
+
+
+def _site(path: Path) -> Site:
+    from hpcsched.advise.site import SiteError, load_site
+
+    try:
+        return load_site(path)
+    except SiteError as exc:
+        fail(str(exc))
+
+
+def _unit_word(unit: str) -> str:
+    return "nodes" if unit == "nodes" else "processors"
+
+
 def _windows_note(metrics: dict[str, object]) -> str:
     windows = metrics.get("windows")
     if not windows:
@@ -61,7 +135,11 @@ def simulate(
     trace: Annotated[Path, typer.Argument(help="SWF trace (.swf/.swf.gz) or job table (.parquet)")],
     filter_name: FilterOpt = "none",
     policy: Annotated[
-        str, typer.Option(help="preset: fcfs, sjf, easy, easy-sjbf, conservative, prioritybf")
+        str,
+        typer.Option(
+            help="preset: fcfs, sjf, easy, easy-sjbf, conservative, prioritybf, slurm (Slurm's "
+            "backfill by multifactor priority; weights from --site)"
+        ),
     ] = "easy",
     order: Annotated[
         str | None, typer.Option(help="queue order: fcfs, sjf, f1-f4, wfp3, unicep")
@@ -82,6 +160,11 @@ def simulate(
     ] = None,
     as_json: JsonOpt = False,
     procs: ProcsOpt = None,
+    unit: UnitOpt = "cpus",
+    nodes: NodesOpt = None,
+    partitions: PartitionsOpt = "none",
+    site: SiteOpt = None,
+    cycle: CycleOpt = None,
     strict: StrictOpt = False,
     kill_at_timelimit: KillOpt = False,
     engine: Annotated[
@@ -90,18 +173,22 @@ def simulate(
 ) -> None:
     """Replay a trace under one policy and print its metrics."""
     from hpcsched.policies.registry import get_policy
+    from hpcsched.sim.priority import site_age, with_age
     from hpcsched.sim.protocols import simulate_windows, windows_of
 
     if out is not None:  # before the replay: not a traceback after it (issue 22, finding 13)
         from hpcsched.workloads.export import TABLE_SUFFIXES
 
         checked_output(out, *TABLE_SUFFIXES)
-    loaded, capacity = open_trace(trace, filter_name, strict, procs)
+    loaded, table, capacity, machine, the_site = _replay_inputs(
+        trace, (filter_name, strict, procs, unit, nodes), partitions, site
+    )
     protocol = _protocol(protocol, filter_name)
     try:
         chosen = get_policy(policy, order=order, backfill=backfill, protocol=protocol)
+        chosen = with_age(chosen, site_age(the_site))
         result = simulate_windows(
-            loaded.table,
+            table,
             chosen,
             capacity,
             windows_of(protocol, _window(window)),
@@ -110,11 +197,19 @@ def simulate(
             kill_at_timelimit=kill_at_timelimit,
             engine=engine,
             release=release,
+            unit=unit,
+            pools=machine,
+            cycle=cycle,
         )
         described = _classes_text(loaded.table, classes, windows_of(protocol, _window(window)))
     except ValueError as exc:
         fail(str(exc))
     metrics = {"policy": chosen.name, "machine_procs": capacity, **result.metrics}
+    if unit == "nodes":
+        metrics["machine_nodes"] = metrics.pop("machine_procs")
+    if machine is not None:  # the pools are the machine
+        metrics.pop("machine_procs", None)
+        metrics.pop("machine_nodes", None)
     metrics["protocol"], metrics["classes"] = protocol, described
     metrics["malformed"] = len(loaded.malformed)
     if out is not None:
@@ -127,6 +222,8 @@ def simulate(
     from hpcsched.cli.render import metrics_table
 
     metrics_table([metrics], title=f"{trace.name} — {chosen.name}{_windows_note(metrics)}")
+    if machine is not None:
+        typer.echo(f"partitions as pools: {machine.describe()}")
 
 
 def compare(
@@ -148,6 +245,10 @@ def compare(
     ] = None,
     as_json: JsonOpt = False,
     procs: ProcsOpt = None,
+    unit: UnitOpt = "cpus",
+    nodes: NodesOpt = None,
+    partitions: PartitionsOpt = "none",
+    site: SiteOpt = None,
     strict: StrictOpt = False,
     kill_at_timelimit: KillOpt = False,
 ) -> None:
@@ -157,9 +258,12 @@ def compare(
     from hpcsched.policies.registry import get_policy
     from hpcsched.sim.compare import Case
     from hpcsched.sim.compare import compare as run
+    from hpcsched.sim.priority import site_age
     from hpcsched.sim.protocols import windows_of
 
-    loaded, capacity = open_trace(trace, filter_name, strict, procs)
+    loaded, table, capacity, machine, the_site = _replay_inputs(
+        trace, (filter_name, strict, procs, unit, nodes), partitions, site
+    )
     protocol = _protocol(protocol, filter_name)
     names = [p.strip() for p in policies.split(",") if p.strip()]
     try:
@@ -175,10 +279,13 @@ def compare(
                 kill_at_timelimit,
                 protocol=protocol,
                 release=release,
+                unit=unit,
+                pools=machine,
+                age=site_age(the_site),
             )
             for name in names
         ]
-        rows, _ = run(loaded.table, cases, dask=dask)
+        rows, _ = run(table, cases, dask=dask)
         described = _classes_text(loaded.table, classes, windows_of(protocol, _window(window)))
     except ValueError as exc:
         fail(str(exc))
@@ -190,7 +297,8 @@ def compare(
     from hpcsched.cli.render import metrics_table
 
     note = _windows_note(rows[0]) if rows else ""
-    metrics_table(rows, title=f"{trace.name}: {len(rows)} policies on {capacity} processors{note}")
+    on = machine.describe() if machine is not None else f"{capacity} {_unit_word(unit)}"
+    metrics_table(rows, title=f"{trace.name}: {len(rows)} policies on {on}{note}")
 
 
 def demo(

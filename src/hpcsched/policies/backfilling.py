@@ -19,6 +19,10 @@ The variants, each a few lines over one availability profile:
   when it first blocks; other jobs, in FCFS order, start if they fit now and
   ``now + estimate < shadow``.
 
+``replan`` makes conservative plan afresh at every pass, in the queue order of that moment, as
+Slurm's backfill scheduler does each cycle (``sched/backfill``: every job it tests, in priority
+order, gets the earliest start that delays no job before it); the kept plan is pyss's.
+
 ``release`` says when a running job's resources count as free: at its expected end ("estimate",
 pyss's CPU snapshot) or only when its end event is processed ("event", RLScheduler's cluster).
 """
@@ -27,16 +31,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hpcsched.core.profile import Profile, Vector, fits, minus
 from hpcsched.policies.conservative import conservative_pass
-from hpcsched.policies.order import ORDER_KEYS, order_key
+from hpcsched.policies.multifactor import DEFAULT_MAX_AGE
+from hpcsched.policies.order import DYNAMIC_KEYS, ORDER_KEYS, Key, order_key
 from hpcsched.policies.view import Decision, SchedulerView, WaitingJob
 
 BACKFILL_VARIANTS = ("none", "easy", "conservative", "rlscheduler", "prioritybf")
-DYNAMIC_ORDERS = frozenset({"wfp3", "unicep"})  # keys that read ``now`` (the wait so far)
+DYNAMIC_ORDERS = DYNAMIC_KEYS  # keys that read ``now`` (the wait so far)
 RELEASE_MODES = ("estimate", "event")
 
 
@@ -50,6 +55,12 @@ class BackfillPolicy:
     backfill_order: str | None = None  # order of the backfill scan (None: queue order)
     sticky_head: bool = False  # a blocked head keeps its place even if a better job arrives
     release: str = "estimate"
+    # the multifactor order's age term (slurm.conf PriorityWeightAge, PriorityMaxAge)
+    age_weight: float = 0.0
+    max_age: float = DEFAULT_MAX_AGE
+    # conservative only: plan every pass afresh in the current order (Slurm's backfill cycle)
+    # instead of keeping reservations, so a later job of higher priority moves ahead
+    replan: bool = False
 
     def __post_init__(self) -> None:
         if self.order not in ORDER_KEYS:
@@ -63,6 +74,9 @@ class BackfillPolicy:
             )
         if self.release not in RELEASE_MODES:
             raise ValueError(f"release must be one of {RELEASE_MODES}, not {self.release!r}")
+
+    def _key(self, name: str) -> Key:
+        return order_key(name, age_weight=self.age_weight, max_age=self.max_age)
 
     def decide(self, view: SchedulerView) -> Decision:
         ordered = self._ordered(view)
@@ -83,13 +97,13 @@ class BackfillPolicy:
         memory; a caller that keeps its queue sorted by it may pass ``presorted=True``."""
         if self.order in DYNAMIC_ORDERS or self.sticky_head or self.backfill == "rlscheduler":
             return None
-        key = order_key(self.order)
+        key = self._key(self.order)
         if self.backfill == "prioritybf":
             return lambda job: (job.priority_class, *key(job, 0.0))
         return lambda job: key(job, 0.0)
 
     def _ordered(self, view: SchedulerView) -> list[WaitingJob]:
-        key = order_key(self.order)
+        key = self._key(self.order)
         now = view.now
         if view.presorted and not self.sticky_head:
             return list(view.waiting)
@@ -179,7 +193,7 @@ class BackfillPolicy:
             reservations[head.id] = shadow
             tail = ordered[i + 1 :]
             if self.backfill_order is not None:
-                key = order_key(self.backfill_order)
+                key = self._key(self.backfill_order)
                 tail = sorted(tail, key=lambda job: key(job, now))
             scanned = i + 1
             for job in tail:
@@ -201,6 +215,8 @@ class BackfillPolicy:
         shares = [
             (r.id, r.request, end) for r, end in zip(view.running, self._ends(view), strict=True)
         ]
+        if self.replan:
+            view, key = replace(view, memory=None), None
         return conservative_pass(view, ordered, key, shares)
 
     def _prioritybf(self, view: SchedulerView) -> Decision:
@@ -208,7 +224,7 @@ class BackfillPolicy:
         if view.presorted:
             ordered = list(view.waiting)
         else:
-            key = order_key(self.order)
+            key = self._key(self.order)
             ordered = sorted(view.waiting, key=lambda job: (job.priority_class, *key(job, now)))
         # Jobs come in class order, so a class's profile is made when its first job is met: a
         # copy of `later`, which has received every reservation that targets classes not seen

@@ -4,7 +4,8 @@ Static keys depend only on the job; dynamic ones (``wfp3``, ``unicep``) also on 
 ``r`` is the job's estimate (the requested time by default), ``n`` its processors (first request
 component), ``s`` its trace-relative submit time. F1–F4 are the functions found by Carastan-Santos
 and de Camargo (SC'17) as used by RLScheduler (Zhang et al., SC'20, ``HPCSimPickJobs.py``);
-WFP3 and UNICEP are Tang et al.'s (IPDPS'09) as written there.
+WFP3 and UNICEP are Tang et al.'s (IPDPS'09) as written there. ``multifactor`` is Slurm's
+multifactor priority (:mod:`hpcsched.policies.multifactor`): dynamic, by the job's age.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from hpcsched.policies.multifactor import DEFAULT_MAX_AGE, multifactor_key
 from hpcsched.policies.view import WaitingJob
 
-ORDER_KEYS = ("fcfs", "sjf", "f1", "f2", "f3", "f4", "wfp3", "unicep")
-DYNAMIC_KEYS = frozenset({"wfp3", "unicep"})
+ORDER_KEYS = ("fcfs", "sjf", "f1", "f2", "f3", "f4", "wfp3", "unicep", "multifactor")
+DYNAMIC_KEYS = frozenset({"wfp3", "unicep", "multifactor"})
 
 Key = Callable[[WaitingJob, float], tuple[float, ...]]
 
@@ -78,8 +80,11 @@ _KEYS: dict[str, Key] = {
 }
 
 
-def order_key(name: str) -> Key:
-    """The key function called ``name``; unknown names list the valid ones."""
+def order_key(name: str, *, age_weight: float = 0.0, max_age: float = DEFAULT_MAX_AGE) -> Key:
+    """The key function called ``name``; unknown names list the valid ones. ``age_weight`` and
+    ``max_age`` are the multifactor order's (``PriorityWeightAge``, ``PriorityMaxAge``)."""
+    if name == "multifactor":
+        return multifactor_key(age_weight, max_age)
     try:
         return _KEYS[name]
     except KeyError:

@@ -28,6 +28,7 @@ class WaitingJob:
     estimate: float
     priority_class: int = 0
     user: str = ""
+    priority: float = 0.0  # Slurm's multifactor priority without its age term (multifactor order)
 
 
 @dataclass(frozen=True, slots=True)

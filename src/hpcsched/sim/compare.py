@@ -8,6 +8,8 @@ from typing import Any
 import polars as pl
 
 from hpcsched.policies.registry import get_policy
+from hpcsched.sim.pools import Pools
+from hpcsched.sim.priority import with_age
 from hpcsched.sim.protocols import simulate_windows, windows_of
 from hpcsched.sim.simulate import SimulationResult
 
@@ -24,10 +26,13 @@ class Case:
     kill_at_timelimit: bool = False
     protocol: str = "default"
     release: str = "eligible"
+    unit: str = "cpus"
+    pools: Pools | None = None
+    age: tuple[float, float] | None = None  # PriorityWeightAge, PriorityMaxAge (multifactor)
 
 
 def run_case(table: pl.DataFrame, case: Case) -> SimulationResult:
-    policy = get_policy(case.policy, protocol=case.protocol)
+    policy = with_age(get_policy(case.policy, protocol=case.protocol), case.age)
     # class rules only change PriorityBF's decisions, but the per-class table is useful for all
     return simulate_windows(
         table,
@@ -38,6 +43,8 @@ def run_case(table: pl.DataFrame, case: Case) -> SimulationResult:
         classes=case.classes,
         kill_at_timelimit=case.kill_at_timelimit,
         release=case.release,
+        unit=case.unit,
+        pools=case.pools,
     )
 
 

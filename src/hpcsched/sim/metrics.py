@@ -29,14 +29,17 @@ def job_metrics(table: pl.DataFrame, *, tau: float = TAU) -> pl.DataFrame:
     )
 
 
-def summarize(table: pl.DataFrame, capacity: float, *, tau: float = TAU) -> dict[str, Any]:
-    """The headline numbers of one schedule, as plain Python values."""
+def summarize(
+    table: pl.DataFrame, capacity: float, *, tau: float = TAU, unit: str = "cpus"
+) -> dict[str, Any]:
+    """The headline numbers of one schedule, as plain Python values; utilisation counts ``unit``
+    (processors, or nodes for a whole-node replay) against ``capacity`` in that unit."""
     jobs = job_metrics(table, tau=tau)
     n = jobs.height
     if n == 0:
         return {"jobs": 0}
     makespan = float(jobs.select(pl.col("end").max() - pl.col("submit").min()).item())
-    area = float(((jobs["end"] - jobs["start"]) * jobs["cpus"]).sum())
+    area = float(((jobs["end"] - jobs["start"]) * jobs[unit]).sum())
     per_user = jobs.group_by("user").agg(pl.col("wait").mean().alias("mean_wait"))
     x = per_user["mean_wait"]
     denominator = per_user.height * float((x * x).sum())

@@ -12,6 +12,21 @@ Jobs are released to the scheduler when they could run: a job table from Slurm h
 ``eligible``; waits then count from that moment, as Slurm's own "time waiting for resources" does
 (``held`` counts the jobs released after their submission). ``release="submit"`` releases every
 job at its submission instead.
+
+The unit a job asks for is ``cpus`` (processors, the default) or ``nodes`` (whole nodes, as Slurm
+allocates with ``--exclusive`` or node-granular partitions); ``capacity`` is in that unit. A table
+that cannot be replayed in its unit (no job says it) or where no job can run at all is refused
+with one line (:class:`ValueError`), never replayed as zero jobs.
+
+With ``pools`` (:mod:`hpcsched.sim.pools`) each Slurm partition's jobs run only in its pool; the
+machine is the pools, ``capacity`` is not used, jobs of a partition no pool holds are refused and
+counted (``no_partition``), and the reference engine runs (the kernel has one pool).
+
+``cycle`` (:func:`hpcsched.sim.replay.replay`): decide once an instant (0) or every ``cycle``
+seconds (Slurm's ``bf_interval``) instead of after every event (None); the reference engine runs.
+
+A ``sim_priority`` column (:func:`hpcsched.sim.priority.with_priority`: Slurm's multifactor
+priority without its age term) is what the ``multifactor`` queue order sorts by.
 """
 
 from __future__ import annotations
@@ -21,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from hpcsched.core.schema import TERMINAL_STATES
@@ -28,10 +44,14 @@ from hpcsched.policies.backfilling import BackfillPolicy
 from hpcsched.policies.classes import assign_classes
 from hpcsched.policies.view import Policy
 from hpcsched.sim.metrics import summarize
+from hpcsched.sim.pools import Pools
 from hpcsched.sim.replay import JobArrays, Schedule, replay
 
 ENGINES = ("auto", "fast", "reference")
 RELEASES = ("eligible", "submit")
+UNITS = ("cpus", "nodes")
+#: order keys that read a job's size as ``request[0]``: meaningless with one dimension per pool
+SIZE_ORDERS = frozenset({"f1", "f2", "f3", "f4", "wfp3", "unicep"})
 
 
 @dataclass
@@ -73,12 +93,18 @@ def simulate(
     kill_at_timelimit: bool = False,
     engine: str = "auto",
     release: str = "eligible",
+    unit: str = "cpus",
+    pools: Pools | None = None,
+    cycle: float | None = None,
 ) -> SimulationResult:
-    """Replay ``table`` (jobs need ``submit, runtime, cpus``) on ``capacity`` processors."""
+    """Replay ``table`` (jobs need ``submit, runtime`` and ``unit``) on ``capacity`` of ``unit``."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}")
+    if cycle is not None and not (0 <= cycle < float("inf")):
+        raise ValueError(f"--cycle {cycle}: give 0 (once an instant) or a positive number of s")
     if release not in RELEASES:
         raise ValueError(f"release must be one of {RELEASES}, not {release!r}")
+    _check_unit(table, unit)
     if window is not None:
         first, count = window
         if first < 0 or count <= 0 or first >= table.height:
@@ -92,10 +118,27 @@ def simulate(
     table, counts["held"] = _released(table, release)
     runnable = pl.col("runtime").is_not_null() & (pl.col("runtime") >= 0)
     counts["no_runtime"] = table.height - int(table.select(runnable.sum()).item())
-    fits = pl.col("cpus").is_not_null() & (pl.col("cpus") > 0) & (pl.col("cpus") <= capacity)
+    machine: tuple[int, ...] = (capacity,)
+    table = table.with_columns(pl.lit(0, dtype=pl.Int64).alias("_pool"))
+    if pools is not None:
+        machine = _pooled(table, policy, pools, unit)
+        index = pl.col("partition").replace_strict(
+            dict(pools.of_partition), default=None, return_dtype=pl.Int64
+        )
+        table = table.with_columns(index.alias("_pool"))
+        counts["no_partition"] = int(table.select((runnable & index.is_null()).sum()).item())
+    size = pl.col("_pool").replace_strict(dict(enumerate(machine)), default=0)
+    fits = pl.col(unit).is_not_null() & (pl.col(unit) > 0) & (pl.col(unit) <= size)
     usable = table.filter(runnable & fits)
-    refused = table.filter(runnable & ~fits)
+    refused = table.filter(runnable & ~fits).drop("_pool")
     counts["refused"] = refused.height
+    if usable.is_empty() and not table.is_empty():
+        where = "their partition's pool" if pools else f"the machine's {capacity} {unit}"
+        raise ValueError(
+            f"none of the {table.height} jobs can be replayed: {counts['no_runtime']} have no "
+            f"run time, {counts['refused']} ask for more than {where} "
+            "or for none (check the machine size and --unit)"
+        )
     est = _estimate_column(usable, estimate)
     usable = usable.with_columns(est.alias("_estimate"))
     missing = pl.col("_estimate").is_null() | (pl.col("_estimate") <= 0)
@@ -114,14 +157,19 @@ def simulate(
         runtime=runtime,
         estimate=usable["_estimate"].to_numpy().astype(np.float64),
         timelimit=timelimit,
-        request=usable["cpus"].to_numpy().astype(np.int64).reshape(-1, 1),
+        request=_requests(usable, unit, len(machine)),
         priority_class=usable["priority_class"].fill_null(0).to_numpy().astype(np.int64),
         user=usable["user"].fill_null("").to_list(),
+        priority=(
+            usable["sim_priority"].fill_null(0.0).to_numpy().astype(np.float64)
+            if "sim_priority" in usable.columns
+            else None
+        ),
     )
     started = time.perf_counter()
-    schedule, used_engine = _run(jobs, policy, capacity, engine)
+    schedule, used_engine = _run(jobs, policy, machine, engine, cycle)
     elapsed = time.perf_counter() - started
-    out = usable.drop("_estimate").with_columns(
+    out = usable.drop("_estimate", "_pool").with_columns(
         pl.Series("start", schedule.start),
         pl.Series("end", schedule.end),
         pl.Series("runtime", schedule.end - schedule.start),
@@ -143,12 +191,15 @@ def simulate(
             ],
             how="diagonal_relaxed",
         )
-    metrics = summarize(out.with_columns(pl.col("released").alias("submit")), capacity)
+    released = out.with_columns(pl.col("released").alias("submit"))
+    metrics = summarize(released, sum(machine), unit=unit)
     metrics.update(counts)
     n = len(runtime)
     metrics["sim_seconds"] = elapsed
     metrics["jobs_per_second"] = n / elapsed if elapsed > 0 else float("inf")
     metrics["engine"] = used_engine
+    if pools is not None:
+        metrics["pools"] = pools.describe()
     metrics["violations"] = schedule.violations
     metrics["released_at"] = (
         "eligible" if "eligible" in table.columns and release == "eligible" else "submit"
@@ -178,6 +229,38 @@ def _unplaced(table: pl.DataFrame) -> list[pl.Expr]:
     gone = [c for c in ("sacct_nodelist", "sacct_nodelist_nodes") if c in table.columns]
     return [pl.lit(None, dtype=table.schema[c]).alias(c) for c in gone]
 
+def _pooled(table: pl.DataFrame, policy: Policy, pools: Pools, unit: str) -> tuple[int, ...]:
+    """The pools' sizes, after refusing what cannot be replayed on them (one line each)."""
+    if pools.unit != unit:
+        raise ValueError(f"the pools are sized in {pools.unit}, the replay counts {unit}")
+    if len(pools.sizes) > 1:
+        orders = {str(getattr(policy, a, None)) for a in ("order", "backfill_order")}
+        if orders & SIZE_ORDERS:
+            raise ValueError(
+                f"queue order {sorted(orders & SIZE_ORDERS)[0]} reads one machine's job sizes; "
+                "with several partition pools use fcfs, sjf or multifactor"
+            )
+    return pools.sizes
+
+
+def _requests(usable: pl.DataFrame, unit: str, dimensions: int) -> npt.NDArray[np.int64]:
+    """Each job's units in its pool's dimension, none in the others."""
+    request = np.zeros((usable.height, dimensions), dtype=np.int64)
+    pool = usable["_pool"].to_numpy().astype(np.int64)
+    request[np.arange(usable.height), pool] = usable[unit].to_numpy().astype(np.int64)
+    return request
+
+
+def _check_unit(table: pl.DataFrame, unit: str) -> None:
+    """Refuse, in one line, a unit the table cannot honour (sacct without AllocCPUS, say)."""
+    if unit not in UNITS:
+        raise ValueError(f"--unit {unit!r}: choose one of {', '.join(UNITS)}")
+    if table.is_empty() or table[unit].drop_nulls().gt(0).any():
+        return
+    others = [u for u in UNITS if u != unit and table[u].drop_nulls().gt(0).any()]
+    hint = f"; the table has {others[0]}: replay with --unit {others[0]}" if others else ""
+    raise ValueError(f"no job says how many {unit} it asks for{hint}")
+
 
 def _released(table: pl.DataFrame, release: str) -> tuple[pl.DataFrame, int]:
     """``table`` with its ``released`` column (see the module docstring), and how many jobs are
@@ -199,13 +282,25 @@ def compiled_twin(policy: Policy) -> bool:
 
     return (
         type(policy) is BackfillPolicy
+        and "multifactor" not in (policy.order, policy.backfill_order)
+        and not policy.replan
         and policy.backfill in ("none", "easy", "conservative", "prioritybf", "rlscheduler")
         and policy.order in ORDER_KEYS
         and (policy.backfill_order is None or policy.backfill_order in ORDER_KEYS)
     )
 
 
-def _run(jobs: JobArrays, policy: Policy, capacity: int, engine: str) -> tuple[Schedule, str]:
+def _run(
+    jobs: JobArrays, policy: Policy, machine: tuple[int, ...], engine: str, cycle: float | None
+) -> tuple[Schedule, str]:
+    if engine == "fast" and (len(machine) > 1 or cycle is not None):
+        raise ValueError(
+            "the fast engine has one pool and decides after every event; "
+            "use --engine reference or auto"
+        )
+    if len(machine) > 1 or cycle is not None:
+        return replay(jobs, policy, machine, strict=False, cycle=cycle), "reference"
+    capacity = machine[0]
     if engine == "fast" and not compiled_twin(policy):
         raise ValueError(
             f"the fast engine has no compiled twin of policy {policy.name!r} "
@@ -217,4 +312,4 @@ def _run(jobs: JobArrays, policy: Policy, capacity: int, engine: str) -> tuple[S
         assert isinstance(policy, BackfillPolicy)
         return replay_fast(jobs, policy, capacity), "fast"
     # a policy's illegal start is refused and counted, not raised: the user sees the count
-    return replay(jobs, policy, (capacity,), strict=False), "reference"
+    return replay(jobs, policy, machine, strict=False), "reference"

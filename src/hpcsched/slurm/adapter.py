@@ -250,9 +250,12 @@ class SlurmAdapter:
                 states[job] = state
         return states
 
-    def partition_nodes(self, partition: str | None = None) -> list[dict[str, str]]:
-        """The nodes of ``partition`` (default: the cluster's default partition) from ``sinfo``:
-        one dict per node with ``node``, ``partition``, ``cpus``, ``memory`` (MB) and ``gres``."""
+    def partition_nodes(
+        self, partition: str | None = None, *, every: bool = False
+    ) -> list[dict[str, str]]:
+        """The nodes of ``partition`` (default: the cluster's default partition; ``every``: all
+        partitions) from ``sinfo``: one dict per node and partition with ``node``,
+        ``partition``, ``cpus``, ``memory`` (MB) and ``gres``."""
         argv = ["sinfo", "--noheader", "--Node", "--format=%N|%P|%c|%m|%G"]
         nodes: list[dict[str, str]] = []
         for line in self.run(argv).splitlines():
@@ -261,7 +264,7 @@ class SlurmAdapter:
                 continue
             node, name, cpus, memory, gres = fields
             default = name.endswith("*")
-            if (partition is None and default) or name.rstrip("*") == partition:
+            if every or (partition is None and default) or name.rstrip("*") == partition:
                 nodes.append(
                     {
                         "node": node,

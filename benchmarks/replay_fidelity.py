@@ -1,0 +1,70 @@
+"""Replay fidelity on the real local Slurm: does a replay under the site's policy start each job
+when Slurm did? (issue 21, item 3d)
+
+    python benchmarks/replay_fidelity.py [--jobs 30] [--seed 1] [--tolerance 5] [--json]
+
+Needs the local cluster (``bash scripts/slurm-local.sh start``). Submits ``--jobs`` seeded
+``sleep`` jobs (1-8 tasks, QoS normal/high/low, partitions debug/batch) to the 8 processors,
+waits for them, pulls them with ``hpcsched trace pull``, replays them (with any other session's
+jobs that ran meanwhile) with ``hpcsched simulate --policy slurm --site examples/site-local.yaml
+--partitions sinfo``, and prints the jobs, the median and largest |start_sim - start_real| and
+the share within ``--tolerance`` seconds; then the same for the replay this issue replaced
+(``--policy easy`` on one machine, deciding after every event). The default tolerance, 5 s, is
+two of the cluster's ``bf_interval=2`` backfill cycles plus sacct's one-second resolution. The
+workflow itself lives in ``tests/fidelity_harness.py``, which ``tests/test_replay_fidelity.py``
+runs on a few jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from fidelity_harness import measure
+from hpcsched.slurm import SlurmAdapter
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--tolerance", type=float, default=5.0)
+    parser.add_argument("--longest", type=int, default=15, help="longest sleep, seconds")
+    parser.add_argument("--keep", type=Path, help="keep the pulled and simulated tables here")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    slurm = SlurmAdapter()
+    reason = slurm.available()
+    if reason is not None:
+        print(f"no Slurm cluster: {reason} (bash scripts/slurm-local.sh start)", file=sys.stderr)
+        return 2
+    result = measure(slurm, args.jobs, args.seed, args.tolerance, args.longest, args.keep)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "jobs": result.jobs,
+                    "others": result.others,
+                    "median_s": result.median,
+                    "max_s": result.worst,
+                    "within": result.within,
+                    "tolerance_s": result.tolerance,
+                    "baseline_median_s": statistics.median(result.baseline),
+                    "baseline_max_s": max(result.baseline),
+                    "replay": result.command,
+                }
+            )
+        )
+    else:
+        print(result.text())
+        print(f"replay: {result.command}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
