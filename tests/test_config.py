@@ -78,6 +78,8 @@ def test_a_bad_file_is_one_line_naming_file_and_key(
         assert result.stdout == ""
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
         assert line in result.stderr, result.stderr
+    where = CliRunner().invoke(app, ["config", "path"])  # to find the file to fix
+    assert where.exit_code == 0 and where.stdout.endswith("config.toml\n")
 
 
 def test_show_says_where_each_value_comes_from(

@@ -43,7 +43,10 @@ def file_settings() -> tuple[Path, dict[str, Any]]:
 
 
 def apply_file_defaults(ctx: typer.Context) -> None:
-    """Give the root context a ``default_map`` from the file (nothing when there is none)."""
+    """Give the root context a ``default_map`` from the file (nothing when there is none).
+    ``config`` reads the file itself: ``config path`` must work while the file is broken."""
+    if ctx.invoked_subcommand == "config":
+        return
     _, settings = file_settings()
     given = {OPTIONS[key]: value for key, value in settings.items() if key in OPTIONS}
     if given:
