@@ -162,3 +162,19 @@ def test_the_readme_example_file_is_valid(tmp_path: Path) -> None:
         "llm_url": "http://127.0.0.1:8765/v1",
         "llm_model": "smollm2",
     }
+
+
+def test_report_sinfo_flag_beats_the_file_procs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import SHARED, require_shared
+
+    sample = require_shared(SHARED / "data" / "sacct" / "local-slurm-sample.txt")
+    sinfo = require_shared(SHARED / "data" / "sacct" / "local-slurm-sinfo.json")  # 8 cpus
+    config(tmp_path, "procs = 64\n", monkeypatch)
+    args = ["report", str(sample), "--out", str(tmp_path / "r")]
+    from_file = CliRunner().invoke(app, args)
+    assert "of 64 processors" in " ".join(from_file.stdout.split())
+    flagged = CliRunner().invoke(app, [*args, "--sinfo", str(sinfo)])
+    assert flagged.exit_code == 0, flagged.output
+    assert "of 8 processors" in " ".join(flagged.stdout.split())

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hpcsched.cli.config import from_file
 from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.inputs import open_job_table
 from hpcsched.cli.llm import DeadlineOpt, LedgerOpt, ModelOpt, NarrateOpt, Narrating, UrlOpt
@@ -69,6 +70,7 @@ def _short(path: Path) -> str:
 
 
 def report(
+    ctx: typer.Context,
     table: Annotated[
         Path,
         typer.Argument(
@@ -127,8 +129,8 @@ def report(
     if save_table is not None:  # the other commands recognise job tables by .parquet
         checked_output(save_table, ".parquet")
     checked_output(out, folder=True)
-    if sinfo is not None and procs is None:
-        procs = _sinfo_procs(sinfo)
+    if sinfo is not None and (procs is None or from_file(ctx, "procs")):
+        procs = _sinfo_procs(sinfo)  # a --sinfo given here says more than the config file
     steps = [name for name in REPORT_STEPS if narrate or name != "narration"]
     total = 1 + len(steps)  # reading, then write_report's steps
     with progress_bar(f"report: reading {table.name}", total=total) as advance:
