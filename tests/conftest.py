@@ -40,3 +40,9 @@ def golden_dir() -> Path:
 def slurm() -> SlurmAdapter:
     """The live Slurm cluster (skip, or fail under CI=true, when there is none)."""
     return require_slurm()
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the config file of whoever runs the suite (a test names its own)."""
+    monkeypatch.setenv("HPCSCHED_CONFIG", "/nonexistent/hpcsched-config.toml")

@@ -259,4 +259,4 @@ def test_every_json_flag_is_the_one_option_and_no_flag_shows_a_value() -> None:
             assert " ".join(json_help.split()) in " ".join(out.replace("│", " ").split()), path
             (param,) = [p for p in command.params if "--json" in p.opts]
             assert param.name == "as_json", path
-    assert with_json == 16  # llm check joined, then why (--explain)
+    assert with_json == 17  # llm check joined, then why (--explain), then config show

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: Written beside report.html: the insights as data (for ``--json`` and an LLM narrator).
 INSIGHTS_FILE = "insights.json"
+#: the steps ``write_report`` tells its ``progress``, in order (narration only with a narrator)
+REPORT_STEPS = ("preparing", "figures", "insights", "narration", "writing")
 
 
 def write_report(
@@ -47,6 +49,7 @@ def write_report(
     png: bool = False,
     capacity: tuple[float | None, float | None] = (None, None),
     narrator: Callable[[Sequence[Prepared]], Narration] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` (and ``out_dir/png/<key>.png`` with ``png``); its path.
 
@@ -55,9 +58,12 @@ def write_report(
     checked narration of each view to the page and to the file, under ``narration``.
 
     ``capacity`` is the machine size in processors of ``table`` and of ``compare`` (utilisation
-    is a fraction only when it is known)."""
+    is a fraction only when it is known). ``progress`` is told each step as it starts
+    (:data:`REPORT_STEPS`, ``narration`` only with a narrator); it only observes."""
+    step = progress or (lambda name: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    step("preparing")
     preps = [prepare(table)] + ([prepare(compare)] if compare is not None else [])
     labels = list(names[: len(preps)]) if compare is not None else [""]
     # the insights are worked out on a second thread while the charts are built: both are
@@ -66,17 +72,22 @@ def write_report(
         finding = pool.submit(
             lambda: [insights(p, capacity=c) for p, c in zip(preps, capacity, strict=False)]
         )
+        step("figures")
         tables = [summaries(p) for p in preps]
         figures = [
             build_figures(p, capacity=c, summaries=s)
             for p, c, s in zip(preps, capacity, tables, strict=False)
         ]
+        step("insights")
         found = finding.result()
     usage = [usage_figures(p) for p in preps]
     if compare is not None:  # one y scale per pair of charts: heights compare across the row
         share_y_axes(figures[0], figures[1])
         share_y_axes(usage[0], usage[1])
+    if narrator is not None:
+        step("narration")
     narration = narrator(preps) if narrator is not None else None
+    step("writing")
     sections = [("Insights", _insights_section(found, labels) + h.narration_html(narration))]
     contrast: list[Insight] = []
     if compare is not None:

@@ -16,6 +16,7 @@ import typer
 from hpcsched.cli import (
     advise,
     campaign,
+    config,
     dashboard,
     llm,
     plan,
@@ -54,6 +55,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     show_version: Annotated[
         bool,
         flag("--version", help="print hpcsched's version and exit", callback=_print_version),
@@ -61,6 +63,7 @@ def _root(
 ) -> None:
     """Scheduling workbench and runtime: replay traces under scheduling policies, compare them,
     and run workflows with the same policies."""
+    config.apply_file_defaults(ctx)
 
 
 for _module in (
@@ -75,6 +78,7 @@ for _module in (
     plan,
     watch,
     llm,
+    config,
 ):
     _module.register(app)
 

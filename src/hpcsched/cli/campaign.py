@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hpcsched.cli.config import partition_for
 from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.executors import make_executor
 from hpcsched.cli.llm import DeadlineOpt, LedgerOpt, ModelOpt, UrlOpt
@@ -46,6 +47,7 @@ def parse_duration(text: str) -> float:
 
 
 def materials(
+    ctx: typer.Context,
     goal: Annotated[
         str, typer.Option(help="uo2 (a stable material for UO2) or usi (the U–Si study)")
     ] = "uo2",
@@ -148,7 +150,13 @@ def materials(
         if (folder / "run" / "journal.sqlite").exists():
             fail(f"{folder}: holds an earlier run; remove it or choose another --out")
         checked_output(folder, folder=True)
-        runner = make_executor(executor, dask_address, dask_workers, slurm_mode, partition)
+        runner = make_executor(
+            executor,
+            dask_address,
+            dask_workers,
+            slurm_mode,
+            partition_for(ctx, slurm_mode, partition),
+        )
     # the planner sizes resource requests by the largest worker of the pool the tasks will get
     largest = (
         runner.pool().largest.cpus if runner is not None else cpus or (8 if clock == "sim" else 2)

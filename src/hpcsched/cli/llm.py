@@ -30,7 +30,7 @@ UrlOpt = Annotated[
     typer.Option(
         "--llm-url",
         help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8765/v1 "
-        "(default: $HPCSCHED_LLM_URL, then [llm] url in ~/.config/hpcsched/config.toml)",
+        "(default: $HPCSCHED_LLM_URL, then llm_url of the config file: hpcsched config path)",
     ),
 ]
 ModelOpt = Annotated[

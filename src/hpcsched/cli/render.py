@@ -3,9 +3,9 @@ and a progress bar for long work (both on stderr, drawn only on a terminal)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -116,12 +116,20 @@ def stderr_console() -> Console:
     return make_console(stderr=True)
 
 
+class Advance(Protocol):
+    """What :func:`progress_bar` yields: steps done of ``total``, and the label of the step now
+    running when it changes (``report``: reading, preparing, ...)."""
+
+    def __call__(self, done: int, total: int, label: str | None = None) -> None: ...
+
+
 @contextmanager
 def progress_bar(
     label: str, *, total: int | None = None, console: Console | None = None
-) -> Iterator[Callable[[int, int], None]]:
+) -> Iterator[Advance]:
     """A Rich bar of ``label`` on stderr; it yields ``advance(done, total)``. Drawn only when the
-    console is a terminal (logs, pipes and ``--json`` output stay clean) and erased when done."""
+    console is a terminal (logs, pipes and ``--json`` output stay clean) and erased when done.
+    Without a ``total`` the bar pulses beside the elapsed time (a replay of unknown length)."""
     console = console or stderr_console()
     columns = (
         TextColumn("{task.description}"),
@@ -134,7 +142,22 @@ def progress_bar(
     ) as bar:
         task = bar.add_task(label, total=total)
 
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def advance(done: int, total: int, label: str | None = None) -> None:
+            if label is None:
+                bar.update(task, completed=done, total=total)
+            else:
+                bar.update(task, completed=done, total=total, description=label)
 
         yield advance
+
+
+def replay_bar(
+    policy: str, jobs: int, windows: list[tuple[int, int]] | None
+) -> AbstractContextManager[Advance]:
+    """``simulate``'s bar: a step per window when a protocol replays several, else a pulse with
+    the elapsed time (one replay reports no progress of its own)."""
+    if windows and len(windows) > 1:
+        label = f"{policy}: replaying {len(windows)} windows of {jobs:,} jobs"
+        return progress_bar(label, total=len(windows))
+    count = windows[0][1] if windows else jobs
+    return progress_bar(f"{policy}: replaying {count:,} jobs")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hpcsched.cli.config import from_file
 from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.inputs import open_job_table
 from hpcsched.cli.llm import DeadlineOpt, LedgerOpt, ModelOpt, NarrateOpt, Narrating, UrlOpt
@@ -69,6 +70,7 @@ def _short(path: Path) -> str:
 
 
 def report(
+    ctx: typer.Context,
     table: Annotated[
         Path,
         typer.Argument(
@@ -121,35 +123,39 @@ def report(
     ledger: LedgerOpt = None,
 ) -> None:
     """Write one self-contained report.html: charts, summary tables and plain-language insights."""
-    from hpcsched.analytics.report import INSIGHTS_FILE, write_report
-    from hpcsched.cli.render import make_console, status
+    from hpcsched.analytics.report import INSIGHTS_FILE, REPORT_STEPS, write_report
+    from hpcsched.cli.render import make_console, progress_bar, status
 
     if save_table is not None:  # the other commands recognise job tables by .parquet
         checked_output(save_table, ".parquet")
     checked_output(out, folder=True)
-    if sinfo is not None and procs is None:
-        procs = _sinfo_procs(sinfo)
-    first = open_job_table(table)
-    saving = None
-    if save_table is not None:
-        saving = _start_saving(first.table, save_table, procs or _size(first))
-    other = open_job_table(compare) if compare is not None else None
-    names = (_short(table), _short(compare) if compare is not None else "")
-    if other is not None and names[0] == names[1]:
-        names = (str(table), str(compare))
-    capacity = (procs or _size(first), (procs or _size(other)) if other is not None else None)
-    if other is not None and not all(capacity):  # e.g. a real dump beside its simulation on
-        known = capacity[0] or capacity[1]  # `simulate --procs`: both on that machine, so
-        capacity = (known, known)  # utilisation is one measure in both
-    what = f"{first.table.height:,} jobs" + (f" vs {other.table.height:,}" if other else "")
-    doing = f"building the report of {what}" + (" and its PNGs" if png else "")
-    if save_table is not None:
-        doing += f" (saving the table to {save_table})"
-    narrating = Narrating.start(llm_url, llm_model, llm_deadline, "report") if narrate else None
-    if narrating is not None:
-        doing += " with narration"
-    try:
-        with status(doing):
+    if sinfo is not None and (procs is None or from_file(ctx, "procs")):
+        procs = _sinfo_procs(sinfo)  # a --sinfo given here says more than the config file
+    steps = [name for name in REPORT_STEPS if narrate or name != "narration"]
+    total = 1 + len(steps)  # reading, then write_report's steps
+    with progress_bar(f"report: reading {table.name}", total=total) as advance:
+        first = open_job_table(table)
+        saving = None
+        if save_table is not None:
+            saving = _start_saving(first.table, save_table, procs or _size(first))
+        other = open_job_table(compare) if compare is not None else None
+        names = (_short(table), _short(compare) if compare is not None else "")
+        if other is not None and names[0] == names[1]:
+            names = (str(table), str(compare))
+        capacity = (procs or _size(first), (procs or _size(other)) if other is not None else None)
+        if other is not None and not all(capacity):  # e.g. a real dump beside its simulation on
+            known = capacity[0] or capacity[1]  # `simulate --procs`: both on that machine, so
+            capacity = (known, known)  # utilisation is one measure in both
+        what = f"{first.table.height:,} jobs" + (f" vs {other.table.height:,}" if other else "")
+        doing = f"report of {what}" + (" and its PNGs" if png else "")
+        if save_table is not None:
+            doing += f" (saving the table to {save_table})"
+        narrating = Narrating.start(llm_url, llm_model, llm_deadline, "report") if narrate else None
+
+        def step(name: str) -> None:
+            advance(1 + steps.index(name), total, f"{doing}: {name}")
+
+        try:
             path = write_report(
                 first.table,
                 out,
@@ -159,11 +165,13 @@ def report(
                 png=png,
                 capacity=capacity,
                 narrator=narrating.narrator(names, capacity) if narrating else None,
+                progress=step,
             )
-    except OSError as exc:
-        fail(f"cannot write the report to {out}: {exc.strerror or exc} (check the folder)")
-    except RuntimeError as exc:  # kaleido: no browser
-        fail(f"cannot write PNGs: {exc}".splitlines()[0] + " (set BROWSER_PATH to chromium)")
+            advance(total, total)
+        except OSError as exc:
+            fail(f"cannot write the report to {out}: {exc.strerror or exc} (check the folder)")
+        except RuntimeError as exc:  # kaleido: no browser
+            fail(f"cannot write PNGs: {exc}".splitlines()[0] + " (set BROWSER_PATH to chromium)")
     if saving is not None and save_table is not None:
         with status(f"saving the job table to {save_table}"):
             _finish_saving(saving, save_table)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hpcsched.cli.config import partition_for
 from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.executors import make_executor, make_pool
 from hpcsched.cli.llm import DeadlineOpt, ModelOpt, UrlOpt
@@ -42,6 +43,7 @@ def default_run_dir(workflow: Path) -> Path:
 
 
 def run(
+    ctx: typer.Context,
     workflow: Annotated[Path, typer.Argument(help="a YAML workflow (format in the README)")],
     executor: ExecutorOpt = "local",
     slurm_mode: SlurmModeOpt = "steps",
@@ -95,7 +97,9 @@ def run(
         fail(str(exc))
     if not workflow.is_file():
         fail(f"{workflow}: no such workflow file; give the path of a .yaml workflow")
-    runner = make_executor(executor, dask_address, dask_workers, slurm_mode, partition)
+    runner = make_executor(
+        executor, dask_address, dask_workers, slurm_mode, partition_for(ctx, slurm_mode, partition)
+    )
     try:
         pool = make_pool(runner, cpus, gpus, mem)
         loaded = load_workflow(workflow, pool=pool, work_dir=work_dir)

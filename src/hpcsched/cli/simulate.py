@@ -172,6 +172,7 @@ def simulate(
     ] = "auto",
 ) -> None:
     """Replay a trace under one policy and print its metrics."""
+    from hpcsched.cli.render import replay_bar
     from hpcsched.policies.registry import get_policy
     from hpcsched.sim.priority import site_age, with_age
     from hpcsched.sim.protocols import simulate_windows, windows_of
@@ -187,20 +188,23 @@ def simulate(
     try:
         chosen = get_policy(policy, order=order, backfill=backfill, protocol=protocol)
         chosen = with_age(chosen, site_age(the_site))
-        result = simulate_windows(
-            table,
-            chosen,
-            capacity,
-            windows_of(protocol, _window(window)),
-            estimate=estimate,
-            classes=classes,
-            kill_at_timelimit=kill_at_timelimit,
-            engine=engine,
-            release=release,
-            unit=unit,
-            pools=machine,
-            cycle=cycle,
-        )
+        windows = windows_of(protocol, _window(window))
+        with replay_bar(chosen.name, table.height, windows) as advance:
+            result = simulate_windows(
+                table,
+                chosen,
+                capacity,
+                windows,
+                progress=advance,
+                estimate=estimate,
+                classes=classes,
+                kill_at_timelimit=kill_at_timelimit,
+                engine=engine,
+                release=release,
+                unit=unit,
+                pools=machine,
+                cycle=cycle,
+            )
         described = _classes_text(loaded.table, classes, windows_of(protocol, _window(window)))
     except ValueError as exc:
         fail(str(exc))
@@ -255,6 +259,7 @@ def compare(
     """Replay a trace under several policies: one table, one row per policy.
 
     A policy is a name (a preset or a registered policy) or ORDER:BACKFILL, e.g. sjf:none."""
+    from hpcsched.cli.render import progress_bar
     from hpcsched.policies.registry import get_policy
     from hpcsched.sim.compare import Case
     from hpcsched.sim.compare import compare as run
@@ -285,7 +290,9 @@ def compare(
             )
             for name in names
         ]
-        rows, _ = run(table, cases, dask=dask)
+        jobs = f"{len(cases)} policies on {table.height:,} jobs"
+        with progress_bar(f"comparing {jobs}", total=len(cases)) as advance:
+            rows, _ = run(table, cases, dask=dask, progress=advance)
         described = _classes_text(loaded.table, classes, windows_of(protocol, _window(window)))
     except ValueError as exc:
         fail(str(exc))

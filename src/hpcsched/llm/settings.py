@@ -1,8 +1,9 @@
 """Where the language model is and how long to wait for it: flags > environment > config file.
 
 - Environment: ``HPCSCHED_LLM_URL``, ``HPCSCHED_LLM_MODEL``, ``HPCSCHED_LLM_API_KEY``.
-- File: ``~/.config/hpcsched/config.toml`` (``HPCSCHED_CONFIG`` names another), section ``[llm]``
-  with ``url``, ``model``, ``timeout``, ``deadline``, ``retries``, ``max_tokens``,
+- File: ``~/.config/hpcsched/config.toml`` (``$XDG_CONFIG_HOME``, or ``HPCSCHED_CONFIG`` names
+  another; :mod:`hpcsched.core.config_file`): top-level ``llm_url``, ``llm_model``, or section
+  ``[llm]`` with ``url``, ``model``, ``timeout``, ``deadline``, ``retries``, ``max_tokens``,
   ``temperature``, ``images``, ``schema_mode``.
 
 The API key comes from the environment only. A config file holding one is refused (files get
@@ -14,7 +15,6 @@ a log or a file.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from hpcsched.core.config_file import ConfigError, load_config, read_file
+from hpcsched.core.config_file import config_path as core_config_path
+
 ENV_URL: Final = "HPCSCHED_LLM_URL"
 ENV_MODEL: Final = "HPCSCHED_LLM_MODEL"
 ENV_KEY: Final = "HPCSCHED_LLM_API_KEY"
-ENV_CONFIG: Final = "HPCSCHED_CONFIG"
-DEFAULT_CONFIG: Final = Path("~/.config/hpcsched/config.toml")
 
 #: The keys the ``[llm]`` section may hold (never the key itself).
 FILE_KEYS: Final = (
@@ -118,22 +119,18 @@ def redact(text: str, *secrets: str | None) -> str:
 
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    return Path(env.get(ENV_CONFIG) or DEFAULT_CONFIG).expanduser()
+    """The config file in force (:func:`hpcsched.core.config_file.config_path`)."""
+    return core_config_path(env)
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """The ``[llm]`` section of ``path`` (empty when the file does not exist)."""
+    """The ``[llm]`` section of ``path``, with the top-level ``llm_url``/``llm_model`` as its
+    ``url``/``model`` (empty when the file does not exist)."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise SettingsError(f"cannot read {path}: {exc.strerror or exc} (check the file)") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: not valid TOML: {exc} (fix the file)") from None
+        data = read_file(path)
+        top = load_config(path)
+    except ConfigError as exc:
+        raise SettingsError(str(exc)) from None
     section = data.get("llm", {})
     if not isinstance(section, dict):
         raise SettingsError(f"{path}: [llm] must be a table (write [llm] on a line of its own)")
@@ -147,7 +144,15 @@ def read_config(path: Path) -> dict[str, Any]:
         raise SettingsError(
             f"{path}: [llm] has unknown key(s) {', '.join(unknown)} (known: {', '.join(FILE_KEYS)})"
         )
-    return dict(section)
+    merged = dict(section)
+    for key, name in (("url", "llm_url"), ("model", "llm_model")):
+        if name in top:
+            if key in section:
+                raise SettingsError(
+                    f"{path}: both {name} and [llm] {key} are set; keep one of them"
+                )
+            merged[key] = top[name]
+    return merged
 
 
 def load_settings(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,17 +54,26 @@ def _metrics_row(case: Case, result: SimulationResult) -> dict[str, Any]:
 
 
 def compare(
-    table: pl.DataFrame, cases: list[Case], *, dask: str | None = None
+    table: pl.DataFrame,
+    cases: list[Case],
+    *,
+    dask: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, SimulationResult]]:
     """Metrics per case (and the full results when run locally).
 
     ``dask`` is a scheduler address, or ``"local"`` for a ``LocalCluster`` started here; the table
-    is scattered once and each case runs as one task.
+    is scattered once and each case runs as one task. ``progress(done, total)`` is told each
+    finished case (on Dask in the order they finish); it only observes.
     """
+    told = progress or (lambda done, total: None)
     if dask is None:
-        results = {case.policy: run_case(table, case) for case in cases}
+        results: dict[str, SimulationResult] = {}
+        for done, case in enumerate(cases, start=1):
+            results[case.policy] = run_case(table, case)
+            told(done, len(cases))
         return [_metrics_row(c, results[c.policy]) for c in cases], results
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, as_completed
 
     cluster = (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True) if dask == "local" else None
@@ -72,6 +82,8 @@ def compare(
     try:
         shared = client.scatter(table, broadcast=True)
         futures = [client.submit(_remote_case, shared, case, pure=False) for case in cases]
+        for done, _ in enumerate(as_completed(futures), start=1):
+            told(done, len(cases))
         rows: list[dict[str, Any]] = client.gather(futures)
     finally:
         client.close()

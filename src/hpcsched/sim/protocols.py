@@ -8,6 +8,7 @@ window is replayed instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,13 +35,19 @@ def simulate_windows(
     policy: Policy,
     capacity: int,
     windows: list[tuple[int, int]] | None,
+    progress: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> SimulationResult:
     """One replay, or one per window with the numeric metrics averaged over the windows (the
-    table is the last window's; ``avg_bsld_per_window`` keeps each window's value)."""
+    table is the last window's; ``avg_bsld_per_window`` keeps each window's value).
+    ``progress(done, total)`` is told each finished window; it only observes."""
     if not windows or len(windows) == 1:
         return simulate(table, policy, capacity, window=windows[0] if windows else None, **options)
-    results = [simulate(table, policy, capacity, window=w, **options) for w in windows]
+    results = []
+    for done, w in enumerate(windows, start=1):
+        results.append(simulate(table, policy, capacity, window=w, **options))
+        if progress is not None:
+            progress(done, len(windows))
     last = results[-1]
     metrics: dict[str, Any] = dict(last.metrics)
     for key, value in last.metrics.items():

@@ -229,6 +229,7 @@ def _unplaced(table: pl.DataFrame) -> list[pl.Expr]:
     gone = [c for c in ("sacct_nodelist", "sacct_nodelist_nodes") if c in table.columns]
     return [pl.lit(None, dtype=table.schema[c]).alias(c) for c in gone]
 
+
 def _pooled(table: pl.DataFrame, policy: Policy, pools: Pools, unit: str) -> tuple[int, ...]:
     """The pools' sizes, after refusing what cannot be replayed on them (one line each)."""
     if pools.unit != unit:
