@@ -94,6 +94,8 @@ def test_backfill_trend_is_the_weekly_share_of_started_jobs_backfilled() -> None
     assert [str(x)[:10] for x in trace.x] == ["2026-11-16", "2026-11-23"]
     assert [float(y) for y in trace.y] == [50.0, 100.0]
     assert fig.layout.yaxis.title.text == "jobs backfilled (%)" and fig.layout.meta["jobs"] == 3
+    one = backfill_trend(prepare(table.head(3)), "b")  # one week: a week either side of it
+    assert [str(t)[:10] for t in one.layout.xaxis.range] == ["2026-11-09", "2026-11-23"]
     unknown = backfill_trend(prepare(_jobs()), "b")  # no flag at all: said, not drawn as 0 %
     assert unknown.layout.meta["skipped"] and "backfilled" in unknown.layout.meta["note"]
 

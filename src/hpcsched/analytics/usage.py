@@ -67,13 +67,25 @@ def _week(prep: Prepared) -> pl.Expr:
 
 
 def _week_axis(prep: Prepared, weeks: pl.Series) -> tuple[Any, dict[str, Any]]:
-    """x values and the x axis of a per-week chart: dates (epoch times) or weeks since start."""
+    """x values and the x axis of a per-week chart: dates (epoch times) or weeks since start.
+
+    One week alone gets the week before and after it as its range: Plotly would otherwise zoom
+    to a millisecond around the point and label it with sub-second ticks."""
     if prep.epoch:
         x = (weeks.to_numpy() * 1000).astype("datetime64[ms]")
-        return x, {"type": "date", "title": {"text": "week of submission (Monday, UTC)"}}
-    return (weeks.to_numpy() - prep.origin) / _WEEK, {
-        "title": {"text": "weeks since the trace start"}
-    }
+        axis: dict[str, Any] = {
+            "type": "date",
+            "title": {"text": "week of submission (Monday, UTC)"},
+        }
+        if len(x) == 1:
+            around = x[0] + np.array([-1, 1]) * np.timedelta64(7, "D")
+            axis["range"] = [str(t) for t in around]
+        return x, axis
+    x = (weeks.to_numpy() - prep.origin) / _WEEK
+    axis = {"title": {"text": "weeks since the trace start"}}
+    if len(x) == 1:
+        axis["range"] = [float(x[0]) - 1, float(x[0]) + 1]
+    return x, axis
 
 
 def _weekly(prep: Prepared) -> pl.DataFrame:
@@ -182,6 +194,7 @@ def backfill_trend(prep: Prepared, title: str) -> go.Figure:
             mode="lines+markers",
             name="backfilled",
             line={"color": "#d62728"},
+            cliponaxis=False,  # a week at 0 % sits on the axis: drawn whole, not halved
             customdata=np.stack([weeks["back"].to_numpy(), weeks["jobs"].to_numpy()], axis=-1),
             hovertemplate="%{y:.1f}% backfilled<br>%{customdata[0]} of %{customdata[1]} jobs"
             "<extra></extra>",
