@@ -158,3 +158,4 @@ def test_the_one_day_sample_s_slider_has_steps(compared: bool, tmp_path: Path) -
     assert not slider.disabled and slider.max == 19 and slider.step == 1
     assert slider.marks[0] == "22:51:20" and slider.marks[19] == "22:51:39"
     assert len(slider.marks) == 8  # readable: at most eight labels
+    assert "Submitted (one step: a second)" in _text(app.layout)

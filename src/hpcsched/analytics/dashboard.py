@@ -125,7 +125,9 @@ def make_app(
     caps = [capacity] if compare is None else [capacity, compare_capacity]
     axis = SubmitAxis(pl.concat([t["submit"].cast(pl.Float64) for t in tables]))
     top = max(axis.last, 1)
-    known = {c: [o["value"] for o in panels.filter_options(tables, c)] for c in FILTER_COLUMNS}
+    options = {c: panels.filter_options(tables, c) for c in FILTER_COLUMNS}
+    known = {c: [o["value"] for o in choices] for c, choices in options.items()}
+    step = axis.unit_name if axis.unit_name[0].isdigit() else f"a {axis.unit_name}"
     app = dash.Dash(__name__, serve_locally=True, title=f"{title} · hpcsched", update_title="")
     filters = [
         html.Div(
@@ -133,7 +135,7 @@ def make_app(
                 html.Label(FILTER_LABELS[column], htmlFor=f"filter-{column}"),
                 dcc.Dropdown(
                     id=f"filter-{column}",
-                    options=panels.filter_options(tables, column),
+                    options=options[column],
                     value=[],
                     multi=True,
                     placeholder="all",
@@ -145,7 +147,7 @@ def make_app(
     ]
     slider = html.Div(
         [
-            html.Label(f"Submitted (one step: a {axis.unit_name})", htmlFor="submit-days"),
+            html.Label(f"Submitted (one step: {step})", htmlFor="submit-days"),
             dcc.RangeSlider(
                 id="submit-days",
                 min=0,
