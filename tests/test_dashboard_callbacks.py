@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from dashboard_support import SAMPLE, crafted_jobs, dash_post, no_filter
+from dashboard_support import MIDNIGHT, SAMPLE, crafted_jobs, dash_post, no_filter
 from hpcsched.analytics.dashboard import CHART_KEYS, make_app
 from hpcsched.analytics.dashboard_filters import filter_jobs
 from hpcsched.analytics.insights import insights
@@ -159,3 +159,13 @@ def test_the_one_day_sample_s_slider_has_steps(compared: bool, tmp_path: Path) -
     assert slider.marks[0] == "22:51:20" and slider.marks[19] == "22:51:39"
     assert len(slider.marks) == 8  # readable: at most eight labels
     assert "Submitted (one step: a second)" in _text(app.layout)
+
+
+def test_the_slider_names_its_step() -> None:
+    """Twelve jobs over 22 s: the slider steps by 10 s, and says so in words."""
+    jobs = crafted_jobs().with_columns(
+        submit=pl.int_range(0, 12, eager=True).cast(pl.Float64) * 2.0 + pl.lit(MIDNIGHT)
+    )
+    app = make_app(jobs)
+    assert "Submitted (one step: 10 seconds)" in _text(app.layout)
+    assert _by_id(app)["submit-days"].marks == {0: "00:00:00", 1: "00:00:10", 2: "00:00:20"}
