@@ -6,14 +6,10 @@ cluster (``../shared/data/sacct/local-slurm-sample.txt``) and drive it with head
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,68 +17,25 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from hpcsched.analytics.dashboard import SubmitDays, filter_jobs, listen, make_app, wsgi_server
-from hpcsched.analytics.figures import FIGURE_TITLES
+from dashboard_support import (
+    DAY,
+    MIDNIGHT,
+    SAMPLE,
+    choose,
+    crafted_jobs,
+    dash_post,
+    no_filter,
+    points,
+    serving,
+    wait_for_graphs,
+)
+from hpcsched.analytics.dashboard import CHART_KEYS, listen, make_app, wsgi_server
+from hpcsched.analytics.dashboard_filters import SubmitAxis, filter_jobs
 from hpcsched.cli import app as cli_app
 from hpcsched.core.schema import conform
 
 from browser import chrome  # noqa: F401  (the fixture)
-from conftest import SHARED, require_shared
-
-SAMPLE = SHARED / "data" / "sacct" / "local-slurm-sample.txt"
-DAY = 86400.0
-MIDNIGHT = datetime(2026, 11, 18, tzinfo=UTC).timestamp()
-
-# Reads, for every graph, the number of points of each drawn trace (x/y, or z for heatmaps);
-# null while Plotly has not drawn the graph yet.
-POINTS_JS = """
-return Object.fromEntries(Array.from(document.querySelectorAll('.dash-graph')).map(g => {
-  const plot = g.querySelector('.js-plotly-plot');
-  if (!plot || !plot._fullLayout) return [g.id, null];
-  const traces = plot._fullData || [];
-  return [g.id, traces.map(t => Math.max(0, ...['x', 'y', 'z'].map(k => (t[k] || []).length)))];
-}));
-"""
-
-
-def crafted_jobs() -> pl.DataFrame:
-    """Twelve jobs over three UTC days: three users, two partitions, QoS with a blank, states."""
-    rows = [
-        # job, user, partition, qos, state, submit day, hour
-        ("1", "alice", "cpu", "normal", "completed", 0, 1),
-        ("2", "alice", "gpu", "high", "failed", 0, 5),
-        ("3", "bob", "cpu", "normal", "completed", 0, 23),
-        ("4", "bob", "cpu", "", "timeout", 1, 0),
-        ("5", "carol", "gpu", "high", "completed", 1, 12),
-        ("6", "carol", "gpu", "normal", "failed", 1, 13),
-        ("7", "alice", "cpu", "", "cancelled", 1, 20),
-        ("8", "bob", "gpu", "normal", "completed", 2, 2),
-        ("9", "carol", "cpu", "high", "completed", 2, 9),
-        ("10", "alice", "cpu", "normal", "failed", 2, 10),
-        ("11", "bob", "gpu", "high", "completed", 2, 22),
-        ("12", None, "cpu", "normal", "completed", 2, 23),
-    ]
-    frame = pl.DataFrame(
-        {
-            "job_id": [r[0] for r in rows],
-            "user": [r[1] for r in rows],
-            "partition": [r[2] for r in rows],
-            "qos": [r[3] for r in rows],
-            "state": [r[4] for r in rows],
-            "submit": [MIDNIGHT + r[5] * DAY + r[6] * 3600.0 for r in rows],
-        }
-    )
-    return conform(
-        frame.with_columns(
-            start=pl.col("submit") + 60,
-            end=pl.col("submit") + 660,
-            runtime=pl.lit(600.0),
-            timelimit=pl.lit(1800.0),
-            nodes=pl.lit(2),
-            cpus=pl.lit(8),
-            source=pl.lit("sacct"),
-        )
-    )
+from conftest import require_shared
 
 
 @pytest.fixture
@@ -110,7 +63,7 @@ def test_filters_combine_as_and(jobs: pl.DataFrame) -> None:
 
 
 def test_submit_days_are_utc_days(jobs: pl.DataFrame) -> None:
-    days = SubmitDays(jobs["submit"])
+    days = SubmitAxis(jobs["submit"])
     assert days.calendar and days.origin == MIDNIGHT and days.last == 2
     assert [days.label(d) for d in range(3)] == ["2026-11-18", "2026-11-19", "2026-11-20"]
     assert days.between([0, 2]) is None  # the whole range: no filter at all
@@ -129,7 +82,7 @@ def test_submit_days_are_utc_days(jobs: pl.DataFrame) -> None:
 
 
 def test_trace_relative_times_count_days_from_the_trace_start() -> None:
-    days = SubmitDays(pl.Series([5.0, 90_000.0, 3 * DAY + 1]))  # SWF: seconds since the start
+    days = SubmitAxis(pl.Series([5.0, 90_000.0, 3 * DAY + 1]))  # SWF: seconds since the start
     assert not days.calendar and days.origin == 0.0 and days.last == 3
     assert days.label(2) == "day 2"
     assert days.marks() == {0: "day 0", 1: "day 1", 2: "day 2", 3: "day 3"}
@@ -146,7 +99,7 @@ def _components(node: Any) -> Iterator[Any]:
 def test_layout_has_every_figure_and_the_data_s_values(jobs: pl.DataFrame) -> None:
     app = make_app(jobs, title="crafted")
     by_id = {getattr(c, "id", None): c for c in _components(app.layout)}
-    assert all(f"fig-{key}" in by_id for key in FIGURE_TITLES)
+    assert all(f"fig-{key}" in by_id for key in CHART_KEYS)
     state = by_id["filter-state"]
     assert state.multi and state.value == []
     assert [o["value"] for o in state.options] == ["completed", "failed", "cancelled", "timeout"]
@@ -165,38 +118,11 @@ def test_layout_has_every_figure_and_the_data_s_values(jobs: pl.DataFrame) -> No
 # ----------------------------------------------------------------------------- the CLI
 
 
-def _hpcsched() -> str:
-    return str(Path(sys.executable).with_name("hpcsched"))
-
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, int]]:
-    """``hpcsched dashboard SAMPLE --port 0`` running; yields (url, port)."""
-    sample = require_shared(SAMPLE)
-    proc = subprocess.Popen(
-        [_hpcsched(), "dashboard", str(sample), "--port", "0", "--title", "local Slurm"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "TERM": "dumb"},
-    )
-    watchdog = threading.Timer(120, proc.kill)  # a start-up that hangs fails, not blocks
-    watchdog.start()
-    try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:  # the URL is printed once the server listens
-            seen.append(line)
-            if "http://" in line:
-                break
-        watchdog.cancel()
-        assert seen and "http://127.0.0.1:" in seen[-1], f"no URL printed: {seen}"
-        url = seen[-1].split(" at ", 1)[1].split()[0]
-        yield url, int(url.rstrip("/").rsplit(":", 1)[1])
-    finally:
-        watchdog.cancel()
-        proc.terminate()
-        proc.wait(timeout=10)
+    """``hpcsched dashboard SAMPLE`` running; yields (url, port)."""
+    with serving(str(require_shared(SAMPLE)), "--title", "local Slurm") as where:
+        yield where
 
 
 def _accepts(host: str, port: int) -> bool:
@@ -261,40 +187,14 @@ def test_malformed_lines_are_reported_with_their_line(
 # ----------------------------------------------------------------------------- the browser
 
 
-def _points(driver: Any) -> dict[str, list[int]]:
-    result: dict[str, list[int]] = driver.execute_script(POINTS_JS)
-    return result
-
-
-def _wait_for_graphs(driver: Any) -> dict[str, list[int]]:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    keys = [f"fig-{key}" for key in FIGURE_TITLES]
-    WebDriverWait(driver, 30).until(lambda d: all(_points(d).get(k) is not None for k in keys))
-    return _points(driver)
-
-
-def _choose(driver: Any, dropdown: str, value: str) -> None:
-    """Open a Dash 4 multi-select dropdown, tick ``value``, close it."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    driver.find_element(By.ID, dropdown).click()
-    option = f"//label[@role='option'][.//input[@value='{value}']]"
-    WebDriverWait(driver, 10).until(ec.element_to_be_clickable((By.XPATH, option))).click()
-    driver.switch_to.active_element.send_keys(Keys.ESCAPE)
-
-
 def test_page_loads_with_data_in_every_chart_and_no_console_error(
     served: tuple[str, int],
     chrome: Any,  # noqa: F811
 ) -> None:
     url, _ = served
     chrome.get(url)
-    points = _wait_for_graphs(chrome)
-    assert set(points) == {f"fig-{key}" for key in FIGURE_TITLES}
+    points = wait_for_graphs(chrome)
+    assert set(points) == {f"fig-{key}" for key in CHART_KEYS}
     for graph, traces in points.items():
         assert max(traces, default=0) >= 1, f"{graph} has no point"
     errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"]
@@ -323,17 +223,17 @@ def test_choosing_a_filter_value_redraws_the_charts(
     assert 0 < expected < table.height
     url, _ = served
     chrome.get(url)
-    before = _wait_for_graphs(chrome)
+    before = wait_for_graphs(chrome)
     assert sum(before["fig-nodes_vs_elapsed"]) == table.height  # one point per job
     started = time.monotonic()
-    _choose(chrome, dropdown, value)
+    choose(chrome, dropdown, value)
     shown = f"showing {expected} of {table.height} jobs"
     WebDriverWait(chrome, 30).until(lambda d: d.find_element("id", "shown").text.startswith(shown))
-    WebDriverWait(chrome, 30).until(lambda d: _points(d) != before)
-    after = _points(chrome)
+    WebDriverWait(chrome, 30).until(lambda d: points(d) != before)
+    after = points(chrome)
     print(f"{dropdown}={value}: charts redrawn in {time.monotonic() - started:.2f} s")
     assert sum(after["fig-nodes_vs_elapsed"]) == expected
-    assert all(max(after[f"fig-{key}"], default=0) >= 1 for key in FIGURE_TITLES)
+    assert all(max(after[f"fig-{key}"], default=0) >= 1 for key in CHART_KEYS)
     assert [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
@@ -361,7 +261,7 @@ def test_submit_day_slider_narrows_the_jobs(
     from selenium.webdriver.support.ui import WebDriverWait
 
     chrome.get(crafted_url)
-    before = _wait_for_graphs(chrome)
+    before = wait_for_graphs(chrome)
     assert sum(before["fig-nodes_vs_elapsed"]) == 12
     # the keyboard moves the last-day thumb one day back: days 0-1 keep jobs 1-7
     chrome.find_element(By.CSS_SELECTOR, "#submit-days .dash-slider-thumb-2").send_keys(
@@ -369,7 +269,7 @@ def test_submit_day_slider_narrows_the_jobs(
     )
     shown = "showing 7 of 12 jobs (58.3%) submitted 2026-11-18 to 2026-11-19"
     WebDriverWait(chrome, 30).until(lambda d: d.find_element("id", "shown").text == shown)
-    WebDriverWait(chrome, 30).until(lambda d: sum(_points(d)["fig-nodes_vs_elapsed"]) == 7)
+    WebDriverWait(chrome, 30).until(lambda d: sum(points(d)["fig-nodes_vs_elapsed"]) == 7)
     assert [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
@@ -403,22 +303,12 @@ def test_a_million_jobs_filter_through_the_dash_protocol() -> None:
         )
     )
     app = make_app(table, title="a million jobs")
-    chosen = {"user": [], "partition": [], "qos": [], "state": ["failed", "timeout"]}
+    values = {**no_filter(364), "filter-state.value": ["failed", "timeout"]}
     expected = filter_jobs(table, state=["failed", "timeout"]).height
     assert 0 < expected < n
-    outputs = [{"id": f"fig-{key}", "property": "figure"} for key in FIGURE_TITLES]
-    outputs.append({"id": "shown", "property": "children"})
-    inputs = [{"id": "submit-days", "property": "value", "value": [0, 364]}]
-    inputs += [{"id": f"filter-{c}", "property": "value", "value": v} for c, v in chosen.items()]
-    body = {
-        "output": next(iter(app.callback_map)),
-        "outputs": outputs,
-        "inputs": inputs,
-        "changedPropIds": ["filter-state.value"],  # as when a user ticks a state
-        "state": [],
-    }
     started = time.monotonic()
-    reply = app.server.test_client().post("/_dash-update-component", json=body)
+    # as when a user ticks a state
+    reply = dash_post(app, "shown.children", values, "filter-state.value")
     print(
         f"1M jobs -> {expected:,}: callback {time.monotonic() - started:.2f} s, "
         f"{len(reply.data) / 1e6:.2f} MB"
@@ -426,6 +316,6 @@ def test_a_million_jobs_filter_through_the_dash_protocol() -> None:
     assert reply.status_code == 200
     response = reply.get_json()["response"]
     assert response["shown"]["children"].startswith(f"showing {expected:,} of 1,000,000 jobs")
-    assert set(response) == {f"fig-{key}" for key in FIGURE_TITLES} | {"shown"}
+    assert {f"fig-{key}" for key in CHART_KEYS} | {"shown", "insights"} <= set(response)
     # past build_figures' point limit the scatter charts become count heatmaps
     assert len(reply.data) < 2_000_000

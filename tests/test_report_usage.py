@@ -11,7 +11,12 @@ import polars as pl
 from typer.testing import CliRunner
 
 from hpcsched.analytics.derive import prepare
-from hpcsched.analytics.usage import core_hours_table, submissions_heatmap, wait_trend
+from hpcsched.analytics.usage import (
+    backfill_trend,
+    core_hours_table,
+    submissions_heatmap,
+    wait_trend,
+)
 from hpcsched.cli import app
 
 from conftest import SHARED, require_shared
@@ -76,6 +81,23 @@ def test_submissions_heatmap_counts_weekday_and_hour() -> None:
     z = fig.data[0].z
     assert (z[0][9], z[4][22], z[1][3]) == (2, 1, 1)  # Mon 09 h, Fri 22 h, Tue 03 h
     assert sum(map(sum, z)) == 4
+
+
+def test_backfill_trend_is_the_weekly_share_of_started_jobs_backfilled() -> None:
+    # week 1: jobs 1-3 started, one backfilled, one flag unknown; week 2: job 4 backfilled;
+    # a fifth job in week 2 never started and does not count
+    table = pl.concat(
+        [_jobs(), _jobs().tail(1).with_columns(pl.lit(None, dtype=pl.Float64).alias("start"))]
+    ).with_columns(backfilled=pl.Series([True, None, False, True, False]))
+    fig = backfill_trend(prepare(table), "b")
+    (trace,) = fig.data
+    assert [str(x)[:10] for x in trace.x] == ["2026-11-16", "2026-11-23"]
+    assert [float(y) for y in trace.y] == [50.0, 100.0]
+    assert fig.layout.yaxis.title.text == "jobs backfilled (%)" and fig.layout.meta["jobs"] == 3
+    one = backfill_trend(prepare(table.head(3)), "b")  # one week: a week either side of it
+    assert [str(t)[:10] for t in one.layout.xaxis.range] == ["2026-11-09", "2026-11-23"]
+    unknown = backfill_trend(prepare(_jobs()), "b")  # no flag at all: said, not drawn as 0 %
+    assert unknown.layout.meta["skipped"] and "backfilled" in unknown.layout.meta["note"]
 
 
 def test_relative_times_have_no_weekdays() -> None:

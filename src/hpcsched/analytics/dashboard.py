@@ -1,10 +1,21 @@
-"""The interactive dashboard: the report's figures, recomputed for the jobs a user filters to.
+"""The interactive dashboard: the report's views, recomputed for the jobs a user filters to.
 
-The filters (submit-day range, user, partition, QoS, state) become one Polars predicate over the
-job table (:func:`selection`); the jobs that pass go through the very same
-:func:`hpcsched.analytics.figures.build_figures` as the static report, so dashboard and report
-never disagree about what a chart shows. Filtering a million rows is a vectorised scan (tens of
-milliseconds); the figures aggregate, so what travels to the browser does not grow with the table.
+The filters (a submit-time range, user, partition, QoS, state;
+:mod:`hpcsched.analytics.dashboard_filters`) select jobs; the jobs that pass go through the very
+same functions as the static report: :func:`hpcsched.analytics.figures.build_figures`, the usage
+charts of :mod:`hpcsched.analytics.usage`, the insights and the core-hours tables
+(:mod:`hpcsched.analytics.dashboard_panels`), so dashboard and report never disagree about what a
+view shows. Filtering a million rows is a vectorised scan (tens of milliseconds); the figures
+aggregate, so what travels to the browser does not grow with the table.
+
+With a second table (``compare``) the filters apply to both; each chart is drawn for each, side
+by side on one y scale (:func:`hpcsched.analytics.report_compare.share_y_axes`), with the Δ table
+and the contrasting insights, as in ``report --compare``.
+
+The selection lives in the URL's query string (``dcc.Location``, ``refresh=False``): choosing a
+filter rewrites it, opening a URL restores it, so a view can be bookmarked or sent. Both
+directions are one callback, the form of a two-way link Dash allows (a cycle of two callbacks
+is refused).
 
 Two operational choices, both about where the dashboard runs (a login node, a laptop):
 
@@ -12,149 +23,111 @@ Two operational choices, both about where the dashboard runs (a login node, a la
   machine with no route to a CDN.
 - The server binds ``127.0.0.1`` by default: a job table names users, their jobs and their
   failures (personal data); reach it from elsewhere through an SSH tunnel.
-
-Submit days are UTC days when ``submit`` holds epoch seconds (sacct, the runtime) and days since
-the trace's start for trace-relative times (SWF; see :mod:`hpcsched.core.schema`).
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import dash
+import plotly.graph_objects as go
 import polars as pl
-from dash import Input, Output, dcc, html
+from dash import Input, Output, ctx, dcc, html
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from hpcsched.analytics.derive import EPOCH_THRESHOLD
-from hpcsched.analytics.figures import build_figures
+from hpcsched.analytics import dashboard_panels as panels
+from hpcsched.analytics.dashboard_filters import (
+    FILTER_COLUMNS,
+    SubmitAxis,
+    filter_jobs,
+    from_search,
+    to_search,
+)
+from hpcsched.analytics.derive import prepare
+from hpcsched.analytics.figures import FIGURE_TITLES, build_figures
+from hpcsched.analytics.insights import insights
+from hpcsched.analytics.insights_compare import compare_insights
+from hpcsched.analytics.report_compare import share_y_axes
+from hpcsched.analytics.usage import USAGE_TITLES, usage_figures
 
-#: The columns a user filters on with a multi-select (empty selection = every value).
-FILTER_COLUMNS: Final = ("user", "partition", "qos", "state")
 FILTER_LABELS: Final = {"user": "User", "partition": "Partition", "qos": "QoS", "state": "State"}
-_NOUNS: Final = {"user": "user", "partition": "partition", "qos": "QoS", "state": "state"}
-DAY: Final = 86400.0
-#: The label of the empty string in a filter (SWF has no QoS: the reader writes "").
-NONE_LABEL: Final = "(none)"
-MAX_MARKS: Final = 8
+#: Every chart of the page, in order: the report's figures, then its usage charts.
+CHART_KEYS: Final = (*FIGURE_TITLES, *USAGE_TITLES)
+#: The graph id suffix of each table: ``fig-<key>`` for the first, ``fig-<key>-b`` compared.
+_SUFFIXES: Final = ("", "-b")
+_GRID: Final = {
+    "display": "grid",
+    "gridTemplateColumns": "repeat(auto-fit, minmax(520px, 1fr))",
+    "gap": "8px",
+}
+_PAIRS: Final = {"display": "grid", "gridTemplateColumns": "1fr 1fr", "gap": "8px"}
 
 
-def selection(
-    *,
-    submit_between: tuple[float, float] | None = None,
-    user: Sequence[str] = (),
-    partition: Sequence[str] = (),
-    qos: Sequence[str] = (),
-    state: Sequence[str] = (),
-) -> pl.Expr:
-    """The predicate the filters stand for: ``submit`` in ``[from, to)`` and each column in its
-    chosen values; an empty choice (or no range) keeps every row, including nulls."""
-    expr = pl.lit(True)
-    if submit_between is not None:
-        low, high = submit_between
-        expr &= (pl.col("submit") >= low) & (pl.col("submit") < high)
-    for column, chosen in zip(FILTER_COLUMNS, (user, partition, qos, state), strict=True):
-        if chosen:
-            expr &= pl.col(column).is_in(list(chosen))
-    return expr
+def _charts(
+    tables: Sequence[pl.DataFrame], labels: Sequence[str], capacity: Sequence[float | None]
+) -> list[dict[str, go.Figure]]:
+    """Every chart of each table, named by its table when comparing, on shared y scales."""
+    charts = []
+    for table, cap in zip(tables, capacity, strict=True):
+        prep = prepare(table)
+        charts.append({**build_figures(prep, capacity=cap), **usage_figures(prep)})
+    if len(charts) == 2:  # one y scale per pair of charts: heights compare across the row
+        share_y_axes(charts[0], charts[1])
+    for figures, label in zip(charts, labels, strict=True):
+        for fig in figures.values() if label else ():
+            fig.update_layout(title_text=f"{label}: {fig.layout.title.text}")
+    return charts
 
 
-def filter_jobs(
-    table: pl.DataFrame,
-    *,
-    submit_between: tuple[float, float] | None = None,
-    user: Sequence[str] = (),
-    partition: Sequence[str] = (),
-    qos: Sequence[str] = (),
-    state: Sequence[str] = (),
-) -> pl.DataFrame:
-    """The jobs of ``table`` that pass :func:`selection` (rows with a null in a filtered column
-    pass only while nothing is chosen in it: there is no value to choose for them)."""
-    chosen = selection(
-        submit_between=submit_between, user=user, partition=partition, qos=qos, state=state
-    )
-    return table.filter(chosen)
-
-
-class SubmitDays:
-    """The submit-day axis of the range slider: day ``i`` is ``[origin + i*86400, +86400)`` s.
-
-    ``origin`` is the UTC midnight before the first submission (epoch times) or the start of the
-    first trace day (trace-relative times); ``last`` is the index of the last submission's day.
-    """
-
-    def __init__(self, submit: pl.Series) -> None:
-        times = submit.cast(pl.Float64).drop_nulls().drop_nans().to_numpy()
-        first, final = (float(times.min()), float(times.max())) if times.size else (0.0, 0.0)
-        self.calendar = first > EPOCH_THRESHOLD  # the figures' rule: epoch, else SWF-relative
-        self.origin = (first // DAY) * DAY
-        self.last = int((final - self.origin) // DAY)
-
-    def label(self, day: int) -> str:
-        if self.calendar:
-            return datetime.fromtimestamp(self.origin + day * DAY, UTC).strftime("%Y-%m-%d")
-        return f"day {day}"
-
-    def marks(self) -> dict[int, str]:
-        step = max(1, -(-self.last // (MAX_MARKS - 1)))
-        days = [*range(0, self.last, step), self.last]
-        return {day: self.label(day) for day in days}
-
-    def between(self, value: Sequence[int] | None) -> tuple[float, float] | None:
-        """Seconds ``[from, to)`` for slider days ``[a, b]``; ``None`` when all days are chosen."""
-        if not value or (int(value[0]) <= 0 and int(value[1]) >= self.last):
-            return None
-        return self.origin + int(value[0]) * DAY, self.origin + (int(value[1]) + 1) * DAY
-
-
-def _options(table: pl.DataFrame, column: str) -> list[dict[str, str]]:
-    """The values of ``column``, most jobs first, labelled with their job counts."""
-    if column not in table.columns:
-        return []
-    counts = (
-        table.select(pl.col(column).cast(pl.String))
-        .drop_nulls()
-        .group_by(column)
-        .len()
-        .sort(["len", column], descending=[True, False])
-    )
-    return [
-        {"label": f"{value or NONE_LABEL} ({n:,})", "value": value}
-        for value, n in counts.iter_rows()
-    ]
-
-
-def _headline(table: pl.DataFrame, days: SubmitDays, title: str) -> list[Any]:
-    distinct = {c: table[c].drop_nulls().n_unique() for c in FILTER_COLUMNS if c in table.columns}
-    counts = ", ".join(
-        f"{n:,} {_NOUNS[c]}{'s' if n != 1 and c != 'qos' else ''}" for c, n in distinct.items()
-    )
-    span = f"submitted {days.label(0)} to {days.label(days.last)}" if table.height else ""
-    unit = " (UTC days)" if days.calendar and table.height else ""
-    return [
-        html.H2(title, style={"margin": "0 0 4px 0"}),
-        html.Div(f"{table.height:,} jobs; {counts}; {span}{unit}", id="headline"),
-    ]
+def _words(
+    tables: Sequence[pl.DataFrame],
+    labels: Sequence[str],
+    capacity: Sequence[float | None],
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """The insights, core-hours and (comparing) Δ panels of the selected jobs."""
+    preps = [prepare(t) for t in tables]
+    found = [insights(p, capacity=c) for p, c in zip(preps, capacity, strict=True)]
+    contrast, delta = [], []
+    if len(preps) == 2:
+        names = (labels[0], labels[1])
+        caps = (capacity[0], capacity[1])
+        contrast = compare_insights(preps[0], preps[1], names=names, capacity=caps)
+        delta = panels.delta_panel(preps[0], preps[1], names)
+    words = panels.insights_panel(found, labels, contrast)
+    return words, panels.consumers_panel(preps, labels), delta
 
 
 def make_app(
-    table: pl.DataFrame, *, title: str | None = None, capacity: float | None = None
+    table: pl.DataFrame,
+    *,
+    title: str | None = None,
+    capacity: float | None = None,
+    compare: pl.DataFrame | None = None,
+    names: tuple[str, str] = ("A", "B"),
+    compare_capacity: float | None = None,
 ) -> dash.Dash:
-    """A Dash app over ``table`` (the canonical job table): filters driving the report's figures.
+    """A Dash app over ``table`` (the canonical job table): filters driving the report's views.
 
-    ``capacity`` is the machine size in processors, for utilisation (see ``build_figures``).
+    ``capacity`` is the machine size in processors, for utilisation (see ``build_figures``);
+    ``compare`` a second table shown beside the first (``names`` label them; its machine size is
+    ``compare_capacity``).
 
-    Graph ids are ``fig-<key>`` for each key of ``build_figures``; the filter ids are
-    ``submit-days`` (a range slider over submit days) and ``filter-<column>``; ``shown`` says how
-    many jobs pass.
+    Graph ids are ``fig-<key>`` for each key of :data:`CHART_KEYS` (``fig-<key>-b`` for the
+    compared table); the filter ids are ``submit-days`` (a range slider over submit-time steps)
+    and ``filter-<column>``; ``shown`` says how many jobs pass, ``insights`` what they say,
+    ``core-hours`` who used the machine, ``delta`` (comparing) B − A; ``url`` holds the query.
     """
     title = title or "Job table"
-    days = SubmitDays(table["submit"])
-    initial = build_figures(table, capacity=capacity)
-    keys = list(initial)
+    tables = [table] if compare is None else [table, compare]
+    labels = [""] if compare is None else list(names)
+    caps = [capacity] if compare is None else [capacity, compare_capacity]
+    axis = SubmitAxis(pl.concat([t["submit"].cast(pl.Float64) for t in tables]))
+    top = max(axis.last, 1)
+    options = {c: panels.filter_options(tables, c) for c in FILTER_COLUMNS}
+    known = {c: [o["value"] for o in choices] for c, choices in options.items()}
+    step = axis.unit_name if axis.unit_name[0].isdigit() else f"a {axis.unit_name}"
     app = dash.Dash(__name__, serve_locally=True, title=f"{title} · hpcsched", update_title="")
     filters = [
         html.Div(
@@ -162,7 +135,7 @@ def make_app(
                 html.Label(FILTER_LABELS[column], htmlFor=f"filter-{column}"),
                 dcc.Dropdown(
                     id=f"filter-{column}",
-                    options=_options(table, column),
+                    options=options[column],
                     value=[],
                     multi=True,
                     placeholder="all",
@@ -174,60 +147,92 @@ def make_app(
     ]
     slider = html.Div(
         [
-            html.Label("Submit day", htmlFor="submit-days"),
+            html.Label(f"Submitted (one step: {step})", htmlFor="submit-days"),
             dcc.RangeSlider(
                 id="submit-days",
                 min=0,
-                max=max(days.last, 1),
+                max=top,
                 step=1,
-                value=[0, max(days.last, 1)],
-                marks=days.marks(),
+                value=[0, top],
+                marks=axis.marks(),
                 allowCross=False,
-                allow_direct_input=False,  # raw day numbers mean nothing to a reader
-                disabled=days.last == 0,  # all jobs were submitted on one day
+                allow_direct_input=False,  # raw step numbers mean nothing to a reader
+                disabled=axis.last == 0,  # every job was submitted in the same second
                 updatemode="mouseup",
             ),
         ],
         style={"margin": "12px 0"},
     )
+    charts = _charts(tables, labels, caps)
+    graph_ids = [f"fig-{key}{_SUFFIXES[i]}" for key in CHART_KEYS for i in range(len(tables))]
     graphs = [
-        dcc.Graph(id=f"fig-{key}", figure=initial[key], style={"minHeight": "380px"})
-        for key in keys
+        dcc.Graph(id=gid, figure=charts[i][key], style={"minHeight": "380px"})
+        for key in CHART_KEYS
+        for i in range(len(tables))
+        for gid in [f"fig-{key}{_SUFFIXES[i]}"]
     ]
+    words, consumers, delta = _words(tables, labels, caps)
+    total = sum(t.height for t in tables)
     app.layout = html.Div(
         [
-            html.Div(_headline(table, days, title)),
+            dcc.Location(id="url", refresh=False),
+            html.Div(panels.headline(tables, labels, axis, title)),
             slider,
             html.Div(filters, style={"display": "flex", "flexWrap": "wrap", "gap": "12px"}),
-            html.Div(f"showing {table.height:,} of {table.height:,} jobs", id="shown"),
-            html.Div(
-                graphs,
-                style={
-                    "display": "grid",
-                    "gridTemplateColumns": "repeat(auto-fit, minmax(520px, 1fr))",
-                    "gap": "8px",
-                },
-            ),
+            html.Div(f"showing {total:,} of {total:,} jobs", id="shown"),
+            html.H3("Insights"),
+            html.Div(words, id="insights"),
+            *([html.H3(f"Δ {names[1]} − {names[0]}"), html.Div(delta, id="delta")] * bool(delta)),
+            html.Div(graphs, style=_PAIRS if compare is not None else _GRID),
+            html.Div(consumers, id="core-hours"),
         ],
         style={"fontFamily": "sans-serif", "margin": "12px 20px"},
     )
+    controls = ["submit-days", *(f"filter-{c}" for c in FILTER_COLUMNS)]
 
     @app.callback(
-        [Output(f"fig-{key}", "figure") for key in keys] + [Output("shown", "children")],
-        [Input("submit-days", "value")] + [Input(f"filter-{c}", "value") for c in FILTER_COLUMNS],
+        [Output("url", "search")] + [Output(c, "value") for c in controls],
+        [Input("url", "search")] + [Input(c, "value") for c in controls],
+    )
+    def _sync_url(search: str | None, steps: list[int] | None, *chosen: list[str] | None) -> Any:
+        values = [list(c or []) for c in chosen]
+        current: list[Any] = [steps or [0, top], *values]
+        if ctx.triggered_id in controls:  # the user chose: write the selection in the URL
+            picked = dict(zip(FILTER_COLUMNS, values, strict=True))
+            return [to_search(axis, steps, picked)] + [dash.no_update] * len(controls)
+        # the page was opened (or went back): the URL's selection, where it differs
+        wanted_steps, wanted = from_search(axis, search, known)
+        restored = [wanted_steps, *(wanted[c] for c in FILTER_COLUMNS)]
+        return [dash.no_update] + [
+            want if want != have else dash.no_update
+            for want, have in zip(restored, current, strict=True)
+        ]
+
+    @app.callback(
+        [Output(gid, "figure") for gid in graph_ids]
+        + [Output("shown", "children"), Output("insights", "children")]
+        + [Output("core-hours", "children")]
+        + ([Output("delta", "children")] if compare is not None else []),
+        [Input(c, "value") for c in controls],
         prevent_initial_call=True,
     )
-    def _refresh(day_range: list[int] | None, *chosen: list[str] | None) -> list[Any]:
+    def _refresh(steps: list[int] | None, *chosen: list[str] | None) -> list[Any]:
         picked = dict(zip(FILTER_COLUMNS, (tuple(c or ()) for c in chosen), strict=True))
-        between = days.between(day_range)
-        shown = filter_jobs(table, submit_between=between, **picked)
-        share = f" ({shown.height / table.height:.1%})" if table.height else ""
-        line = f"showing {shown.height:,} of {table.height:,} jobs{share}"
-        if between is not None and day_range:
-            line += f" submitted {days.label(day_range[0])} to {days.label(day_range[1])}"
+        between = axis.between(steps)
+        shown = [filter_jobs(t, submit_between=between, **picked) for t in tables]
+        count = sum(s.height for s in shown)
+        share = f" ({count / total:.1%})" if total else ""
+        line = f"showing {count:,} of {total:,} jobs{share}"
+        if len(tables) == 2:
+            each = (f"{s.height:,} {n}" for s, n in zip(shown, names, strict=True))
+            line += f" ({', '.join(each)})"
+        if between is not None and steps:
+            line += f" submitted {axis.label(steps[0])} to {axis.label(steps[1])}"
         # every key is always present: a chart the selection cannot support says why
-        figures = build_figures(shown, capacity=capacity)
-        return [figures[key] for key in keys] + [line]
+        figures = _charts(shown, labels, caps)
+        words, consumers, delta = _words(shown, labels, caps)
+        drawn = [figures[i][key] for key in CHART_KEYS for i in range(len(tables))]
+        return drawn + [line, words, consumers] + ([delta] if compare is not None else [])
 
     return app
 

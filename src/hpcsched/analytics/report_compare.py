@@ -141,7 +141,8 @@ def _signed(value: float, kind: str) -> str:
     return ("+" if value > 0 else "−" if value < 0 else "±") + text
 
 
-def _value(value: object, kind: str, delta: bool = False) -> str:
+def delta_cell(value: object, kind: str, delta: bool = False) -> str:
+    """A Δ table cell: the value in its kind's units, signed when ``delta``; — when missing."""
     if value is None or _nan(value):
         return "—"
     number = float(value)  # type: ignore[arg-type]
@@ -162,8 +163,8 @@ def delta_html(rows: pl.DataFrame, by: str, names: Sequence[str]) -> str:
     body = "".join(
         f"<tr><td>{html.escape(str(row['group']))}</td>"
         + "".join(
-            f"<td>{_value(row[f'{m}_a'], k)}</td><td>{_value(row[f'{m}_b'], k)}</td>"
-            f'<td class="delta">{_value(row[f"{m}_delta"], k, delta=True)}</td>'
+            f"<td>{delta_cell(row[f'{m}_a'], k)}</td><td>{delta_cell(row[f'{m}_b'], k)}</td>"
+            f'<td class="delta">{delta_cell(row[f"{m}_delta"], k, delta=True)}</td>'
             for m, _, k in DELTA_MEASURES
         )
         + "</tr>"

@@ -52,7 +52,8 @@ _COLUMNS = (
 )
 
 
-def _cell(value: object, how: str) -> str:
+def cell_text(value: object, how: str) -> str:
+    """A summary or consumers cell as shown: durations, shares, hours, counts; text escaped."""
     if value is None or (isinstance(value, float) and value != value):
         return "—"
     if how == "duration":
@@ -76,7 +77,7 @@ def summary_html(rows: pl.DataFrame, by: str) -> str:
     shown = [c for c in _COLUMNS if c[0] == "group" or rows[c[0]].null_count() < rows.height]
     head = "".join(f"<th>{html.escape(h or by)}</th>" for _, h, _ in shown)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(row[c], how)}</td>" for c, _, how in shown) + "</tr>"
+        "<tr>" + "".join(f"<td>{cell_text(row[c], how)}</td>" for c, _, how in shown) + "</tr>"
         for row in rows.iter_rows(named=True)
     )
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -89,8 +90,9 @@ def consumers_html(rows: pl.DataFrame, by: str) -> str:
         return f'<p class="note">No {html.escape(by)} with cpus and a run time in this table.</p>'
     head = f"<th>{html.escape(by)}</th><th>jobs</th><th>core-hours</th><th>share</th>"
     body = "".join(
-        f"<tr><td>{_cell(r['group'], 'text')}</td><td>{_cell(r['jobs'], 'int')}</td>"
-        f"<td>{_cell(r['core_hours'], 'core')}</td><td>{_cell(r['share'], 'share')}</td></tr>"
+        f"<tr><td>{cell_text(r['group'], 'text')}</td><td>{cell_text(r['jobs'], 'int')}</td>"
+        f"<td>{cell_text(r['core_hours'], 'core')}</td>"
+        f"<td>{cell_text(r['share'], 'share')}</td></tr>"
         for r in rows.iter_rows(named=True)
     )
     table = f'<table data-by="{html.escape(by)}"><thead><tr>{head}</tr></thead>'

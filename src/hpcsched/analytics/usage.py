@@ -1,5 +1,5 @@
 """Who used the machine and when: core-hours by account and user, waits per week, submissions
-by hour and weekday.
+by hour and weekday, the share of jobs backfilled per week.
 
 Core-hours are ``cpus × elapsed`` (Slurm's AllocTRES ``cpu=``, read into ``cpus``; the CPU time
 ``sacct`` calls CPUTime), summed over the jobs that have both. The top consumers are named and
@@ -11,7 +11,7 @@ epoch times.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import plotly.graph_objects as go
@@ -24,6 +24,7 @@ from hpcsched.analytics.derive import Prepared
 USAGE_TITLES: Final[dict[str, str]] = {
     "wait_trend": "Wait time per week of submission",
     "submissions_heatmap": "Submissions by hour and weekday (UTC)",
+    "backfill_trend": "Share of started jobs backfilled, per week of submission",
 }
 #: Accounts or users named in a top-consumers table; the rest are one "others" row.
 TOP_CONSUMERS: Final = 10
@@ -58,13 +59,38 @@ def core_hours_table(prep: Prepared, by: str, top: int = TOP_CONSUMERS) -> pl.Da
     return per.with_columns(share.alias("share")).select(CONSUMER_COLUMNS)
 
 
+def _week(prep: Prepared) -> pl.Expr:
+    """The start of each job's week of submission (seconds, as ``submit``)."""
+    if prep.epoch:  # 1970-01-01 was a Thursday: ISO weeks start on Mondays, 4 days later
+        return ((pl.col("submit") - 4 * 86400.0) / _WEEK).floor() * _WEEK + 4 * 86400.0
+    return ((pl.col("submit") - prep.origin) / _WEEK).floor() * _WEEK + prep.origin
+
+
+def _week_axis(prep: Prepared, weeks: pl.Series) -> tuple[Any, dict[str, Any]]:
+    """x values and the x axis of a per-week chart: dates (epoch times) or weeks since start.
+
+    One week alone gets the week before and after it as its range: Plotly would otherwise zoom
+    to a millisecond around the point and label it with sub-second ticks."""
+    if prep.epoch:
+        x = (weeks.to_numpy() * 1000).astype("datetime64[ms]")
+        axis: dict[str, Any] = {
+            "type": "date",
+            "title": {"text": "week of submission (Monday, UTC)"},
+        }
+        if len(x) == 1:
+            around = x[0] + np.array([-1, 1]) * np.timedelta64(7, "D")
+            axis["range"] = [str(t) for t in around]
+        return x, axis
+    x = (weeks.to_numpy() - prep.origin) / _WEEK
+    axis = {"title": {"text": "weeks since the trace start"}}
+    if len(x) == 1:
+        axis["range"] = [float(x[0]) - 1, float(x[0]) + 1]
+    return x, axis
+
+
 def _weekly(prep: Prepared) -> pl.DataFrame:
     """Per week of submission: the week's start, jobs that started, mean, median and p95 wait."""
-    origin = prep.origin
-    if prep.epoch:  # 1970-01-01 was a Thursday: ISO weeks start on Mondays, 4 days later
-        week = ((pl.col("submit") - 4 * 86400.0) / _WEEK).floor() * _WEEK + 4 * 86400.0
-    else:
-        week = ((pl.col("submit") - origin) / _WEEK).floor() * _WEEK + origin
+    week = _week(prep)
     started = prep.jobs.filter(pl.col("wait").is_not_null() & pl.col("submit").is_not_null())
     return (
         started.group_by(week.alias("week"))
@@ -85,12 +111,7 @@ def wait_trend(prep: Prepared, title: str) -> go.Figure:
     weeks = _weekly(prep)
     if weeks.is_empty():
         return p.note_figure(key, title, "no job has a submit and a start time")
-    if prep.epoch:
-        x = (weeks["week"].to_numpy() * 1000).astype("datetime64[ms]")
-        xaxis = {"type": "date", "title": {"text": "week of submission (Monday, UTC)"}}
-    else:
-        x = (weeks["week"].to_numpy() - prep.origin) / _WEEK
-        xaxis = {"title": {"text": "weeks since the trace start"}}
+    x, xaxis = _week_axis(prep, weeks["week"])
     fig = go.Figure()
     p.base_layout(fig, key, title, jobs=int(weeks["jobs"].sum()), note="jobs that started")
     top = float(np.nanmax(weeks["p95"].to_numpy()))
@@ -146,7 +167,50 @@ def submissions_heatmap(prep: Prepared, title: str) -> go.Figure:
     return fig
 
 
+def backfill_trend(prep: Prepared, title: str) -> go.Figure:
+    """Per week of submission, the share of started jobs that were backfilled (Slurm's
+    ``SchedBackfill`` flag, a simulator's own record), over the jobs whose flag is known."""
+    key = "backfill_trend"
+    known = prep.jobs.filter(
+        pl.col("wait").is_not_null()
+        & pl.col("submit").is_not_null()
+        & pl.col("backfilled").is_not_null()
+    )
+    if known.is_empty():
+        return p.note_figure(key, title, "no started job says whether it was backfilled")
+    weeks = (
+        known.group_by(_week(prep).alias("week"))
+        .agg(pl.len().alias("jobs"), pl.col("backfilled").cast(pl.Int64).sum().alias("back"))
+        .sort("week")
+    )
+    x, xaxis = _week_axis(prep, weeks["week"])
+    share = weeks["back"].to_numpy() / weeks["jobs"].to_numpy() * 100.0
+    fig = go.Figure()
+    p.base_layout(fig, key, title, jobs=known.height, note="started jobs with a backfill flag")
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=share,
+            mode="lines+markers",
+            name="backfilled",
+            line={"color": "#d62728"},
+            cliponaxis=False,  # a week at 0 % sits on the axis: drawn whole, not halved
+            customdata=np.stack([weeks["back"].to_numpy(), weeks["jobs"].to_numpy()], axis=-1),
+            hovertemplate="%{y:.1f}% backfilled<br>%{customdata[0]} of %{customdata[1]} jobs"
+            "<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis=xaxis, yaxis={"title": {"text": "jobs backfilled (%)"}, "range": [0, 100]}
+    )
+    return fig
+
+
 def usage_figures(prep: Prepared) -> dict[str, go.Figure]:
     """Every chart of :data:`USAGE_TITLES`, keyed alike."""
-    builders = {"wait_trend": wait_trend, "submissions_heatmap": submissions_heatmap}
+    builders = {
+        "wait_trend": wait_trend,
+        "submissions_heatmap": submissions_heatmap,
+        "backfill_trend": backfill_trend,
+    }
     return {key: builders[key](prep, title) for key, title in USAGE_TITLES.items()}

@@ -1,4 +1,5 @@
-"""hpcsched dashboard: serve the interactive dashboard of one job table on this machine."""
+"""hpcsched dashboard: serve the interactive dashboard of one job table (or two, compared) on this
+machine."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ def dashboard(
             help="job table: .parquet, SWF (.swf/.swf.gz), sacct -P text or sacct --json"
         ),
     ],
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            help="a second table (same formats, e.g. a simulation of the first) shown side by "
+            "side on shared y scales, with the Δ table; the filters apply to both"
+        ),
+    ] = None,
     port: Annotated[
         int, typer.Option(help="TCP port to serve on (0: any free port)", min=0, max=65535)
     ] = 8050,
@@ -49,8 +57,9 @@ def dashboard(
         ),
     ] = None,
 ) -> None:
-    """Serve an interactive dashboard of a job table: filter by submit day, user, partition,
-    QoS and state; the report's figures follow the filters. Stop with Ctrl-C."""
+    """Serve an interactive dashboard of a job table: filter by submit time, user, partition,
+    QoS and state; the report's figures and insights follow the filters, and the URL keeps
+    them (bookmark or share a view). Stop with Ctrl-C."""
     from hpcsched.cli.render import status
 
     if not _is_loopback(host):
@@ -66,16 +75,40 @@ def dashboard(
     except OSError as exc:
         why = exc.strerror or str(exc)
         fail(f"cannot serve on {host}:{port}: {why}; choose another with --port (0: any)")
+    from hpcsched.cli.report import short_name
+
     with status(f"reading {table}"):
         opened = open_job_table(table)
-    size = float(opened.machine_procs) if opened.machine_procs else None
-    jobs, capacity = opened.table, procs or size
-    with status(f"building the dashboard of {jobs.height:,} jobs"):
-        dash_app = make_app(jobs, title=title or table.name, capacity=capacity)
+    other = None
+    if compare is not None:
+        with status(f"reading {compare}"):
+            other = open_job_table(compare)
+    sizes = [
+        float(o.machine_procs) if o is not None and o.machine_procs else None
+        for o in (opened, other)
+    ]
+    # a real dump beside its simulation on `simulate --procs`: one machine, as in `report`
+    known = sizes[0] or sizes[1]
+    capacity, compare_capacity = procs or sizes[0] or known, procs or sizes[1] or known
+    names = (short_name(table), short_name(compare) if compare is not None else "B")
+    if names[0] == names[1]:
+        names = (str(table), str(compare))
+    jobs = opened.table
+    heading = title or (f"{names[0]} vs {names[1]}" if other is not None else table.name)
+    total = jobs.height + (other.table.height if other is not None else 0)
+    with status(f"building the dashboard of {total:,} jobs"):
+        dash_app = make_app(
+            jobs,
+            title=heading,
+            capacity=capacity,
+            compare=other.table if other is not None else None,
+            names=names,
+            compare_capacity=compare_capacity,
+        )
     server = wsgi_server(dash_app, sock)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"dashboard of {jobs.height:,} jobs at http://{shown}:{server.port}/ (Ctrl-C stops)")
+    typer.echo(f"dashboard of {total:,} jobs at http://{shown}:{server.port}/ (Ctrl-C stops)")
     try:
         server.serve_forever()  # Werkzeug's returns on Ctrl-C
     finally:

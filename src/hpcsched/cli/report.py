@@ -61,7 +61,7 @@ def _sinfo_procs(path: Path) -> float:
     return float(machine.cpus)
 
 
-def _short(path: Path) -> str:
+def short_name(path: Path) -> str:
     """The file name without the suffixes the readers know (``KTH.swf.gz`` -> ``KTH``)."""
     name = path.name
     for suffix in (".gz", ".parquet", ".swf", ".json", ".txt", ".csv"):
@@ -139,7 +139,7 @@ def report(
         if save_table is not None:
             saving = _start_saving(first.table, save_table, procs or _size(first))
         other = open_job_table(compare) if compare is not None else None
-        names = (_short(table), _short(compare) if compare is not None else "")
+        names = (short_name(table), short_name(compare) if compare is not None else "")
         if other is not None and names[0] == names[1]:
             names = (str(table), str(compare))
         capacity = (procs or _size(first), (procs or _size(other)) if other is not None else None)
