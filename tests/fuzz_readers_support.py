@@ -51,6 +51,10 @@ HOSTILE_WORDS = [
     "\u00a0",
     "\u2028",
     "\x07",
+    "\x1b[31m",
+    "\x7f",
+    "\u0085",
+    "a\u009fb",
     "\r",
     " ",
     "Unknown",
@@ -81,6 +85,11 @@ _hostile = st.one_of(
 )
 
 
+#: control characters (C0 but tab, DEL, C1): a record holding one is malformed (issue 22)
+_CONTROL = r"[\x00-\x08\x0a-\x1f\x7f-\x9f]"
+_CONTROLS = ["\x01", "\x07", "\x0b", "\x1b", "\x1f", "\r", "\x7f", "\x80", "\x85", "\x9f"]
+
+
 # --- sacct -P text ----------------------------------------------------------------------------
 
 
@@ -92,7 +101,8 @@ def sacct_text(draw: st.DrawFn) -> bytes:
         keep = [n for n in names if n in keep or n in ("JobID", "Submit")]
     lines = ["|".join(keep)]
     for _ in range(draw(st.integers(0, 12))):
-        kind = draw(st.sampled_from(["job", "step", "damaged", "damaged", "text", "bytes"]))
+        kinds = ["job", "step", "damaged", "damaged", "text", "bytes", "control"]
+        kind = draw(st.sampled_from(kinds))
         if kind == "text":
             lines.append(draw(st.text(max_size=60)))
             continue
@@ -110,6 +120,10 @@ def sacct_text(draw: st.DrawFn) -> bytes:
         if kind == "damaged":
             for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=4)):
                 row[name] = draw(_hostile)
+        if kind == "control":  # in a free-text field, anywhere in it
+            name = draw(st.sampled_from(["JobName", "User", "Partition", "NodeList", "Flags"]))
+            at = draw(st.integers(0, len(row[name])))
+            row[name] = row[name][:at] + draw(st.sampled_from(_CONTROLS)) + row[name][at:]
         lines.append("|".join(row[n] for n in keep))
     return "\n".join(lines).encode("utf-8", "surrogateescape") + b"\n" * draw(st.integers(0, 2))
 
@@ -120,6 +134,16 @@ def _data_lines(data: bytes) -> int:
     return max(len(nonblank) - 1, 0)  # the first non-blank line is the header
 
 
+def no_control(table: Any) -> bool:
+    """No text column of ``table`` holds a control character (C0 but tab, DEL, C1): a record
+    with one is malformed (issue 22)."""
+    import polars as pl
+
+    text = [c for c, t in table.schema.items() if t in (pl.String, pl.Categorical)]
+    found = [pl.col(c).cast(pl.String).str.contains(_CONTROL).any() for c in text]
+    return not text or not any(table.select(found).row(0))
+
+
 def read_sacct_text(path: Path, data: bytes) -> Outcome:
     from hpcsched.workloads.sacct import SacctError, read_sacct
 
@@ -127,7 +151,8 @@ def read_sacct_text(path: Path, data: bytes) -> Outcome:
         read = read_sacct(path)
     except SacctError as exc:
         return Outcome(True, message=str(exc))
-    return Outcome(False, read.rows_read, len(read.malformed), _data_lines(data))
+    total = _data_lines(data)
+    return Outcome(False, read.rows_read, len(read.malformed), total, sound=no_control(read.table))
 
 
 # --- sacct --json -----------------------------------------------------------------------------
@@ -182,6 +207,9 @@ def sacct_json(draw: st.DrawFn) -> bytes:
                     target.pop(where[-1], None)
             except (KeyError, IndexError, TypeError):
                 continue
+        if draw(st.integers(0, 3)) == 0:  # a control character in a free-text field
+            key = draw(st.sampled_from(["user", "account", "partition", "name", "nodes"]))
+            job[key] = f"a{draw(st.sampled_from(_CONTROLS))}b"
         jobs.append(job if draw(st.integers(0, 9)) else draw(_json_values))
     return json.dumps({"jobs": jobs}).encode()  # NaN and Infinity included, as Python writes them
 
@@ -194,7 +222,8 @@ def read_sacct_json_file(path: Path, data: bytes) -> Outcome:
         read = read_sacct_json(path)
     except SacctError as exc:
         return Outcome(True, message=str(exc))
-    return Outcome(False, read.rows_read, len(read.malformed), len(json.loads(data)["jobs"]))
+    total = len(json.loads(data)["jobs"])
+    return Outcome(False, read.rows_read, len(read.malformed), total, sound=no_control(read.table))
 
 
 # --- SWF ----------------------------------------------------------------------------------------
