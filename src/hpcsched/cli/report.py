@@ -105,6 +105,8 @@ def report(
     if save_table is not None:  # the other commands recognise job tables by .parquet
         checked_output(save_table, ".parquet")
     checked_output(out, folder=True)
+    if ledger is not None:  # appended to (an append log, not replaced), so not atomic
+        checked_output(ledger, option="--ledger")
     first = open_job_table(table)
     saving = None
     if save_table is not None:
