@@ -96,9 +96,9 @@ def test_swf_control_character_makes_the_line_malformed(
     path.write_text("\n".join(["; MaxProcs: 8", SWF_LINE, " ".join(fields), SWF_LINE]) + "\n")
     trace = read_swf(path)
     assert trace.table.height == 2
-    assert [(m.line, m.reason) for m in trace.malformed] == [
-        (3, f"the control character U+{ord(char):04X} (no SWF field holds one)")
-    ]
+    assert [m.line for m in trace.malformed] == [3]
+    why = f" (the control character U+{ord(char):04X}: no SWF field holds one)"
+    assert trace.malformed[0].reason.endswith(why)
 
 
 def test_swf_blanks_still_separate_fields(tmp_path: Path) -> None:
