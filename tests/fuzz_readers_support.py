@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
 
+from fuzz_outcome import Outcome
+from fuzz_parquet_support import parquet_table, read_parquet_file
+from fuzz_yaml_support import read_site_file, read_workflow_file, site_yaml, workflow_yaml
 from sacct_helpers import HEADER, job_line, step_line
 
 HOSTILE_WORDS = [
@@ -49,6 +51,10 @@ HOSTILE_WORDS = [
     "\u00a0",
     "\u2028",
     "\x07",
+    "\x1b[31m",
+    "\x7f",
+    "\u0085",
+    "a\u009fb",
     "\r",
     " ",
     "Unknown",
@@ -79,15 +85,9 @@ _hostile = st.one_of(
 )
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one read did: ``refused`` (the project's error), else the counts it returned."""
-
-    refused: bool
-    read: int = 0
-    malformed: int = 0
-    total: int = 0
-    message: str = ""
+#: control characters (C0 but tab, DEL, C1): a record holding one is malformed (issue 22)
+_CONTROL = r"[\x00-\x08\x0a-\x1f\x7f-\x9f]"
+_CONTROLS = ["\x01", "\x07", "\x0b", "\x1b", "\x1f", "\r", "\x7f", "\x80", "\x85", "\x9f"]
 
 
 # --- sacct -P text ----------------------------------------------------------------------------
@@ -101,7 +101,8 @@ def sacct_text(draw: st.DrawFn) -> bytes:
         keep = [n for n in names if n in keep or n in ("JobID", "Submit")]
     lines = ["|".join(keep)]
     for _ in range(draw(st.integers(0, 12))):
-        kind = draw(st.sampled_from(["job", "step", "damaged", "damaged", "text", "bytes"]))
+        kinds = ["job", "step", "damaged", "damaged", "text", "bytes", "control"]
+        kind = draw(st.sampled_from(kinds))
         if kind == "text":
             lines.append(draw(st.text(max_size=60)))
             continue
@@ -119,6 +120,10 @@ def sacct_text(draw: st.DrawFn) -> bytes:
         if kind == "damaged":
             for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=4)):
                 row[name] = draw(_hostile)
+        if kind == "control":  # in a free-text field, anywhere in it
+            name = draw(st.sampled_from(["JobName", "User", "Partition", "NodeList", "Flags"]))
+            at = draw(st.integers(0, len(row[name])))
+            row[name] = row[name][:at] + draw(st.sampled_from(_CONTROLS)) + row[name][at:]
         lines.append("|".join(row[n] for n in keep))
     return "\n".join(lines).encode("utf-8", "surrogateescape") + b"\n" * draw(st.integers(0, 2))
 
@@ -129,6 +134,16 @@ def _data_lines(data: bytes) -> int:
     return max(len(nonblank) - 1, 0)  # the first non-blank line is the header
 
 
+def no_control(table: Any) -> bool:
+    """No text column of ``table`` holds a control character (C0 but tab, DEL, C1): a record
+    with one is malformed (issue 22)."""
+    import polars as pl
+
+    text = [c for c, t in table.schema.items() if t in (pl.String, pl.Categorical)]
+    found = [pl.col(c).cast(pl.String).str.contains(_CONTROL).any() for c in text]
+    return not text or not any(table.select(found).row(0))
+
+
 def read_sacct_text(path: Path, data: bytes) -> Outcome:
     from hpcsched.workloads.sacct import SacctError, read_sacct
 
@@ -136,7 +151,8 @@ def read_sacct_text(path: Path, data: bytes) -> Outcome:
         read = read_sacct(path)
     except SacctError as exc:
         return Outcome(True, message=str(exc))
-    return Outcome(False, read.rows_read, len(read.malformed), _data_lines(data))
+    total = _data_lines(data)
+    return Outcome(False, read.rows_read, len(read.malformed), total, sound=no_control(read.table))
 
 
 # --- sacct --json -----------------------------------------------------------------------------
@@ -191,6 +207,9 @@ def sacct_json(draw: st.DrawFn) -> bytes:
                     target.pop(where[-1], None)
             except (KeyError, IndexError, TypeError):
                 continue
+        if draw(st.integers(0, 3)) == 0:  # a control character in a free-text field
+            key = draw(st.sampled_from(["user", "account", "partition", "name", "nodes"]))
+            job[key] = f"a{draw(st.sampled_from(_CONTROLS))}b"
         jobs.append(job if draw(st.integers(0, 9)) else draw(_json_values))
     return json.dumps({"jobs": jobs}).encode()  # NaN and Infinity included, as Python writes them
 
@@ -203,7 +222,8 @@ def read_sacct_json_file(path: Path, data: bytes) -> Outcome:
         read = read_sacct_json(path)
     except SacctError as exc:
         return Outcome(True, message=str(exc))
-    return Outcome(False, read.rows_read, len(read.malformed), len(json.loads(data)["jobs"]))
+    total = len(json.loads(data)["jobs"])
+    return Outcome(False, read.rows_read, len(read.malformed), total, sound=no_control(read.table))
 
 
 # --- SWF ----------------------------------------------------------------------------------------
@@ -274,130 +294,6 @@ def read_swf_file(path: Path, data: bytes) -> Outcome:
     return Outcome(False, trace.table.height, len(trace.malformed), _swf_data_lines(data))
 
 
-# --- workflow and site YAML ---------------------------------------------------------------------
-
-_TASK_FIELDS = [
-    "id",
-    "command",
-    "callable",
-    "args",
-    "kwargs",
-    "cpus",
-    "gpus",
-    "mem",
-    "nodes",
-    "priority",
-    "runtime",
-    "timeout",
-    "retries",
-    "backoff",
-    "depends",
-    "inputs",
-    "outputs",
-    "kind",
-    "env",
-    "bogus",
-]
-_yaml_scalars = st.one_of(
-    st.sampled_from(
-        [
-            ".inf",
-            "-.inf",
-            ".nan",
-            "1e308",
-            "99999999999999999999999",
-            "-1",
-            "0",
-            "~",
-            "true",
-            "'x'",
-            '"a b"',
-            "[]",
-            "{}",
-            "4G",
-            "1e400P",
-            "١٢",
-            "*nope",
-            "&a [*a]",
-            "!!python/object:os.system",
-            "n[1-100000000]",
-        ]
-    ),
-    st.integers(min_value=-(2**80), max_value=2**80).map(str),
-    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=12).map(json.dumps),
-)
-
-
-def _bomb(levels: int) -> str:
-    out = ['x0: &x0 ["lol"]']
-    out += [f"x{k}: &x{k} [{', '.join([f'*x{k - 1}'] * 10)}]" for k in range(1, levels + 1)]
-    return "\n".join(out) + "\n"
-
-
-@st.composite
-def workflow_yaml(draw: st.DrawFn) -> bytes:
-    head = _bomb(draw(st.integers(1, 9))) if draw(st.integers(0, 4)) == 0 else ""
-    lines = [head + "jobs:"]
-    for j in range(draw(st.integers(0, 4))):
-        fields = {"id": f"j{j}", "command": '"true"'}
-        for name in draw(st.lists(st.sampled_from(_TASK_FIELDS), max_size=4)):
-            fields[name] = draw(_yaml_scalars)
-        body = ", ".join(f"{k}: {v}" for k, v in fields.items())
-        if draw(st.integers(0, 5)) == 0:
-            body += f", {draw(st.sampled_from(_TASK_FIELDS))}: 1"  # perhaps given twice
-        lines.append(f"  - {{{body}}}")
-    if draw(st.integers(0, 5)) == 0:
-        lines.insert(draw(st.integers(0, len(lines))), draw(st.text(max_size=30)))
-    return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
-
-
-def read_workflow_file(path: Path, data: bytes) -> Outcome:
-    from hpcsched.runtime.workflow import WorkflowError, load_workflow
-
-    try:
-        flow = load_workflow(path)
-    except WorkflowError as exc:
-        return Outcome(True, message=str(exc))
-    return Outcome(False, len(flow.tasks))
-
-
-SITE = (Path(__file__).resolve().parents[1] / "examples" / "site-local.yaml").read_text()
-_SITE_KEYS = [
-    "nodes: n[1-4]",
-    'max_walltime: "30:00"',
-    "cpus_per_node: 2",
-    "mem_per_node: 2000M",
-    "charge_rate: 1.0",
-    "priority: 10",
-    "charge_factor: 1.0",
-    "max_chain_parts: 10",
-]
-
-
-@st.composite
-def site_yaml(draw: st.DrawFn) -> bytes:
-    text = SITE
-    for key in draw(st.lists(st.sampled_from(_SITE_KEYS), max_size=4)):
-        name = key.split(":")[0]
-        text = text.replace(key, f"{name}: {draw(_yaml_scalars)}", 1)
-    if draw(st.integers(0, 4)) == 0:
-        text = _bomb(draw(st.integers(1, 9))) + text
-    if draw(st.integers(0, 4)) == 0:
-        block = text[text.index("partitions:") : text.index("\nqos:") + 1]
-        text += block
-    return text.encode("utf-8", "surrogateescape")
-
-
-def read_site_file(path: Path, data: bytes) -> Outcome:
-    from hpcsched.advise.site import SiteError, load_site
-
-    try:
-        site = load_site(path)
-    except SiteError as exc:
-        return Outcome(True, message=str(exc))
-    return Outcome(False, len(site.partitions))
-
-
 #: reader -> (file name, strategy, read function); the read function raises on a crash.
 READERS: dict[str, tuple[str, st.SearchStrategy[bytes], Callable[[Path, bytes], Outcome]]] = {
     "sacct text": ("sacct.txt", sacct_text(), read_sacct_text),
@@ -405,12 +301,15 @@ READERS: dict[str, tuple[str, st.SearchStrategy[bytes], Callable[[Path, bytes], 
     "swf": ("trace.swf", swf_text(), read_swf_file),
     "workflow yaml": ("wf.yaml", workflow_yaml(), read_workflow_file),
     "site yaml": ("site.yaml", site_yaml(), read_site_file),
+    "parquet": ("jobs.parquet", parquet_table(), read_parquet_file),
 }
 
 
 def accounted(outcome: Outcome, reader: str) -> bool:
     """A refusal is one line; otherwise every data line is read or counted malformed
     (line-oriented readers only)."""
+    if not outcome.sound:
+        return False
     if outcome.refused:
         return "\n" not in outcome.message
     if reader in ("workflow yaml", "site yaml"):

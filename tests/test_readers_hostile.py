@@ -233,3 +233,58 @@ def test_sacct_step_maxrss_beyond_int64_is_malformed(tmp_path: Path, rss: str) -
     assert [m.line for m in read.malformed] == [3]
     assert "MaxRSS" in read.malformed[0].reason
     assert read.table["mem_used"].to_list() == [7 * 1024.0**6]
+
+
+def test_parquet_values_each_go_through_their_kind_parser(tmp_path: Path) -> None:
+    """Strings, uint64 past int64, fractions, times past 10^12 s and codes past int32 in a
+    Parquet job table are malformed rows with the column named; good rows are read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "job_id": ["1", "2", "3", "4", "5", "6", "7"],
+            "submit": ["10", "x", "20", "1e300", "30", "40", "١٢"],
+            "cpus": pa.array([1, 2, 2**64 - 1, 4, 5, 6, 7], "uint64"),
+            "nodes": [1.0, 1.0, 1.0, 1.0, 1.5, 1.0, 1.0],
+            "exit_code": [0, 0, 0, 0, 0, 2**40, 0],
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    loaded = load_jobs(tmp_path / "t.parquet")
+    assert loaded.table["job_id"].to_list() == ["1"]
+    assert loaded.table["submit"].to_list() == [10.0]
+    assert [m.reason for m in loaded.malformed] == [
+        "row 2: submit is not a number",
+        "row 3: cpus is beyond 10^18",
+        "row 4: submit is beyond +-10^12 s",
+        "row 5: nodes is not a whole number",
+        "row 6: exit_code is beyond int32",
+        "row 7: submit is not a number",
+    ]
+    assert loaded.counts["rows_read"] + len(loaded.malformed) == 7
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        ("list", r"column cpus holds List\(Int64\), not numbers"),
+        ("procs", "recorded machine size 'x' is not a whole number"),
+    ],
+)
+def test_parquet_unreadable_columns_refuse_the_file(
+    tmp_path: Path, column: str, message: str
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns: dict[str, Any] = {"job_id": ["1"], "submit": [1.0]}
+    if column == "list":
+        columns["cpus"] = pa.array([[1]])
+    table = pa.table(columns)
+    if column == "procs":
+        table = table.replace_schema_metadata({b"hpcsched.machine_procs": b"x"})
+    pq.write_table(table, tmp_path / "t.parquet")
+    with pytest.raises(InputError, match=message) as caught:
+        load_jobs(tmp_path / "t.parquet")
+    assert "\n" not in str(caught.value)

@@ -19,7 +19,10 @@ pytestmark = pytest.mark.skipif(sl.KERNEL is None, reason="the compiled scan is 
 
 # bytes that matter to the scan (separator, line ends, the step dot) and some that do not
 ALPHABET = st.sampled_from(
-    [b"|", b"\n", b"\r", b".", b"a", b"7", b"\xc3\xa9", b"\xff", b" ", b"\x00"]
+    [
+        *(b"|", b"\n", b"\r", b".", b"a", b"7", b"\xc3\xa9", b"\xff", b" ", b"\x00"),
+        *(b"\t", b"\x07", b"\x7f", b"\xc2", b"\x85", b"\xc2\x9f"),  # control characters or not
+    ]
 )
 TEXT = st.lists(ALPHABET, max_size=120).map(b"".join)
 FIELDS = ("starts", "ends", "fields", "ident_start", "ident_end", "rss_start", "rss_end")
@@ -32,6 +35,7 @@ def assert_same(raw: bytes, ident: int, rss: int) -> None:
         np.testing.assert_array_equal(getattr(fast, name), getattr(ref, name), err_msg=name)
     np.testing.assert_array_equal(fast.inner_cr, ref.inner_cr)
     np.testing.assert_array_equal(fast.step, ref.step)
+    np.testing.assert_array_equal(fast.control, ref.control)
     assert fast.ascii == ref.ascii
     assert fast.nul == ref.nul == (b"\x00" in raw)
     counted = sl.scan(raw, "|", None if ident < 0 else ident, None if rss < 0 else rss,
@@ -51,7 +55,12 @@ def test_kernel_scan_equals_numpy_reference(raw: bytes, ident: int, rss: int) ->
 
 # sacct-like lines: many fields of a few bytes, so the scan's eight-byte words, the fields
 # found from either end of a line and the step dot are all exercised
-FIELD = st.lists(st.sampled_from([b"a", b"7", b".", b"\r", b"\xc3\xa9", b"xyz12345"]), max_size=4)
+FIELD = st.lists(
+    st.sampled_from(
+        [b"a", b"7", b".", b"\r", b"\xc3\xa9", b"xyz12345", b"\t", b"\x1b", b"\xc2\x9f"]
+    ),
+    max_size=4,
+)
 LINE = st.lists(FIELD.map(b"".join), min_size=1, max_size=90).map(b"|".join)
 LINES = st.lists(LINE, max_size=6).map(b"\n".join)
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hpcsched.workloads.sacct import SacctError, read_sacct
-from hpcsched.workloads.sacct_fields import JOBID_PATTERN, PATTERNS
+from hpcsched.workloads.sacct_fields import CONTROL, JOBID_PATTERN, PATTERNS
 from hpcsched.workloads.sacct_json import read_sacct_json
 from sacct_helpers import HEADER, job_line, job_row, one_line, read_lines, write_lines
 
@@ -164,6 +164,8 @@ def _is_row(line: bytes) -> bool | None:
         return None
     fields = line.decode("utf-8", "replace").split("|")
     if len(fields) != 4 or not re.match(JOBID_PATTERN, fields[0]):
+        return False
+    if any(CONTROL.search(f) for f in fields):  # C0 but tab, DEL, C1: malformed (issue 22)
         return False
     count_ok = re.match(PATTERNS["count"], fields[3]) is not None
     return count_ok and ("." in fields[0] or re.match(PATTERNS["seconds"], fields[2]) is not None)

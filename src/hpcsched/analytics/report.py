@@ -10,6 +10,7 @@ of every command, :func:`hpcsched.workloads.load.load_jobs`.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 from collections.abc import Callable, Sequence
@@ -185,7 +186,9 @@ def write_pngs(figures: list[dict[str, go.Figure]], labels: list[str], folder: P
             suffix = f"-{_slug(label) or index}" if len(figures) > 1 else ""
             figs.append(fig)
             paths.append(folder / f"{key}{suffix}.png")
-    pio.write_images(figs, paths, format="png", width=1000, height=520)
+    with contextlib.ExitStack() as stack:  # all renamed into place once the batch has ended
+        temps = [stack.enter_context(atomic_output(p)) for p in paths]
+        pio.write_images(figs, temps, format="png", width=1000, height=520)
     return paths
 
 

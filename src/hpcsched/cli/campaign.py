@@ -137,6 +137,8 @@ def materials(
         fail(str(exc))
     if clock == "live" and math.isinf(seconds) and n_materials is None:
         fail("--clock live needs a finite --window or --materials (a full campaign takes hours)")
+    if ledger is not None:  # appended to (an append log, not replaced), so not atomic
+        checked_output(ledger, option="--ledger")
     if data is not None and not data.is_file():
         fail(f"--data {data}: no such file; give a CSV of composition,template,enthalpy_per_atom")
     runner = None

@@ -36,12 +36,13 @@ def warn_implausible(path: Path | str, records: Sequence[object]) -> None:
         )
 
 
-def checked_output(path: Path, *suffixes: str, folder: bool = False) -> Path:
+def checked_output(path: Path, *suffixes: str, folder: bool = False, option: str = "") -> Path:
     """``path`` if the command can write it (:mod:`hpcsched.core.outputs`), else one error
-    line; called before any work starts."""
+    line (starting with ``option``, when given, for outputs other than ``--out``); called
+    before any work starts."""
     from hpcsched.core.outputs import OutputError, check_output, check_output_dir
 
     try:
         return check_output_dir(path) if folder else check_output(path, suffixes)
     except OutputError as exc:
-        fail(str(exc))
+        fail(f"{option} {exc}" if option else str(exc))

@@ -129,6 +129,8 @@ def report(
     if save_table is not None:  # the other commands recognise job tables by .parquet
         checked_output(save_table, ".parquet")
     checked_output(out, folder=True)
+    if ledger is not None:  # appended to (an append log, not replaced), so not atomic
+        checked_output(ledger, option="--ledger")
     if sinfo is not None and (procs is None or from_file(ctx, "procs")):
         procs = _sinfo_procs(sinfo)  # a --sinfo given here says more than the config file
     steps = [name for name in REPORT_STEPS if narrate or name != "narration"]

@@ -97,6 +97,8 @@ def run(
         fail(str(exc))
     if not workflow.is_file():
         fail(f"{workflow}: no such workflow file; give the path of a .yaml workflow")
+    if events is not None and events != "-":  # before any executor starts
+        checked_output(Path(events), option="--events")
     runner = make_executor(
         executor, dask_address, dask_workers, slurm_mode, partition_for(ctx, slurm_mode, partition)
     )

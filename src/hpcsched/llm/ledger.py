@@ -15,13 +15,13 @@ run, to a file the user names. Errors are stored already redacted (:mod:`.settin
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from hpcsched.core.outputs import atomic_output
 
 Outcome = Literal["ok", "invalid", "fallback", "error"]
 
@@ -95,7 +95,9 @@ class TokenLedger:
     def write(self, path: str | Path) -> Path:
         """The ledger as one JSON document at ``path``, written atomically."""
         target = Path(path)
-        _atomic_write(target, json.dumps(self.as_dict(), indent=1) + "\n")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(target) as temp:
+            temp.write_text(json.dumps(self.as_dict(), indent=1) + "\n", encoding="utf-8")
         return target
 
     def append(self, path: str | Path) -> Path:
@@ -103,18 +105,7 @@ class TokenLedger:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(self.as_dict(), separators=(",", ":")) + "\n"
-        with target.open("a", encoding="utf-8") as f:  # one write: lines of two runs never mix
+        # an append log (one line per command, lines of two runs never mix), not atomic
+        with target.open("a", encoding="utf-8") as f:
             f.write(line)
         return target
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -110,7 +110,7 @@ class EventSink:
         self.target = str(target)
         self._owned = self.target != "-"
         self._stream: IO[str] | None
-        if self._owned:
+        if self._owned:  # an append log followed live (flushed per line): no temporary file
             self._stream = open(target, "a", encoding="utf-8")  # noqa: SIM115 -- closed in close()
         else:
             self._stream = sys.stdout

@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from hpcsched.core.outputs import atomic_output
 from hpcsched.slurm.adapter import DEFAULT_FIELDS, DELIMITER, SlurmAdapter, SlurmError
 from hpcsched.slurm.adapter import sacct_argv as adapter_sacct_argv
 from hpcsched.slurm.states import canonical_state
@@ -238,9 +239,8 @@ def _settled(text: str, fields: Sequence[str]) -> bool:
 
 def _write(path: Path, text: str) -> None:
     """Write through a temporary file and a rename: a killed pull never leaves half a window."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_output(path) as temp:
+        temp.write_text(text, encoding="utf-8")
 
 
 def _fetch(

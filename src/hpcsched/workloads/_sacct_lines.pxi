@@ -4,12 +4,38 @@
 #: Flag bits of ``scan``'s ``flags``.
 INNER_CR = _INNER_CR
 STEP = _STEP
+CONTROL = _CONTROL
+
+
+cdef uint8_t _marks(const uint8_t* data, Py_ssize_t start, Py_ssize_t end, uint8_t s) noexcept nogil:
+    """``_INNER_CR`` | ``_CONTROL`` | ``_NUL`` of ``data[start:end]``: a ``\\r``; a control
+    character (a C0 byte but tab, the separator and NUL, which is reported on its own as binary
+    data; DEL; C1, UTF-8 ``C2 80``-``C2 9F``); a zero byte. Called only for lines whose words
+    showed a byte below 0x20, DEL or a high bit."""
+    cdef Py_ssize_t i
+    cdef uint8_t c, marks = 0
+    for i in range(start, end):
+        c = data[i]
+        if c < 32:
+            if c == 13:
+                marks |= _INNER_CR
+            if c == 0:
+                marks |= _NUL
+            elif c != 9 and c != s:
+                marks |= _CONTROL
+        elif c == 127:
+            marks |= _CONTROL
+        elif c == 0xC2 and i + 1 < end and 0x80 <= data[i + 1] <= 0x9F:
+            marks |= _CONTROL
+    return marks
 
 
 def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss, Py_ssize_t lines=-1):
     """(starts, ends, fields, ident_start, ident_end, rss_start, rss_end, flags, ascii, nul) of
     every line of ``buf``; a field's bounds are -1 when the line has too few fields (``ident``
-    or ``rss`` -1: not wanted); ``nul``: a zero byte is in ``buf``. ``lines`` is
+    or ``rss`` -1: not wanted); ``nul``: a zero byte is in ``buf``; the ``CONTROL`` flag: a
+    control character in the line (:func:`_control`, looked for only in lines whose words
+    show a byte below 0x20, DEL or a high bit: a few operations per word). ``lines`` is
     ``count_lines(buf)`` when the caller has it (one pass over the bytes fewer)."""
     cdef Py_ssize_t size = buf.shape[0]
     cdef const uint8_t* data = &buf[0] if size else NULL
@@ -30,10 +56,11 @@ def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss, Py_ssize_t
     cdef uint8_t[::1] flags = flags_a
     cdef Py_ssize_t start, end, i
     cdef int64_t field, a, b
-    cdef uint64_t sep_pattern = _ONES * <uint8_t>sep, cr_pattern = _ONES * 13, w, bits, crs
-    cdef uint64_t lanes, zeros = 0
+    cdef uint64_t sep_pattern = _ONES * <uint8_t>sep, w, bits
+    cdef uint64_t lanes, ctl
+    cdef uint64_t below_pattern = _ONES * 0x21
     cdef Py_ssize_t stop
-    cdef uint8_t c, seen = 0
+    cdef uint8_t c, marks, seen = 0
     cdef bint nul = False
     cdef uint8_t s = <uint8_t>sep
     with nogil:
@@ -50,7 +77,7 @@ def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss, Py_ssize_t
             # the separators are only counted here; the wanted fields are found after
             field = 0
             bits = 0
-            crs = 0
+            ctl = 0
             i = start
             while i + 8 <= end:
                 # per byte lane: separators seen (a lane holds up to 255: flushed every 248)
@@ -59,22 +86,26 @@ def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss, Py_ssize_t
                 while i + 8 <= stop:
                     w = _word(data + i)
                     bits |= w
-                    zeros |= _zero_bytes(w)
-                    crs |= _zero_bytes(w ^ cr_pattern)
                     lanes += _zero_bytes(w ^ sep_pattern) >> 7
+                    # a byte below 0x20 or DEL, as a yes/no: its low seven bits plus one,
+                    # wrapped, are below 0x21 (hasless of Bit Twiddling Hacks; a high byte may
+                    # be marked too). NUL and CR are below 0x20: they are looked for, with
+                    # control characters, only in lines so marked (rare in sacct text)
+                    ctl |= (((w & _LOW7) + _ONES) & _LOW7) - below_pattern
                     i += 8
                 field += _lane_sum(lanes)
             while i < end:
                 c = data[i]
-                seen |= c
-                nul |= c == 0
-                crs |= c == 13
+                bits |= c
+                ctl |= <uint64_t>((c < 32) | (c == 127)) << 7
                 field += c == s
                 i += 1
             if bits & _HIGH:
                 seen |= 128
             fields[line] = <int32_t>(field + 1)
-            flags[line] = _INNER_CR if crs else 0
+            marks = _marks(data, start, end, s) if (ctl | bits) & _HIGH else 0
+            nul |= (marks & _NUL) != 0
+            flags[line] = marks & (_INNER_CR | _CONTROL)
             if 0 <= ident <= field:
                 _field(data, start, end, ident, field, s, &a, &b)
                 bounds[0, line] = a
@@ -87,7 +118,7 @@ def scan(const uint8_t[::1] buf, int sep, int64_t ident, int64_t rss, Py_ssize_t
                 bounds[3, line] = b
     return (
         starts_a[:n], ends_a[:n], fields_a[:n], bounds_a[0, :n], bounds_a[1, :n],
-        bounds_a[2, :n], bounds_a[3, :n], flags_a[:n], seen < 128, nul or zeros != 0,
+        bounds_a[2, :n], bounds_a[3, :n], flags_a[:n], seen < 128, nul,
     )
 
 

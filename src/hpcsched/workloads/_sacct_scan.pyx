@@ -4,7 +4,8 @@
 One pass over a piece of text finds, for every line, where it starts and ends (without its
 ``\\r\\n``), how many fields it has (separators + 1: the only check ``sacct -P`` output allows,
 since it has no quoting), where two chosen fields start and end (JobID and MaxRSS: all a step row
-is read for) and two flags: a ``\\r`` inside the line, a ``.`` in the JobID field (a step row).
+is read for) and three flags: a ``\\r`` inside the line, a ``.`` in the JobID field (a step row),
+a control character in the line (issue 22: the record is malformed).
 ``gather`` copies chosen lines (or fields) into one buffer, each followed by a newline;
 ``split`` splits chosen lines into Arrow string-view columns; ``sizes`` reads counts.
 
@@ -37,6 +38,8 @@ if sys.byteorder != "little":  # the word scan reads bytes in little-endian orde
 cdef enum:
     _INNER_CR = 1
     _STEP = 2
+    _CONTROL = 4
+    _NUL = 8  # scan's own: a zero byte in the line
 
 cdef extern from *:
     """

@@ -13,11 +13,7 @@ import polars as pl
 
 from hpcsched.workloads.swf import Malformed
 
-__all__ = ["implausible", "unreadable_rows"]
-
-#: Job-table columns that must be finite where present, and those that must not be negative.
-_FINITE: Final = ("submit", "start", "end", "runtime", "timelimit", "mem_req", "mem_used")
-_COUNTS: Final = ("nodes", "cpus", "gpus")
+__all__ = ["implausible"]
 
 _LINE_COLUMNS: Final = ("sacct_line", "swf_line")
 #: (what is wrong, the columns it compares: earlier, later)
@@ -25,32 +21,6 @@ _RULES: Final = (
     ("start before submit", "submit", "start"),
     ("end before start", "start", "end"),
 )
-
-
-def unreadable_rows(table: pl.DataFrame, path: str) -> tuple[pl.DataFrame, list[Malformed]]:
-    """A job table (Parquet: no text to check) without rows holding NaN, an infinity or a
-    negative count, and one :class:`Malformed` per row left out (``line`` = its 1-based row)."""
-    checks = [
-        (f"{c} is not a finite number", pl.col(c).cast(pl.Float64).is_finite().not_())
-        for c in _FINITE
-        if c in table.columns and table.schema[c].is_numeric()
-    ]
-    checks += [
-        (f"{c} is negative", pl.col(c) < 0)
-        for c in _COUNTS
-        if c in table.columns and table.schema[c].is_numeric()
-    ]
-    if not checks or not table.height:
-        return table, []
-    reason = pl.lit(None, pl.String)
-    for what, broken in reversed(checks):
-        reason = pl.when(broken.fill_null(False)).then(pl.lit(what)).otherwise(reason)
-    why = table.select(reason.alias("why"))["why"]
-    bad = why.is_not_null()
-    if not bad.any():
-        return table, []
-    rows = [Malformed(path, int(i) + 1, f"row {int(i) + 1}: {why[int(i)]}") for i in bad.arg_true()]
-    return table.filter(~bad), rows
 
 
 def implausible(table: pl.DataFrame, path: str) -> list[Malformed]:

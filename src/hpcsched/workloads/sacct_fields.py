@@ -46,6 +46,9 @@ _DURATION: Final = (
     r"^(?:(?P<d>[0-9]{1,7})-)?(?:(?P<h>[0-9]{1,9}):)?(?P<m>[0-9]{1,9}):"
     r"(?P<s>[0-9]{1,9}(?:\.[0-9]{1,9})?)$"
 )
+#: Control characters no sacct field holds: C0 but tab, DEL and C1 (U+0080-U+009F). A record
+#: holding one is malformed (issue 22), as terminals act on them and text outputs carry them.
+CONTROL: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _TRES_ITEM: Final = r"[^=,\x00-\x1f\x7f]+=[^=,\x00-\x1f\x7f]*"  # no control characters
 
 #: Field kind -> valid printed values (the empty string is always valid: steps leave fields blank).

@@ -64,9 +64,13 @@ def _integer(value: Any, what: str) -> int | None:
 
 
 def _text(value: Any, what: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise WrongTypeError(f"{what} is not text: {str(value)[:40]!r}")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise WrongTypeError(f"{what} is not text: {str(value)[:40]!r}")
+    if control := sf.CONTROL.search(value):
+        raise WrongTypeError(f"{what} holds the control character U+{ord(control[0]):04X}")
+    return value
 
 
 def _when(value: Any, what: str = "a time") -> float | None:

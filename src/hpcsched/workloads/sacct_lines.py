@@ -44,7 +44,8 @@ class Lines:
     """Per line: ``starts``/``ends`` (byte offsets, the end without ``\\r\\n``), ``fields``
     (separators + 1), the JobID and MaxRSS field bounds (-1 where the line has too few fields
     or the field is not wanted), ``inner_cr`` (a ``\\r`` inside the line), ``step`` (a ``.`` in
-    the JobID field); ``ascii`` when every byte of the piece is ASCII, ``nul`` when one is 0."""
+    the JobID field), ``control`` (a control character: C0 but tab, the separator and NUL; DEL;
+    C1); ``ascii`` when every byte of the piece is ASCII, ``nul`` when one is 0."""
 
     starts: Array
     ends: Array
@@ -55,6 +56,7 @@ class Lines:
     rss_end: Array
     inner_cr: Array
     step: Array
+    control: Array
     ascii: bool
     nul: bool
 
@@ -69,7 +71,7 @@ class Lines:
         return Lines(
             self.starts[cut], self.ends[cut], self.fields[cut], self.ident_start[cut],
             self.ident_end[cut], self.rss_start[cut], self.rss_end[cut], self.inner_cr[cut],
-            self.step[cut], self.ascii, self.nul,
+            self.step[cut], self.control[cut], self.ascii, self.nul,
         )  # fmt: skip
 
 
@@ -88,7 +90,8 @@ def scan(
     )
     return Lines(
         starts, ends, fields, i_s, i_e, r_s, r_e,
-        (flags & KERNEL.INNER_CR) > 0, (flags & KERNEL.STEP) > 0, bool(ascii), bool(nul),
+        (flags & KERNEL.INNER_CR) > 0, (flags & KERNEL.STEP) > 0, (flags & KERNEL.CONTROL) > 0,
+        bool(ascii), bool(nul),
     )  # fmt: skip
 
 
@@ -142,9 +145,26 @@ def scan_numpy(raw: Buffer, sep: str, ident: int, rss: int) -> Lines:
         step = (i_s >= 0) & (np.searchsorted(dots, i_e) > np.searchsorted(dots, i_s))
     ascii = not len(arr) or int(arr.max()) < 128
     nul = b"\x00" in raw
+    control = _control_lines(arr, starts, ends, sep)
     return Lines(
-        starts, ends, (count + 1).astype(np.int32), i_s, i_e, r_s, r_e, inner_cr, step, ascii, nul
-    )
+        starts, ends, (count + 1).astype(np.int32), i_s, i_e, r_s, r_e, inner_cr, step, control,
+        ascii, nul,
+    )  # fmt: skip
+
+
+def _control_lines(arr: Array, starts: Array, ends: Array, sep: str) -> Array:
+    """Which lines hold a control character: a C0 byte but tab, ``sep`` and NUL (reported on
+    its own), DEL, or C1 (UTF-8 ``C2 80``-``C2 9F``)."""
+    c0 = (arr < 32) & (arr != 0) & (arr != 9) & (arr != ord(sep))
+    where = np.flatnonzero(c0 | (arr == 127))
+    follow = arr[1:]
+    c1 = np.flatnonzero((arr[:-1] == 0xC2) & (follow >= 0x80) & (follow <= 0x9F))
+    control = np.zeros(len(starts), dtype=bool)
+    for at, width in ((where, 1), (c1, 2)):  # a C1 character's two bytes both in the line
+        index = np.searchsorted(starts, at, side="right") - 1
+        inside = (index >= 0) & (at + width <= ends[np.maximum(index, 0)])
+        control[index[inside]] = True
+    return control
 
 
 def gather(raw: Buffer, starts: Array, ends: Array) -> bytes:

@@ -209,10 +209,14 @@ def parse_piece(
     binary = _nul_lines(raw, lines) if lines.nul and layout.sep != "\x00" else None
     if binary is not None:
         good &= ~binary
+    counted = good.copy()
+    good &= ~lines.control
     malformed = [
-        _bad_count(layout, int(line_no[r]), int(lines.fields[r]))
-        if binary is None or not binary[r]
-        else Malformed(str(layout.path), int(line_no[r]), "a zero (NUL) byte: binary data")
+        Malformed(str(layout.path), int(line_no[r]), "a zero (NUL) byte: binary data")
+        if binary is not None and binary[r]
+        else _bad_count(layout, int(line_no[r]), int(lines.fields[r]))
+        if not counted[r]
+        else _control_reason(raw, layout, int(line_no[r]), lines.starts[r], lines.ends[r])
         for r in np.flatnonzero(nonblank & ~good)
     ]
     rows = np.flatnonzero(good)
@@ -252,6 +256,16 @@ def _nul_lines(raw: Buffer, lines: Lines) -> np.ndarray[Any, Any]:
     binary = np.zeros(len(lines.starts), dtype=bool)
     binary[index[inside]] = True
     return binary
+
+
+def _control_reason(raw: Buffer, layout: Layout, line: int, start: int, end: int) -> Malformed:
+    """The first control character of a line the scan marked, and the field holding it."""
+    text = bytes(raw[start:end]).decode("utf-8", "replace")
+    found = next(m for m in sf.CONTROL.finditer(text) if m[0] not in (layout.sep, "\x00"))
+    index = text.count(layout.sep, 0, found.start())
+    name = layout.names[index] if index < len(layout.names) else str(index + 1)
+    why = f"field {name} holds the control character U+{ord(found[0]):04X}"
+    return Malformed(str(layout.path), line, why)
 
 
 def _number(column: str | None) -> int | None:

@@ -362,5 +362,6 @@ def write_swf_trace(
     for i in chosen:
         lines[i] = " ".join(lines[i].split()[:17])
     payload = "\n".join(lines).encode()
-    path.write_bytes(gzip.compress(payload, mtime=0) if packed else payload)
+    with atomic_output(path) as temp:  # the damaged copy replaces the file whole
+        temp.write_bytes(gzip.compress(payload, mtime=0) if packed else payload)
     return [int(i) + 1 for i in chosen]

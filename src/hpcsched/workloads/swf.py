@@ -69,6 +69,9 @@ _HEADER_RE: Final = re.compile(r"^;\s*(MaxProcs|MaxNodes|UnixStartTime)\s*:\s*(-
 _MOST_HEADER: Final = 2**53  # header numbers beyond this would overflow the engine's int64 sums
 _MOST_FIELD: Final = 1e12  # any field beyond +-10^12 (31,700 years of seconds) is malformed
 _BINARY_RE: Final = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+#: Control characters (C0 but the blanks tab, VT, FF and CR, which separate fields; DEL; C1): no
+#: number holds one, so a line with one is already malformed; its reason names it (issue 22).
+_CONTROL_RE: Final = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 _BLANKS_TO_SPACE: Final = bytes.maketrans(b"\t\r\x0b\x0c", b"    ")
 #: SWF status -> canonical state (1 done, 0 failed, 5 cancelled; 2/3/4 are partial executions:
 #: 2 "to be continued" and 3 "last part completed" count as completed, 4 "last part failed").
@@ -266,6 +269,10 @@ def read_swf(path: str | Path, *, strict: bool = False) -> Trace:
         if reason:
             good[row] = False
             reasons[int(full[row])] = reason
+    for at in reasons:
+        if control := _CONTROL_RE.search(data_lines[at]):
+            code = ord(control[0])
+            reasons[at] += f" (the control character U+{code:04X}: no SWF field holds one)"
     for i in np.flatnonzero(np.isin(line_no, list(nul_lines))) if nul_lines else ():
         reasons[int(i)] = "a zero (NUL) byte: binary data in a text line"
     malformed = [Malformed(str(path), int(line_no[i]), reasons[i]) for i in sorted(reasons)]
