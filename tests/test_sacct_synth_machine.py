@@ -10,7 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from hpcsched.cli import app
+from hpcsched.workloads import sacct_synth_nodes
 from hpcsched.workloads.sacct_synth import MACHINE_NODES, plan
+from hpcsched.workloads.sacct_synth_times import easy_starts
 
 JOBS = 20_000
 
@@ -91,3 +93,21 @@ def test_nothing_happens_after_the_dump_is_taken() -> None:
     assert running.height > 0 and pending.height > 0
     assert (running["start"] < now).all() and (running["end"] == -1).all()
     assert (pending["start"] == -1).all()
+
+
+def test_the_compiled_node_sweep_is_the_python_one() -> None:
+    """On a small machine, 3,000 requests EASY started (some of zero length): the same nodes."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    released = np.cumsum(rng.integers(0, 30, n))
+    runtime = np.where(rng.random(n) < 0.05, 0, rng.integers(1, 400, n))
+    count = np.minimum(64, 1 + np.floor(rng.pareto(1.2, n))).astype(np.int64)
+    start, _ = easy_starts(released, runtime, runtime + 60, count, 64)
+    assert sacct_synth_nodes.KERNEL is not None  # built by setup.py build_ext
+    compiled = sacct_synth_nodes.assign_nodes(start, start + runtime, count, 64)
+    python = sacct_synth_nodes.assign_nodes_reference(start, start + runtime, count, 64)
+    np.testing.assert_array_equal(compiled[0], python[0])
+    np.testing.assert_array_equal(compiled[1], python[1])
+    assert (np.diff(compiled[0]) > 2).sum() > 100  # many requests got several ranges
+    with pytest.raises(ValueError, match="needs 64 nodes"):
+        sacct_synth_nodes.assign_nodes(start[:2] * 0, start[:2] * 0 + 5, np.array([1, 64]), 64)
