@@ -99,6 +99,11 @@ def test_every_pitfall_is_in_the_text(synthetic: SyntheticSacct) -> None:
     assert any("gres/gpu:mi250x=" in r["AllocTRES"] for r in jobs)
     assert any(re.fullmatch(r"frontier\[\d{5}-\d{5},\d{5}(-\d{5})?\]", r["NodeList"]) for r in jobs)
     assert {"Unknown", "None"} <= {r["Start"] for r in jobs}
+    # pitfall 12: jobs that never became eligible (held, or their dependency failed)
+    never_eligible = {
+        r["Reason"] for r in jobs if r["State"] == "PENDING" and r["Eligible"] == "Unknown"
+    }
+    assert never_eligible == {"JobHeldUser", "DependencyNeverSatisfied"}
     assert any(r["End"] == "Unknown" and r["State"] == "RUNNING" for r in jobs)
     assert any(re.fullmatch(r"\d+-\d\d:\d\d:\d\d", r["Timelimit"]) for r in jobs)
     assert any(re.fullmatch(r"\d\d:\d\d\.\d{3}", r["UserCPU"]) for r in rows)

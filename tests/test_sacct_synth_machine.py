@@ -93,6 +93,10 @@ def test_nothing_happens_after_the_dump_is_taken() -> None:
     assert running.height > 0 and pending.height > 0
     assert (running["start"] < now).all() and (running["end"] == -1).all()
     assert (pending["start"] == -1).all()
+    # the jobs drawn pending never became eligible; the others wait in the schedule's queue
+    held = pending.filter(pl.col("eligible") == -1)
+    assert set(held["reason"]) == {"JobHeldUser", "DependencyNeverSatisfied"}
+    assert set(pending.filter(pl.col("eligible") >= 0)["reason"]) <= {"Priority", "Resources"}
 
 
 def test_the_compiled_node_sweep_is_the_python_one() -> None:

@@ -175,6 +175,7 @@ def plan(jobs: int, seed: int = 0, malformed: int = 0) -> pl.DataFrame:
     state = np.where(kind == 2, state[head], state)
     pending_array = (kind == 1) & (state[head] == "pending")
     state = np.where(pending_array, "pending", state)
+    pending_draw = state == "pending"
     # times (epoch s): eligible later for 5% (BeginTime/Dependency)
     delayed = rng.random(n) < 0.05
     eligible = submit + np.where(delayed, rng.integers(60, 7200, n), 0)
@@ -204,7 +205,11 @@ def plan(jobs: int, seed: int = 0, malformed: int = 0) -> pl.DataFrame:
         requeue_share=REQUEUE_SHARE,
         capacity=MACHINE_NODES,
     )
-    submit, eligible, start, end = times.submit, times.eligible, times.start, times.end
+    submit, start, end = times.submit, times.start, times.end
+    # the jobs drawn pending never start: held at submission or waiting on a job that failed,
+    # so they never became eligible (sacct: Eligible Unknown); the schedule's waiting jobs did
+    held = pending_draw
+    eligible = np.where(held, -1, times.eligible)
     elapsed, state, never, requeued = times.elapsed, times.state, times.never, times.requeued
     running, now = state == "running", times.now
     # broken lines: 1 = "|" in JobName, 2 = line cut short, 3 = newline in JobName (2 lines)
@@ -250,6 +255,7 @@ def plan(jobs: int, seed: int = 0, malformed: int = 0) -> pl.DataFrame:
     canceller = np.where(frac < 0.9, 10000 + user, 0)
     reason = np.where(delayed, np.where(frac < 0.5, "BeginTime", "Dependency"), "None")
     reason = np.where(state == "pending", np.where(frac < 0.6, "Priority", "Resources"), reason)
+    reason = np.where(held, np.where(frac < 0.5, "JobHeldUser", "DependencyNeverSatisfied"), reason)
     account = np.char.add(
         np.asarray(_PROJECTS)[(user - 1) % 40 % 10], ((user - 1) % 40 + 100).astype(str)
     )
@@ -360,7 +366,7 @@ def expected_table(jobs: pl.DataFrame) -> pl.DataFrame:
         backfilled=pl.when(~col("never")).then("backfilled"),
         name="name",
         source=pl.lit("sacct"),
-        eligible=col("eligible").cast(pl.Float64),
+        eligible=pl.when(col("eligible") >= 0).then(col("eligible").cast(pl.Float64)),
         reason="reason",
         array_id=pl.when(col("kind") == 1).then("head_raw"),
         step_count=steps,
