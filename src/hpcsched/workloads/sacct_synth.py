@@ -17,7 +17,9 @@ generator's public entry (``trace synth``, the tests); the work is done in these
 
 Everything is built column-wise (numpy, Polars): one plan of all jobs (all random draws, so the
 bytes do not depend on the chunking), then the text chunk by chunk of jobs. A million jobs
-(about 1.96 GB of text, 3.67M rows) take about 30 s and 1.9 GB of memory on 2 cores.
+(about 1.98 GB of text, 3.67M rows) take 30-45 s and 1.9 GB of memory on 2 cores: 43 s on a
+shared machine where the generator took 46 s before its jobs were scheduled (the plan, with the
+schedule and the node lists, is 9 s of it).
 """
 
 from __future__ import annotations
