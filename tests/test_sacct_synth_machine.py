@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from hpcsched.cli import app
-from hpcsched.workloads import sacct_synth_nodes
+from hpcsched.workloads import sacct_synth_nodes, sacct_synth_times
 from hpcsched.workloads.sacct_synth import MACHINE_NODES, plan
 from hpcsched.workloads.sacct_synth_times import easy_starts
 
@@ -115,3 +116,12 @@ def test_the_compiled_node_sweep_is_the_python_one() -> None:
     assert (np.diff(compiled[0]) > 2).sum() > 100  # many requests got several ranges
     with pytest.raises(ValueError, match="needs 64 nodes"):
         sacct_synth_nodes.assign_nodes(start[:2] * 0, start[:2] * 0 + 5, np.array([1, 64]), 64)
+
+
+def test_without_the_compiled_kernels_the_plan_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source checkout without the build step schedules with the reference engine and sweeps
+    nodes in Python: the same jobs, byte for byte."""
+    compiled = plan(1500, seed=4)
+    monkeypatch.setattr(sacct_synth_times, "fast_engine_available", lambda: False)
+    monkeypatch.setattr(sacct_synth_nodes, "KERNEL", None)
+    assert_frame_equal(plan(1500, seed=4), compiled)
