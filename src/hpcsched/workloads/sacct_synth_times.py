@@ -2,7 +2,8 @@
 
 Why: waits drawn at random ignore the load and the size of a job, and a machine never runs
 more nodes than it has (issue 21, item 4). The jobs that start are handed to the project's
-compiled simulator (:func:`hpcsched.sim.fast.replay_fast`, the engine of ``hpcsched simulate``):
+compiled simulator (:func:`hpcsched.sim.fast.replay_fast`, the engine of ``hpcsched simulate``;
+the reference engine, which gives the same schedule, when it is not built):
 EASY backfilling in FCFS order (Lifka 1995; Mu'alem & Feitelson, TPDS 2001) on the machine's
 nodes, released at ``eligible``, run for their elapsed time, planned with their timelimit. A
 request holds whole nodes (a shared 1-node job too); a het job is one request (its components'
@@ -11,7 +12,7 @@ nodes from its first start to its final end (the gap between the attempts includ
 nodes serve both).
 
 The dump is taken one hour after the last job became eligible, later if needed so that every
-array task, het job and requeued job that started did so before it. At that moment a plain job
+array task and het job that started did so before it and every requeued job ended. Then a plain job
 that has not started yet is pending, and every job whose run spans it is running; the jobs drawn
 running that are over by then completed.
 """
