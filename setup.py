@@ -1,4 +1,5 @@
-"""The compiled kernels (simulation, knapsack DP, sacct line scan); metadata: pyproject.toml."""
+"""The compiled kernels (simulation, knapsack DP, sacct line scan, synthetic dump's node sweep);
+metadata: pyproject.toml."""
 
 import sys
 
@@ -29,6 +30,13 @@ extensions = [
     Extension(
         "hpcsched.workloads._sacct_scan",
         ["src/hpcsched/workloads/_sacct_scan.pyx"],
+        include_dirs=[np.get_include()],
+        extra_compile_args=FLAGS,
+    ),
+    # the synthetic sacct dump's node sweep (which free nodes each started job takes)
+    Extension(
+        "hpcsched.workloads._synth_nodes",
+        ["src/hpcsched/workloads/_synth_nodes.pyx"],
         include_dirs=[np.get_include()],
         extra_compile_args=FLAGS,
     ),

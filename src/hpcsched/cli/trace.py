@@ -147,7 +147,8 @@ def synth(
         str,
         typer.Option(
             "--format",
-            help="sacct: sacct -a -P -D text with the Frontier study's 60 fields (+ JobID, User, "
+            help="sacct: sacct -a -P -D text of a 9,408-node machine (jobs started by EASY "
+            "backfilling, no node shared) with the Frontier study's 60 fields (+ JobID, User, "
             "NodeList, Elapsed, Timelimit) and step rows; swf: a Standard Workload Format trace",
         ),
     ] = "sacct",

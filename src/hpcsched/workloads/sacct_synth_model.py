@@ -5,8 +5,11 @@ Frontier nodes); the dump has the Frontier study's 60 fields (:data:`FRONTIER_FI
 order) followed by :data:`EXTRA_FIELDS` (JobID, User, NodeList, Elapsed, Timelimit: without them
 a dump cannot show arrays, het jobs, user names or hostlists). :func:`plan` draws every attribute
 of every job (states, arrays, het jobs, requeues, broken lines, resources, steps) at once,
-column-wise (numpy, Polars), so the text does not depend on how it is chunked;
-:func:`expected_table` is the job table a correct reader makes of those jobs. The text itself is
+column-wise (numpy, Polars), so the text does not depend on how it is chunked; when the jobs
+ran is not drawn but scheduled (:mod:`~hpcsched.workloads.sacct_synth_times`: EASY on the
+machine) and their nodes assigned so that no two running jobs share one
+(:mod:`~hpcsched.workloads.sacct_synth_nodes`); :func:`expected_table` is the job table a correct
+reader makes of those jobs. The text itself is
 written by :mod:`~hpcsched.workloads.sacct_synth_text`.
 """
 
@@ -19,7 +22,9 @@ import polars as pl
 
 from hpcsched.core.schema import conform
 from hpcsched.workloads import lublin
-from hpcsched.workloads.sacct_synth_print import hostlist, units
+from hpcsched.workloads.sacct_synth_nodes import node_lists
+from hpcsched.workloads.sacct_synth_print import units
+from hpcsched.workloads.sacct_synth_times import schedule_jobs
 
 #: The 60 fields of the Frontier study's query (``sacct -a -P``), in its order.
 FRONTIER_FIELDS: Final = (
@@ -88,9 +93,11 @@ EXTRA_FIELDS: Final = ("JobID", "User", "NodeList", "Elapsed", "Timelimit")
 SACCT_FIELDS: Final = FRONTIER_FIELDS + EXTRA_FIELDS
 
 EPOCH: Final = 1704067200  # 2024-01-01T00:00:00Z, midnight of the model's first day
-#: Lublin's arrivals fit 1990s machines (a job an hour here); x60 gives a job a minute, about
-#: Frontier's ~500k jobs a year, so a million jobs span two years, not a century.
-LOAD_SCALE: Final = 60.0
+#: Lublin's jobs, read as Frontier nodes, are big and long (about 4,000 node-hours each; 19% of
+#: them ask >= 1,024 nodes): at Lublin's own rate (a job an hour) they would offer the machine
+#: 0.47 of its nodes; x1.7 offers about 0.8, a busy but stable queue (about 40 jobs a day: a
+#: million jobs span decades; Frontier runs ~1,400 smaller ones a day).
+LOAD_SCALE: Final = 1.7
 MACHINE_NODES: Final = 9408  # Frontier
 CORES_PER_NODE: Final = 64
 FIRST_JOB_ID: Final = 1_500_000
@@ -104,7 +111,8 @@ STATE_MIX: Final = {
     "node_fail": 0.01,
     "preempted": 0.01,
 }
-#: The last 2% of jobs are still queued (30%) or running (25%) when the dump is taken.
+#: Of the last 2% of jobs, 30% never start (pending at the dump) and 25% are drawn running: those
+#: the schedule has not finished by the dump run, the others completed.
 LIVE_TAIL: Final = 0.02
 ARRAY_SHARE, HET_SHARE, REQUEUE_SHARE, LEGACY_MEM_SHARE = 0.02, 0.01, 0.01, 0.05
 _NAMES: Final = ("lammps_md", "vasp_relax", "train_llm", "gromacs", "cp2k_scf", "nekrs", "wrf")
@@ -151,6 +159,8 @@ def plan(jobs: int, seed: int = 0, malformed: int = 0) -> pl.DataFrame:
     bigger = (nodes >= 1024) & (nodes % 1024 == 0) & (nodes + 512 <= MACHINE_NODES)
     nodes = np.where(bigger & (draw > 0.7), nodes + 512, nodes)
     nodes = np.where(kind == 1, nodes[head], nodes)
+    # a het job is one request: its components together fit the machine
+    nodes = np.where(kind == 2, np.minimum(nodes, MACHINE_NODES // blen), nodes)
     runtime = base["runtime"].to_numpy().astype(np.int64)
     limit_min = np.ceil(base["timelimit"].to_numpy() / 60.0).astype(np.int64)[head]
     frac = rng.random(n)
@@ -165,12 +175,11 @@ def plan(jobs: int, seed: int = 0, malformed: int = 0) -> pl.DataFrame:
     state = np.where(kind == 2, state[head], state)
     pending_array = (kind == 1) & (state[head] == "pending")
     state = np.where(pending_array, "pending", state)
-    # times (epoch s): eligible later for 5% (BeginTime/Dependency); waits lognormal
+    pending_draw = state == "pending"
+    # times (epoch s): eligible later for 5% (BeginTime/Dependency)
     delayed = rng.random(n) < 0.05
     eligible = submit + np.where(delayed, rng.integers(60, 7200, n), 0)
     eligible = np.where(kind == 2, eligible[head], eligible)
-    wait = np.minimum(np.floor(rng.lognormal(5.5, 2.0, n)), 14 * 86400).astype(np.int64)
-    start = np.where(kind == 2, (eligible + wait)[head], eligible + wait)
     limits = rng.random(n)
     limit_text = np.where(
         limits < 0.005, "UNLIMITED", np.where(limits < 0.01, "Partition_Limit", "")
@@ -180,22 +189,29 @@ def plan(jobs: int, seed: int = 0, malformed: int = 0) -> pl.DataFrame:
     elapsed = np.where(state == "timeout", limit_min * 60 + rng.integers(0, 90, n), elapsed)
     cut = np.isin(state, ["failed", "out_of_memory", "node_fail", "preempted", "cancelled"])
     elapsed = np.where(cut, np.maximum(1, np.floor(elapsed * frac)), elapsed).astype(np.int64)
-    never = (state == "pending") | ((state == "cancelled") & (frac < 0.3))
-    running = state == "running"
-    now = int(eligible.max()) + 3600
-    start = np.where(running, np.maximum(eligible, np.minimum(start, now - 1 - idx % 600)), start)
-    elapsed = np.where(running, now - start, np.where(never, 0, elapsed))
-    end = np.where(running | (state == "pending"), -1, start + elapsed)
-    end = np.where(never & (state == "cancelled"), eligible + (wait * frac).astype(np.int64), end)
-    start = np.where(never, -1, start)
-    # -D: 1% of plain finished jobs ran once, were requeued, and were submitted again
-    requeued = (kind == 0) & ~never & ~running & (rng.random(n) < REQUEUE_SHARE)
-    r_start = start.copy()
-    r_end = start + np.maximum(1, np.floor(elapsed * rng.random(n))).astype(np.int64)
-    shift = np.where(requeued, r_end + 120 + rng.integers(0, 600, n) - start, 0)
-    r_submit = submit.copy()
-    submit, eligible = np.where(requeued, r_end, submit), np.where(requeued, r_end + 120, eligible)
-    start, end = start + shift, np.where(end >= 0, end + shift, end)
+    # starts: EASY on the machine; the dump's moment settles which jobs run or wait
+    times = schedule_jobs(
+        rng,
+        head=head,
+        kind=kind,
+        tail=tail,
+        submit=submit,
+        eligible=eligible,
+        nodes=nodes,
+        elapsed=elapsed,
+        limit_s=limit_min * 60,
+        state=state,
+        frac=frac,
+        requeue_share=REQUEUE_SHARE,
+        capacity=MACHINE_NODES,
+    )
+    submit, start, end = times.submit, times.start, times.end
+    # the jobs drawn pending never start: held at submission or waiting on a job that failed,
+    # so they never became eligible (sacct: Eligible Unknown); the schedule's waiting jobs did
+    held = pending_draw
+    eligible = np.where(held, -1, times.eligible)
+    elapsed, state, never, requeued = times.elapsed, times.state, times.never, times.requeued
+    running, now = state == "running", times.now
     # broken lines: 1 = "|" in JobName, 2 = line cut short, 3 = newline in JobName (2 lines)
     broken = np.zeros(n, dtype=np.int64)
     if malformed > 0:
@@ -226,7 +242,7 @@ def plan(jobs: int, seed: int = 0, malformed: int = 0) -> pl.DataFrame:
     present = np.stack([has_batch > 0, ~never, n_srun >= 1, n_srun >= 2]) & ~running
     rss_bytes = np.stack([units(r * 1024, 0)[2] for r in rss])
     mem_used = np.where(present, rss_bytes, -1.0).max(axis=0)
-    backfilled = draws[2] < 0.28
+    backfilled = times.backfilled
     flags = np.where(
         backfilled, "SchedBackfill", np.where(draws[3] < 0.05, "SchedSubmit", "SchedMain")
     )
@@ -239,9 +255,7 @@ def plan(jobs: int, seed: int = 0, malformed: int = 0) -> pl.DataFrame:
     canceller = np.where(frac < 0.9, 10000 + user, 0)
     reason = np.where(delayed, np.where(frac < 0.5, "BeginTime", "Dependency"), "None")
     reason = np.where(state == "pending", np.where(frac < 0.6, "Priority", "Resources"), reason)
-    node_gap = np.where((nodes > 2) & (draws[0] < 0.2), rng.integers(1, 6, n), 0)
-    tail_nodes = np.where(node_gap > 0, 1 + (draws[1] < 0.5), 0)
-    first_node = 1 + np.floor(rng.random(n) * (MACHINE_NODES - nodes - node_gap)).astype(np.int64)
+    reason = np.where(held, np.where(frac < 0.5, "JobHeldUser", "DependencyNeverSatisfied"), reason)
     account = np.char.add(
         np.asarray(_PROJECTS)[(user - 1) % 40 % 10], ((user - 1) % 40 + 100).astype(str)
     )
@@ -292,13 +306,10 @@ def plan(jobs: int, seed: int = 0, malformed: int = 0) -> pl.DataFrame:
             "flags": np.where(never, "SchedNotSet", flags),
             "backfilled": backfilled,
             "reason": np.where(requeued, "BeginTime", reason),
-            "first_node": first_node,
-            "node_gap": node_gap,
-            "tail_nodes": tail_nodes,
             "requeued": requeued,
-            "r_submit": r_submit,
-            "r_start": r_start,
-            "r_end": r_end,
+            "r_submit": times.r_submit,
+            "r_start": times.r_start,
+            "r_end": times.r_end,
             "broken": broken,
             "has_batch": has_batch,
             "n_srun": n_srun,
@@ -310,6 +321,9 @@ def plan(jobs: int, seed: int = 0, malformed: int = 0) -> pl.DataFrame:
             "never": never,
             "running": running,
         }
+    )
+    frame = frame.hstack(
+        node_lists(head, kind, ~never, times.r_start, times.until, nodes, MACHINE_NODES)
     )
     array_task = pl.format("{}_{}", "head_raw", "pos")
     pending_range = pl.format("{}_[0-{}]", "head_raw", pl.col("blen") - 1)
@@ -324,7 +338,6 @@ def plan(jobs: int, seed: int = 0, malformed: int = 0) -> pl.DataFrame:
         workdir=pl.when(pl.col("idx") % 3 == 0)
         .then(pl.format("/ccs/home/{}/{}", "user", "name"))
         .otherwise(pl.format("/lustre/orion/{}/scratch/{}/{}", "account", "user", "name")),
-        nodelist=hostlist(),
     )
 
 
@@ -353,7 +366,7 @@ def expected_table(jobs: pl.DataFrame) -> pl.DataFrame:
         backfilled=pl.when(~col("never")).then("backfilled"),
         name="name",
         source=pl.lit("sacct"),
-        eligible=col("eligible").cast(pl.Float64),
+        eligible=pl.when(col("eligible") >= 0).then(col("eligible").cast(pl.Float64)),
         reason="reason",
         array_id=pl.when(col("kind") == 1).then("head_raw"),
         step_count=steps,

@@ -2,10 +2,10 @@
 
 Follows Slurm's ``sacct/print.c``: ``convert_num_unit`` with ``CONVERT_NUM_UNIT_EXACT`` (divide
 by 1024 while the value is a multiple of 512: 1536 -> ``1.50K``, 4232 stays), ``secs2time_str``
-for durations (``[D-]HH:MM:SS``; CPU times under an hour ``MM:SS.mmm``), ``%FT%T`` times and
-hostlists such as ``frontier[00001-00004,00010]``. A module of its own because both halves of the
-generator need it: the job model (:mod:`~hpcsched.workloads.sacct_synth_model`) takes the values
-a reader gets back and the hostlists it must keep, the text writer
+for durations (``[D-]HH:MM:SS``; CPU times under an hour ``MM:SS.mmm``) and ``%FT%T`` times
+(hostlists are printed by :mod:`~hpcsched.workloads.sacct_synth_nodes`). A module of its own
+because both halves of the generator need it: the job model
+(:mod:`~hpcsched.workloads.sacct_synth_model`) takes the values a reader gets back, the text writer
 (:mod:`~hpcsched.workloads.sacct_synth_text`) the printed text.
 :mod:`hpcsched.workloads.sacct_fields` parses these formats back.
 """
@@ -84,20 +84,3 @@ def timestamp(epoch: pl.Expr, missing: pl.Expr | str) -> pl.Expr:
         .then(text)
         .otherwise(pl.lit(missing) if isinstance(missing, str) else missing)
     )
-
-
-def hostlist() -> pl.Expr:
-    """``frontier00017``, ``frontier[00017-00020]`` or ``frontier[00017-00019,00023]``."""
-    f, n, gap, tail = (pl.col(c) for c in ("first_node", "nodes", "node_gap", "tail_nodes"))
-
-    def span(first: pl.Expr, count: pl.Expr) -> pl.Expr:
-        one = padded(first, 5)
-        return pl.when(count == 1).then(one).otherwise(one + "-" + padded(first + count - 1, 5))
-
-    main = n - tail
-    both = (
-        pl.when(tail > 0)
-        .then(span(f, main) + "," + span(f + main + gap, tail))
-        .otherwise(span(f, n))
-    )
-    return pl.when(n == 1).then("frontier" + padded(f, 5)).otherwise("frontier[" + both + "]")
