@@ -48,3 +48,26 @@ def test_an_exported_run_keeps_depends_and_replays_as_a_dag(tmp_path: Path) -> N
     summary = json.loads(shown.stdout)
     assert (summary["tasks"], summary["cpus"]) == (4, 1)
     assert summary["makespan"] == round(sum(measured.values()), 6)
+
+
+def test_run_a_wfcommons_instance_with_scaled_sleeps_in_bottom_level_order(tmp_path: Path) -> None:
+    from test_dag_workflow import _diamond_15
+
+    (tmp_path / "diamond.json").write_text(json.dumps(_diamond_15()))
+    args = ("--cpus", "1", "--policy", "easy", "--order", "bottom-level", "--scale", "0.01")
+    done = hpcsched("run", "diamond.json", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert hpcsched("export", "diamond.run", "-o", "jobs.parquet", cwd=tmp_path).returncode == 0
+    table = pl.read_parquet(tmp_path / "jobs.parquet").sort("start")
+    assert table["job_id"].to_list() == ["A", "C", "B", "D"]  # C's longer path first
+    assert table["state"].to_list() == ["completed"] * 4
+    elapsed = dict(zip(table["job_id"], table["runtime"], strict=True))
+    assert elapsed["C"] >= 0.3 and elapsed["B"] >= 0.2  # slept 30 s x 0.01, 20 s x 0.01
+    assert table["depends"].to_list() == ["", "A", "A", "B,C"]
+
+
+def test_scale_is_refused_for_a_yaml_workflow(tmp_path: Path) -> None:
+    (tmp_path / "wf.yaml").write_text(DIAMOND)
+    done = hpcsched("run", "wf.yaml", "--scale", "0.5", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "--scale applies to a WfCommons instance (.json); wf.yaml is not one" in done.stderr
