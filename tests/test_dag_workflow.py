@@ -189,3 +189,19 @@ def test_dag_bound_counts_cores(diamond: Path) -> None:
     wide = [t.model_copy(update={"cpus": 2}) for t in dag.tasks]
     bound = dag_bound(wide, 4, weight=lambda t: dag.runtimes[t.id])
     assert (bound.work, bound.lower_bound) == (130.0, 45.0)
+
+
+def test_recorded_memory_counts_against_the_machine_s_memory(diamond: Path) -> None:
+    from hpcsched.cli import app
+
+    def makespan(*extra: str) -> float:
+        result = runner.invoke(app, ["simulate", str(diamond), "--cpus", "2", "--json", *extra])
+        assert result.exit_code == 0, result.output
+        value: float = json.loads(result.output)["makespan"]
+        return value
+
+    assert makespan() == 45.0  # memory not counted: B and C side by side
+    assert makespan("--mem", "1500") == 65.0  # 1000 bytes each: B and C one after the other
+    small = runner.invoke(app, ["simulate", str(diamond), "--cpus", "2", "--mem", "500"])
+    assert small.exit_code != 0
+    assert "task 'A' needs 1000B memory, the pool has 500B; raise --cpus or --mem" in small.output

@@ -171,6 +171,10 @@ def simulate(
             help="machine size in processors (default: the trace header; a workflow needs it)",
         ),
     ] = None,
+    mem: Annotated[
+        str | None,
+        typer.Option(help="a workflow's machine memory, e.g. 128G: each task's memory counts"),
+    ] = None,
     unit: UnitOpt = "cpus",
     nodes: NodesOpt = None,
     partitions: PartitionsOpt = "none",
@@ -189,8 +193,10 @@ def simulate(
     if workflow_kind(trace) is not None:
         from hpcsched.cli.simulate_dag import simulate_dag
 
-        simulate_dag(trace, policy, order, backfill, classes, procs, as_json)
+        simulate_dag(trace, policy, order, backfill, classes, (procs, mem), as_json)
         return
+    if mem is not None:
+        fail("--mem sizes a workflow's machine; a trace's jobs hold no memory in the replay")
     from hpcsched.cli.render import replay_bar
     from hpcsched.policies.registry import get_policy
     from hpcsched.sim.priority import site_age, with_age
