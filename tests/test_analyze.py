@@ -163,6 +163,7 @@ def test_job_table_states_and_schema(tmp_path: Path) -> None:
         **JOB_TABLE_SCHEMA,
         "runtime_attempts": pl.Int64(),
         "runtime_reason": pl.String(),
+        "depends": pl.String(),
     }
     assert table.equals(conform(table))
     rows = {row["job_id"]: row for row in table.iter_rows(named=True)}

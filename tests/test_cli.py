@@ -124,6 +124,7 @@ def test_kill_at_timelimit_cuts_long_jobs(tmp_path: Path) -> None:
         (["simulate", "{trace}", "--window", "x"], "START:COUNT"),
         (["simulate", "{trace}", "--estimate", "nope"], "no such column"),
         (["simulate", "{trace}", "--classes", "nope"], "unknown class rule"),
+        (["simulate", "{trace}", "--classes", "bottom-level"], "needs a workflow's DAG"),
         (["simulate", "{trace}", "--filter", "nope"], "unknown filter"),
     ],
 )
@@ -260,3 +261,14 @@ def test_every_json_flag_is_the_one_option_and_no_flag_shows_a_value() -> None:
             (param,) = [p for p in command.params if "--json" in p.opts]
             assert param.name == "as_json", path
     assert with_json == 17  # llm check joined, then why (--explain), then config show
+
+
+def test_a_dag_order_on_a_trace_without_a_dag_is_fcfs(small_trace: Path) -> None:
+    # every rank is 0 outside a workflow; the reference engine runs it (the kernel has no DAG)
+    runs = {}
+    for order in ("fcfs", "bottom-level"):
+        code, out, err = invoke("simulate", str(small_trace), "--order", order, "--json")
+        assert code == 0, err
+        runs[order] = json.loads(out)
+    assert runs["bottom-level"]["policy"] == "easy,order=bottom-level"
+    assert runs["bottom-level"]["avg_wait"] == runs["fcfs"]["avg_wait"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Literal, Protocol, runtime_checkable
 
+from hpcsched.campaigns.dag import DagRank, Transfers, dag_ranks
 from hpcsched.campaigns.task import Task, TaskResult
 
 TaskState = Literal[
@@ -63,10 +64,14 @@ class Campaign(Protocol):
 
 
 class StaticWorkflow:
-    """A static DAG as a campaign: ``start`` submits every task; dependencies do the rest."""
+    """A static DAG as a campaign: ``start`` submits every task; dependencies do the rest.
 
-    def __init__(self, tasks: Iterable[Task]) -> None:
+    Knowing the whole graph up front, it offers each task's ``ranks`` (bottom level, upward rank
+    with the edges' ``transfers``) to the dispatcher, for the DAG-aware queue orders."""
+
+    def __init__(self, tasks: Iterable[Task], transfers: Transfers | None = None) -> None:
         self.tasks = list(tasks)
+        self.ranks: dict[str, DagRank] = dag_ranks(self.tasks, transfers=transfers)
 
     def start(self, ctx: Context) -> None:
         for task in self.tasks:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import heapq
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hpcsched.campaigns.api import Campaign, CampaignError, RequestTooLargeError, TaskState
+from hpcsched.campaigns.dag import DagRank
 from hpcsched.campaigns.estimates import RuntimeEstimates
 from hpcsched.campaigns.task import Task, TaskResult
 from hpcsched.core.pool import Pool
@@ -105,6 +106,8 @@ class Dispatcher:
         self._cancel_running: list[str] = []
         self._expedited: set[str] = set()
         self._root_of: dict[str, str] = {}  # failed task -> the task whose own failure caused it
+        # a campaign that knows its whole DAG up front (StaticWorkflow) offers each task's ranks
+        self._ranks: Mapping[str, DagRank] = getattr(campaign, "ranks", None) or {}
 
     # -- the campaign's context ----------------------------------------------------------------
 
@@ -280,6 +283,8 @@ class Dispatcher:
             estimate=self.estimates.estimate(task),
             priority_class=EXPEDITED if task.id in self._expedited else task.priority,
         )
+        if (rank := self._ranks.get(task.id)) is not None:
+            job = replace(job, bottom_level=rank.bottom_level, upward_rank=rank.upward_rank)
         self.scheduler.submit(job, timelimit=task.timeout)
 
     def view(self, now: float) -> SchedulerView:

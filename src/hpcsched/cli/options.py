@@ -85,7 +85,7 @@ ClassesOpt = Annotated[
     str,
     typer.Option(
         help="priority classes (PriorityBF's; every policy's per-class table): size[:90,80], "
-        "column:NAME, user:a,b, partition:..., qos:..."
+        "column:NAME, user:a,b, partition:..., qos:...; for a workflow bottom-level (quartiles)"
     ),
 ]
 ProtocolOpt = Annotated[

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,6 +26,9 @@ from hpcsched.cli.options import (
     flag,
 )
 
+if TYPE_CHECKING:
+    from hpcsched.runtime.wfformat import Instance
+
 ExplainOpt = Annotated[
     bool,
     flag(
@@ -42,6 +46,26 @@ def default_run_dir(workflow: Path) -> Path:
     return workflow.with_name(workflow.stem + ".run")
 
 
+def _instance(path: Path, scale: float | None) -> Instance | None:
+    """The WfCommons instance in ``path`` with its runtimes scaled, or None for a YAML file."""
+    from hpcsched.runtime.wfformat import WfFormatError, is_wfformat, read_instance
+
+    if not is_wfformat(path):
+        if scale is not None:
+            fail(f"--scale applies to a WfCommons instance (.json); {path} is not one")
+        return None
+    if scale is not None and not scale > 0:
+        fail(f"--scale {scale:g}: give a positive factor, e.g. 0.01")
+    try:
+        instance = read_instance(path, 1.0 if scale is None else scale)
+    except WfFormatError as exc:
+        fail(str(exc))
+    # a sleep stands in for each task: the recorded peak memory would become its address-space
+    # limit (the executors enforce ``mem``), which kills a sleep given a few megabytes
+    tasks = [task.model_copy(update={"mem": 0.0}) for task in instance.tasks]
+    return replace(instance, tasks=tasks)
+
+
 def run(
     ctx: typer.Context,
     workflow: Annotated[Path, typer.Argument(help="a YAML workflow (format in the README)")],
@@ -51,6 +75,16 @@ def run(
     dask_address: DaskAddressOpt = None,
     dask_workers: DaskWorkersOpt = 2,
     policy: Annotated[str, typer.Option(help="scheduling policy preset")] = "prioritybf",
+    order: Annotated[
+        str | None,
+        typer.Option(help="queue order, e.g. bottom-level or upward-rank (default: the preset's)"),
+    ] = None,
+    scale: Annotated[
+        float | None,
+        typer.Option(
+            help="a WfCommons instance: each task sleeps its recorded runtime times SCALE"
+        ),
+    ] = None,
     cpus: Annotated[int | None, typer.Option(help="pool cpus (default: the allocation)")] = None,
     gpus: Annotated[int | None, typer.Option(help="pool gpus")] = None,
     mem: Annotated[str | None, typer.Option(help="pool memory, e.g. 16G")] = None,
@@ -81,7 +115,8 @@ def run(
         ),
     ] = False,
 ) -> None:
-    """Run a workflow under a policy; run it again after a crash to resume where it stopped."""
+    """Run a workflow (YAML, or a WfCommons instance whose tasks sleep their recorded runtimes)
+    under a policy; run it again after a crash to resume where it stopped."""
     from hpcsched.campaigns.api import CampaignError, RequestTooLargeError, StaticWorkflow
     from hpcsched.policies.registry import get_policy
     from hpcsched.runtime.events import RunEvents
@@ -89,22 +124,29 @@ def run(
     from hpcsched.runtime.journal import JournalError
     from hpcsched.runtime.pilot import Pilot
     from hpcsched.runtime.pools import PoolError
-    from hpcsched.runtime.workflow import WorkflowError, load_workflow
+    from hpcsched.runtime.workflow import Workflow, WorkflowError, load_workflow
 
     try:
-        chosen_policy = get_policy(policy)
+        chosen_policy = get_policy(policy, order=order)
     except ValueError as exc:
         fail(str(exc))
     if not workflow.is_file():
         fail(f"{workflow}: no such workflow file; give the path of a .yaml workflow")
     if events is not None and events != "-":  # before any executor starts
         checked_output(Path(events), option="--events")
+    instance = _instance(workflow, scale)
     runner = make_executor(
         executor, dask_address, dask_workers, slurm_mode, partition_for(ctx, slurm_mode, partition)
     )
     try:
         pool = make_pool(runner, cpus, gpus, mem)
-        loaded = load_workflow(workflow, pool=pool, work_dir=work_dir)
+        if instance is None:
+            loaded = load_workflow(workflow, pool=pool, work_dir=work_dir)
+            campaign = StaticWorkflow(loaded.tasks)
+        else:
+            folder = (work_dir or workflow.parent).resolve()
+            loaded = Workflow(workflow, folder, instance.tasks, instance.name)
+            campaign = StaticWorkflow(instance.tasks, instance.transfers)
     except (WorkflowError, PoolError) as exc:
         if runner is not None:
             runner.shutdown()
@@ -113,7 +155,7 @@ def run(
         runner = LocalExecutor(max_workers=max(1, pool.total.cpus))
     sink = _event_sink(events, runner)
     pilot = Pilot(
-        StaticWorkflow(loaded.tasks),
+        campaign,
         chosen_policy,
         pool,
         runner,

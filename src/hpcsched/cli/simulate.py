@@ -142,7 +142,11 @@ def simulate(
         ),
     ] = "easy",
     order: Annotated[
-        str | None, typer.Option(help="queue order: fcfs, sjf, f1-f4, wfp3, unicep")
+        str | None,
+        typer.Option(
+            help="queue order: fcfs, sjf, f1-f4, wfp3, unicep; for workflows also bottom-level, "
+            "upward-rank"
+        ),
     ] = None,
     backfill: Annotated[
         str | None, typer.Option(help="none, easy, conservative, rlscheduler, prioritybf")
@@ -159,7 +163,18 @@ def simulate(
         typer.Option(help="write the simulated job table: .parquet, .csv, .jsonl or .swf[.gz]"),
     ] = None,
     as_json: JsonOpt = False,
-    procs: ProcsOpt = None,
+    procs: Annotated[
+        int | None,
+        typer.Option(
+            "--procs",
+            "--cpus",
+            help="machine size in processors (default: the trace header; a workflow needs it)",
+        ),
+    ] = None,
+    mem: Annotated[
+        str | None,
+        typer.Option(help="a workflow's machine memory, e.g. 128G: each task's memory counts"),
+    ] = None,
     unit: UnitOpt = "cpus",
     nodes: NodesOpt = None,
     partitions: PartitionsOpt = "none",
@@ -171,7 +186,17 @@ def simulate(
         str, typer.Option(help="auto, fast (compiled) or reference (pure Python)")
     ] = "auto",
 ) -> None:
-    """Replay a trace under one policy and print its metrics."""
+    """Replay a trace under one policy and print its metrics; or a workflow (a WfCommons
+    instance, a workflow YAML, an exported run) and print its makespan against its lower bound."""
+    from hpcsched.runtime.dag_sources import workflow_kind
+
+    if workflow_kind(trace) is not None:
+        from hpcsched.cli.simulate_dag import simulate_dag
+
+        simulate_dag(trace, policy, order, backfill, classes, (procs, mem), as_json)
+        return
+    if mem is not None:
+        fail("--mem sizes a workflow's machine; a trace's jobs hold no memory in the replay")
     from hpcsched.cli.render import replay_bar
     from hpcsched.policies.registry import get_policy
     from hpcsched.sim.priority import site_age, with_age

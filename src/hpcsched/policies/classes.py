@@ -63,6 +63,11 @@ def assign_classes(table: pl.DataFrame, rule: str) -> pl.Series:
             .fill_null(default)
             .alias("priority_class")
         )
+    if kind == "bottom-level":
+        raise ValueError(
+            "class rule 'bottom-level' needs a workflow's DAG; give a WfCommons instance, a "
+            "workflow YAML or an exported run with depends"
+        )
     raise ValueError(
         f"unknown class rule {rule!r}; use size[:90,80], column:NAME, or "
         + ", ".join(f"{f}:..." for f in LIST_FIELDS)

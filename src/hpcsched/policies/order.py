@@ -6,6 +6,9 @@ component), ``s`` its trace-relative submit time. F1–F4 are the functions foun
 and de Camargo (SC'17) as used by RLScheduler (Zhang et al., SC'20, ``HPCSimPickJobs.py``);
 WFP3 and UNICEP are Tang et al.'s (IPDPS'09) as written there. ``multifactor`` is Slurm's
 multifactor priority (:mod:`hpcsched.policies.multifactor`): dynamic, by the job's age.
+``bottom-level`` and ``upward-rank`` put the task with the longest remaining path to the end of
+its DAG first (the critical-path list scheduling of Adam, Chandy & Dickson, CACM 1974; HEFT's
+upward rank, Topcuoglu, Hariri & Wu, TPDS 2002); outside a DAG every rank is 0 and they are FCFS.
 """
 
 from __future__ import annotations
@@ -16,8 +19,22 @@ from collections.abc import Callable
 from hpcsched.policies.multifactor import DEFAULT_MAX_AGE, multifactor_key
 from hpcsched.policies.view import WaitingJob
 
-ORDER_KEYS = ("fcfs", "sjf", "f1", "f2", "f3", "f4", "wfp3", "unicep", "multifactor")
+ORDER_KEYS = (
+    "fcfs",
+    "sjf",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "wfp3",
+    "unicep",
+    "multifactor",
+    "bottom-level",
+    "upward-rank",
+)
 DYNAMIC_KEYS = frozenset({"wfp3", "unicep", "multifactor"})
+#: orders that read a DAG's ranks (the compiled replay kernel, which has no DAG, does not know them)
+DAG_KEYS = frozenset({"bottom-level", "upward-rank"})
 
 Key = Callable[[WaitingJob, float], tuple[float, ...]]
 
@@ -68,6 +85,14 @@ def _unicep(job: WaitingJob, now: float) -> tuple[float, ...]:
     return (value, job.submit, job.id)
 
 
+def _bottom_level(job: WaitingJob, now: float) -> tuple[float, ...]:
+    return (-job.bottom_level, job.submit, job.id)
+
+
+def _upward_rank(job: WaitingJob, now: float) -> tuple[float, ...]:
+    return (-job.upward_rank, job.submit, job.id)
+
+
 _KEYS: dict[str, Key] = {
     "fcfs": _fcfs,
     "sjf": _sjf,
@@ -77,6 +102,8 @@ _KEYS: dict[str, Key] = {
     "f4": _f4,
     "wfp3": _wfp3,
     "unicep": _unicep,
+    "bottom-level": _bottom_level,
+    "upward-rank": _upward_rank,
 }
 
 

@@ -29,6 +29,9 @@ class WaitingJob:
     priority_class: int = 0
     user: str = ""
     priority: float = 0.0  # Slurm's multifactor priority without its age term (multifactor order)
+    # a DAG's ranks, from whoever knows the whole graph (hpcsched.campaigns.dag); 0 outside a DAG
+    bottom_level: float = 0.0  # longest estimated path from this task to an exit task, inclusive
+    upward_rank: float = 0.0  # HEFT's rank_u: the bottom level with the edges' transfer times
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,9 @@ _STATE = {"succeeded": "completed", "failed": "failed", "running": "running"}
 _EXTRA_SCHEMA: dict[str, pl.DataType] = {
     "runtime_attempts": pl.Int64(),
     "runtime_reason": pl.String(),
+    # the task's dependencies, comma-separated task ids: the exported run replays as a DAG
+    # (``hpcsched simulate export.parquet``)
+    "depends": pl.String(),
 }
 
 
@@ -73,13 +76,15 @@ def _row(rec: TaskRecord, user: str | None) -> dict[str, Any]:
         "source": "runtime",
         "runtime_attempts": len(rec.attempts),
         "runtime_reason": reason,
+        "depends": ",".join(task.depends),
     }
 
 
 def journal_to_job_table(record: RunRecord) -> pl.DataFrame:
     """One row per task in submission order, conformed to the canonical job table (plus
-    ``runtime_attempts`` and ``runtime_reason``). Tasks blocked by a failed dependency are
-    ``cancelled`` with ``runtime_reason = "dependency-failed"``, as Slurm reports them."""
+    ``runtime_attempts``, ``runtime_reason`` and ``depends``). Tasks blocked by a failed
+    dependency are ``cancelled`` with ``runtime_reason = "dependency-failed"``, as Slurm reports
+    them."""
     user = next((str(run["user"]) for run in reversed(record.runs) if run.get("user")), None)
     rows = [_row(rec, user) for rec in record.tasks.values()]
     schema = {**JOB_TABLE_SCHEMA, **_EXTRA_SCHEMA}

@@ -279,7 +279,7 @@ def _released(table: pl.DataFrame, release: str) -> tuple[pl.DataFrame, int]:
 def compiled_twin(policy: Policy) -> bool:
     """The compiled kernel implements exactly this policy: the class itself (a subclass may
     override ``decide``) with a variant and order keys it knows."""
-    from hpcsched.policies.order import ORDER_KEYS
+    from hpcsched.policies.order import DAG_KEYS, ORDER_KEYS
 
     return (
         type(policy) is BackfillPolicy
@@ -287,6 +287,8 @@ def compiled_twin(policy: Policy) -> bool:
         and not policy.replan
         and policy.backfill in ("none", "easy", "conservative", "prioritybf", "rlscheduler")
         and policy.order in ORDER_KEYS
+        and policy.order not in DAG_KEYS
+        and policy.backfill_order not in DAG_KEYS
         and (policy.backfill_order is None or policy.backfill_order in ORDER_KEYS)
     )
 
