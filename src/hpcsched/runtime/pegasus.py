@@ -276,7 +276,7 @@ def load_pegasus(
         tasks[i].model_copy(update={"depends": sorted(jobs[d].id for d in depends[i])})
         for i in order
     ]
-    written = {f for j in jobs for f in j.outputs + j.inout + j.carry}
+    written = {f for j in jobs for f in j.outputs}  # an inout file starts from a replica
     replicas, unlisted = {}, {}
     for j in jobs:
         for lfn in j.inputs + j.inout:
@@ -290,7 +290,8 @@ def load_pegasus(
             else:
                 replicas[lfn] = entry
     stage_out = tuple(dict.fromkeys(f for j in jobs for f in j.stage_out))
-    plan = PegasusData(base, replicas, unlisted, stage_out, output_dir)
+    rewritten = frozenset(f for j in jobs for f in j.inout)
+    plan = PegasusData(base, replicas, unlisted, stage_out, output_dir, rewritten)
     name = str(data.get("name") or Path(file).stem)
     return Workflow(Path(file), base, ordered, name, data=plan)
 

@@ -27,6 +27,7 @@ class PegasusData:
     unlisted: dict[str, Where] = field(default_factory=dict)  # unwritten inputs not in the RC
     stage_out: tuple[str, ...] = ()
     output_dir: Path | None = None
+    rewritten: frozenset[str] = frozenset()  # inout files: a run before may have changed them
 
     def stage_in(self) -> None:
         """Link each replica into the work directory; :class:`WorkflowError` (one line with the
@@ -46,8 +47,10 @@ class PegasusData:
                 raise replica.where.error(what, "fix the checksum or the file")
             target = self.work_dir / lfn
             if target.is_symlink() or target.exists():
-                if target.exists() and os.path.samefile(target, replica.path):
-                    continue
+                if lfn in self.rewritten or (
+                    target.exists() and os.path.samefile(target, replica.path)
+                ):
+                    continue  # linked by a run before (resumed), or changed by its inout job
                 what = f"{target} exists and is not the replica of {lfn!r} ({replica.path})"
                 raise replica.where.error(what, "remove it or run in another --work-dir")
             target.parent.mkdir(parents=True, exist_ok=True)
