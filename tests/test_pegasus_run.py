@@ -5,6 +5,7 @@ its job and resumes once fixed."""
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,13 @@ def test_a_merge_joins_its_parts_in_argument_order(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "out" / "merged.txt").read_text() == "one\ntwo words\n$HOME;*\n"
     assert not (tmp_path / "out" / "parts").exists()
+
+
+def test_the_readme_pegasus_example_runs_as_it_says(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "Pegasus" in b]
+    (tmp_path / "words.txt").write_text("one two\n")
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, timeout=60)
+    done = hpcsched("run", tmp_path / "pipeline.yml", "--output-dir", tmp_path / "results")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "results" / "twice.txt").read_text() == "one two\n" * 2
