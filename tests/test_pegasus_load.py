@@ -229,3 +229,37 @@ def test_tc_and_output_dir_are_refused_for_a_plain_workflow(tmp_path: Path) -> N
     wf.write_text("jobs:\n  - id: a\n    command: 'true'\n")
     with pytest.raises(WorkflowError, match="--output-dir is for Pegasus workflows"):
         load_workflow(wf, output_dir=tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "what"),
+    [
+        ('pegasus: "4.0"\nname: w\njobs: []\n', 1, "Pegasus format '4.0' is not read here"),
+        ('pegasus: "5.0"\nname: w\nsites: []\njobs: []\n', 3, "unknown Pegasus top-level key"),
+        ('pegasus: "5.0"\nname: w\njobs:\n- just a string\n', 4, "a job is not a mapping"),
+        (
+            'pegasus: "5.0"\nname: w\njobs:\n- {type: job, id: a, name: f, arguments: [],\n'
+            "   uses: [{type: input}]}\n",
+            5,
+            "job 'a': a use is not 'lfn: NAME, type: ...'",
+        ),
+        (
+            'pegasus: "5.0"\nname: w\njobs:\n- {type: job, id: a, name: f, arguments: [],\n'
+            "   uses: []}\njobDependencies:\n- {id: a, children: [b]}\n",
+            7,
+            "jobDependencies name unknown job 'b'",
+        ),
+    ],
+)
+def test_a_malformed_pegasus_file_is_one_line_not_a_traceback(
+    tmp_path: Path, body: str, line: int, what: str
+) -> None:
+    wf = tmp_path / "wf.yml"
+    wf.write_text(body)
+    (tmp_path / "transformations.yml").write_text(
+        'pegasus: "5.0"\ntransformations:\n- name: f\n  sites: [{name: local, type: installed, '
+        "pfn: /bin/true}]\n"
+    )
+    with pytest.raises(WorkflowError) as refused:
+        load_workflow(wf)
+    assert str(refused.value).startswith(f"{wf}:{line}: {what}")

@@ -161,6 +161,8 @@ class _Job:
         uses = pairs["uses"][1].value if "uses" in pairs else []
         for unode, use in zip(uses, job.get("uses") or [], strict=False):
             at = Where(file, _line(unode))
+            if not isinstance(use, dict) or use.get("lfn") is None:
+                raise at.error(f"job {self.id!r}: a use is not 'lfn: NAME, type: ...'", "fix it")
             lfn, kind = _lfn(use.get("lfn"), at), str(use.get("type", "input"))
             self.lines[lfn] = at.line
             if use.get("optional") or kind == "checkpoint":
@@ -260,6 +262,8 @@ def load_pegasus(
         raise WorkflowError(file, _line(jobs_node), "there are no jobs", "add a job")
     jobs: list[_Job] = []
     for node, job in zip(jobs_node.value, data["jobs"], strict=True):
+        if not isinstance(job, dict):
+            raise WorkflowError(file, _line(node), "a job is not a mapping", "write its fields")
         kind = str(job.get("type", "job"))
         if kind in SUB_WORKFLOWS:
             what = f"job {job.get('id')!r} is a sub-workflow ({kind}: {job.get('file')})"
