@@ -149,6 +149,12 @@ DOCKER = api.Container("c", api.Container.DOCKER, image="docker://x")
             "no entry for site 'local' (sites: 'condorpool')",
         ),
         (
+            lambda tmp: (local("f", "/no/such/program"), None),
+            "- name: local",
+            "transformations:",
+            "'f': /no/such/program is not an executable file here",
+        ),
+        (
             lambda tmp: (local("f", "https://example.org/f"), None),
             "- name: local",
             "transformations:",

@@ -24,6 +24,7 @@ Sub-workflows, containers, non-local sites and remote files are refused with ``F
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -71,7 +72,7 @@ def is_pegasus(root: Node | None) -> bool:
 def _number(profiles: dict[str, dict[str, Any]], *keys: tuple[str, str]) -> Any:
     for namespace, key in keys:
         for name, value in profiles.get(namespace, {}).items():
-            if name.lower() == key.lower() and value is not None:
+            if str(name).lower() == key.lower() and value is not None:
                 return value
     return None
 
@@ -316,6 +317,9 @@ def _task(
         raise job.where.error(what, f"add it (known: {known}) or give --tc FILE")
     if isinstance(exe, WorkflowError):
         raise exe
+    if not (os.path.isfile(exe.path) and os.access(exe.path, os.X_OK)):
+        what = f"transformation {key!r}: {exe.path} is not an executable file here"
+        raise exe.where.error(what, "fix its local PFN or make the file executable")
     task = job.task(exe, profiles, base)
     if pool and (refusal := pool.refusal(task.cpus, task.gpus, task.mem, task.nodes)):
         raise job.where.error(f"job {job.id!r} {refusal[1]}", "lower its profile or run with more")
