@@ -97,6 +97,14 @@ def run(
             help="where inputs are read and outputs land (default: the workflow's folder)"
         ),
     ] = None,
+    tc: Annotated[
+        Path | None,
+        typer.Option("--tc", help="a Pegasus 5 transformation catalog (Pegasus workflows only)"),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(help="where a Pegasus workflow's stageOut outputs are copied after the run"),
+    ] = None,
     as_json: JsonOpt = False,
     events: Annotated[
         str | None,
@@ -141,8 +149,10 @@ def run(
     try:
         pool = make_pool(runner, cpus, gpus, mem)
         if instance is None:
-            loaded = load_workflow(workflow, pool=pool, work_dir=work_dir)
+            loaded = load_workflow(workflow, pool, work_dir, tc, output_dir)
             campaign = StaticWorkflow(loaded.tasks)
+            if loaded.data is not None:
+                loaded.data.stage_in()  # Pegasus replicas linked into the work directory
         else:
             folder = (work_dir or workflow.parent).resolve()
             loaded = Workflow(workflow, folder, instance.tasks, instance.name)
@@ -175,6 +185,8 @@ def run(
         runner.shutdown()
         if sink is not None:
             sink.close()
+        if loaded.data is not None:
+            loaded.data.copy_out()  # Pegasus stageOut outputs, also those of a failed run
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     else:

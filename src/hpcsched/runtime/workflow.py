@@ -34,7 +34,7 @@ import heapq
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import ValidationError
@@ -60,6 +60,13 @@ class WorkflowError(ValueError):
         super().__init__(" ".join(f"{where}: {what}; {fix}".splitlines()))  # one line, always
 
 
+class DataPlan(Protocol):
+    """Files a workflow format moves outside its jobs (Pegasus' replicas and stage-out)."""
+
+    def stage_in(self) -> None: ...  # before the run; WorkflowError when it cannot
+    def copy_out(self) -> list[str]: ...  # after the run (also a failed one): what it copied
+
+
 @dataclass(frozen=True)
 class Workflow:
     """A loaded workflow: tasks in topological order, each ``depends`` explicit ∪ inferred."""
@@ -68,6 +75,7 @@ class Workflow:
     work_dir: Path
     tasks: list[Task]
     name: str = ""
+    data: DataPlan | None = None
 
 
 def _line(node: Node | None) -> int:
@@ -208,10 +216,16 @@ def _order(deps: list[set[int]]) -> tuple[list[int], list[int]]:
 
 
 def load_workflow(
-    path: Path | str, pool: Pool | None = None, work_dir: Path | None = None
+    path: Path | str,
+    pool: Pool | None = None,
+    work_dir: Path | None = None,
+    tc: Path | None = None,
+    output_dir: Path | None = None,
 ) -> Workflow:
     """Read, check and order a workflow; :class:`WorkflowError` on any mistake, and (with
-    ``pool``) on a job that could never fit, which would otherwise wait for ever."""
+    ``pool``) on a job that could never fit, which would otherwise wait for ever. A Pegasus 5
+    workflow (``pegasus: "5.0"``) is read by :mod:`.pegasus`, with its transformation catalog
+    ``tc`` and ``output_dir`` for its ``stageOut`` files; other files take neither."""
     path = Path(path)
     file = str(path)
     try:
@@ -219,7 +233,17 @@ def load_workflow(
     except OSError as exc:
         raise WorkflowError(file, None, f"cannot read ({exc.strerror})", "check the path") from exc
     base = Path(work_dir).resolve() if work_dir is not None else path.resolve().parent
-    jobs_node, jobs, defaults_node, defaults, name = _structure(*_parse(text, file), file)
+    root, data = _parse(text, file)
+    from hpcsched.runtime.pegasus import is_pegasus, load_pegasus  # it imports this module
+
+    if is_pegasus(root):
+        assert isinstance(root, MappingNode) and isinstance(data, dict)
+        return load_pegasus(root, data, file, base, pool, tc, output_dir)
+    for flag, given in (("--tc", tc), ("--output-dir", output_dir)):
+        if given is not None:
+            what = f'{flag} is for Pegasus workflows (pegasus: "5.0"), and this is not one'
+            raise WorkflowError(file, None, what, f"leave out {flag}")
+    jobs_node, jobs, defaults_node, defaults, name = _structure(root, data, file)
 
     tasks: list[Task] = []
     nodes: list[MappingNode] = []
