@@ -57,7 +57,7 @@ def run_summary(summary: dict[str, Any]) -> None:
 def run_status(info: dict[str, Any]) -> None:
     console = make_console()
     table = Table(title=f"{info['run_dir']}: {info['tasks']} tasks", show_header=False)
-    for key in ("succeeded", "failed", "cancelled", "unfinished", "retried", "starts"):
+    for key in ("succeeded", "failed", "blocked", "cancelled", "unfinished", "retried", "starts"):
         if key in info:
             table.add_row(key, str(info[key]))
     table.add_row("ended", "yes" if info["ended"] else "no (running, or killed: run it again)")

@@ -175,7 +175,8 @@ def _record(run_dir: Path) -> Any:
 
 
 def status(run_dir: RunDirArg, as_json: JsonOpt = False) -> None:
-    """What a run did so far: tasks per state, retries, what is running."""
+    """What a run did so far: tasks per state (blocked: never ran because a dependency failed),
+    retries, what is running."""
     from hpcsched.runtime.analyze import diagnose
 
     record = _record(run_dir)
