@@ -80,6 +80,14 @@ def run(
             "or set an unreadable one aside and start over",
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        flag(
+            "--dry-run",
+            help="run nothing: print the DAG as levels, every request the pool refuses, and the "
+            "order the policy would start tasks on the simulated clock (the run dir is untouched)",
+        ),
+    ] = False,
 ) -> None:
     """Run a workflow under a policy; run it again after a crash to resume where it stopped."""
     from hpcsched.campaigns.api import CampaignError, RequestTooLargeError, StaticWorkflow
@@ -97,6 +105,11 @@ def run(
         fail(str(exc))
     if not workflow.is_file():
         fail(f"{workflow}: no such workflow file; give the path of a .yaml workflow")
+    if dry_run:
+        from hpcsched.cli.run_ops import plan_only
+
+        plan_only(workflow, work_dir, chosen_policy, make_pool(None, cpus, gpus, mem), as_json)
+        return
     runner = make_executor(
         executor, dask_address, dask_workers, slurm_mode, partition_for(ctx, slurm_mode, partition)
     )

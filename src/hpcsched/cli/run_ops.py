@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
+from typing import Any
 
 import typer
 
+from hpcsched.cli.errors import fail
 from hpcsched.cli.options import JsonOpt
 from hpcsched.cli.run import RunDirArg, _record
 
@@ -46,6 +49,21 @@ def tasks(run_dir: RunDirArg, as_json: JsonOpt = False) -> None:
             f"{row['task']:<{width}}  {row['state']:<9}  {row['attempts']:>8}  "
             f"{_clock(row['start']):<19}  {_clock(row['end']):<19}  {took}"
         )
+
+
+def plan_only(workflow: Path, work_dir: Path | None, policy: Any, pool: Any, as_json: bool) -> None:
+    """``run --dry-run``: the plan of :func:`hpcsched.runtime.dry_run.dry_run`, printed."""
+    from hpcsched.runtime.dry_run import dry_run, render_dry_run
+    from hpcsched.runtime.workflow import WorkflowError, load_workflow
+
+    try:  # without the pool: every refusal is listed below, not only the first
+        loaded = load_workflow(workflow, work_dir=work_dir)
+    except WorkflowError as exc:
+        fail(str(exc))
+    plan = dry_run(str(workflow), loaded.tasks, policy, pool)
+    typer.echo(json.dumps(plan.as_dict()) if as_json else render_dry_run(plan))
+    if plan.refused:  # as the real run would refuse it
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
