@@ -250,9 +250,13 @@ def why(
     and stdout tails), written by a language model and checked against the journal, else
     deterministic."""
     from hpcsched.runtime.analyze import diagnose, render_diagnosis
+    from hpcsched.runtime.rerun import rerun_command
+    from hpcsched.runtime.why_context import failure_facts
 
     record = _record(run_dir)
     diagnosis = diagnose(record)
+    facts = failure_facts(record, diagnosis)
+    rerun = rerun_command(record)
     found = (
         _explained(record, diagnosis, run_dir, llm_url, llm_model, llm_deadline)
         if (explain and diagnosis.root_causes)
@@ -261,12 +265,15 @@ def why(
     if as_json:
         from dataclasses import asdict
 
-        body: dict[str, Any] = {"diagnosis": asdict(diagnosis)}
+        failures = [asdict(f) | {"files": f.files()} for f in facts]
+        body: dict[str, Any] = {"diagnosis": asdict(diagnosis), "failures": failures}
+        body["rerun"] = rerun if diagnosis.root_causes else ""
         if found is not None:
             body["explanation"] = found.as_dict()
         typer.echo(json.dumps(body))
     else:
-        typer.echo(render_diagnosis(diagnosis))
+        details = {f.task_id: f.detail_lines() for f in facts}
+        typer.echo(render_diagnosis(diagnosis, details, rerun))
         if found is not None:
             from hpcsched.runtime.why_explain import render_explanation
 

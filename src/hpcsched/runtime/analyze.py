@@ -7,6 +7,7 @@ each with its stderr tail and the downstream tasks it blocked, and counts the re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hpcsched.runtime.journal import RunRecord
@@ -21,7 +22,7 @@ class RootCause:
     """A task that failed on its own, and the tasks that failed because of it."""
 
     task_id: str
-    reason: str  # exit, timeout, out-of-memory, missing-input, missing-output, lost, ...
+    reason: str  # exit, signal, timeout, out-of-memory, missing-input, missing-output, lost, ...
     message: str
     stderr_tail: str
     attempts: int
@@ -122,8 +123,14 @@ def _headline(cause: RootCause) -> str:
     return f"✗ {cause.task_id} failed: {what}{tries}"
 
 
-def render_diagnosis(d: Diagnosis) -> str:
-    """Plain text for a terminal or a log: a summary line, then one paragraph per root cause."""
+def render_diagnosis(
+    d: Diagnosis, details: Mapping[str, list[str]] | None = None, rerun: str = ""
+) -> str:
+    """Plain text for a terminal or a log: a summary line, then one paragraph per root cause.
+
+    ``details``: lines to print under a root cause instead of its stderr tail (``why`` gives the
+    command, host, folder, captured files and both tails); ``rerun``: the command that runs the
+    failed tasks again, printed last."""
     lines: list[str] = []
     if not d.root_causes:
         lines.append(f"no failures: {_plural(d.counts['succeeded'], 'task')} succeeded")
@@ -140,7 +147,9 @@ def render_diagnosis(d: Diagnosis) -> str:
         for cause in d.root_causes:
             lines += ["", _headline(cause)]
             tail = cause.stderr_tail.rstrip().splitlines()[-_STDERR_LINES:]
-            if tail:
+            if details is not None and cause.task_id in details:
+                lines += details[cause.task_id]
+            elif tail:
                 lines.append(f"  stderr: {tail[0]}")
                 lines += [f"          {line}" for line in tail[1:]]
             if cause.blocked:
@@ -150,4 +159,6 @@ def render_diagnosis(d: Diagnosis) -> str:
         lines += ["", f"{prefix}{len(d.unfinished)} unfinished: {_names(d.unfinished)}"]
     elif not d.ended:
         lines += ["", "run did not end (no run-ended event)"]
+    if rerun and d.root_causes:
+        lines += ["", f"re-run: {rerun}  (succeeded tasks are kept; failed and blocked run again)"]
     return "\n".join(lines)
