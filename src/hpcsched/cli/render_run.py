@@ -38,11 +38,12 @@ def run_progress(total: int) -> Iterator[Callable[[Any, int, int], None]]:
 
 def run_summary(summary: dict[str, Any]) -> None:
     console = make_console()
-    ok = summary["failed"] == 0
+    ok = summary["failed"] == 0 and not summary.get("cancelled")
     colour = "green" if ok else "red"
     console.print(
         f"[{colour}]{summary['succeeded']}/{summary['tasks']} succeeded[/{colour}], "
         f"{summary['failed']} failed, {summary['retried']} retried"
+        + (f", {summary['cancelled']} cancelled" if summary.get("cancelled") else "")
         + (f", {summary['replayed']} already done" if summary.get("replayed") else "")
         + f" in {summary['wall_seconds']:.1f} s ({summary['policy']}, {summary['executor']})"
     )

@@ -95,8 +95,8 @@ def run(
     from hpcsched.runtime.events import RunEvents
     from hpcsched.runtime.executors.local import LocalExecutor
     from hpcsched.runtime.journal import JournalError
-    from hpcsched.runtime.pilot import Pilot
     from hpcsched.runtime.pools import PoolError
+    from hpcsched.runtime.run_control import ControlledPilot
     from hpcsched.runtime.workflow import WorkflowError, load_workflow
 
     try:
@@ -123,7 +123,7 @@ def run(
     if runner is None:
         runner = LocalExecutor(max_workers=max(1, pool.total.cpus))
     sink = _event_sink(events, runner)
-    pilot = Pilot(
+    pilot = ControlledPilot(
         StaticWorkflow(loaded.tasks),
         chosen_policy,
         pool,
@@ -150,7 +150,7 @@ def run(
         from hpcsched.cli.render_run import run_summary
 
         run_summary(summary.as_dict())
-    if summary.failed:
+    if summary.failed or summary.cancelled:
         raise typer.Exit(1)
 
 

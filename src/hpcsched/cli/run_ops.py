@@ -1,4 +1,5 @@
-"""hpcsched tasks | cancel: operations on a run directory beside ``run``/``status``/``why``."""
+"""hpcsched tasks | cancel, and the plan of ``run --dry-run``: operations on a run directory
+beside ``run``, ``status`` and ``why``."""
 
 from __future__ import annotations
 
@@ -66,7 +67,23 @@ def plan_only(workflow: Path, work_dir: Path | None, policy: Any, pool: Any, as_
         raise typer.Exit(1)
 
 
+def cancel(run_dir: RunDirArg) -> None:
+    """Tell the run going on in RUN_DIR to stop: it cancels its tasks (killing running ones) and
+    ends with its summary; run the same command again to resume it."""
+    from hpcsched.runtime.journal import JournalError
+    from hpcsched.runtime.run_control import request_cancel
+
+    try:
+        owner = request_cancel(run_dir)
+    except JournalError as exc:
+        fail(str(exc))
+    typer.echo(
+        f"asked the run of {run_dir} ({owner}) to stop: it cancels its tasks and ends with its "
+        "summary; run it again to resume"
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``tasks`` to ``app``."""
-    for command in (tasks,):
+    """Add ``tasks`` and ``cancel`` to ``app``."""
+    for command in (tasks, cancel):
         app.command()(command)

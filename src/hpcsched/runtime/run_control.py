@@ -1,0 +1,76 @@
+"""Steering a live run from outside: ``hpcsched cancel RUN_DIR``.
+
+``cancel`` writes a request file, ``RUN_DIR/cancel``, and the pilot that owns the directory
+(``run.lock``) looks for it at every loop turn (at most :data:`CHECK_EVERY` apart): it cancels
+every unfinished task once (queued and held ones at once, running ones through the executor,
+which kills their process groups), then ends as usual, with its summary and a ``cancelled`` event
+for each task in the journal. A file rather than a signal works from any host that sees the run
+directory, and a request made while the pilot is busy is not lost. The pilot deletes a request
+left from before it started, so running the same command again resumes the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from hpcsched.campaigns.task import TaskResult
+from hpcsched.runtime.journal import JournalError
+from hpcsched.runtime.lock import live_owner
+from hpcsched.runtime.pilot import Pilot
+from hpcsched.runtime.summary import RunSummary
+
+CANCEL_NAME = "cancel"
+CHECK_EVERY = 0.1  # seconds between two looks for the request file
+CANCEL_MESSAGE = "cancelled by hpcsched cancel"
+
+
+def request_cancel(run_dir: Path) -> str:
+    """Ask the live run of ``run_dir`` to stop; returns its owner ("pid N on host H ...").
+    :class:`JournalError` (one line) when no run is going on there."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise JournalError(f"{run_dir}: no such run directory (give the directory a run wrote)")
+    owner = live_owner(run_dir)
+    if owner is None:
+        raise JournalError(
+            f"{run_dir}: no run is going on there (nothing to cancel); see hpcsched status"
+        )
+    note = {"pid": os.getpid(), "host": socket.gethostname(), "at": time.time()}
+    partial = run_dir / f"{CANCEL_NAME}.partial"
+    partial.write_text(json.dumps(note) + "\n")
+    partial.replace(run_dir / CANCEL_NAME)  # whole or absent: the pilot never reads half of it
+    return owner
+
+
+class ControlledPilot(Pilot):
+    """The pilot of ``hpcsched run``: it also obeys a cancel request (see the module)."""
+
+    _cancel_checked = 0.0
+    _cancelled = False
+
+    @property
+    def cancel_path(self) -> Path:
+        return self.run_dir / CANCEL_NAME
+
+    def _run(self) -> RunSummary:
+        # under the lock: a request from before this run started is not for it
+        with contextlib.suppress(FileNotFoundError):
+            self.cancel_path.unlink()
+        return super()._run()
+
+    def wait(self, wake: float | None) -> list[TaskResult]:
+        results = super().wait(wake)
+        now = time.monotonic()
+        if not self._cancelled and now - self._cancel_checked >= CHECK_EVERY:
+            self._cancel_checked = now
+            if self.cancel_path.exists():
+                self._cancelled = True
+                self._dispatcher.cancel(
+                    lambda task: True, message=CANCEL_MESSAGE, dependents_first=True
+                )
+        return results
