@@ -41,9 +41,10 @@ def test_why_shows_command_host_folder_files_and_the_stdout_tail(tmp_path: Path)
         "    | checking",
         "    | assertion failed: m.txt is empty",
         "  stderr tail: (empty)",
+        f"  re-run:  hpcsched run {wf} --rerun check",
         "  blocks: report",
         "",
-        f"re-run: hpcsched run {wf}  (succeeded tasks are kept; failed and blocked run again)",
+        f"re-run all: hpcsched run {wf}  (succeeded tasks are kept, the rest run again)",
     ]
     body = json.loads(hpcsched("why", str(run_dir), "--json").stdout)
     (failure,) = body["failures"]
@@ -54,6 +55,7 @@ def test_why_shows_command_host_folder_files_and_the_stdout_tail(tmp_path: Path)
         "stderr": f"{folder}/stderr.txt",
     }
     assert failure["folder"] == str(folder) and failure["blocked"] == ["report"]
+    assert failure["rerun"] == f"hpcsched run {wf} --rerun check"
     assert body["rerun"] == f"hpcsched run {wf}"
     assert body["diagnosis"]["counts"]["blocked"] == 1
 

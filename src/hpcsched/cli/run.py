@@ -80,6 +80,15 @@ def run(
             "or set an unreadable one aside and start over",
         ),
     ] = False,
+    rerun: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rerun",
+            metavar="TASK",
+            help="run TASK again (succeeded or failed) with every task that depends on it; what "
+            "it needs runs only if it has not succeeded; other tasks are left (repeatable)",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         flag(
@@ -120,11 +129,22 @@ def run(
         if runner is not None:
             runner.shutdown()
         fail(str(exc))
+    tasks, redo = loaded.tasks, frozenset[str]()
+    if rerun:
+        from hpcsched.runtime.rerun import RerunError, plan_rerun
+
+        try:
+            plan = plan_rerun(loaded.tasks, rerun, str(workflow))
+        except RerunError as exc:
+            if runner is not None:
+                runner.shutdown()
+            fail(str(exc))
+        tasks, redo = plan.tasks, plan.redo
     if runner is None:
         runner = LocalExecutor(max_workers=max(1, pool.total.cpus))
     sink = _event_sink(events, runner)
     pilot = ControlledPilot(
-        StaticWorkflow(loaded.tasks),
+        StaticWorkflow(tasks),
         chosen_policy,
         pool,
         runner,
@@ -134,8 +154,9 @@ def run(
         observer=None if sink is None else RunEvents(sink),
         force=force,
     )
+    pilot.redo = redo
     try:
-        with _progress(len(loaded.tasks), enabled=not as_json) as progress:
+        with _progress(len(tasks), enabled=not as_json) as progress:
             pilot.progress = progress
             summary = pilot.run()
     except (CampaignError, RequestTooLargeError, JournalError) as exc:
@@ -265,14 +286,20 @@ def why(
     if as_json:
         from dataclasses import asdict
 
-        failures = [asdict(f) | {"files": f.files()} for f in facts]
+        failures = [
+            asdict(f) | {"files": f.files(), "rerun": rerun_command(record, f.task_id)}
+            for f in facts
+        ]
         body: dict[str, Any] = {"diagnosis": asdict(diagnosis), "failures": failures}
         body["rerun"] = rerun if diagnosis.root_causes else ""
         if found is not None:
             body["explanation"] = found.as_dict()
         typer.echo(json.dumps(body))
     else:
-        details = {f.task_id: f.detail_lines() for f in facts}
+        details = {
+            f.task_id: [*f.detail_lines(), f"  re-run:  {rerun_command(record, f.task_id)}"]
+            for f in facts
+        }
         typer.echo(render_diagnosis(diagnosis, details, rerun))
         if found is not None:
             from hpcsched.runtime.why_explain import render_explanation

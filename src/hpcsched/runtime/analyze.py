@@ -160,5 +160,5 @@ def render_diagnosis(
     elif not d.ended:
         lines += ["", "run did not end (no run-ended event)"]
     if rerun and d.root_causes:
-        lines += ["", f"re-run: {rerun}  (succeeded tasks are kept; failed and blocked run again)"]
+        lines += ["", f"re-run all: {rerun}  (succeeded tasks are kept, the rest run again)"]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Steering a live run from outside: ``hpcsched cancel RUN_DIR``.
+"""Steering a run: ``hpcsched cancel RUN_DIR`` from outside, ``run --rerun TASK`` at its start.
 
 ``cancel`` writes a request file, ``RUN_DIR/cancel``, and the pilot that owns the directory
 (``run.lock``) looks for it at every loop turn (at most :data:`CHECK_EVERY` apart): it cancels
@@ -17,7 +17,9 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
+from hpcsched.campaigns.dispatch import Resume
 from hpcsched.campaigns.task import TaskResult
 from hpcsched.runtime.journal import JournalError
 from hpcsched.runtime.lock import live_owner
@@ -48,10 +50,19 @@ def request_cancel(run_dir: Path) -> str:
 
 
 class ControlledPilot(Pilot):
-    """The pilot of ``hpcsched run``: it also obeys a cancel request (see the module)."""
+    """The pilot of ``hpcsched run``: it also obeys a cancel request (see the module), and runs
+    the tasks of ``redo`` again even if the journal says they succeeded (``--rerun``)."""
 
     _cancel_checked = 0.0
     _cancelled = False
+    redo: frozenset[str] = frozenset()
+
+    def _recover(self) -> tuple[Resume, list[Any]]:
+        resume, history = super()._recover()
+        if not self.redo:
+            return resume, history
+        kept = {tid: r for tid, r in resume.succeeded.items() if tid not in self.redo}
+        return Resume(kept, resume.attempts, resume.submitted), history
 
     @property
     def cancel_path(self) -> Path:
