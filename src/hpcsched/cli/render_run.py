@@ -42,7 +42,9 @@ def run_summary(summary: dict[str, Any]) -> None:
     colour = "green" if ok else "red"
     console.print(
         f"[{colour}]{summary['succeeded']}/{summary['tasks']} succeeded[/{colour}], "
-        f"{summary['failed']} failed, {summary['retried']} retried"
+        f"{summary['failed']} failed, "
+        + (f"{summary['blocked']} blocked, " if summary.get("blocked") else "")
+        + f"{summary['retried']} retried"
         + (f", {summary['cancelled']} cancelled" if summary.get("cancelled") else "")
         + (f", {summary['replayed']} already done" if summary.get("replayed") else "")
         + f" in {summary['wall_seconds']:.1f} s ({summary['policy']}, {summary['executor']})"

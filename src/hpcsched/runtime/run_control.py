@@ -12,6 +12,7 @@ left from before it started, so running the same command again resumes the run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hpcsched.campaigns.dispatch import Resume
+from hpcsched.campaigns.dispatch import Counts, Resume
 from hpcsched.campaigns.task import TaskResult
 from hpcsched.runtime.journal import JournalError
 from hpcsched.runtime.lock import live_owner
@@ -50,11 +51,13 @@ def request_cancel(run_dir: Path) -> str:
 
 
 class ControlledPilot(Pilot):
-    """The pilot of ``hpcsched run``: it also obeys a cancel request (see the module), and runs
-    the tasks of ``redo`` again even if the journal says they succeeded (``--rerun``)."""
+    """The pilot of ``hpcsched run``: it also obeys a cancel request (see the module), runs the
+    tasks of ``redo`` again even if the journal says they succeeded (``--rerun``), and counts
+    blocked tasks apart from failed ones in its summary."""
 
     _cancel_checked = 0.0
     _cancelled = False
+    _blocked = 0
     redo: frozenset[str] = frozenset()
 
     def _recover(self) -> tuple[Resume, list[Any]]:
@@ -73,6 +76,17 @@ class ControlledPilot(Pilot):
         with contextlib.suppress(FileNotFoundError):
             self.cancel_path.unlink()
         return super()._run()
+
+    def _emit(self, kind: str, task_id: str, attempt: int | None, data: dict[str, Any]) -> None:
+        if kind == "failed" and data.get("reason") == "dependency-failed":
+            self._blocked += 1
+        super()._emit(kind, task_id, attempt, data)
+
+    def _summary(self, counts: Counts) -> RunSummary:
+        """The summary with blocked tasks counted apart from failed ones."""
+        summary = super()._summary(counts)
+        blocked = self._blocked
+        return dataclasses.replace(summary, failed=summary.failed - blocked, blocked=blocked)
 
     def wait(self, wake: float | None) -> list[TaskResult]:
         results = super().wait(wake)
