@@ -78,6 +78,11 @@ def test_blocked_is_one_name_in_status_why_and_export(failed_run: Path) -> None:
         "report": "blocked",
         "publish": "blocked",
     }
+    # SWF has no word for it: a task that never ran is status 5, as a cancelled job
+    swf = failed_run.parent / "jobs.swf"
+    assert hpcsched("export", str(failed_run), "-o", str(swf)).returncode == 0
+    rows = [line.split() for line in swf.read_text().splitlines() if not line.startswith(";")]
+    assert [row[10] for row in rows] == ["1", "0", "5", "5"]
 
 
 def test_tasks_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
