@@ -88,10 +88,17 @@ def test_a_failed_chain_has_one_root_cause(tmp_path: Path, report_root: str) -> 
     assert (cause.task_id, cause.reason, cause.attempts) == ("make", "exit", 3)
     assert cause.blocked == ["use", "report"]  # transitively, in submission order
     assert "undefined symbol foo" in cause.stderr_tail
-    assert d.counts == {"succeeded": 1, "failed": 3, "cancelled": 0, "unfinished": 0}
+    # the two that never ran are blocked, not failed: one name in status, tasks, why and export
+    assert d.counts == {
+        "succeeded": 1,
+        "failed": 1,
+        "blocked": 2,
+        "cancelled": 0,
+        "unfinished": 0,
+    }
     text = render_diagnosis(d)
     assert text.splitlines()[:3] == [
-        "1 root cause, 2 tasks blocked",
+        "1 failed, 2 blocked (never ran: a dependency failed)",
         "",
         "✗ make failed: exit status 1 after 3 attempts",
     ]
@@ -119,7 +126,7 @@ def test_timeout_and_out_of_memory_root_causes(tmp_path: Path) -> None:
         ("train", "out-of-memory", ["eval"]),
     ]
     text = render_diagnosis(d)
-    assert text.startswith("2 root causes, 3 tasks blocked\n")
+    assert text.startswith("2 failed, 3 blocked (never ran: a dependency failed)\n")
     assert "✗ sim failed: timeout: killed after 5 s after 1 attempt\n" in text
     assert "✗ train failed: out-of-memory (4 GiB) after 1 attempt\n" in text
 
@@ -170,8 +177,8 @@ def test_job_table_states_and_schema(tmp_path: Path) -> None:
     states = {tid: (row["state"], row["runtime_reason"]) for tid, row in rows.items()}
     assert states == {
         "make": ("failed", "exit"),
-        "use": ("cancelled", "dependency-failed"),
-        "report": ("cancelled", "dependency-failed"),
+        "use": ("blocked", "dependency-failed"),
+        "report": ("blocked", "dependency-failed"),
         "side": ("completed", None),
         "big": ("timeout", "timeout"),
         "oom": ("out_of_memory", "out-of-memory"),

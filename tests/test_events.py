@@ -158,7 +158,9 @@ def test_run_events_to_a_file_follow_the_workflow(tmp_path: Path) -> None:
     failed = next(e for e in events if e["event"] == "task-failed" and e["task"] == "after")
     assert failed["root"] == "broken"
     end = events[-1]
-    assert (end["tasks"], end["succeeded"], end["failed"], end["retried"]) == (4, 2, 2, 1)
+    # "after" never ran: blocked, counted apart from the failed "broken"
+    assert (end["tasks"], end["succeeded"], end["failed"], end["retried"]) == (4, 2, 1, 1)
+    assert end["blocked"] == 1
     # the run's own --json summary still ends stdout: events went to the file only
     assert json.loads(proc.stdout.strip().splitlines()[-1])["succeeded"] == 2
 

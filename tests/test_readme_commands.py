@@ -53,6 +53,9 @@ SKIPPED = {
         "follows the cluster until Ctrl-C; tests/test_watch*.py run it with --once"
     ),
     ".venv/bin/python -m pytest -m slurm": "this test suite's own Slurm subset",
+    "hpcsched cancel wf.run": (
+        "needs a run going on in wf.run; tests/test_run_cancel.py cancels one and resumes it"
+    ),
     "bash scripts/slurm-local.sh stop": "would stop the cluster of the whole test session",
 }
 

@@ -35,12 +35,13 @@ def test_a_missing_input_fails_its_task_and_prints_the_summary(tmp_path: Path) -
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     reason = "input 'missing.txt' does not exist (declared by job a)"
-    assert "0/2 succeeded, 2 failed, 0 retried" in proc.stdout
+    assert "0/2 succeeded, 1 failed, 1 blocked, 0 retried" in proc.stdout
     assert f"a failed (missing-input): {reason}; blocks 1 task" in proc.stdout
     proc = hpcsched("run", str(wf), "--json", "--run-dir", str(tmp_path / "second"))
     assert proc.returncode == 1, proc.stderr
     summary = final_json(proc)
-    assert (summary["tasks"], summary["succeeded"], summary["failed"]) == (2, 0, 2)
+    assert (summary["tasks"], summary["succeeded"], summary["failed"]) == (2, 0, 1)
+    assert summary["blocked"] == 1
     assert summary["root_causes"] == [
         {"task": "a", "reason": "missing-input", "message": reason, "blocks": 1}
     ]

@@ -158,9 +158,19 @@ class Dispatcher:
         else:
             self._enqueue(task)
 
-    def cancel(self, predicate: Callable[[Task], bool]) -> int:
+    def cancel(
+        self,
+        predicate: Callable[[Task], bool],
+        *,
+        message: str = "cancelled by the campaign",
+        dependents_first: bool = False,
+    ) -> int:
+        """Cancel the unfinished tasks ``predicate`` picks. A task held by a cancelled one fails
+        as blocked, unless ``dependents_first`` (a whole run stopped by its user): then each
+        picked task is cancelled itself, newest first (dependents are submitted after what
+        they depend on)."""
         chosen = [tid for tid in self._unfinished if predicate(self._tasks[tid])]
-        for tid in chosen:
+        for tid in reversed(chosen) if dependents_first else chosen:
             if self._state[tid] not in ("held", "waiting", "retrying", "running"):
                 continue  # already failed with a dependency cancelled just before
             if self._state[tid] == "running":
@@ -170,9 +180,7 @@ class Dispatcher:
             if self._state[tid] == "waiting":
                 self.scheduler.withdraw([self._num[tid]])
             task = self._tasks[tid]
-            self._fail_for_good(
-                task, self._failure(task, "cancelled", "cancelled by the campaign"), "cancelled"
-            )
+            self._fail_for_good(task, self._failure(task, "cancelled", message), "cancelled")
         return len(chosen)
 
     def state(self, task_id: str) -> TaskState:

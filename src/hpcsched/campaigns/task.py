@@ -123,8 +123,9 @@ class Task(BaseModel):
 
 FailureReason = Literal[
     "exit",  # non-zero exit status (or an exception from a callable)
+    "signal",  # killed by a signal nobody in hpcsched sent (a SIGKILL the kernel did not count)
     "timeout",
-    "out-of-memory",
+    "out-of-memory",  # its memory limit was hit, or the kernel's OOM killer counted the kill
     "missing-input",
     "missing-output",
     "dependency-failed",

@@ -23,6 +23,7 @@ from hpcsched.cli import (
     predict,
     report,
     run,
+    run_ops,
     simulate,
     trace,
     watch,
@@ -69,6 +70,7 @@ def _root(
 for _module in (
     simulate,
     run,
+    run_ops,
     trace,
     report,
     dashboard,

@@ -38,11 +38,14 @@ def run_progress(total: int) -> Iterator[Callable[[Any, int, int], None]]:
 
 def run_summary(summary: dict[str, Any]) -> None:
     console = make_console()
-    ok = summary["failed"] == 0
+    ok = summary["failed"] == 0 and not summary.get("cancelled")
     colour = "green" if ok else "red"
     console.print(
         f"[{colour}]{summary['succeeded']}/{summary['tasks']} succeeded[/{colour}], "
-        f"{summary['failed']} failed, {summary['retried']} retried"
+        f"{summary['failed']} failed, "
+        + (f"{summary['blocked']} blocked, " if summary.get("blocked") else "")
+        + f"{summary['retried']} retried"
+        + (f", {summary['cancelled']} cancelled" if summary.get("cancelled") else "")
         + (f", {summary['replayed']} already done" if summary.get("replayed") else "")
         + f" in {summary['wall_seconds']:.1f} s ({summary['policy']}, {summary['executor']})"
     )
@@ -57,7 +60,7 @@ def run_summary(summary: dict[str, Any]) -> None:
 def run_status(info: dict[str, Any]) -> None:
     console = make_console()
     table = Table(title=f"{info['run_dir']}: {info['tasks']} tasks", show_header=False)
-    for key in ("succeeded", "failed", "cancelled", "unfinished", "retried", "starts"):
+    for key in ("succeeded", "failed", "blocked", "cancelled", "unfinished", "retried", "starts"):
         if key in info:
             table.add_row(key, str(info[key]))
     table.add_row("ended", "yes" if info["ended"] else "no (running, or killed: run it again)")

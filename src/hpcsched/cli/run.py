@@ -122,6 +122,23 @@ def run(
             "or set an unreadable one aside and start over",
         ),
     ] = False,
+    rerun: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rerun",
+            metavar="TASK",
+            help="run TASK again (succeeded or failed) with every task that depends on it; what "
+            "it needs runs only if it has not succeeded; other tasks are left (repeatable)",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        flag(
+            "--dry-run",
+            help="run nothing: print the DAG as levels, every request the pool refuses, and the "
+            "order the policy would start tasks on the simulated clock (the run dir is untouched)",
+        ),
+    ] = False,
 ) -> None:
     """Run a workflow (YAML, or a WfCommons instance whose tasks sleep their recorded runtimes)
     under a policy; run it again after a crash to resume where it stopped."""
@@ -130,8 +147,8 @@ def run(
     from hpcsched.runtime.events import RunEvents
     from hpcsched.runtime.executors.local import LocalExecutor
     from hpcsched.runtime.journal import JournalError
-    from hpcsched.runtime.pilot import Pilot
     from hpcsched.runtime.pools import PoolError
+    from hpcsched.runtime.run_control import ControlledPilot
     from hpcsched.runtime.workflow import Workflow, WorkflowError, load_workflow
 
     try:
@@ -142,6 +159,11 @@ def run(
         fail(f"{workflow}: no such workflow file; give the path of a .yaml workflow")
     if events is not None and events != "-":  # before any executor starts
         checked_output(Path(events), option="--events")
+    if dry_run:
+        from hpcsched.cli.run_ops import plan_only
+
+        plan_only(workflow, work_dir, chosen_policy, make_pool(None, cpus, gpus, mem), as_json)
+        return
     instance = _instance(workflow, scale)
     runner = make_executor(
         executor, dask_address, dask_workers, slurm_mode, partition_for(ctx, slurm_mode, partition)
@@ -150,22 +172,33 @@ def run(
         pool = make_pool(runner, cpus, gpus, mem)
         if instance is None:
             loaded = load_workflow(workflow, pool, work_dir, tc, output_dir)
-            campaign = StaticWorkflow(loaded.tasks)
+            transfers = None
             if loaded.data is not None:
                 loaded.data.stage_in()  # Pegasus replicas linked into the work directory
         else:
             folder = (work_dir or workflow.parent).resolve()
             loaded = Workflow(workflow, folder, instance.tasks, instance.name)
-            campaign = StaticWorkflow(instance.tasks, instance.transfers)
+            transfers = instance.transfers
     except (WorkflowError, PoolError) as exc:
         if runner is not None:
             runner.shutdown()
         fail(str(exc))
+    tasks, redo = loaded.tasks, frozenset[str]()
+    if rerun:
+        from hpcsched.runtime.rerun import RerunError, plan_rerun
+
+        try:
+            plan = plan_rerun(loaded.tasks, rerun, str(workflow))
+        except RerunError as exc:
+            if runner is not None:
+                runner.shutdown()
+            fail(str(exc))
+        tasks, redo = plan.tasks, plan.redo
     if runner is None:
         runner = LocalExecutor(max_workers=max(1, pool.total.cpus))
     sink = _event_sink(events, runner)
-    pilot = Pilot(
-        campaign,
+    pilot = ControlledPilot(
+        StaticWorkflow(tasks, transfers),
         chosen_policy,
         pool,
         runner,
@@ -175,8 +208,9 @@ def run(
         observer=None if sink is None else RunEvents(sink),
         force=force,
     )
+    pilot.redo = redo
     try:
-        with _progress(len(loaded.tasks), enabled=not as_json) as progress:
+        with _progress(len(tasks), enabled=not as_json) as progress:
             pilot.progress = progress
             summary = pilot.run()
     except (CampaignError, RequestTooLargeError, JournalError) as exc:
@@ -193,7 +227,7 @@ def run(
         from hpcsched.cli.render_run import run_summary
 
         run_summary(summary.as_dict())
-    if summary.failed:
+    if summary.failed or summary.cancelled:
         raise typer.Exit(1)
 
 
@@ -231,7 +265,8 @@ def _record(run_dir: Path) -> Any:
 
 
 def status(run_dir: RunDirArg, as_json: JsonOpt = False) -> None:
-    """What a run did so far: tasks per state, retries, what is running."""
+    """What a run did so far: tasks per state (blocked: never ran because a dependency failed),
+    retries, what is running."""
     from hpcsched.runtime.analyze import diagnose
 
     record = _record(run_dir)
@@ -292,9 +327,13 @@ def why(
     and stdout tails), written by a language model and checked against the journal, else
     deterministic."""
     from hpcsched.runtime.analyze import diagnose, render_diagnosis
+    from hpcsched.runtime.rerun import rerun_command
+    from hpcsched.runtime.why_context import failure_facts
 
     record = _record(run_dir)
     diagnosis = diagnose(record)
+    facts = failure_facts(record, diagnosis)
+    rerun = rerun_command(record)
     found = (
         _explained(record, diagnosis, run_dir, llm_url, llm_model, llm_deadline)
         if (explain and diagnosis.root_causes)
@@ -303,12 +342,21 @@ def why(
     if as_json:
         from dataclasses import asdict
 
-        body: dict[str, Any] = {"diagnosis": asdict(diagnosis)}
+        failures = [
+            asdict(f) | {"files": f.files(), "rerun": rerun_command(record, f.task_id)}
+            for f in facts
+        ]
+        body: dict[str, Any] = {"diagnosis": asdict(diagnosis), "failures": failures}
+        body["rerun"] = rerun if diagnosis.root_causes else ""
         if found is not None:
             body["explanation"] = found.as_dict()
         typer.echo(json.dumps(body))
     else:
-        typer.echo(render_diagnosis(diagnosis))
+        details = {
+            f.task_id: [*f.detail_lines(), f"  re-run:  {rerun_command(record, f.task_id)}"]
+            for f in facts
+        }
+        typer.echo(render_diagnosis(diagnosis, details, rerun))
         if found is not None:
             from hpcsched.runtime.why_explain import render_explanation
 

@@ -47,7 +47,9 @@ from typing import Final
 
 import polars as pl
 
-#: Canonical job states (Slurm's terminal states, lower case, plus the live ones).
+#: Canonical job states (Slurm's terminal states, lower case; ``blocked``, a workflow task that
+#: never ran because a dependency failed, as the runtime's ``status``/``why`` name it; then the
+#: live ones).
 STATES: Final = (
     "completed",
     "failed",
@@ -58,6 +60,7 @@ STATES: Final = (
     "preempted",
     "boot_fail",
     "deadline",
+    "blocked",
     "running",
     "pending",
     "requeued",
@@ -66,8 +69,9 @@ STATES: Final = (
     "unknown",
 )
 
-#: The states a job never leaves (the first nine of :data:`STATES`: Slurm's finished base states).
-TERMINAL_STATES: Final[frozenset[str]] = frozenset(STATES[:9])
+#: The states a job never leaves (the first ten of :data:`STATES`: Slurm's finished base states
+#: and ``blocked``).
+TERMINAL_STATES: Final[frozenset[str]] = frozenset(STATES[:10])
 
 JOB_TABLE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "job_id": pl.String(),

@@ -7,9 +7,11 @@ each with its stderr tail and the downstream tasks it blocked, and counts the re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from hpcsched.runtime.journal import RunRecord, TaskRecord
+from hpcsched.runtime.journal import RunRecord
+from hpcsched.runtime.task_states import is_blocked, state_counts
 
 _LIST_AT_MOST = 10  # names listed in "blocks:" / "unfinished:" before "and N more"
 _STDERR_LINES = 5
@@ -20,7 +22,7 @@ class RootCause:
     """A task that failed on its own, and the tasks that failed because of it."""
 
     task_id: str
-    reason: str  # exit, timeout, out-of-memory, missing-input, missing-output, lost, ...
+    reason: str  # exit, signal, timeout, out-of-memory, missing-input, missing-output, lost, ...
     message: str
     stderr_tail: str
     attempts: int
@@ -30,19 +32,13 @@ class RootCause:
 @dataclass(frozen=True)
 class Diagnosis:
     root_causes: list[RootCause]
-    counts: dict[str, int]  # succeeded, failed (incl. blocked), cancelled, unfinished
+    counts: dict[str, int]  # succeeded, failed (ran and failed), blocked, cancelled, unfinished
     unfinished: list[str]  # running or waiting, submission order
     ended: bool  # the journal has a run-ended event
 
     @property
     def blocked(self) -> int:
         return sum(len(cause.blocked) for cause in self.root_causes)
-
-
-def _blocked_by(rec: TaskRecord) -> bool:
-    return (
-        rec.state == "failed" and rec.failure is not None and rec.failure[0] == "dependency-failed"
-    )
 
 
 def _resolve_root(record: RunRecord, task_id: str) -> str:
@@ -54,7 +50,7 @@ def _resolve_root(record: RunRecord, task_id: str) -> str:
     while current not in seen:
         seen.add(current)
         rec = record.tasks.get(current)
-        if rec is None or not _blocked_by(rec):
+        if rec is None or not is_blocked(rec):
             return current
         root = rec.failure[2] if rec.failure else ""
         if root and root != current and root not in seen:
@@ -75,11 +71,11 @@ def diagnose(record: RunRecord) -> Diagnosis:
     """Root causes (in submission order), what each blocked, and the counts of a run's tasks."""
     blocked: dict[str, list[str]] = {}
     for task_id, rec in record.tasks.items():
-        if _blocked_by(rec):
+        if is_blocked(rec):
             blocked.setdefault(_resolve_root(record, task_id), []).append(task_id)
     causes: list[RootCause] = []
     for task_id, rec in record.tasks.items():
-        own_failure = rec.state == "failed" and not _blocked_by(rec)
+        own_failure = rec.state == "failed" and not is_blocked(rec)
         if not own_failure and task_id not in blocked:
             continue
         if rec.failure is not None and own_failure:
@@ -102,14 +98,10 @@ def diagnose(record: RunRecord) -> Diagnosis:
         )
     for root, ids in blocked.items():  # a root that was never submitted
         causes.append(RootCause(root, "unknown", f"{root} is not in the journal", "", 0, ids))
-    states = [rec.state for rec in record.tasks.values()]
     unfinished = [tid for tid, rec in record.tasks.items() if rec.state in ("running", "waiting")]
-    counts = {
-        "succeeded": states.count("succeeded"),
-        "failed": states.count("failed"),
-        "cancelled": states.count("cancelled"),
-        "unfinished": len(unfinished),
-    }
+    every = state_counts(record)
+    counts = {key: every[key] for key in ("succeeded", "failed", "blocked", "cancelled")}
+    counts["unfinished"] = len(unfinished)
     return Diagnosis(causes, counts, unfinished, record.ended is not None)
 
 
@@ -131,21 +123,33 @@ def _headline(cause: RootCause) -> str:
     return f"✗ {cause.task_id} failed: {what}{tries}"
 
 
-def render_diagnosis(d: Diagnosis) -> str:
-    """Plain text for a terminal or a log: a summary line, then one paragraph per root cause."""
+def render_diagnosis(
+    d: Diagnosis, details: Mapping[str, list[str]] | None = None, rerun: str = ""
+) -> str:
+    """Plain text for a terminal or a log: a summary line, then one paragraph per root cause.
+
+    ``details``: lines to print under a root cause instead of its stderr tail (``why`` gives the
+    command, host, folder, captured files and both tails); ``rerun``: the command that runs the
+    failed tasks again, printed last."""
     lines: list[str] = []
     if not d.root_causes:
         lines.append(f"no failures: {_plural(d.counts['succeeded'], 'task')} succeeded")
         if d.counts["cancelled"]:
             lines[-1] += f", {d.counts['cancelled']} cancelled"
     else:
-        lines.append(
-            f"{_plural(len(d.root_causes), 'root cause')}, {_plural(d.blocked, 'task')} blocked"
-        )
+        # failed (ran, and failed) apart from blocked (never ran): the counts of status and tasks
+        head = f"{d.counts['failed']} failed, {d.counts['blocked']} blocked"
+        if d.counts["blocked"]:
+            head += " (never ran: a dependency failed)"
+        if d.counts["cancelled"]:
+            head += f", {d.counts['cancelled']} cancelled"
+        lines.append(head)
         for cause in d.root_causes:
             lines += ["", _headline(cause)]
             tail = cause.stderr_tail.rstrip().splitlines()[-_STDERR_LINES:]
-            if tail:
+            if details is not None and cause.task_id in details:
+                lines += details[cause.task_id]
+            elif tail:
                 lines.append(f"  stderr: {tail[0]}")
                 lines += [f"          {line}" for line in tail[1:]]
             if cause.blocked:
@@ -155,4 +159,6 @@ def render_diagnosis(d: Diagnosis) -> str:
         lines += ["", f"{prefix}{len(d.unfinished)} unfinished: {_names(d.unfinished)}"]
     elif not d.ended:
         lines += ["", "run did not end (no run-ended event)"]
+    if rerun and d.root_causes:
+        lines += ["", f"re-run all: {rerun}  (succeeded tasks are kept, the rest run again)"]
     return "\n".join(lines)

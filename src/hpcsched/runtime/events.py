@@ -25,7 +25,7 @@ task-retried        task, attempt (the one that failed), delay (s before the nex
 task-failed         task, reason, message, root (the task whose failure caused this one)
 task-cancelled      task, message
 task-interrupted    task, attempt (found unfinished after a crash; it is run again)
-run-finished        tasks, succeeded, failed, cancelled, retried, replayed, wall_seconds
+run-finished        tasks, succeeded, failed, blocked, cancelled, retried, replayed, wall_seconds
 ==================  ============================================================================
 
 Watch events (``hpcsched watch --events``, :mod:`hpcsched.advise.watch`); job ids are strings:
@@ -69,7 +69,16 @@ RUNTIME_EVENTS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "interrupted": ("task-interrupted", ()),
     "run-ended": (
         "run-finished",
-        ("tasks", "succeeded", "failed", "cancelled", "retried", "replayed", "wall_seconds"),
+        (
+            "tasks",
+            "succeeded",
+            "failed",
+            "blocked",
+            "cancelled",
+            "retried",
+            "replayed",
+            "wall_seconds",
+        ),
     ),
 }
 #: Events about one task carry ``task``; these also carry ``attempt``.

@@ -18,7 +18,7 @@ from hpcsched.runtime.journal import AttemptRecord, JournalError, RunRecord, Tas
 _FAILED_STATE = {
     "timeout": "timeout",
     "out-of-memory": "out_of_memory",
-    "dependency-failed": "cancelled",  # never ran, as Slurm's DependencyNeverSatisfied
+    "dependency-failed": "blocked",  # never ran: the one name status, tasks and why use too
     "cancelled": "cancelled",
 }
 _STATE = {"succeeded": "completed", "failed": "failed", "running": "running"}
@@ -83,8 +83,8 @@ def _row(rec: TaskRecord, user: str | None) -> dict[str, Any]:
 def journal_to_job_table(record: RunRecord) -> pl.DataFrame:
     """One row per task in submission order, conformed to the canonical job table (plus
     ``runtime_attempts``, ``runtime_reason`` and ``depends``). Tasks blocked by a failed
-    dependency are ``cancelled`` with ``runtime_reason = "dependency-failed"``, as Slurm reports
-    them."""
+    dependency are ``blocked`` with ``runtime_reason = "dependency-failed"``, as ``status`` and
+    ``why`` say."""
     user = next((str(run["user"]) for run in reversed(record.runs) if run.get("user")), None)
     rows = [_row(rec, user) for rec in record.tasks.values()]
     schema = {**JOB_TABLE_SCHEMA, **_EXTRA_SCHEMA}

@@ -67,6 +67,27 @@ class RunLock:
         self.release()
 
 
+def live_owner(run_dir: Path) -> str | None:
+    """Who runs ``run_dir`` now ("pid N on host H (since ...)"), or None when nobody does.
+
+    Asks the kernel, as :meth:`RunLock.acquire` does: a shared lock that cannot be taken means a
+    live owner holds the exclusive one (a stale pid in the file means nothing)."""
+    path = Path(run_dir) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _owner(fd)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _owner(fd: int) -> str:
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")

@@ -23,6 +23,9 @@ class RunSummary:
     #: the tasks that failed of their own accord (not for a dependency): task, reason, message
     #: and how many dependants they blocked; the first :data:`ROOTS_SHOWN`
     root_causes: tuple[dict[str, Any], ...] = ()
+    #: tasks that never ran because a dependency failed (``hpcsched run`` counts them apart from
+    #: ``failed``, as ``status``, ``tasks``, ``why`` and ``export`` do)
+    blocked: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -65,6 +65,28 @@ class FailureFacts:
             out += [f"  {line}" for line in tail.splitlines()]
         return out
 
+    def files(self) -> dict[str, str]:
+        """The captured stdout and stderr files of the last attempt (none if it never started)."""
+        if not self.folder:
+            return {}
+        return {name: str(Path(self.folder) / f"{name}.txt") for name in ("stdout", "stderr")}
+
+    def detail_lines(self, shown: int = 5) -> list[str]:
+        """What ``why`` prints under a root cause's headline (after pegasus-analyzer's job
+        details): command, host, folder, the captured files, the last ``shown`` lines of each.
+        Both tails, because a program's own error often goes to stdout."""
+        out = [
+            f"  command: {self.command}",
+            f"  host:    {self.host or 'unknown'}",
+            f"  folder:  {self.folder or 'none (it never started)'}",
+        ]
+        out += [f"  {name}:  {path}" for name, path in self.files().items()]
+        for name, tail in (("stdout", self.stdout_tail), ("stderr", self.stderr_tail)):
+            last = tail.rstrip().splitlines()[-shown:]
+            out.append(f"  {name} tail:" if last else f"  {name} tail: (empty)")
+            out += [f"    | {line}" for line in last]
+        return out
+
 
 def _tail(text: str) -> str:
     lines = text.rstrip().splitlines()[-TAIL_LINES:]
@@ -172,6 +194,7 @@ def deterministic_advice(facts: FailureFacts) -> tuple[list[str], list[str]]:
         "missing-input": "Check that the inputs the task declares are written before it runs.",
         "missing-output": "Make the command write every output the task declares.",
         "lost": "Check the host and the executor's workers, then run again to retry the task.",
+        "signal": "Something outside killed it (an operator, a health check): check the host.",
     }
     steps.append(hints.get(facts.reason, "Fix the command or its inputs on the host it ran on."))
     steps.append(

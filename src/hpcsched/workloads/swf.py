@@ -84,6 +84,7 @@ _STATUS_TO_STATE: Final = {
 _STATE_TO_STATUS: Final = {
     "completed": 1,
     "cancelled": 5,
+    "blocked": 5,  # a workflow task that never ran because a dependency failed
     **dict.fromkeys(("failed", "timeout", "out_of_memory", "node_fail", "boot_fail"), 0),
 }
 

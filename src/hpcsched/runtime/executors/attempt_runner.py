@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpcsched.campaigns.task import Task
+from hpcsched.runtime.executors.oom_record import kernel_killed_since, oom_kills
 
 if TYPE_CHECKING:
     from hpcsched.runtime.executors.base import Attempt
@@ -143,6 +144,7 @@ def _run_command(spec: dict[str, Any], task: Task, command: str) -> dict[str, An
         # No preexec_fn (unsafe in a threaded process): the shell lowers its own limit first and
         # everything it starts inherits it.
         command = f"ulimit -v {max(1, int(task.mem // 1024))} || exit 125\n{command}"
+    oom_before = oom_kills()
     with (workdir / "stdout.txt").open("wb") as out, (workdir / "stderr.txt").open("wb") as err:
         with _registry_lock:
             if key in _cancelled:
@@ -178,16 +180,23 @@ def _run_command(spec: dict[str, Any], task: Task, command: str) -> dict[str, An
         return done(reason="timeout", message=f"killed after {task.timeout:g} s (timeout)")
     if code == 0:
         return done(ok=True)
-    # A SIGKILL we did not send is almost always the kernel's OOM killer; a shell that did not
-    # exec its last command reports it as 128 + 9.
-    killed = code in (-signal.SIGKILL, 128 + signal.SIGKILL)
-    if code < 0:
-        message = f"killed by signal {_signal_name(-code)}"
-    elif code > 128 and _signal_name(code - 128).startswith("SIG"):
-        message = f"exit status {code} (signal {_signal_name(code - 128)}?)"
-    else:
-        message = f"exit status {code}"
-    return done(reason="out-of-memory" if killed or _looks_oom(tail) else "exit", message=message)
+    # Out of memory only on evidence: the task's own limit was hit (ulimit -v makes allocations
+    # fail, which the program reports), or the kernel counted an OOM kill while it ran. Any other
+    # SIGKILL came from outside (an operator, a health check); a shell that did not exec its last
+    # command reports a signal as 128 + N.
+    signalled = -code if code < 0 else code - 128 if code > 128 else 0
+    if signalled == signal.SIGKILL and kernel_killed_since(oom_before):
+        return done(reason="out-of-memory", message="killed by the kernel's OOM killer")
+    if task.mem > 0 and _looks_oom(tail):
+        return done(reason="out-of-memory", message=f"exit status {code} (memory limit)")
+    if code < 0 or signalled == signal.SIGKILL:
+        number = f"{signalled} ({_signal_name(signalled)})"
+        outside = " from outside" if signalled == signal.SIGKILL else ""
+        return done(reason="signal", message=f"killed by signal {number}{outside}")
+    if signalled and _signal_name(signalled).startswith("SIG"):  # or a script's own exit 130
+        name = _signal_name(signalled)
+        return done(reason="exit", message=f"exit status {code} (signal {name}?)")
+    return done(reason="exit", message=f"exit status {code}")
 
 
 def _run_isolated(spec: dict[str, Any], task: Task) -> dict[str, Any]:

@@ -33,9 +33,10 @@ class Executor(Protocol):
     """Runs attempts. Every submitted attempt yields exactly one :class:`TaskResult`.
 
     The result carries ``task_id``, ``attempt``, ``ok``, ``value`` (a callable's JSON-able return
-    value), ``exit_code``, ``reason`` (``exit``, ``timeout``, ``out-of-memory``, ``cancelled``,
-    ``lost``), a one-line ``message``, ``stderr_tail``, ``start``/``end`` (UTC epoch seconds) and
-    ``host``. Input/output hashing is the pilot's (it owns the staging directories).
+    value), ``exit_code``, ``reason`` (``exit``, ``signal``, ``timeout``, ``out-of-memory``,
+    ``cancelled``, ``lost``), a one-line ``message``, ``stderr_tail``, ``start``/``end`` (UTC
+    epoch seconds) and ``host``. Input/output hashing is the pilot's (it owns the staging
+    directories).
     """
 
     name: str

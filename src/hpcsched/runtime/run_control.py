@@ -1,0 +1,101 @@
+"""Steering a run: ``hpcsched cancel RUN_DIR`` from outside, ``run --rerun TASK`` at its start.
+
+``cancel`` writes a request file, ``RUN_DIR/cancel``, and the pilot that owns the directory
+(``run.lock``) looks for it at every loop turn (at most :data:`CHECK_EVERY` apart): it cancels
+every unfinished task once (queued and held ones at once, running ones through the executor,
+which kills their process groups), then ends as usual, with its summary and a ``cancelled`` event
+for each task in the journal. A file rather than a signal works from any host that sees the run
+directory, and a request made while the pilot is busy is not lost. The pilot deletes a request
+left from before it started, so running the same command again resumes the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from hpcsched.campaigns.dispatch import Counts, Resume
+from hpcsched.campaigns.task import TaskResult
+from hpcsched.runtime.journal import JournalError
+from hpcsched.runtime.lock import live_owner
+from hpcsched.runtime.pilot import Pilot
+from hpcsched.runtime.summary import RunSummary
+
+CANCEL_NAME = "cancel"
+CHECK_EVERY = 0.1  # seconds between two looks for the request file
+CANCEL_MESSAGE = "cancelled by hpcsched cancel"
+
+
+def request_cancel(run_dir: Path) -> str:
+    """Ask the live run of ``run_dir`` to stop; returns its owner ("pid N on host H ...").
+    :class:`JournalError` (one line) when no run is going on there."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise JournalError(f"{run_dir}: no such run directory (give the directory a run wrote)")
+    owner = live_owner(run_dir)
+    if owner is None:
+        raise JournalError(
+            f"{run_dir}: no run is going on there (nothing to cancel); see hpcsched status"
+        )
+    note = {"pid": os.getpid(), "host": socket.gethostname(), "at": time.time()}
+    partial = run_dir / f"{CANCEL_NAME}.partial"
+    partial.write_text(json.dumps(note) + "\n")
+    partial.replace(run_dir / CANCEL_NAME)  # whole or absent: the pilot never reads half of it
+    return owner
+
+
+class ControlledPilot(Pilot):
+    """The pilot of ``hpcsched run``: it also obeys a cancel request (see the module), runs the
+    tasks of ``redo`` again even if the journal says they succeeded (``--rerun``), and counts
+    blocked tasks apart from failed ones in its summary."""
+
+    _cancel_checked = 0.0
+    _cancelled = False
+    _blocked = 0
+    redo: frozenset[str] = frozenset()
+
+    def _recover(self) -> tuple[Resume, list[Any]]:
+        resume, history = super()._recover()
+        if not self.redo:
+            return resume, history
+        kept = {tid: r for tid, r in resume.succeeded.items() if tid not in self.redo}
+        return Resume(kept, resume.attempts, resume.submitted), history
+
+    @property
+    def cancel_path(self) -> Path:
+        return self.run_dir / CANCEL_NAME
+
+    def _run(self) -> RunSummary:
+        # under the lock: a request from before this run started is not for it
+        with contextlib.suppress(FileNotFoundError):
+            self.cancel_path.unlink()
+        return super()._run()
+
+    def _emit(self, kind: str, task_id: str, attempt: int | None, data: dict[str, Any]) -> None:
+        if kind == "failed" and data.get("reason") == "dependency-failed":
+            self._blocked += 1
+        super()._emit(kind, task_id, attempt, data)
+
+    def _summary(self, counts: Counts) -> RunSummary:
+        """The summary with blocked tasks counted apart from failed ones."""
+        summary = super()._summary(counts)
+        blocked = self._blocked
+        return dataclasses.replace(summary, failed=summary.failed - blocked, blocked=blocked)
+
+    def wait(self, wake: float | None) -> list[TaskResult]:
+        results = super().wait(wake)
+        now = time.monotonic()
+        if not self._cancelled and now - self._cancel_checked >= CHECK_EVERY:
+            self._cancel_checked = now
+            if self.cancel_path.exists():
+                self._cancelled = True
+                self._dispatcher.cancel(
+                    lambda task: True, message=CANCEL_MESSAGE, dependents_first=True
+                )
+        return results
