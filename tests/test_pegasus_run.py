@@ -108,7 +108,7 @@ def test_a_failing_pegasus_job_is_named_and_the_run_resumes_once_fixed(tmp_path:
     failed = run(wf, tmp_path)
     assert failed.returncode == 1
     # dagman RETRY 1: findrange2 tried twice; analyze, blocked, counts as failed too
-    assert "2/4 succeeded, 2 failed, 1 retried" in failed.stdout
+    assert "2/4 succeeded, 1 failed, 1 blocked, 1 retried" in failed.stdout
     assert "findrange2 failed (exit)" in failed.stdout
     assert "blocks 1 task" in failed.stdout
     assert not (tmp_path / "out" / "f.d").exists()
