@@ -315,7 +315,7 @@ def test_cli_writes_the_job_table_and_ends_with_json(
         (["--since", "2026-02-30"], "--since: '2026-02-30' is not a date"),
         (["--since", "2026-11-01", "--until", "2026-10-01"], "is not before --until 2026-10-01"),
         (["--since", "2026-11-01", "--parallel", "0"], "--parallel 0 is out of range"),
-        (["--since", "2026-11-01", "--out", "x.csv"], "must end in .parquet"),
+        (["--since", "2026-11-01", "--out", "x.txt"], "must end in .parquet or .csv"),
     ],
 )
 def test_cli_user_errors_are_one_line(args: list[str], message: str) -> None:
