@@ -85,6 +85,21 @@ for _module in (
     _module.register(app)
 
 
+def _one_line_summaries(group: typer.Typer) -> None:
+    """Each command's line in a listing is its docstring's first paragraph as one line (Typer
+    would keep the docstring's line breaks there, splitting a sentence mid-way)."""
+    for info in group.registered_commands:
+        doc = info.help or (info.callback.__doc__ if info.callback else None) or ""
+        if info.short_help is None and doc:
+            info.short_help = " ".join(doc.strip().split("\n\n")[0].split())
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _one_line_summaries(sub.typer_instance)
+
+
+_one_line_summaries(app)
+
+
 def main() -> None:
     # `--dask` may come without a value (a LocalCluster): give Click the value it needs.
     argv = sys.argv[1:]

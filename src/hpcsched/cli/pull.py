@@ -117,7 +117,8 @@ def pull(
 
 
 _HELP = (
-    "Collect what the cluster ran into a job table (Parquet), as convert gives for a sacct "
+    "Collect what the cluster ran into a job table (Parquet, CSV, JSON Lines or SWF by the --out "
+    "name), as convert gives for a sacct "
     "file.\n\nQueries sacct one calendar month at a time (UTC, a few in parallel), keeps each "
     "month's text in the cache, reuses months that ended over a day ago with every job "
     "finished, and counts each job once."

@@ -16,7 +16,6 @@ from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.executors import make_executor, make_pool
 from hpcsched.cli.llm import DeadlineOpt, ModelOpt, UrlOpt
 from hpcsched.cli.options import (
-    TABLE_OUT_HELP,
     DaskAddressOpt,
     DaskWorkersOpt,
     ExecutorOpt,
@@ -392,22 +391,8 @@ def _explained(
     return found
 
 
-def export(
-    run_dir: RunDirArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help=TABLE_OUT_HELP)] = Path("jobs.parquet"),
-) -> None:
-    """Write the run as a job table for the analytics and the simulator (Parquet, CSV, JSON
-    Lines or SWF, by the --out name)."""
-    from hpcsched.runtime.export import journal_to_job_table
-    from hpcsched.workloads.export import TABLE_SUFFIXES, write_job_table
-
-    checked_output(out, *TABLE_SUFFIXES)
-    table = journal_to_job_table(_record(run_dir))
-    kind = write_job_table(table, out)
-    typer.echo(f"{table.height} tasks written to {out} ({kind})")
-
-
 def register(app: typer.Typer) -> None:
-    """Add ``run``, ``status``, ``provenance``, ``why`` and ``export`` to ``app``."""
-    for command in (run, status, provenance, why, export):
+    """Add ``run``, ``status``, ``provenance`` and ``why`` to ``app`` (``export``, ``tasks`` and
+    ``cancel``: :mod:`hpcsched.cli.run_ops`)."""
+    for command in (run, status, provenance, why):
         app.command()(command)

@@ -1,17 +1,17 @@
-"""hpcsched tasks | cancel, and the plan of ``run --dry-run``: operations on a run directory
-beside ``run``, ``status`` and ``why``."""
+"""hpcsched export | tasks | cancel, and the plan of ``run --dry-run``: operations on a run
+directory beside ``run``, ``status`` and ``why``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from hpcsched.cli.errors import fail
-from hpcsched.cli.options import JsonOpt
+from hpcsched.cli.errors import checked_output, fail
+from hpcsched.cli.options import TABLE_OUT_HELP, JsonOpt
 from hpcsched.cli.run import RunDirArg, _record
 
 
@@ -83,7 +83,22 @@ def cancel(run_dir: RunDirArg) -> None:
     )
 
 
+def export(
+    run_dir: RunDirArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help=TABLE_OUT_HELP)] = Path("jobs.parquet"),
+) -> None:
+    """Write the run as a job table for the analytics and the simulator (Parquet, CSV, JSON
+    Lines or SWF, by the --out name)."""
+    from hpcsched.runtime.export import journal_to_job_table
+    from hpcsched.workloads.export import TABLE_SUFFIXES, write_job_table
+
+    checked_output(out, *TABLE_SUFFIXES)
+    table = journal_to_job_table(_record(run_dir))
+    kind = write_job_table(table, out)
+    typer.echo(f"{table.height} tasks written to {out} ({kind})")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``tasks`` and ``cancel`` to ``app``."""
-    for command in (tasks, cancel):
+    """Add ``export``, ``tasks`` and ``cancel`` to ``app``."""
+    for command in (export, tasks, cancel):
         app.command()(command)
