@@ -4,6 +4,7 @@ does each exactly once more, even across a crash in the middle of doing it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -154,3 +155,16 @@ def test_a_crash_while_redoing_a_dependent_still_redoes_it_after_its_cause_succe
     redone = Counter({"make", "use", "report"})
     assert _ran(ledger) == Counter(ALL) + redone
     assert (wf.parent / "report.txt").read_text() == "A\n"
+
+
+def test_why_and_provenance_show_what_each_attempt_ran_after_the_command_changed(
+    tmp_path: Path,
+) -> None:
+    wf, run_dir = tmp_path / "wf.yaml", tmp_path / "wf.run"
+    for code in (3, 4):  # a failing command, edited, fails again
+        wf.write_text(f'jobs:\n  - id: bad\n    command: "exit {code}"\n')
+        assert hpcsched("run", str(wf), "--json").returncode == 1
+    why = json.loads(hpcsched("why", str(run_dir), "--json").stdout)
+    assert [f["command"] for f in why["failures"]] == ["exit 4"]
+    attempts = json.loads(hpcsched("provenance", str(run_dir), "bad", "--json").stdout)
+    assert [a["action"] for a in attempts] == ["exit 3", "exit 4"]
