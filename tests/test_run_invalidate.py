@@ -12,6 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 from fault_harness import final_json, hpcsched, start, wait_for
+from hpcsched.campaigns.task import Task, TaskResult
+from hpcsched.runtime.invalidate import changed_actions, stale_tasks
+from hpcsched.runtime.journal import AttemptRecord, RunRecord, TaskRecord
 
 WF = """\
 jobs:
@@ -168,3 +171,32 @@ def test_why_and_provenance_show_what_each_attempt_ran_after_the_command_changed
     assert [f["command"] for f in why["failures"]] == ["exit 4"]
     attempts = json.loads(hpcsched("provenance", str(run_dir), "bad", "--json").stdout)
     assert [a["action"] for a in attempts] == ["exit 3", "exit 4"]
+
+
+def _record(tmp_path: Path, *tasks: Task) -> RunRecord:
+    """A journal's fold where every task succeeded once, as first submitted."""
+    record = RunRecord(run_dir=tmp_path)
+    for task in tasks:
+        rec = TaskRecord(task=task, submitted_wall=0.0, state="succeeded")
+        attempt = AttemptRecord(number=1, started_wall=0.0)
+        attempt.result = TaskResult(task_id=task.id, attempt=1, ok=True)
+        rec.attempts.append(attempt)
+        record.tasks[task.id] = rec
+    return record
+
+
+def test_stale_tasks_compares_a_callable_and_its_arguments_and_skips_unfinished_ones(
+    tmp_path: Path,
+) -> None:
+    fit = Task(id="fit", callable="pkg.mod:fit", args=[1])
+    score = Task(id="score", callable="pkg.mod:score", depends=["fit"])
+    plot = Task(id="plot", callable="pkg.mod:plot", depends=["score"])
+    record = _record(tmp_path, fit, score, plot)
+    changed = [fit.model_copy(update={"args": [2]}), score, plot]
+    stale = stale_tasks(changed, record, {"fit", "score"}, tmp_path)  # plot is not done
+    assert [s.line() for s in stale] == [
+        "fit: re-run (its callable or its arguments changed since it succeeded)",
+        "score: re-run (depends on fit)",
+    ]
+    assert changed_actions(changed, record) == {"fit"}
+    assert stale_tasks([fit, score, plot], record, {"fit", "score", "plot"}, tmp_path) == []
