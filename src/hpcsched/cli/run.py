@@ -207,7 +207,7 @@ def run(
         observer=None if sink is None else RunEvents(sink),
         force=force,
     )
-    pilot.redo = redo
+    pilot.redo, pilot.notice = redo, lambda line: typer.echo(line, err=True)  # before it runs
     try:
         with _progress(len(tasks), enabled=not as_json) as progress:
             pilot.progress = progress

@@ -25,6 +25,8 @@ task-retried        task, attempt (the one that failed), delay (s before the nex
 task-failed         task, reason, message, root (the task whose failure caused this one)
 task-cancelled      task, message
 task-interrupted    task, attempt (found unfinished after a crash; it is run again)
+task-invalidated    task, reason: it succeeded, but its command or an output changed since, or
+                    it depends on such a task; a resumed run does it again
 run-finished        tasks, succeeded, failed, blocked, cancelled, retried, replayed, wall_seconds
 ==================  ============================================================================
 
@@ -67,6 +69,7 @@ RUNTIME_EVENTS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "failed": ("task-failed", ("reason", "message", "root")),
     "cancelled": ("task-cancelled", ("message",)),
     "interrupted": ("task-interrupted", ()),
+    "invalidated": ("task-invalidated", ("reason",)),
     "run-ended": (
         "run-finished",
         (

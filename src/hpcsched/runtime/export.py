@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from hpcsched.core.schema import JOB_TABLE_SCHEMA, conform
+from hpcsched.runtime.invalidate import ran
 from hpcsched.runtime.journal import AttemptRecord, JournalError, RunRecord, TaskRecord
 
 #: A failure reason's canonical job state; reasons not listed are "failed".
@@ -101,10 +102,11 @@ def _files(result: Any, which: str) -> list[dict[str, Any]]:
 def _attempt(rec: TaskRecord, attempt: AttemptRecord) -> dict[str, Any]:
     task = rec.task
     result = attempt.result or attempt.committing
+    action = ran(rec, attempt)  # the workflow may have changed since the task was submitted
     return {
         "number": attempt.number,
-        "action": task.action(),
-        "command": task.command,
+        "action": action,
+        "command": action if task.command is not None else None,
         "callable": task.callable,
         "args": list(task.args),
         "kwargs": dict(task.kwargs),

@@ -53,6 +53,7 @@ EVENT_KINDS: dict[str, tuple[bool, bool]] = {  # kind: (needs task_id, needs att
     "failed": (True, False),
     "cancelled": (True, False),
     "interrupted": (True, True),
+    "invalidated": (True, False),  # succeeded, but to be done again (runtime/invalidate.py)
     "run-ended": (False, False),
 }
 
@@ -179,6 +180,7 @@ class AttemptRecord:
     committing: TaskResult | None = None  # the executor said ok; outputs were being moved
     result: TaskResult | None = None  # the final word on the attempt
     interrupted: bool = False  # the runtime died while it ran (marked on restart)
+    command: str = ""  # what it ran, stamped when not the submitted task's action (invalidate.py)
 
 
 @dataclass
@@ -360,7 +362,8 @@ def _apply(
     attempt = rec.attempt(number) if number is not None else None
     if kind == "started" and number is not None:
         workdir, backfilled = str(data.get("workdir", "")), bool(data.get("backfilled"))
-        rec.attempts.append(AttemptRecord(number, wall, workdir, backfilled))
+        command = str(data.get("command", ""))
+        rec.attempts.append(AttemptRecord(number, wall, workdir, backfilled, command=command))
         rec.state, rec.failure = "running", None
     elif kind == "committing" and attempt is not None:
         attempt.committing = TaskResult.model_validate(data)
@@ -385,3 +388,5 @@ def _apply(
         attempt.interrupted = True  # (an attempt that has its final word cannot be interrupted)
         if rec.state == "running":
             rec.state = "waiting"
+    elif kind == "invalidated" and rec.state == "succeeded":
+        rec.state = "waiting"  # its success no longer counts: replayed never, run again

@@ -17,12 +17,15 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hpcsched.campaigns.api import StaticWorkflow
 from hpcsched.campaigns.dispatch import Counts, Resume
 from hpcsched.campaigns.task import TaskResult
-from hpcsched.runtime.journal import JournalError
+from hpcsched.runtime.invalidate import Stale, changed_actions, stale_tasks
+from hpcsched.runtime.journal import Journal, JournalError, read_journal
 from hpcsched.runtime.lock import live_owner
 from hpcsched.runtime.pilot import Pilot
 from hpcsched.runtime.summary import RunSummary
@@ -52,20 +55,42 @@ def request_cancel(run_dir: Path) -> str:
 
 class ControlledPilot(Pilot):
     """The pilot of ``hpcsched run``: it also obeys a cancel request (see the module), runs the
-    tasks of ``redo`` again even if the journal says they succeeded (``--rerun``), and counts
-    blocked tasks apart from failed ones in its summary."""
+    tasks of ``redo`` again even if the journal says they succeeded (``--rerun``), on resume
+    runs again finished tasks whose command or outputs changed and their dependents
+    (``runtime/invalidate.py``), and counts blocked tasks apart from failed ones."""
 
     _cancel_checked = 0.0
     _cancelled = False
     _blocked = 0
     redo: frozenset[str] = frozenset()
+    #: told one line per finished task a resume runs again, and why (runtime/invalidate.py)
+    notice: Callable[[str], None] | None = None
+    _stamped: frozenset[str] = frozenset()
 
     def _recover(self) -> tuple[Resume, list[Any]]:
         resume, history = super()._recover()
-        if not self.redo:
-            return resume, history
         kept = {tid: r for tid, r in resume.succeeded.items() if tid not in self.redo}
+        tasks = self.campaign.tasks if isinstance(self.campaign, StaticWorkflow) else []
+        if resume.submitted and tasks:
+            record = read_journal(self.run_dir)
+            self._stamped = changed_actions(tasks, record)
+            stale = stale_tasks(tasks, record, kept, self.work_dir)
+            self._invalidate(stale)
+            kept = {tid: r for tid, r in kept.items() if tid not in {s.task_id for s in stale}}
         return Resume(kept, resume.attempts, resume.submitted), history
+
+    def _invalidate(self, stale: list[Stale]) -> None:
+        """Journal each stale task (durably, before anything runs) and say why it runs again."""
+        if not stale:
+            return
+        with Journal(self.run_dir) as journal:
+            for s in stale:
+                self._note(
+                    journal, "invalidated", t=0.0, task_id=s.task_id, data={"reason": s.reason}
+                )
+        for s in stale:
+            if self.notice is not None:
+                self.notice(s.line())
 
     @property
     def cancel_path(self) -> Path:
@@ -78,6 +103,8 @@ class ControlledPilot(Pilot):
         return super()._run()
 
     def _emit(self, kind: str, task_id: str, attempt: int | None, data: dict[str, Any]) -> None:
+        if kind == "started" and task_id in self._stamped:  # what it runs, for a later resume
+            data["command"] = self._dispatcher.task(task_id).action()
         if kind == "failed" and data.get("reason") == "dependency-failed":
             self._blocked += 1
         super()._emit(kind, task_id, attempt, data)

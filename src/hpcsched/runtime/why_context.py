@@ -115,6 +115,8 @@ def failure_facts(record: RunRecord, diagnosis: Diagnosis) -> list[FailureFacts]
         task = rec.task if rec is not None else None
         if task is None:
             command = "unknown (not in the journal)"
+        elif last is not None and last.command and task.command is not None:
+            command = last.command  # what it ran: the workflow changed since it was submitted
         else:
             command = task.command or f"callable {task.callable}"
         folder = last.workdir if last is not None else ""
