@@ -214,3 +214,23 @@ def test_a_thousand_noops_in_clusters_of_fifty_run(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (summary["tasks"], summary["succeeded"]) == (20, 20)
+
+
+def test_run_members_stops_at_a_failing_callable_and_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hpcsched.runtime.clustering import ClusterMemberError, run_members
+
+    monkeypatch.chdir(tmp_path)
+    specs = [
+        Task(id="ok", callable="hpcsched.runtime.builtin_tasks:echo", args=[7]),
+        Task(id="boom", callable="hpcsched.runtime.builtin_tasks:fail", args=["no disk"]),
+        Task(id="after", command="touch after.txt"),
+    ]
+    dumped = [t.model_dump(mode="json") for t in specs]
+    with pytest.raises(ClusterMemberError, match=r"member 'boom' \(2 of 3\) failed: RuntimeError"):
+        run_members(dumped)
+    assert not (tmp_path / "after.txt").exists()
+    done = run_members([dumped[0], dumped[2]])["members"]
+    assert [(m["id"], m["value"]) for m in done] == [("ok", 7), ("after", None)]
+    assert (tmp_path / "after.txt").exists()
