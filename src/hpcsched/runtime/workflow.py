@@ -18,6 +18,8 @@ and write, and the loader infers the edges, so a workflow rarely needs explicit 
         depends: [make]               # explicit edges are merged with the inferred ones
 
 A job takes every field of :class:`~hpcsched.campaigns.task.Task` (``mem`` accepts ``4G``).
+A job (or ``defaults``) may also say ``cluster: {size: k}`` or ``cluster: {label: NAME, size: k}``
+to run with the other short jobs of its level in clustered tasks (:mod:`.clustering`).
 ``defaults`` is a shallow merge: a job's own value replaces the default (lists are not joined).
 Inputs and outputs are relative to the work directory, by default the workflow file's directory.
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 import difflib
 import heapq
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,9 +43,10 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from hpcsched.campaigns.task import Task
+from hpcsched.campaigns.task import MOST_COUNT, Task
 from hpcsched.core.pool import Pool
 from hpcsched.core.yaml_guard import YamlRefusal, check_tree
+from hpcsched.runtime.clustering import ClusterError, ClusterSpec, cluster_tasks
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: several times faster
 
@@ -180,10 +184,27 @@ def _structure(
         raise WorkflowError(file, _line(defaults_key), "'defaults' is not a mapping", fix)
     defaults_node = defaults_node if isinstance(defaults_node, MappingNode) else None
     for key, (node, _) in _pairs(defaults_node).items() if defaults_node else ():
-        if key == "id" or key not in FIELDS:  # every job would get the same id
+        if key == "id" or key not in (*FIELDS, "cluster"):  # every job would get the same id
             fix = "give each job its own id" if key == "id" else _known(key)
             raise WorkflowError(file, _line(node), f"{key!r} cannot be a default", fix)
     return jobs_node, data["jobs"], defaults_node, data.get("defaults") or {}, data.get("name")
+
+
+def _cluster_spec(
+    value: Any, file: str, label: str, job: MappingNode, defaults: MappingNode | None
+) -> ClusterSpec:
+    """A job's ``cluster: {size: k, label: NAME}`` (see :mod:`.clustering`), or the refusal."""
+    line = _locate(("cluster",), job, defaults)
+    fix = "write e.g. cluster: {size: 50} or cluster: {label: NAME, size: 50}"
+    if not isinstance(value, dict) or set(value) - {"size", "label"} or "size" not in value:
+        raise WorkflowError(file, line, f"job {label}: 'cluster' is not {{size, label}}", fix)
+    size, name = value["size"], value.get("label", "")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MOST_COUNT:
+        raise WorkflowError(file, line, f"job {label}: cluster size {size!r} is not a count", fix)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]*", name):
+        what = f"job {label}: cluster label {name!r} is not a plain name"
+        raise WorkflowError(file, line, what, "use letters, digits, '_', '.' or '-'")
+    return ClusterSpec(size=size, label=name)
 
 
 def _order(deps: list[set[int]]) -> tuple[list[int], list[int]]:
@@ -248,15 +269,20 @@ def load_workflow(
     tasks: list[Task] = []
     nodes: list[MappingNode] = []
     id_lines: dict[str, int] = {}
+    clusters: dict[str, ClusterSpec] = {}
+    default_cluster = defaults.pop("cluster", None) if "cluster" in defaults else None
     for number, (node, raw) in enumerate(zip(jobs_node.value, jobs, strict=True), start=1):
         if not isinstance(node, MappingNode) or not isinstance(raw, dict):
             fix = "write it as '- id: NAME' followed by its fields"
             raise WorkflowError(file, _line(node), f"job #{number} is not a mapping", fix)
         label = repr(raw["id"]) if isinstance(raw.get("id"), str) else f"#{number}"
+        cluster = raw.pop("cluster") if "cluster" in raw else default_cluster
         try:
             task = Task.model_validate({**defaults, **raw})
         except ValidationError as exc:
             raise _invalid(exc, file, label, node, defaults_node) from exc
+        if cluster is not None:
+            clusters[task.id] = _cluster_spec(cluster, file, label, node, defaults_node)
         line = _locate(("id",), node, None)
         if task.id in id_lines:
             what = f"job id {task.id!r} is used twice, at lines {id_lines[task.id]} and {line}"
@@ -308,4 +334,9 @@ def load_workflow(
         raise WorkflowError(file, _line(nodes[cycle[0]]), what, fix)
     depends = [sorted({tasks[d].id for d in mine}) for mine in deps]
     tasks = [tasks[i].model_copy(update={"depends": depends[i]}) for i in order]
+    if clusters:
+        try:
+            tasks = cluster_tasks(tasks, clusters)
+        except ClusterError as exc:
+            raise WorkflowError(file, None, str(exc), exc.fix) from exc
     return Workflow(path, base, tasks, str(path.stem if name is None else name))
