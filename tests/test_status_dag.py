@@ -63,6 +63,7 @@ def test_one_node_per_task_coloured_by_state_and_the_four_edges(page: Path) -> N
         )
     }
     assert sorted(nodes) == ["bottom", "left", "right", "top"]
+    assert all(trace["mode"] == "markers+text" for trace in states)  # a small DAG is labelled
     assert {tid: node[:2] for tid, node in nodes.items()} == {
         "top": ("succeeded (2)", "#2ca02c"),
         "right": ("succeeded (2)", "#2ca02c"),

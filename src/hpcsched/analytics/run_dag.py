@@ -34,6 +34,13 @@ TASK_STATE_COLOURS: Final = {
 }
 
 
+#: Task ids are written beside their nodes up to this many tasks in a level (beyond, the labels
+#: overlap and hover alone names a task); the page grows by _ROW_PX per task of the widest level.
+_LABELLED_WIDTH: Final = 25
+_ROW_PX: Final = 22
+_MAX_HEIGHT: Final = 4000
+
+
 @dataclass(frozen=True)
 class DagNode:
     task: str
@@ -80,6 +87,7 @@ def dag_figure(record: RunRecord) -> go.Figure:
     width = {n.level: 0 for n in nodes}
     for n in nodes:
         width[n.level] += 1
+    widest = max(width.values(), default=0)
     xy = {n.task: (float(n.level), n.row - (width[n.level] - 1) / 2) for n in nodes}
     xs: list[float | None] = []
     ys: list[float | None] = []
@@ -106,7 +114,7 @@ def dag_figure(record: RunRecord) -> go.Figure:
             go.Scatter(
                 x=[xy[n.task][0] for n in group],
                 y=[xy[n.task][1] for n in group],
-                mode="markers+text" if len(nodes) <= 60 else "markers",
+                mode="markers+text" if widest <= _LABELLED_WIDTH else "markers",
                 name=f"{state} ({len(group)})",
                 ids=[n.task for n in group],
                 text=[n.task for n in group],
@@ -123,7 +131,12 @@ def dag_figure(record: RunRecord) -> go.Figure:
     levels = 1 + max((n.level for n in nodes), default=0)
     fig.update_layout(
         template="plotly_white",
-        xaxis={"title": "level (longest path from a root)", "dtick": 1, "range": [-0.5, levels]},
+        height=min(_MAX_HEIGHT, max(460, 120 + _ROW_PX * widest)),
+        xaxis={
+            "title": "level (longest path from a root)",
+            "dtick": 1,
+            "range": [-0.5, levels - 0.5],
+        },
         yaxis={"visible": False},
         hovermode="closest",
         legend={"title": {"text": "state"}},
@@ -138,6 +151,6 @@ def dag_page(record: RunRecord) -> str:
     from hpcsched.runtime.task_states import state_counts
 
     counts = ", ".join(f"{n} {state}" for state, n in state_counts(record).items() if n)
-    title = f"DAG of {record.run_dir.name}"
+    title = f"DAG of {record.run_dir}"
     subtitle = f"{len(record.tasks)} tasks: {counts or 'none'}"
     return page(title, subtitle, [("Tasks by level", figure_html(dag_figure(record), "dag"))])
