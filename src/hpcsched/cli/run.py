@@ -263,12 +263,24 @@ def _record(run_dir: Path) -> Any:
         fail(str(exc))
 
 
-def status(run_dir: RunDirArg, as_json: JsonOpt = False) -> None:
+def status(
+    run_dir: RunDirArg,
+    as_json: JsonOpt = False,
+    html: Annotated[
+        Path | None, typer.Option(help="also draw the DAG, coloured by state, in this HTML page")
+    ] = None,
+) -> None:
     """What a run did so far: tasks per state (blocked: never ran because a dependency failed),
     retries, what is running."""
     from hpcsched.runtime.analyze import diagnose
 
+    if html is not None:
+        checked_output(html, ".html", option="--html")
     record = _record(run_dir)
+    if html is not None:
+        from hpcsched.cli.run_ops import write_dag_page
+
+        write_dag_page(record, html)
     counts = diagnose(record).counts
     running = [tid for tid, rec in record.tasks.items() if rec.state == "running"]
     attempts = {tid: len(rec.attempts) for tid, rec in record.tasks.items()}

@@ -28,6 +28,20 @@ def _took(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 10 else duration_text(seconds)
 
 
+def write_dag_page(record: Any, out: Path) -> None:
+    """``status --html``: the run's DAG page (:mod:`hpcsched.analytics.run_dag`), written whole
+    or not at all."""
+    from hpcsched.analytics.run_dag import dag_page
+    from hpcsched.core.outputs import atomic_output
+
+    text = dag_page(record)
+    try:
+        with atomic_output(out) as temp:
+            temp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"--html {out}: cannot write it ({exc.strerror})")
+
+
 def tasks(run_dir: RunDirArg, as_json: JsonOpt = False) -> None:
     """Every task of a run: its state, attempts, first start, last end (UTC) and duration."""
     from hpcsched.runtime.task_states import task_rows
