@@ -125,7 +125,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     launcher = bin_dir / "hpcsched"
     launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m hpcsched.cli "$@"\n')
     launcher.chmod(0o755)
-    (bin_dir / "python").symlink_to(sys.executable)  # as in an activated virtual environment
+    # `python` as in an activated virtual environment (a script: a symlink to the venv's python
+    # from another folder would not find the venv's pyvenv.cfg)
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
     for policy in ("easy", "fcfs"):
         shell(home, f"hpcsched simulate {typed('TRACE')} --policy {policy} --out {policy}.parquet")
     return home

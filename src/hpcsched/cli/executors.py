@@ -1,5 +1,6 @@
 """Where live tasks run: the executor and the pool the command line asks for, shared by ``run``
-and ``campaign materials --clock live`` (the packages below receive them ready-made)."""
+and ``campaign materials --clock live`` (the packages below receive them ready-made); the
+``--events`` sink and the progress bar of ``run``."""
 
 from __future__ import annotations
 
@@ -73,3 +74,28 @@ def make_pool(executor: Any, cpus: int | None, gpus: int | None, mem: str | None
     if executor is not None and hasattr(executor, "pool"):
         return executor.pool()
     return pool_from_slurm_env() or pool_from_flags()
+
+
+def event_sink(target: str | None, runner: Any) -> Any:
+    """The ``--events`` sink, or None; a file that cannot be opened is a user error."""
+    if target is None:
+        return None
+    from hpcsched.runtime.events import EventSink
+
+    try:
+        return EventSink(target, source="runtime")
+    except OSError as exc:
+        if runner is not None:
+            runner.shutdown()
+        fail(f"--events {target}: cannot open it ({exc.strerror}); give a writable file or -")
+
+
+def run_progress_bar(total: int, enabled: bool) -> Any:
+    import sys
+    from contextlib import nullcontext
+
+    if not enabled or not sys.stderr.isatty():
+        return nullcontext(None)
+    from hpcsched.cli.render_run import run_progress
+
+    return run_progress(total)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,7 +12,7 @@ import typer
 
 from hpcsched.cli.config import partition_for
 from hpcsched.cli.errors import checked_output, fail
-from hpcsched.cli.executors import make_executor, make_pool
+from hpcsched.cli.executors import event_sink, make_executor, make_pool, run_progress_bar
 from hpcsched.cli.llm import DeadlineOpt, ModelOpt, UrlOpt
 from hpcsched.cli.options import (
     DaskAddressOpt,
@@ -195,7 +194,7 @@ def run(
         tasks, redo = plan.tasks, plan.redo
     if runner is None:
         runner = LocalExecutor(max_workers=max(1, pool.total.cpus))
-    sink = _event_sink(events, runner)
+    sink = event_sink(events, runner)
     pilot = ControlledPilot(
         StaticWorkflow(tasks, transfers),
         chosen_policy,
@@ -209,7 +208,7 @@ def run(
     )
     pilot.redo, pilot.notice = redo, lambda line: typer.echo(line, err=True)  # before it runs
     try:
-        with _progress(len(tasks), enabled=not as_json) as progress:
+        with run_progress_bar(len(tasks), enabled=not as_json) as progress:
             pilot.progress = progress
             summary = pilot.run()
     except (CampaignError, RequestTooLargeError, JournalError) as exc:
@@ -228,30 +227,6 @@ def run(
         run_summary(summary.as_dict())
     if summary.failed or summary.cancelled:
         raise typer.Exit(1)
-
-
-def _event_sink(target: str | None, runner: Any) -> Any:
-    """The ``--events`` sink, or None; a file that cannot be opened is a user error."""
-    if target is None:
-        return None
-    from hpcsched.runtime.events import EventSink
-
-    try:
-        return EventSink(target, source="runtime")
-    except OSError as exc:
-        if runner is not None:
-            runner.shutdown()
-        fail(f"--events {target}: cannot open it ({exc.strerror}); give a writable file or -")
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    from contextlib import nullcontext
-
-    if not enabled or not sys.stderr.isatty():
-        return nullcontext(None)
-    from hpcsched.cli.render_run import run_progress
-
-    return run_progress(total)
 
 
 def _record(run_dir: Path) -> Any:
