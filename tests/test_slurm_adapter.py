@@ -308,6 +308,7 @@ def test_unknown_fallback_and_terminal_states() -> None:
         "preempted",
         "boot_fail",
         "deadline",
+        "blocked",  # not Slurm's: a workflow task that never ran because a dependency failed
     }
     for live in ["PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "REQUEUED", "SUSPENDED", "??"]:
         assert not is_terminal(live)

@@ -145,8 +145,8 @@ def progress_bar(
         def advance(done: int, total: int, label: str | None = None) -> None:
             if label is None:
                 bar.update(task, completed=done, total=total)
-            else:
-                bar.update(task, completed=done, total=total, description=label)
+            else:  # a new step is drawn at once, not at the next tick (a fast step is seen)
+                bar.update(task, completed=done, total=total, description=label, refresh=True)
 
         yield advance
 
