@@ -39,11 +39,15 @@ def stale_tasks(
     ``tasks`` (topological: a dependent after what it depends on). A task's own cause comes
     before "depends on" (it says more)."""
     stale: dict[str, Stale] = {}
+    # a file a later task writes again (Pegasus' inout, a log appended to) is the later task's to
+    # check: its first writer's sha256 is expected to differ
+    last_writer = {rel: task.id for task in tasks for rel in task.outputs}
     for task in tasks:
         rec = record.tasks.get(task.id)
         if task.id not in done or rec is None:
             continue
-        reason = _own_reason(task, rec, Path(work_dir))
+        rewritten = {rel for rel in task.outputs if last_writer[rel] != task.id}
+        reason = _own_reason(task, rec, Path(work_dir), rewritten)
         if reason is None:
             dep = next((d for d in task.depends if d in stale), None)
             reason = None if dep is None else f"depends on {dep}"
@@ -67,7 +71,9 @@ def ran(rec: TaskRecord, attempt: AttemptRecord) -> str:
     return attempt.command or rec.task.action()
 
 
-def _own_reason(task: Task, rec: TaskRecord, work_dir: Path) -> str | None:
+def _own_reason(
+    task: Task, rec: TaskRecord, work_dir: Path, rewritten: Collection[str] = ()
+) -> str | None:
     last = next((a for a in reversed(rec.attempts) if a.result is not None and a.result.ok), None)
     if last is None or last.result is None:
         return None
@@ -79,6 +85,8 @@ def _own_reason(task: Task, rec: TaskRecord, work_dir: Path) -> str | None:
         path = work_dir / rel
         if not path.is_file():
             return f"its output {rel} is missing"
+        if rel in rewritten:
+            continue  # a later task wrote it again: that task checks its content
         was = recorded.get(rel)
         if was is None:
             return f"its output {rel} was not declared when it succeeded"
