@@ -79,6 +79,8 @@ class Journal:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / JOURNAL_NAME
+        if not self.path.exists():
+            _create(self.path)
         self._db = sqlite3.connect(self.path)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -253,6 +255,21 @@ class RunRecord:
 
 
 _FIX = "restore it from a backup, or run with --force to accept the loss"
+
+
+def _create(path: Path) -> None:
+    """Create an empty journal atomically: the schema is written to a side file that is renamed
+    into place, so a kill during creation never leaves a ``journal.sqlite`` without its table
+    (which a restart would have to refuse as damaged)."""
+    side = path.with_name(f"{path.name}.creating")
+    for leftover in ("", "-journal", "-wal", "-shm"):  # of a creation killed before its rename
+        side.with_name(side.name + leftover).unlink(missing_ok=True)
+    db = sqlite3.connect(side)
+    try:
+        db.executescript(_SCHEMA)
+    finally:
+        db.close()
+    os.replace(side, path)
 
 
 def written_count(run_dir: Path) -> int:
