@@ -10,7 +10,8 @@ Shared by ``tests/test_replay_fidelity.py`` (a few jobs) and ``benchmarks/replay
 2. wait until sacct says every one has ended;
 3. ``hpcsched trace pull`` the window, keep our jobs and every other job that ran while ours were
    in the system (other sessions share the cluster: their jobs held processors too);
-4. ``hpcsched simulate --policy slurm --site examples/site-local.yaml --partitions sinfo``;
+4. ``hpcsched simulate --policy slurm --site examples/site-local.yaml --partitions sinfo
+   --cycle 0`` (and the same with ``--policy slurm-plan``, the model before Slurm's two loops);
 5. per job of ours: |simulated start - real start|.
 """
 
