@@ -11,9 +11,10 @@ jobs that ran meanwhile) with ``hpcsched simulate --policy slurm --site examples
 ``bf_resolution=60``), and prints the median, 90th percentile and largest |start_sim -
 start_real| and the share within ``--tolerance`` seconds; then the same for the Slurm replay
 before its loops were modelled (``--policy slurm-plan``) and for the replay this issue replaced
-(``--policy easy`` on one machine, deciding after every event). Measured on three 30-job windows
-(seed 1 twice, seed 3): median 3-12 s, p90 9-20 s, largest 19-27 s, against 6.5-10 s, 9-30 s and
-66-114 s before. The workflow itself lives in ``tests/fidelity_harness.py``, which
+(``--policy easy`` on one machine, deciding after every event). Measured on four 30-job windows
+(seed 1 three times, seed 3): median 3-13 s, p90 9-23 s, largest 19-61 s, against 6.5-10 s,
+9-30 s and 66-114 s for ``slurm-plan`` (docs/architecture.md, "A Slurm replay runs Slurm's two
+scheduling loops"). The workflow itself lives in ``tests/fidelity_harness.py``, which
 ``tests/test_replay_fidelity.py`` runs on 16 jobs.
 """
 
