@@ -103,6 +103,15 @@ def run(
         Path | None,
         typer.Option(help="where a Pegasus workflow's stageOut outputs are copied after the run"),
     ] = None,
+    cleanup: Annotated[
+        str | None,
+        typer.Option(
+            metavar="none|inplace",
+            help="inplace: delete an intermediate file from the work directory once every job "
+            "reading it succeeded (Pegasus' stageOut: false outputs; for other workflows the "
+            "outputs another job reads); none: keep them [default: inplace for Pegasus, else none]",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     events: Annotated[
         str | None,
@@ -142,6 +151,7 @@ def run(
     under a policy; run it again after a crash to resume where it stopped."""
     from hpcsched.campaigns.api import CampaignError, RequestTooLargeError, StaticWorkflow
     from hpcsched.policies.registry import get_policy
+    from hpcsched.runtime.cleanup import cleanup_for
     from hpcsched.runtime.events import RunEvents
     from hpcsched.runtime.executors.local import LocalExecutor
     from hpcsched.runtime.journal import JournalError
@@ -155,6 +165,8 @@ def run(
         fail(str(exc))
     if not workflow.is_file():
         fail(f"{workflow}: no such workflow file; give the path of a .yaml workflow")
+    if cleanup not in (None, "none", "inplace"):
+        fail(f"--cleanup {cleanup}: give none (keep every file) or inplace")
     if events is not None and events != "-":  # before any executor starts
         checked_output(Path(events), option="--events")
     if dry_run:
@@ -207,6 +219,8 @@ def run(
         force=force,
     )
     pilot.redo, pilot.notice = redo, lambda line: typer.echo(line, err=True)  # before it runs
+    marked = loaded.intermediates if loaded.data is not None else None  # Pegasus marks its own
+    pilot.cleanup = cleanup_for(loaded.tasks, marked, cleanup)
     try:
         with run_progress_bar(len(tasks), enabled=not as_json) as progress:
             pilot.progress = progress

@@ -157,6 +157,7 @@ class _Job:
         self.inout: list[str] = []
         self.carry: list[str] = []  # optional inputs/outputs and checkpoints
         self.stage_out: list[str] = []
+        self.scratch: list[str] = []  # outputs with stageOut false: deleted after their readers
         self.lines: dict[str, int] = {}
         pairs = _pairs(node)
         uses = pairs["uses"][1].value if "uses" in pairs else []
@@ -181,6 +182,8 @@ class _Job:
                 )
             if kind in ("output", "inout", "checkpoint") and use.get("stageOut", True):
                 self.stage_out.append(lfn)
+            elif kind == "output" and not use.get("optional"):
+                self.scratch.append(lfn)
         self.stdio = {
             k: _lfn(job[k], self.where) for k in ("stdin", "stdout", "stderr") if job.get(k)
         }
@@ -298,7 +301,8 @@ def load_pegasus(
     rewritten = frozenset(f for j in jobs for f in j.inout)
     plan = PegasusData(base, replicas, unlisted, stage_out, output_dir, rewritten)
     name = str(data.get("name") or Path(file).stem)
-    return Workflow(Path(file), base, ordered, name, data=plan)
+    scratch = frozenset(f for j in jobs for f in j.scratch)
+    return Workflow(Path(file), base, ordered, name, data=plan, intermediates=scratch)
 
 
 def _task(

@@ -80,6 +80,8 @@ class Workflow:
     tasks: list[Task]
     name: str = ""
     data: DataPlan | None = None
+    #: outputs the format marks as not needed after the run (Pegasus' ``stageOut: false``)
+    intermediates: frozenset[str] = frozenset()
 
 
 def _line(node: Node | None) -> int:
