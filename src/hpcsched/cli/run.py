@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from hpcsched.cli.config import partition_for
 from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.executors import event_sink, make_executor, make_pool, run_progress_bar
+from hpcsched.cli.inputs import wfcommons_instance
 from hpcsched.cli.llm import DeadlineOpt, ModelOpt, UrlOpt
 from hpcsched.cli.options import (
     DaskAddressOpt,
@@ -23,9 +23,6 @@ from hpcsched.cli.options import (
     SlurmModeOpt,
     flag,
 )
-
-if TYPE_CHECKING:
-    from hpcsched.runtime.wfformat import Instance
 
 ExplainOpt = Annotated[
     bool,
@@ -42,26 +39,6 @@ RunDirArg = Annotated[Path, typer.Argument(help="a run directory (where journal.
 def default_run_dir(workflow: Path) -> Path:
     """``wf.yaml`` -> ``wf.run/`` beside it, so that running it again after a crash resumes."""
     return workflow.with_name(workflow.stem + ".run")
-
-
-def _instance(path: Path, scale: float | None) -> Instance | None:
-    """The WfCommons instance in ``path`` with its runtimes scaled, or None for a YAML file."""
-    from hpcsched.runtime.wfformat import WfFormatError, is_wfformat, read_instance
-
-    if not is_wfformat(path):
-        if scale is not None:
-            fail(f"--scale applies to a WfCommons instance (.json); {path} is not one")
-        return None
-    if scale is not None and not scale > 0:
-        fail(f"--scale {scale:g}: give a positive factor, e.g. 0.01")
-    try:
-        instance = read_instance(path, 1.0 if scale is None else scale)
-    except WfFormatError as exc:
-        fail(str(exc))
-    # a sleep stands in for each task: the recorded peak memory would become its address-space
-    # limit (the executors enforce ``mem``), which kills a sleep given a few megabytes
-    tasks = [task.model_copy(update={"mem": 0.0}) for task in instance.tasks]
-    return replace(instance, tasks=tasks)
 
 
 def run(
@@ -174,7 +151,7 @@ def run(
 
         plan_only(workflow, work_dir, chosen_policy, make_pool(None, cpus, gpus, mem), as_json)
         return
-    instance = _instance(workflow, scale)
+    instance = wfcommons_instance(workflow, scale)
     runner = make_executor(
         executor, dask_address, dask_workers, slurm_mode, partition_for(ctx, slurm_mode, partition)
     )
@@ -183,6 +160,8 @@ def run(
         if instance is None:
             loaded = load_workflow(workflow, pool, work_dir, tc, output_dir)
             transfers = None
+            for note in loaded.notes:  # what the workflow asks for that is ignored here
+                typer.echo(f"hpcsched: warning: {note}", err=True)
             if loaded.data is not None:
                 loaded.data.stage_in()  # Pegasus replicas linked into the work directory
         else:
