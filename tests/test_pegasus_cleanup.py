@@ -94,6 +94,21 @@ def test_a_failed_reader_keeps_the_file_and_the_resume_cleans_it(tmp_path: Path)
     assert not (tmp_path / "work" / "x.txt").exists()
 
 
+def test_a_run_killed_after_the_cleanup_resumes_without_its_producer(tmp_path: Path) -> None:
+    chain(tmp_path)
+    once = f"[ -e {tmp_path}/killed ] || {{ touch {tmp_path}/killed; kill -9 $PPID; }}\n"
+    program(tmp_path / "bin" / "c", once + 'cat "$1" > "$2"\n')  # kills the runtime once
+    killed = hpcsched("run", tmp_path / "chain.yml", "--work-dir", tmp_path / "work")
+    assert killed.returncode == -9
+    assert not (tmp_path / "work" / "x.txt").exists()  # b succeeded before c killed the run
+    resumed, summary = run(tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "re-run" not in resumed.stderr
+    assert ran(tmp_path) == ["a", "b", "c", "c"]  # only the killed task ran again
+    assert (summary["replayed"], summary["succeeded"]) == (2, 3)
+    assert (tmp_path / "out" / "z.txt").read_text() == "data\n"
+
+
 def test_cleanup_none_keeps_intermediates(tmp_path: Path) -> None:
     chain(tmp_path)
     done, summary = run(tmp_path, "--cleanup", "none")
@@ -132,3 +147,29 @@ def test_plain_workflows_keep_their_files_unless_asked(tmp_path: Path) -> None:
     assert bad.stderr.strip() == (
         "hpcsched: error: --cleanup always: give none (keep every file) or inplace"
     )
+
+
+def test_the_plan_frees_a_file_only_when_its_producer_and_every_reader_succeeded() -> None:
+    from hpcsched.campaigns.task import Task
+    from hpcsched.runtime.cleanup import cleanup_for, plan_cleanup
+
+    def task(tid: str, inputs: list[str], outputs: list[str]) -> Task:
+        return Task(id=tid, command="true", inputs=inputs, outputs=outputs)
+
+    tasks = [
+        task("a", [], ["./x", "log"]),
+        task("b", ["x"], ["y"]),
+        task("c", ["x"], ["z"]),
+        task("d", ["log"], ["log"]),  # log has two writers: never deleted
+        task("e", [], ["unread"]),
+    ]
+    plan = plan_cleanup(tasks, {"x", "log", "unread"})
+    assert plan.readers == {"x": frozenset({"b", "c"}), "unread": frozenset()}
+    assert plan.due({"a", "b"}) == []
+    assert plan.due({"a", "b", "c"}) == ["x"]
+    assert plan.due({"e"}) == ["unread"]  # no reader: gone once written, as Pegasus does
+    assert plan.files_of(tasks[2]) == ["x"]
+    assert cleanup_for(tasks, None, None) is None  # the project's format keeps every file
+    assert cleanup_for(tasks, {"x"}, "none") is None
+    asked = cleanup_for(tasks, None, "inplace")  # outputs another task reads, one writer
+    assert asked is not None and set(asked.producer) == {"x"}
