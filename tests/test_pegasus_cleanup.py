@@ -173,3 +173,9 @@ def test_the_plan_frees_a_file_only_when_its_producer_and_every_reader_succeeded
     assert cleanup_for(tasks, {"x"}, "none") is None
     asked = cleanup_for(tasks, None, "inplace")  # outputs another task reads, one writer
     assert asked is not None and set(asked.producer) == {"x"}
+
+
+def test_run_help_documents_cleanup() -> None:
+    shown = hpcsched("run", "--help").stdout
+    assert "--cleanup" in shown and "none|inplace" in shown
+    assert "default: inplace for Pegasus" in " ".join(shown.replace("│", " ").split())

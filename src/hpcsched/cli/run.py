@@ -86,7 +86,8 @@ def run(
             metavar="none|inplace",
             help="inplace: delete an intermediate file from the work directory once every job "
             "reading it succeeded (Pegasus' stageOut: false outputs; for other workflows the "
-            "outputs another job reads); none: keep them [default: inplace for Pegasus, else none]",
+            "outputs another job reads); none: keep them (default: inplace for Pegasus "
+            "workflows, none for others)",
         ),
     ] = None,
     as_json: JsonOpt = False,
