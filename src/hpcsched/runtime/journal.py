@@ -54,6 +54,7 @@ EVENT_KINDS: dict[str, tuple[bool, bool]] = {  # kind: (needs task_id, needs att
     "cancelled": (True, False),
     "interrupted": (True, True),
     "invalidated": (True, False),  # succeeded, but to be done again (runtime/invalidate.py)
+    "cleaned": (True, False),  # an intermediate output of the task deleted (runtime/cleanup.py)
     "run-ended": (False, False),
 }
 
@@ -195,6 +196,7 @@ class TaskRecord:
     attempts: list[AttemptRecord] = field(default_factory=list)
     state: TaskRecordState = "waiting"
     failure: tuple[str, str, str] | None = None  # reason, message, root task id
+    cleaned: set[str] = field(default_factory=set)  # outputs deleted since its last success
 
     @property
     def last_attempt(self) -> AttemptRecord | None:
@@ -391,6 +393,7 @@ def _apply(
         attempt.result = TaskResult.model_validate(data)
         if attempt.result.ok:  # a success stands even if a cancel raced it
             rec.state, rec.failure = "succeeded", None
+            rec.cleaned.clear()  # its outputs were written again
         elif rec.state not in _FINAL:
             rec.state = "waiting"
     elif kind == "retry" and rec.state not in _FINAL:
@@ -405,5 +408,7 @@ def _apply(
         attempt.interrupted = True  # (an attempt that has its final word cannot be interrupted)
         if rec.state == "running":
             rec.state = "waiting"
+    elif kind == "cleaned":
+        rec.cleaned.add(str(data.get("file", "")))
     elif kind == "invalidated" and rec.state == "succeeded":
         rec.state = "waiting"  # its success no longer counts: replayed never, run again
