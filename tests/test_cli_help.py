@@ -9,6 +9,7 @@ import sys
 from importlib.metadata import version
 from typing import Any
 
+import click
 import pytest
 import typer.main
 from typer.testing import CliRunner
@@ -84,3 +85,29 @@ def test_show_completion_prints_a_script_for_hpcsched() -> None:
         env=completing,
     )
     assert done.stdout.split() == ["--minimize"]
+
+
+def test_every_help_paragraph_flows_as_one_text() -> None:
+    """Typer joins the lines of a docstring's first paragraph only; the others were drawn with
+    their source line breaks and wrapped again by Rich ("folder, stderr" / "and stdout tails")."""
+    from hpcsched.cli.options import reflow
+
+    assert reflow("Short.\n\nOne paragraph\nin two lines.\n\n  indented\n  kept") == (
+        "Short.\n\nOne paragraph in two lines.\n\n  indented\n  kept"
+    )
+    root = typer.main.get_command(app)
+    seen = 0
+    with click.Context(root) as ctx:
+        stack: list[tuple[Any, click.Context]] = [(root, ctx)]
+        while stack:
+            group, parent = stack.pop()
+            for name in getattr(group, "commands", {}):
+                command = group.get_command(parent, name)
+                for paragraph in (command.help or "").split("\n\n")[1:]:
+                    lines = paragraph.splitlines()
+                    assert len(lines) == 1 or any(
+                        line.startswith(("\b", " ", "-", "*", "$")) for line in lines
+                    ), (name, paragraph)
+                    seen += 1
+                stack.append((command, click.Context(command, parent=parent)))
+    assert seen > 10

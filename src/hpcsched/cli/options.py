@@ -7,6 +7,7 @@ JsonOpt`` in every command that prints JSON). Options only one command has stay 
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,11 +42,26 @@ class Group(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is not None:  # a command builds its help option once and keeps it
+            command.help = reflow(command.help)
             _quiet(command.get_help_option(ctx))
             for param in command.params:
                 if getattr(param, "is_flag", False):
                     _quiet(param)
         return command
+
+
+def reflow(text: str | None) -> str | None:
+    """A docstring's paragraphs as flowing text: Typer joins the lines of the first paragraph
+    only, so the others kept their source line breaks and Rich wrapped them again, raggedly.
+    A paragraph with an indented or bulleted line, or click's no-rewrap mark, keeps its lines."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    kept = ("\b", " ", "-", "*", "$")
+    return "\n\n".join(
+        p if any(line.startswith(kept) for line in p.splitlines()) else p.replace("\n", " ")
+        for p in paragraphs
+    )
 
 
 def _quiet(option: Any) -> Any:
