@@ -13,6 +13,14 @@ from collections.abc import Callable, Iterable
 from itertools import accumulate
 from operator import add, le, sub
 
+try:  # the compiled loops (issue 16); the Python loops below are their reference
+    from hpcsched.core import _profile_scan
+except ImportError:  # pragma: no cover - an uncompiled checkout
+    _profile_scan = None  # type: ignore[assignment]
+
+#: the compiled loops, or ``None`` for the Python ones (conservative's hole scan reads it too)
+compiled_scan = _profile_scan
+
 Vector = tuple[float, ...]
 
 
@@ -166,8 +174,11 @@ class Profile:
         i = self._split(start)
         j = self._split(end)
         free = self.free
-        for k in range(i, j):
-            free[k] = op(free[k], request)
+        if compiled_scan is not None and type(request) is tuple:
+            compiled_scan.add_to_steps(free, i, j, request, op is plus)
+        else:
+            for k in range(i, j):
+                free[k] = op(free[k], request)
         for k in (j, i):
             if 0 < k < len(free) and free[k] == free[k - 1]:
                 del self.times[k]
@@ -197,9 +208,21 @@ class Profile:
         The request must fit in the final step (the idle machine), otherwise this never ends:
         callers refuse such requests up front.
         """
+        k = self._index(after)
+        if compiled_scan is not None and type(request) is tuple:
+            found = compiled_scan.earliest_start(self.times, self.free, request, duration, after, k)
+            if found is None:
+                raise ValueError(f"request {request} never fits in capacity {self.free[-1]}")
+            return found
+        return self.earliest_start_by_scan(request, duration, after, k)
+
+    def earliest_start_by_scan(
+        self, request: Vector, duration: float, after: float, k: int
+    ) -> float:
+        """The Python loop of :meth:`earliest_start` from step ``k`` (the one holding at
+        ``after``): the reference the compiled scan is pinned to."""
         times, free = self.times, self.free
         last = len(times) - 1
-        k = self._index(after)
         candidate = after
         while True:
             ok = True

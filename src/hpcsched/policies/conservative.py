@@ -26,11 +26,12 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_left, insort
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter, le
 from typing import Any
 
+from hpcsched.core import profile as profile_module
 from hpcsched.core.profile import Profile, Vector, fits
 from hpcsched.policies.view import Decision, SchedulerView, WaitingJob
 
@@ -41,7 +42,9 @@ class Holes:
     hole are not propagated to it (that cost a scan of every hole per reservation); instead a
     hole is measured again when it is asked about, and one that no longer has room for the
     smallest waiting request is dropped for good (what it holds only shrinks; capacity that
-    comes back later makes a newer hole, whose ``most`` covers it)."""
+    comes back later makes a newer hole, whose ``most`` covers it). Only the holes measured are
+    dropped: one whose recorded ``most`` already has no room is never offered to a job, so
+    leaving it in the list changes nothing but spares a pass over every hole."""
 
     __slots__ = ("items",)
 
@@ -66,21 +69,36 @@ class Holes:
         for ``request`` somewhere inside it; ``None`` when there is none."""
         items = self.items
         found: float | None = None
-        dead = False
-        for hole in items:
-            if hole[0] >= end:
-                break
-            if hole[1] <= since or not all(map(le, request, hole[3])):
-                continue
+        dead: list[int] = []
+        for k in self._candidates(since, end, request):
+            hole = items[k]
             hole[3] = most = profile.max_free(hole[0], hole[2])
             if fits(request, most):
                 found = hole[0]
                 break
             if smallest is not None and not fits(smallest, most):
-                dead = True
-        if dead and smallest is not None:
-            self.items = [hole for hole in items if fits(smallest, hole[3])]
+                dead.append(k)
+        for k in reversed(dead):
+            del items[k]
         return found
+
+    def _candidates(self, since: int, end: float, request: Vector) -> Iterator[int]:
+        """The positions of the holes starting before ``end``, newer than ``since``, whose
+        recorded ``most`` may hold ``request``, in start order (the compiled scan when there is
+        one)."""
+        items = self.items
+        compiled_scan = profile_module.compiled_scan
+        if compiled_scan is None or type(request) is not tuple:
+            for k, hole in enumerate(items):
+                if hole[0] >= end:
+                    return
+                if hole[1] > since and all(map(le, request, hole[3])):
+                    yield k
+            return
+        k = compiled_scan.next_hole(items, 0, end, since, request)
+        while k >= 0:
+            yield k
+            k = compiled_scan.next_hole(items, k + 1, end, since, request)
 
 
 #: a running job as the plan sees it: id, request, expected end under the policy's release rule

@@ -1,0 +1,127 @@
+# cython: boundscheck=False, wraparound=False
+"""The availability profile's inner loops, compiled: the earliest start of a request, a request
+taken from or given back to a range of steps, and the first hole of returned capacity that may
+help a reservation.
+
+They read the profile's own lists (step times, free vectors as tuples) and return what the
+Python loops in :mod:`hpcsched.core.profile` and :mod:`hpcsched.policies.conservative` return,
+value for value: two floats are compared as C doubles (the same comparison Python makes), any
+other number through Python's own ``<=``, so an int amount is compared exactly too. Conservative
+backfilling spends most of a re-fit in these loops (issue 16).
+"""
+
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact, PyFloat_FromDouble
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.object cimport Py_LE, PyObject_RichCompareBool
+from cpython.ref cimport Py_INCREF, PyObject
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
+
+
+cdef inline bint _fits(tuple request, object free) except -1:
+    """``request`` fits in ``free`` component by component (the lengths are checked)."""
+    cdef Py_ssize_t n = PyTuple_GET_SIZE(request), i
+    cdef object a, b
+    if type(free) is not tuple or PyTuple_GET_SIZE(free) != n:
+        from hpcsched.core.profile import fits
+
+        return fits(request, free)  # raises the one-line length error
+    for i in range(n):
+        a = <object>PyTuple_GET_ITEM(request, i)
+        b = <object>PyTuple_GET_ITEM(free, i)
+        if PyFloat_CheckExact(a) and PyFloat_CheckExact(b):
+            if not PyFloat_AS_DOUBLE(a) <= PyFloat_AS_DOUBLE(b):
+                return False
+        elif not PyObject_RichCompareBool(a, b, Py_LE):
+            return False
+    return True
+
+
+cdef inline bint _at_or_after(object t, object candidate, object duration) except -1:
+    """``t >= candidate + duration``, as Python computes it."""
+    if PyFloat_CheckExact(t) and PyFloat_CheckExact(candidate) and PyFloat_CheckExact(duration):
+        return PyFloat_AS_DOUBLE(t) >= PyFloat_AS_DOUBLE(candidate) + PyFloat_AS_DOUBLE(duration)
+    return t >= candidate + duration
+
+
+def earliest_start(list times, list free, tuple request, object duration, object after,
+                   Py_ssize_t k):
+    """:meth:`Profile.earliest_start` from step ``k`` (the step that holds at ``after``);
+    returns ``after`` or the step time where the request first fits for ``duration``.
+    ``None`` when it never fits (the caller raises)."""
+    cdef Py_ssize_t last = PyList_GET_SIZE(times) - 1
+    cdef object candidate = after
+    cdef bint ok
+    while True:
+        ok = True
+        while True:
+            if not _fits(request, <object>PyList_GET_ITEM(free, k)):
+                ok = False
+                break
+            if k == last or _at_or_after(<object>PyList_GET_ITEM(times, k + 1), candidate,
+                                         duration):
+                break
+            k += 1
+        if ok:
+            return candidate
+        if k == last:
+            return None
+        k += 1
+        candidate = <object>PyList_GET_ITEM(times, k)
+
+
+def next_hole(list items, Py_ssize_t k, object end, object since, tuple request):
+    """From position ``k`` of the holes (``[start, seq, end, most]`` by start), the position of
+    the first hole starting before ``end``, newer than ``since``, whose recorded ``most`` may
+    hold ``request``; -1 when there is none."""
+    cdef Py_ssize_t n = PyList_GET_SIZE(items)
+    cdef list hole
+    cdef bint fast = PyFloat_CheckExact(end)
+    cdef double stop = PyFloat_AS_DOUBLE(end) if fast else 0.0
+    cdef object start
+    while k < n:
+        hole = <list>PyList_GET_ITEM(items, k)
+        start = <object>PyList_GET_ITEM(hole, 0)
+        if fast and PyFloat_CheckExact(start):
+            if PyFloat_AS_DOUBLE(start) >= stop:
+                return -1
+        elif start >= end:
+            return -1
+        if <object>PyList_GET_ITEM(hole, 1) > since and _fits(
+            request, <object>PyList_GET_ITEM(hole, 3)
+        ):
+            return k
+        k += 1
+    return -1
+
+
+def add_to_steps(list free, Py_ssize_t i, Py_ssize_t j, tuple request, bint give):
+    """``free[k] = free[k] + request`` (``give``) or ``- request`` for ``i <= k < j``, as
+    :func:`hpcsched.core.profile.plus` and ``minus`` compute them; a step of another length,
+    or an amount that is not a float, goes through those functions."""
+    from hpcsched.core.profile import minus, plus
+
+    cdef Py_ssize_t n = PyTuple_GET_SIZE(request), k, d
+    cdef object step, a, b, value
+    cdef tuple out
+    cdef double x
+    for k in range(i, j):
+        step = <object>PyList_GET_ITEM(free, k)
+        out = None
+        if type(step) is tuple and PyTuple_GET_SIZE(step) == n:
+            out = PyTuple_New(n)
+            for d in range(n):
+                a = <object>PyTuple_GET_ITEM(step, d)
+                b = <object>PyTuple_GET_ITEM(request, d)
+                if not (PyFloat_CheckExact(a) and PyFloat_CheckExact(b)):
+                    out = None
+                    break
+                if give:
+                    x = PyFloat_AS_DOUBLE(a) + PyFloat_AS_DOUBLE(b)
+                else:
+                    x = PyFloat_AS_DOUBLE(a) - PyFloat_AS_DOUBLE(b)
+                value = PyFloat_FromDouble(x)
+                Py_INCREF(value)
+                PyTuple_SET_ITEM(out, d, value)
+        if out is None:
+            out = plus(step, request) if give else minus(step, request)
+        free[k] = out
