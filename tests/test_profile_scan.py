@@ -7,6 +7,7 @@ simulation with float ones, processors and memory) with the compiled loops and w
 from __future__ import annotations
 
 import math
+import random
 from operator import le
 
 import pytest
@@ -158,3 +159,28 @@ def test_schedules_are_those_of_the_python_loops(jobs: list[Job]) -> None:
             python = [replay_reference(jobs, policy), campaign_sim(jobs, policy)]
         for a, b in zip(compiled, python, strict=True):
             assert a.start == b.start and a.end == b.end
+
+
+def test_a_long_queue_with_early_ends_gets_the_schedule_of_the_python_loops() -> None:
+    """Hundreds of jobs queued at once, most ending well before their estimates: long cascades
+    of re-fits, thousands of holes (the benchmark's case, smaller)."""
+    rng = random.Random(16)
+    jobs = []
+    for i in range(300):
+        estimate = float(rng.choice([10, 17, 30, 59]))
+        jobs.append(
+            Job(
+                submit=float(i // 100),
+                runtime=rng.choice([estimate, estimate / 3, 1.0, 0.5]),
+                estimate=estimate,
+                cpus=rng.choice([1, 1, 2, 3, CPUS]),
+                mem=float(rng.choice([0, 8, 32])),
+                cls=0,
+            )
+        )
+    policy = PRESETS["conservative"]
+    compiled = campaign_sim(jobs, policy)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(profile_module, "compiled_scan", None)
+        python = campaign_sim(jobs, policy)
+    assert compiled.start == python.start

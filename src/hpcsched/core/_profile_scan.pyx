@@ -125,3 +125,42 @@ def add_to_steps(list free, Py_ssize_t i, Py_ssize_t j, tuple request, bint give
         if out is None:
             out = plus(step, request) if give else minus(step, request)
         free[k] = out
+
+
+def first_room(list items, Py_ssize_t k, object end, tuple request):
+    """From position ``k`` of the holes, the position of the first hole whose recorded ``most``
+    may hold ``request`` or that starts at or after ``end`` (the length when there is none)."""
+    cdef Py_ssize_t n = PyList_GET_SIZE(items)
+    cdef list hole
+    cdef object start
+    cdef bint fast = PyFloat_CheckExact(end)
+    cdef double stop = PyFloat_AS_DOUBLE(end) if fast else 0.0
+    while k < n:
+        hole = <list>PyList_GET_ITEM(items, k)
+        start = <object>PyList_GET_ITEM(hole, 0)
+        if fast and PyFloat_CheckExact(start):
+            if PyFloat_AS_DOUBLE(start) >= stop:
+                return k
+        elif start >= end:
+            return k
+        if _fits(request, <object>PyList_GET_ITEM(hole, 3)):
+            return k
+        k += 1
+    return n
+
+
+def position(list items, object start, object seq):
+    """The first position whose hole is not before ``(start, seq)`` (holes are in start order,
+    equal starts in ``seq`` order)."""
+    cdef Py_ssize_t lo = 0, hi = PyList_GET_SIZE(items), mid
+    cdef list hole
+    cdef object s
+    while lo < hi:
+        mid = (lo + hi) // 2
+        hole = <list>PyList_GET_ITEM(items, mid)
+        s = <object>PyList_GET_ITEM(hole, 0)
+        if s < start or (s == start and <object>PyList_GET_ITEM(hole, 1) < seq):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

@@ -35,6 +35,8 @@ from hpcsched.core import profile as profile_module
 from hpcsched.core.profile import Profile, Vector, fits
 from hpcsched.policies.view import Decision, SchedulerView, WaitingJob
 
+_AFTER_ALL = (math.inf, -1)  # a ``(start, seq)`` after every hole
+
 
 class Holes:
     """Capacity that came back: ``[start, seq, end, most]`` per hole, kept in start order;
@@ -44,15 +46,31 @@ class Holes:
     smallest waiting request is dropped for good (what it holds only shrinks; capacity that
     comes back later makes a newer hole, whose ``most`` covers it). Only the holes measured are
     dropped: one whose recorded ``most`` already has no room is never offered to a job, so
-    leaving it in the list changes nothing but spares a pass over every hole."""
+    leaving it in the list changes nothing but spares a pass over every hole.
 
-    __slots__ = ("items",)
+    The queue holds a few request shapes, and after an early end thousands of holes have no
+    room for a given one: ``clear[request]`` is a ``(start, seq)`` before which no hole's ``most``
+    holds that request, so its scans begin there. A hole added or measured again with room for
+    a shape moves that shape's mark back to it (a new measure may be higher than the old one:
+    capacity given back inside the hole since)."""
+
+    __slots__ = ("clear", "items")
 
     def __init__(self) -> None:
-        self.items: list[list[Any]] = []  # [start, seq, end, most], by start
+        self.items: list[list[Any]] = []  # [start, seq, end, most], by start, then seq
+        self.clear: dict[Vector, tuple[float, int]] = {}
 
     def add(self, seq: int, start: float, end: float, most: Vector) -> None:
-        insort(self.items, [start, seq, end, most], key=itemgetter(0))
+        hole = [start, seq, end, most]
+        insort(self.items, hole, key=itemgetter(0))
+        self._opened(hole)
+
+    def _opened(self, hole: list[Any]) -> None:
+        """``hole`` may have room: no shape's mark may stay past it."""
+        clear, key, most = self.clear, (hole[0], hole[1]), hole[3]
+        for request, until in clear.items():
+            if key < until and all(map(le, request, most)):
+                clear[request] = key
 
     def keep(self, predicate: Callable[[list[Any]], bool]) -> None:
         self.items = [hole for hole in self.items if predicate(hole)]
@@ -73,6 +91,7 @@ class Holes:
         for k in self._candidates(since, end, request):
             hole = items[k]
             hole[3] = most = profile.max_free(hole[0], hole[2])
+            self._opened(hole)
             if fits(request, most):
                 found = hole[0]
                 break
@@ -95,7 +114,11 @@ class Holes:
                 if hole[1] > since and all(map(le, request, hole[3])):
                     yield k
             return
-        k = compiled_scan.next_hole(items, 0, end, since, request)
+        until = self.clear.get(request)
+        k = 0 if until is None else compiled_scan.position(items, *until)
+        k = compiled_scan.first_room(items, k, end, request)
+        self.clear[request] = (items[k][0], items[k][1]) if k < len(items) else _AFTER_ALL
+        k = compiled_scan.next_hole(items, k, end, since, request)
         while k >= 0:
             yield k
             k = compiled_scan.next_hole(items, k + 1, end, since, request)
