@@ -89,6 +89,30 @@ def test_adding_to_steps_equals_plus_and_minus(
     assert bits(got) == bits(expected)
 
 
+@settings(max_examples=300, deadline=None)
+@given(case=profiles(), data=st.data())
+def test_a_range_taken_or_given_and_the_most_free_equal_the_python_loops(
+    case: tuple[Profile, int], data: st.DataObject
+) -> None:
+    profile, dims = case
+    request = tuple(data.draw(AMOUNTS) for _ in range(dims))
+    start = profile.times[0] + data.draw(TIMES)
+    end = start + data.draw(TIMES) if data.draw(st.booleans()) else data.draw(TIMES)
+    until = max(start, end)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(profile_module, "compiled_scan", None)
+        expected_most = profile.max_free(start, until)
+    assert bits([profile.max_free(start, until)]) == bits([expected_most])
+    for op in ("give", "take"):
+        compiled, python = profile.copy(), profile.copy()
+        getattr(compiled, op)(start, end, request)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(profile_module, "compiled_scan", None)
+            getattr(python, op)(start, end, request)
+        assert compiled.times == python.times
+        assert bits(compiled.free) == bits(python.free)
+
+
 def test_a_request_of_another_length_is_refused_in_one_line() -> None:
     profile = Profile(0.0, (4.0, 8.0))
     with pytest.raises(ValueError, match="different lengths"):

@@ -12,7 +12,7 @@ backfilling spends most of a re-fit in these loops (issue 16).
 
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact, PyFloat_FromDouble
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.object cimport Py_LE, PyObject_RichCompareBool
+from cpython.object cimport Py_LE, Py_LT, PyObject_RichCompareBool
 from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 
@@ -164,3 +164,79 @@ def position(list items, object start, object seq):
         else:
             hi = mid
     return lo
+
+
+cdef inline bint _less(object a, object b) except -1:
+    if PyFloat_CheckExact(a) and PyFloat_CheckExact(b):
+        return PyFloat_AS_DOUBLE(a) < PyFloat_AS_DOUBLE(b)
+    return PyObject_RichCompareBool(a, b, Py_LT)
+
+
+cdef Py_ssize_t _index(list times, object t) except -1:
+    """The step that holds at ``t``: ``max(0, bisect_right(times, t) - 1)``."""
+    cdef Py_ssize_t lo = 0, hi = PyList_GET_SIZE(times), mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _less(t, <object>PyList_GET_ITEM(times, mid)):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo - 1 if lo > 0 else 0
+
+
+cdef Py_ssize_t _split(list times, list free, object t) except -1:
+    """:meth:`Profile._split`: a step starts at ``t``; its index."""
+    cdef Py_ssize_t i = _index(times, t)
+    if <object>PyList_GET_ITEM(times, i) == t:
+        return i
+    times.insert(i + 1, t)
+    free.insert(i + 1, <object>PyList_GET_ITEM(free, i))
+    return i + 1
+
+
+def add_range(list times, list free, object start, object end, tuple request, bint give):
+    """:meth:`Profile._add_range` with ``plus`` (``give``) or ``minus``: the request on
+    ``[start, end)``, then equal neighbours at both ends merged."""
+    cdef Py_ssize_t i, j, k
+    if end <= start:
+        return
+    i = _split(times, free, start)
+    j = _split(times, free, end)
+    add_to_steps(free, i, j, request, give)
+    for k in (j, i):
+        if 0 < k < PyList_GET_SIZE(free) and (
+            <object>PyList_GET_ITEM(free, k) == <object>PyList_GET_ITEM(free, k - 1)
+        ):
+            del times[k]
+            del free[k]
+
+
+def max_free(list times, list free, object start, object end):
+    """:meth:`Profile.max_free`: component by component, the most free on ``[start, end)``
+    (the first of equal values, as ``max`` keeps it)."""
+    cdef Py_ssize_t i = _index(times, start), lo = 0, hi = PyList_GET_SIZE(times), mid, k, d, n
+    cdef tuple first, step, out
+    cdef object best, value
+    while lo < hi:  # bisect_left(times, end)
+        mid = (lo + hi) // 2
+        if _less(<object>PyList_GET_ITEM(times, mid), end):
+            lo = mid + 1
+        else:
+            hi = mid
+    first = <tuple>PyList_GET_ITEM(free, i)
+    if lo <= i + 1:
+        return first
+    n = PyTuple_GET_SIZE(first)
+    out = PyTuple_New(n)
+    for d in range(n):
+        best = <object>PyTuple_GET_ITEM(first, d)
+        for k in range(i + 1, lo):
+            step = <tuple>PyList_GET_ITEM(free, k)
+            if PyTuple_GET_SIZE(step) != n:
+                raise ValueError("profile steps of different lengths")
+            value = <object>PyTuple_GET_ITEM(step, d)
+            if _less(best, value):
+                best = value
+        Py_INCREF(best)
+        PyTuple_SET_ITEM(out, d, best)
+    return out

@@ -169,16 +169,16 @@ class Profile:
     def _add_range(
         self, start: float, end: float, request: Vector, op: Callable[[Vector, Vector], Vector]
     ) -> None:
+        if compiled_scan is not None and type(request) is tuple:
+            compiled_scan.add_range(self.times, self.free, start, end, request, op is plus)
+            return
         if end <= start:
             return
         i = self._split(start)
         j = self._split(end)
         free = self.free
-        if compiled_scan is not None and type(request) is tuple:
-            compiled_scan.add_to_steps(free, i, j, request, op is plus)
-        else:
-            for k in range(i, j):
-                free[k] = op(free[k], request)
+        for k in range(i, j):
+            free[k] = op(free[k], request)
         for k in (j, i):
             if 0 < k < len(free) and free[k] == free[k - 1]:
                 del self.times[k]
@@ -195,6 +195,8 @@ class Profile:
 
     def max_free(self, start: float, end: float) -> Vector:
         """Component by component, the most that is free at any instant of ``[start, end)``."""
+        if compiled_scan is not None:
+            return compiled_scan.max_free(self.times, self.free, start, end)
         i = self._index(start)
         j = bisect_left(self.times, end)
         return tuple(map(max, *self.free[i : max(j, i + 1)])) if j > i + 1 else self.free[i]

@@ -86,6 +86,8 @@ class Holes:
         """The earliest start of a hole newer than ``since``, starting before ``end``, with room
         for ``request`` somewhere inside it; ``None`` when there is none."""
         items = self.items
+        if not items:  # the common case after ends at their estimates
+            return None
         found: float | None = None
         dead: list[int] = []
         for k in self._candidates(since, end, request):
