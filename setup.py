@@ -1,4 +1,4 @@
-"""The compiled kernels (simulation, knapsack DP, sacct line scan, synthetic dump's node sweep);
+"""The compiled kernels (simulation, profile scans, knapsack DP, sacct line scan, synthetic dump's node sweep);
 metadata: pyproject.toml."""
 
 import sys
@@ -16,6 +16,12 @@ extensions = [
         "hpcsched.sim._fastsim",
         ["src/hpcsched/sim/_fastsim.pyx"],
         include_dirs=[np.get_include()],
+        extra_compile_args=FLAGS,
+    ),
+    # the availability profile's earliest-start scan and conservative's hole scan (issue 16)
+    Extension(
+        "hpcsched.core._profile_scan",
+        ["src/hpcsched/core/_profile_scan.pyx"],
         extra_compile_args=FLAGS,
     ),
     # the knapsack DP's inner loop; its C carries target_clones for AVX-512/AVX2 itself

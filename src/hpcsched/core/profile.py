@@ -13,6 +13,14 @@ from collections.abc import Callable, Iterable
 from itertools import accumulate
 from operator import add, le, sub
 
+try:  # the compiled loops (issue 16); the Python loops below are their reference
+    from hpcsched.core import _profile_scan
+except ImportError:  # pragma: no cover - an uncompiled checkout
+    _profile_scan = None  # type: ignore[assignment]
+
+#: the compiled loops, or ``None`` for the Python ones (conservative's hole scan reads it too)
+compiled_scan = _profile_scan
+
 Vector = tuple[float, ...]
 
 
@@ -161,6 +169,9 @@ class Profile:
     def _add_range(
         self, start: float, end: float, request: Vector, op: Callable[[Vector, Vector], Vector]
     ) -> None:
+        if compiled_scan is not None and type(request) is tuple:
+            compiled_scan.add_range(self.times, self.free, start, end, request, op is plus)
+            return
         if end <= start:
             return
         i = self._split(start)
@@ -184,6 +195,8 @@ class Profile:
 
     def max_free(self, start: float, end: float) -> Vector:
         """Component by component, the most that is free at any instant of ``[start, end)``."""
+        if compiled_scan is not None:
+            return compiled_scan.max_free(self.times, self.free, start, end)
         i = self._index(start)
         j = bisect_left(self.times, end)
         return tuple(map(max, *self.free[i : max(j, i + 1)])) if j > i + 1 else self.free[i]
@@ -197,9 +210,21 @@ class Profile:
         The request must fit in the final step (the idle machine), otherwise this never ends:
         callers refuse such requests up front.
         """
+        k = self._index(after)
+        if compiled_scan is not None and type(request) is tuple:
+            found = compiled_scan.earliest_start(self.times, self.free, request, duration, after, k)
+            if found is None:
+                raise ValueError(f"request {request} never fits in capacity {self.free[-1]}")
+            return found
+        return self.earliest_start_by_scan(request, duration, after, k)
+
+    def earliest_start_by_scan(
+        self, request: Vector, duration: float, after: float, k: int
+    ) -> float:
+        """The Python loop of :meth:`earliest_start` from step ``k`` (the one holding at
+        ``after``): the reference the compiled scan is pinned to."""
         times, free = self.times, self.free
         last = len(times) - 1
-        k = self._index(after)
         candidate = after
         while True:
             ok = True
