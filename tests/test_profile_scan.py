@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from hpcsched.core import profile as profile_module
 from hpcsched.core.profile import Profile, Vector, minus, plus
-from hpcsched.policies.presets import PRESETS
+from hpcsched.policies.registry import get_policy
 from invariant_drivers import CPUS, MEM, Job, campaign_sim, replay_reference
 
 scan = pytest.importorskip("hpcsched.core._profile_scan")
@@ -175,8 +175,8 @@ def workloads(draw: st.DrawFn, max_jobs: int = 30) -> list[Job]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(jobs=workloads())
 def test_schedules_are_those_of_the_python_loops(jobs: list[Job]) -> None:
-    for name in ("conservative", "slurm", "easy", "prioritybf"):
-        policy = PRESETS[name]
+    for name in ("conservative", "slurm-plan", "slurm", "easy", "prioritybf"):
+        policy = get_policy(name)
         compiled = [replay_reference(jobs, policy), campaign_sim(jobs, policy)]
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(profile_module, "compiled_scan", None)
@@ -202,7 +202,7 @@ def test_a_long_queue_with_early_ends_gets_the_schedule_of_the_python_loops() ->
                 cls=0,
             )
         )
-    policy = PRESETS["conservative"]
+    policy = get_policy("conservative")
     compiled = campaign_sim(jobs, policy)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(profile_module, "compiled_scan", None)
