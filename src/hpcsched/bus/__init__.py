@@ -9,6 +9,7 @@ it decides nothing (``shared/ARCHITECTURE.md``: an adapter called from above, ne
 
 - :mod:`.address`: ``nats://host:port/SUBJECT`` and the stream's names
 - :mod:`.server`: the local ``nats-server -js`` of ``hpcsched bus serve``
+- :mod:`.connection`: the first connection (a refused port at once), the stream made when missing
 - :mod:`.publisher`: at-least-once publishing from a background thread (bounded buffer, acks,
   retries under one ``Nats-Msg-Id``)
 - :mod:`.consumer`: replay from an offset, consumer groups, stream statistics

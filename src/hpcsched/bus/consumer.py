@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpcsched.bus.address import STREAM, BusAddress
-from hpcsched.bus.publisher import BusError, _why, connect
+from hpcsched.bus.connection import BusError, connect, why
 
 #: One event read: (stream sequence, the message's bytes).
 OnEvent = Callable[[int, bytes], None]
@@ -125,4 +125,4 @@ def run_sync(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except NatsError as exc:
-        raise BusError(_why(exc)) from None
+        raise BusError(why(exc)) from None

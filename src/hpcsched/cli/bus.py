@@ -110,9 +110,9 @@ def tail(
     Without --follow it stops once it has printed what the log holds."""
     import sys
 
+    from hpcsched.bus.connection import BusError
     from hpcsched.bus.consumer import TailOptions, run_sync
     from hpcsched.bus.consumer import tail as read_tail
-    from hpcsched.bus.publisher import BusError
 
     if from_start and from_seq is not None:
         fail("--from-start and --from SEQ: give one")
@@ -143,8 +143,8 @@ def stats(
 ) -> None:
     """What the log holds: events, bytes, first and last sequence, events per subject, and each
     consumer group's backlog."""
+    from hpcsched.bus.connection import BusError
     from hpcsched.bus.consumer import run_sync, stream_stats
-    from hpcsched.bus.publisher import BusError
 
     where = _address(address, default=">")
     try:

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from hpcsched.bus.address import AddressError, BusAddress, is_bus_target, parse_address
-from hpcsched.bus.publisher import BusError, JetStreamPublisher
+from hpcsched.bus.connection import BusError
+from hpcsched.bus.publisher import JetStreamPublisher
 from hpcsched.runtime.events import EventIds, EventSink, envelope, to_json
 
 
