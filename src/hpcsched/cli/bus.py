@@ -137,8 +137,12 @@ def tail(
 @bus_app.command()
 def stats(
     address: Annotated[
-        str, typer.Argument(metavar="nats://HOST:PORT", help="the broker")
-    ] = "nats://127.0.0.1:4222",
+        str | None,
+        typer.Argument(
+            metavar="nats://HOST:PORT",
+            help="the broker (default: $HPCSCHED_BUS_URL, else nats://127.0.0.1:4222)",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """What the log holds: events, bytes, first and last sequence, events per subject, and each
@@ -146,7 +150,8 @@ def stats(
     from hpcsched.bus.connection import BusError
     from hpcsched.bus.consumer import run_sync, stream_stats
 
-    where = _address(address, default=">")
+    default = os.environ.get("HPCSCHED_BUS_URL") or "nats://127.0.0.1:4222"
+    where = _address(address or default, default=">")
     try:
         found = run_sync(stream_stats(where))
     except BusError as exc:
