@@ -32,8 +32,9 @@ from hpcsched.bus.connection import connect, why
 
 #: At close, a broker away this long is not waited for any more.
 GRACE_S = 1.0
-#: How often overdue acks are looked for.
+#: How often overdue acks are looked for, and how many messages one pass handles at most.
 SWEEP_S = 0.05
+SWEEP_MAX = 2_000
 
 
 @dataclass
@@ -194,24 +195,36 @@ class JetStreamPublisher:
             self._settle(ok=1)
 
     async def _sweep(self) -> None:
-        """Resend what is overdue (same message id), fail what is past its deadline."""
+        """Resend what is overdue (same message id), fail what is past its deadline.
+
+        The work of a pass is bounded by what is due (and at most ``SWEEP_MAX``), never the whole
+        buffer: the pending messages are in the order of their last send."""
         while True:
             await asyncio.sleep(SWEEP_S)
-            now, failed = self._loop.time(), 0
-            for token, message in list(self._unacked.items()):
-                if now - message.last < self.ack_timeout:
-                    break  # kept in order of last send: none after this one is due
+            now, connected = self._loop.time(), self._connected()
+            expired: list[str] = []
+            resend: list[str] = []
+            for token, message in self._unacked.items():
+                if now - message.last < self.ack_timeout or len(expired) + len(resend) >= SWEEP_MAX:
+                    break  # none after this one is due yet
                 if now - message.first >= self.deadline:
-                    del self._unacked[token]
-                    failed += 1
-                elif self._connected():  # into a dead socket it would only fill buffers
-                    del self._unacked[token]  # to the end: the order of last sends holds
-                    message.last = now
-                    self._unacked[token] = message
-                    self.stats.retried += 1
-                    await self._send(token, message)
-            if failed:
-                self._settle(failed=failed)
+                    expired.append(token)
+                elif connected:
+                    resend.append(token)
+                else:
+                    break  # nothing is resent into a dead socket; the later ones expire later
+            for token in expired:
+                del self._unacked[token]
+            if expired:
+                self._settle(failed=len(expired))
+            for token in resend:
+                again = self._unacked.pop(token, None)  # its ack may have come meanwhile
+                if again is None:
+                    continue
+                again.last = now
+                self._unacked[token] = again  # to the end: the order of last sends holds
+                self.stats.retried += 1
+                await self._send(token, again)
 
     def _settle(self, ok: int = 0, failed: int = 0) -> None:
         with self._space:
