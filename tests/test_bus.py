@@ -190,3 +190,29 @@ def test_a_broker_that_comes_back_gets_every_event_once(
     ids = [e["event_id"] for e in events]
     assert len(ids) == len(set(ids)) == 14  # run, 4 x (submitted, started, finished), run end
     assert {e["event"] for e in events} >= {"run-started", "task-finished", "run-finished"}
+
+
+def test_serve_says_where_it_listens_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    argv = [*CLI, "bus", "serve", "--port", str(port), "--store", str(tmp_path / "log")]
+    server = subprocess.Popen(
+        argv,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a terminal
+    )
+    try:
+        assert server.stderr is not None
+        first = server.stderr.readline().strip()
+        assert first == (
+            f"bus on nats://127.0.0.1:{port} (JetStream, log in {tmp_path / 'log'}; "
+            "Ctrl-C stops it)"
+        )
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "log" / "jetstream").is_dir():
+            assert time.monotonic() < deadline, "no JetStream store was made"
+            time.sleep(0.05)
+    finally:
+        server.send_signal(signal.SIGINT)  # the server we started, by its pid
+        server.communicate(timeout=20)
+    assert server.returncode == 0

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +137,26 @@ def test_a_bad_bus_address_is_one_line(tmp_path: Path) -> None:
         "hpcsched: error: --events nats://127.0.0.1:4222/a/b: subject token 'a/b' is not "
         "allowed; dot-separated letters, digits, - and _"
     ]
+
+
+def test_tail_follows_new_events_until_ctrl_c(bus_url: str, tmp_path: Path) -> None:
+    target = f"{bus_url}/{fresh_subject('follow')}"
+    argv = [sys.executable, "-c", "from hpcsched.cli import main; main()"]
+    follower = subprocess.Popen(
+        [*argv, "bus", "tail", target, "--follow", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a terminal
+    )
+    try:
+        time.sleep(1.0)  # subscribed before the run starts (it would replay them anyway)
+        assert run_workflow(tmp_path, "live", target).returncode == 1
+        time.sleep(1.5)
+    finally:
+        follower.send_signal(signal.SIGINT)  # the consumer we started, by its pid
+        out, err = follower.communicate(timeout=20)
+    assert follower.returncode == 0 and err == ""
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events == tail(target, cwd=tmp_path)  # all of them, as the log has them
+    assert events[-1]["event"] == "run-finished"
