@@ -4,10 +4,11 @@
 
 Builds a workflow of TASKS shell tasks, each reading the outputs of up to two earlier tasks and
 writing its own output, with a line appended to executions.log every time a task body runs. Runs
-`hpcsched run` in its own process, kills it with SIGKILL after a random delay, KILLS times, then
-lets it finish. At the end it checks, from the files and the journal: every task succeeded exactly
-once, every output exists with the right content and was committed once, no attempt is left
-unfinished, and the journal folds without error. Prints the figures; exits 1 if a check fails.
+`hpcsched run` in its own process, kills it with SIGKILL at a random moment (0-0.5 s) after a
+task body of that start began, KILLS times, then lets it finish. At the end it checks, from the
+files and the journal: every task succeeded exactly once, every output exists with the right
+content and was committed once, no attempt is left unfinished, and the journal folds without
+error. Prints the figures; exits 1 if a check fails.
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ def hpcsched() -> list[str]:
     return [sys.executable, "-c", "from hpcsched.cli import main; main()"]
 
 
+def _first_body(proc: subprocess.Popen[str], log: Path, limit: float = 60.0) -> None:
+    """Wait until a task body of this start appends to ``log`` (or the process ends)."""
+    before = log.stat().st_size if log.exists() else 0
+    deadline = time.monotonic() + limit
+    while proc.poll() is None and time.monotonic() < deadline:
+        if log.exists() and log.stat().st_size > before:
+            return
+        time.sleep(0.002)
+
+
 def trial(folder: Path, tasks: int, kills: int, seed: int, cpus: int) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     workflow = write_workflow(folder, tasks, seed)
@@ -66,7 +77,11 @@ def trial(folder: Path, tasks: int, kills: int, seed: int, cpus: int) -> dict[st
     while final is None:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if killed < kills:
-            delay = rng.uniform(0.3, 0.8)  # start-up is ~0.3 s: kill while tasks run
+            # kill while tasks run: a random moment after this start's first task body began.
+            # (A delay counted from the process start lands, under load, where start-up ends,
+            # so every kill interrupted the same first tasks and spent their restart budget.)
+            _first_body(proc, folder / "executions.log")
+            delay = rng.uniform(0.0, 0.5)
             try:
                 out, err = proc.communicate(timeout=delay)
             except subprocess.TimeoutExpired:
@@ -78,7 +93,10 @@ def trial(folder: Path, tasks: int, kills: int, seed: int, cpus: int) -> dict[st
         else:
             out, err = proc.communicate(timeout=300)
         if proc.returncode != 0:
-            raise SystemExit(f"hpcsched run exited {proc.returncode}: {err.strip()[-500:]}")
+            raise SystemExit(
+                f"hpcsched run exited {proc.returncode} after {killed} kills: "
+                f"stderr {err.strip()[-500:]!r}; stdout {out.strip()[-1500:]!r}"
+            )
         final = json.loads(out.strip().splitlines()[-1])
     elapsed = time.perf_counter() - started
     return check(folder, tasks, kills=killed, restarts=restarts, elapsed=elapsed, final=final)

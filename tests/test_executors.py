@@ -258,3 +258,21 @@ def test_dask_runner_honours_a_cancel_that_overtook_its_run(tmp_path: Path) -> N
     assert result.reason == "cancelled" and not (run.workdir / "out.txt").exists()
     again = TaskResult.model_validate(asyncio.run(runner.run(attempt_spec(run))))
     assert again.ok and (run.workdir / "out.txt").read_text() == "ran\n"
+
+
+def test_local_result_that_cannot_be_read_is_lost_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hpcsched.runtime.executors import local
+
+    def unreadable(*args: object) -> TaskResult:
+        return TaskResult.model_validate({"task_id": "x", "attempt": "not a number", "ok": True})
+
+    monkeypatch.setattr(local, "_result_of", unreadable)
+    executor = LocalExecutor(1)
+    try:  # before: the done-callback raised, no result was ever reported, the pilot hung
+        result = run_one(executor, attempt(tmp_path, "sq", callable=f"{BUILTIN}:square", args=[3]))
+    finally:
+        executor.shutdown()
+    assert not result.ok and result.reason == "lost"
+    assert "its result could not be read (ValidationError" in result.message

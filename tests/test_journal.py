@@ -226,3 +226,36 @@ def test_missing_or_foreign_run_dirs(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(JournalError, match="not a journal"):
         read_journal(other)
+
+
+def test_a_kill_while_the_journal_is_created_leaves_no_tableless_journal(tmp_path: Path) -> None:
+    # found by CI: a restart refused 'journal.sqlite: damaged or not a journal (no such table:
+    # events)' after a SIGKILL between the database file's creation and its schema
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sqlite3, types
+        from pathlib import Path
+        from hpcsched.runtime import journal
+        class Killed:  # the connection of a process killed before the schema is written
+            def __init__(self, db):
+                self.db = db
+            def executescript(self, sql):
+                os.kill(os.getpid(), signal.SIGKILL)
+            def __getattr__(self, name):
+                return getattr(self.db, name)
+        def connect(*args, **kwargs):
+            return Killed(sqlite3.connect(*args, **kwargs))
+        journal.sqlite3 = types.SimpleNamespace(
+            connect=connect, DatabaseError=sqlite3.DatabaseError, Connection=sqlite3.Connection
+        )
+        journal.Journal(Path({str(tmp_path)!r}))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
+    assert proc.returncode == -9
+    assert not (tmp_path / "journal.sqlite").exists()
+    assert (tmp_path / "journal.sqlite.creating").exists()  # the side file the kill left
+    with Journal(tmp_path) as journal:  # the restart creates the journal over the leftover
+        journal.record("run-started", t=0.0, data={})
+    assert len(read_journal(tmp_path).runs) == 1
+    assert not (tmp_path / "journal.sqlite.creating").exists()

@@ -270,6 +270,7 @@ def test_crash_safety_twenty_sigkills_during_a_500_task_workflow(tmp_path: Path)
         text=True,
         timeout=600,
     )
+    assert proc.stdout.strip(), proc.stderr  # the script says why a restart was refused
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["kills"] == 20, report
     assert report["succeeded_exactly_once"] == 500

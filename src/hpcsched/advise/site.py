@@ -142,6 +142,16 @@ class Priority(BaseModel):
     favor_small: bool = Field(False, description="PriorityFavorSmall")
 
 
+class Scheduler(BaseModel):
+    """slurm.conf's ``SchedulerParameters`` that time a replay's starts
+    (:mod:`hpcsched.policies.slurm_sched`); slurm.conf(5)'s defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bf_interval: float = Field(30.0, gt=0, le=10800, description="bf_interval, seconds")
+    bf_resolution: float = Field(60.0, gt=0, le=3600, description="bf_resolution, seconds")
+
+
 class Site(BaseModel):
     """A site's submission policy: what a job may ask for, what it costs, how the queue runs."""
 
@@ -160,6 +170,7 @@ class Site(BaseModel):
         "SU", min_length=1, max_length=20, description="what a charge is counted in (SU, core-h)"
     )
     priority: Priority | None = Field(None, description="PriorityType=priority/multifactor")
+    scheduler: Scheduler | None = Field(None, description="SchedulerType=sched/backfill")
 
     @model_validator(mode="after")
     def _consistent(self) -> Site:

@@ -1,14 +1,17 @@
 """A command's input job table, through the one opener (:func:`hpcsched.workloads.load.load_jobs`),
-or one error line: skipped lines are warned about, never dropped silently."""
+or one error line: skipped lines are warned about, never dropped silently; the WfCommons instance
+``run`` replays."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpcsched.cli.errors import fail, warn_implausible, warn_malformed
 
 if TYPE_CHECKING:
+    from hpcsched.runtime.wfformat import Instance
     from hpcsched.workloads.load import LoadedTable
 
 
@@ -59,3 +62,23 @@ def open_trace(
     if not capacity:
         fail(f"{trace} does not say the machine size; pass --procs N")
     return loaded, int(capacity)
+
+
+def wfcommons_instance(path: Path, scale: float | None) -> Instance | None:
+    """The WfCommons instance in ``path`` with its runtimes scaled, or None for a YAML file."""
+    from hpcsched.runtime.wfformat import WfFormatError, is_wfformat, read_instance
+
+    if not is_wfformat(path):
+        if scale is not None:
+            fail(f"--scale applies to a WfCommons instance (.json); {path} is not one")
+        return None
+    if scale is not None and not scale > 0:
+        fail(f"--scale {scale:g}: give a positive factor, e.g. 0.01")
+    try:
+        instance = read_instance(path, 1.0 if scale is None else scale)
+    except WfFormatError as exc:
+        fail(str(exc))
+    # a sleep stands in for each task: the recorded peak memory would become its address-space
+    # limit (the executors enforce ``mem``), which kills a sleep given a few megabytes
+    tasks = [task.model_copy(update={"mem": 0.0}) for task in instance.tasks]
+    return replace(instance, tasks=tasks)

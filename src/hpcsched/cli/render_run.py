@@ -47,6 +47,7 @@ def run_summary(summary: dict[str, Any]) -> None:
         + f"{summary['retried']} retried"
         + (f", {summary['cancelled']} cancelled" if summary.get("cancelled") else "")
         + (f", {summary['replayed']} already done" if summary.get("replayed") else "")
+        + (f", {summary['cleaned']} intermediate file(s) cleaned" if summary.get("cleaned") else "")
         + f" in {summary['wall_seconds']:.1f} s ({summary['policy']}, {summary['executor']})"
     )
     for root in summary.get("root_causes") or ():

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -19,6 +18,7 @@ from hpcsched.cli.executors import (
     make_pool,
     run_progress_bar,
 )
+from hpcsched.cli.inputs import wfcommons_instance
 from hpcsched.cli.llm import DeadlineOpt, ModelOpt, UrlOpt
 from hpcsched.cli.options import (
     DaskAddressOpt,
@@ -29,9 +29,6 @@ from hpcsched.cli.options import (
     SlurmModeOpt,
     flag,
 )
-
-if TYPE_CHECKING:
-    from hpcsched.runtime.wfformat import Instance
 
 ExplainOpt = Annotated[
     bool,
@@ -48,26 +45,6 @@ RunDirArg = Annotated[Path, typer.Argument(help="a run directory (where journal.
 def default_run_dir(workflow: Path) -> Path:
     """``wf.yaml`` -> ``wf.run/`` beside it, so that running it again after a crash resumes."""
     return workflow.with_name(workflow.stem + ".run")
-
-
-def _instance(path: Path, scale: float | None) -> Instance | None:
-    """The WfCommons instance in ``path`` with its runtimes scaled, or None for a YAML file."""
-    from hpcsched.runtime.wfformat import WfFormatError, is_wfformat, read_instance
-
-    if not is_wfformat(path):
-        if scale is not None:
-            fail(f"--scale applies to a WfCommons instance (.json); {path} is not one")
-        return None
-    if scale is not None and not scale > 0:
-        fail(f"--scale {scale:g}: give a positive factor, e.g. 0.01")
-    try:
-        instance = read_instance(path, 1.0 if scale is None else scale)
-    except WfFormatError as exc:
-        fail(str(exc))
-    # a sleep stands in for each task: the recorded peak memory would become its address-space
-    # limit (the executors enforce ``mem``), which kills a sleep given a few megabytes
-    tasks = [task.model_copy(update={"mem": 0.0}) for task in instance.tasks]
-    return replace(instance, tasks=tasks)
 
 
 def run(
@@ -109,6 +86,16 @@ def run(
         Path | None,
         typer.Option(help="where a Pegasus workflow's stageOut outputs are copied after the run"),
     ] = None,
+    cleanup: Annotated[
+        str | None,
+        typer.Option(
+            metavar="none|inplace",
+            help="inplace: delete an intermediate file from the work directory once every job "
+            "reading it succeeded (Pegasus' stageOut: false outputs; for other workflows the "
+            "outputs another job reads); none: keep them (default: inplace for Pegasus "
+            "workflows, none for others)",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     events: Annotated[
         str | None,
@@ -149,6 +136,7 @@ def run(
     under a policy; run it again after a crash to resume where it stopped."""
     from hpcsched.campaigns.api import CampaignError, RequestTooLargeError, StaticWorkflow
     from hpcsched.policies.registry import get_policy
+    from hpcsched.runtime.cleanup import cleanup_for
     from hpcsched.runtime.events import RunEvents
     from hpcsched.runtime.events_bus import is_file_target
     from hpcsched.runtime.executors.local import LocalExecutor
@@ -163,6 +151,8 @@ def run(
         fail(str(exc))
     if not workflow.is_file():
         fail(f"{workflow}: no such workflow file; give the path of a .yaml workflow")
+    if cleanup not in (None, "none", "inplace"):
+        fail(f"--cleanup {cleanup}: give none (keep every file) or inplace")
     if events is not None and is_file_target(events):  # before any executor starts
         checked_output(Path(events), option="--events")
     if dry_run:
@@ -170,7 +160,7 @@ def run(
 
         plan_only(workflow, work_dir, chosen_policy, make_pool(None, cpus, gpus, mem), as_json)
         return
-    instance = _instance(workflow, scale)
+    instance = wfcommons_instance(workflow, scale)
     runner = make_executor(
         executor, dask_address, dask_workers, slurm_mode, partition_for(ctx, slurm_mode, partition)
     )
@@ -179,6 +169,8 @@ def run(
         if instance is None:
             loaded = load_workflow(workflow, pool, work_dir, tc, output_dir)
             transfers = None
+            for note in loaded.notes:  # what the workflow asks for that is ignored here
+                typer.echo(f"hpcsched: warning: {note}", err=True)
             if loaded.data is not None:
                 loaded.data.stage_in()  # Pegasus replicas linked into the work directory
         else:
@@ -215,6 +207,8 @@ def run(
         force=force,
     )
     pilot.redo, pilot.notice = redo, lambda line: typer.echo(line, err=True)  # before it runs
+    marked = loaded.intermediates if loaded.data is not None else None  # Pegasus marks its own
+    pilot.cleanup = cleanup_for(loaded.tasks, marked, cleanup)
     try:
         with run_progress_bar(len(tasks), enabled=not as_json) as progress:
             pilot.progress = progress

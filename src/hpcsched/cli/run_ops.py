@@ -75,7 +75,7 @@ def plan_only(workflow: Path, work_dir: Path | None, policy: Any, pool: Any, as_
         loaded = load_workflow(workflow, work_dir=work_dir)
     except WorkflowError as exc:
         fail(str(exc))
-    plan = dry_run(str(workflow), loaded.tasks, policy, pool)
+    plan = dry_run(str(workflow), loaded.tasks, policy, pool, loaded.notes)
     typer.echo(json.dumps(plan.as_dict()) if as_json else render_dry_run(plan))
     if plan.refused:  # as the real run would refuse it
         raise typer.Exit(1)

@@ -199,7 +199,7 @@ def simulate(
         fail("--mem sizes a workflow's machine; a trace's jobs hold no memory in the replay")
     from hpcsched.cli.render import replay_bar
     from hpcsched.policies.registry import get_policy
-    from hpcsched.sim.priority import site_age, with_age
+    from hpcsched.sim.priority import site_age, with_age, with_scheduler
     from hpcsched.sim.protocols import simulate_windows, windows_of
 
     if out is not None:  # before the replay: not a traceback after it (issue 22, finding 13)
@@ -212,7 +212,7 @@ def simulate(
     protocol = _protocol(protocol, filter_name)
     try:
         chosen = get_policy(policy, order=order, backfill=backfill, protocol=protocol)
-        chosen = with_age(chosen, site_age(the_site))
+        chosen = with_scheduler(with_age(chosen, site_age(the_site)), the_site)
         windows = windows_of(protocol, _window(window))
         with replay_bar(chosen.name, table.height, windows) as advance:
             result = simulate_windows(

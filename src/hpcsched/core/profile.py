@@ -226,6 +226,18 @@ class Profile:
         for k in range(i, j):
             self.free[k] = minus(self.free[k], request)
 
+    def hold(self, start: float, end: float, request: Vector) -> None:
+        """Take on ``[start, end)`` what of ``request`` is free, never below zero: capacity held
+        ahead of a start for a job whose processors are partly still busy (Slurm's backfill
+        reserves whole nodes from its rounded-down start, running jobs and all)."""
+        if end <= start:
+            return
+        i = self._split(start)
+        j = self._split(end)
+        for k in range(i, j):
+            held = tuple(min(r, max(f, 0)) for r, f in zip(request, self.free[k], strict=True))
+            self.free[k] = minus(self.free[k], held)
+
     def release(self, start: float, duration: float, request: Vector) -> None:
         """Give ``request`` back on ``[start, start + duration)`` (undo a reservation)."""
         if duration <= 0:

@@ -11,7 +11,10 @@ PRESETS: dict[str, BackfillPolicy] = {
     "easy-sjbf": BackfillPolicy("easy-sjbf", order="fcfs", backfill="easy", backfill_order="sjf"),
     "conservative": BackfillPolicy("conservative", order="fcfs", backfill="conservative"),
     "prioritybf": BackfillPolicy("prioritybf", order="fcfs", backfill="prioritybf"),
-    # sched/backfill under priority/multifactor: every pass plans every job in priority order
-    # (Slurm's backfill reserves for each job it tests); weights from a site file (--site)
-    "slurm": BackfillPolicy("slurm", order="multifactor", backfill="conservative", replan=True),
+    # every pass plans every job in priority order (Slurm's backfill reserves for each job it
+    # tests), after every event: the Slurm replay before its two schedulers were modelled
+    # ("slurm" is hpcsched.policies.slurm_sched); weights from a site file (--site)
+    "slurm-plan": BackfillPolicy(
+        "slurm-plan", order="multifactor", backfill="conservative", replan=True
+    ),
 }

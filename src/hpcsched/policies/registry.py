@@ -16,6 +16,7 @@ from typing import Any
 
 from hpcsched.policies.backfilling import BackfillPolicy
 from hpcsched.policies.presets import PRESETS
+from hpcsched.policies.slurm_sched import SlurmScheduler
 from hpcsched.policies.view import Policy
 
 GROUP = "hpcsched.policies"
@@ -24,6 +25,7 @@ GROUP = "hpcsched.policies"
 def registered_policies() -> dict[str, Policy]:
     """Every policy reachable by name: presets plus whatever entry points provide."""
     found: dict[str, Policy] = dict(PRESETS)
+    found["slurm"] = SlurmScheduler()  # sched/backfill's main and backfill loops
     for entry in entry_points(group=GROUP):
         loaded: Any = entry.load()
         if isinstance(loaded, dict):

@@ -9,6 +9,7 @@ pilot, driven by :func:`~hpcsched.sim.campaign.simulate_campaign`, each task las
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ class DryRun:
     refused: list[Refusal] = field(default_factory=list)
     order: list[PlannedStart] = field(default_factory=list)
     makespan: float = 0.0
+    #: what the workflow asks for that is ignored here (``FILE:LINE: ...``; the run warns too)
+    ignored: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,8 +76,11 @@ def _refusals(tasks: list[Task], pool: Pool) -> list[Refusal]:
     return refused
 
 
-def dry_run(workflow: str, tasks: list[Task], policy: Policy, pool: Pool) -> DryRun:
-    """Plan ``tasks`` (in topological order) on ``pool`` under ``policy``; run nothing."""
+def dry_run(
+    workflow: str, tasks: list[Task], policy: Policy, pool: Pool, ignored: Sequence[str] = ()
+) -> DryRun:
+    """Plan ``tasks`` (in topological order) on ``pool`` under ``policy``; run nothing.
+    ``ignored``: the loader's warnings (:attr:`~hpcsched.runtime.workflow.Workflow.notes`)."""
     refused = _refusals(tasks, pool)
     skip = {r.task for r in refused}
     runnable = [task for task in tasks if task.id not in skip]
@@ -90,6 +96,7 @@ def dry_run(workflow: str, tasks: list[Task], policy: Policy, pool: Pool) -> Dry
         refused=refused,
         order=order,
         makespan=trace.makespan,
+        ignored=list(ignored),
     )
 
 
@@ -104,6 +111,9 @@ def render_dry_run(plan: DryRun) -> str:
     if plan.refused:
         lines.append(f"refused ({len(plan.refused)}; a real run stops at the first):")
         lines += [f"  {r.task}: {r.reason}" for r in plan.refused]
+    if plan.ignored:
+        lines.append("ignored here (the workflow still runs):")
+        lines += [f"  {note}" for note in plan.ignored]
     default = duration_text(DEFAULT_RUNTIME)
     clock = f"simulated clock: each task lasts its runtime, else {default}"
     lines.append(f"start order ({plan.policy}, {clock}):")

@@ -31,6 +31,8 @@ task-cancelled      task, message
 task-interrupted    task, attempt (found unfinished after a crash; it is run again)
 task-invalidated    task, reason: it succeeded, but its command or an output changed since, or
                     it depends on such a task; a resumed run does it again
+task-cleaned        task, file: an intermediate output of the task was deleted from the work
+                    directory, every job that reads it having succeeded (``run --cleanup``)
 run-finished        tasks, succeeded, failed, blocked, cancelled, retried, replayed, wall_seconds
 ==================  ============================================================================
 
@@ -76,6 +78,7 @@ RUNTIME_EVENTS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "cancelled": ("task-cancelled", ("message",)),
     "interrupted": ("task-interrupted", ()),
     "invalidated": ("task-invalidated", ("reason",)),
+    "cleaned": ("task-cleaned", ("file",)),
     "run-ended": (
         "run-finished",
         (

@@ -12,6 +12,7 @@ invalidated stays undone until it succeeds again, even if its dependency was red
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,38 @@ def stale_tasks(
 ) -> list[Stale]:
     """The tasks of ``done`` (what the resume would replay) to run again, in the order of
     ``tasks`` (topological: a dependent after what it depends on). A task's own cause comes
-    before "depends on" (it says more)."""
+    before "depends on" (it says more).
+
+    An intermediate output deleted on purpose (journaled ``cleaned``, ``runtime/cleanup.py``) is
+    not missing, unless a task that still has to run reads it: then its producer runs again.
+    Which tasks still run depends on which are stale, so this repeats until no producer is added
+    (each pass adds one at least, so at most one pass per task)."""
+    cleaned = {rel: tid for tid, rec in record.tasks.items() for rel in rec.cleaned}
+    needed: dict[str, str] = {}  # producer of a cleaned file -> why a reader needs it again
+    while True:
+        stale = _stale(tasks, record, done, Path(work_dir), cleaned, needed)
+        runs = {task.id for task in tasks if task.id not in done or task.id in stale}
+        more: dict[str, str] = {}
+        for task in tasks:
+            for rel in task.inputs if task.id in runs else ():
+                producer = cleaned.get(os.path.normpath(rel))
+                if producer is not None and producer not in runs and producer not in needed:
+                    more.setdefault(
+                        producer, f"its output {rel} was cleaned up and {task.id} reads it"
+                    )
+        if not more:
+            return list(stale.values())
+        needed.update(more)
+
+
+def _stale(
+    tasks: list[Task],
+    record: RunRecord,
+    done: Collection[str],
+    work_dir: Path,
+    cleaned: dict[str, str],
+    needed: dict[str, str],
+) -> dict[str, Stale]:
     stale: dict[str, Stale] = {}
     # a file a later task writes again (Pegasus' inout, a log appended to) is the later task's to
     # check: its first writer's sha256 is expected to differ
@@ -47,13 +79,14 @@ def stale_tasks(
         if task.id not in done or rec is None:
             continue
         rewritten = {rel for rel in task.outputs if last_writer[rel] != task.id}
-        reason = _own_reason(task, rec, Path(work_dir), rewritten)
+        gone = {rel for rel in task.outputs if cleaned.get(os.path.normpath(rel)) == task.id}
+        reason = _own_reason(task, rec, work_dir, rewritten, gone) or needed.get(task.id)
         if reason is None:
             dep = next((d for d in task.depends if d in stale), None)
             reason = None if dep is None else f"depends on {dep}"
         if reason is not None:
             stale[task.id] = Stale(task.id, reason)
-    return list(stale.values())
+    return stale
 
 
 def changed_actions(tasks: list[Task], record: RunRecord) -> frozenset[str]:
@@ -72,7 +105,11 @@ def ran(rec: TaskRecord, attempt: AttemptRecord) -> str:
 
 
 def _own_reason(
-    task: Task, rec: TaskRecord, work_dir: Path, rewritten: Collection[str] = ()
+    task: Task,
+    rec: TaskRecord,
+    work_dir: Path,
+    rewritten: Collection[str] = (),
+    cleaned: Collection[str] = (),
 ) -> str | None:
     last = next((a for a in reversed(rec.attempts) if a.result is not None and a.result.ok), None)
     if last is None or last.result is None:
@@ -84,6 +121,8 @@ def _own_reason(
     for rel in task.outputs:
         path = work_dir / rel
         if not path.is_file():
+            if rel in cleaned:
+                continue  # deleted on purpose once its readers succeeded (runtime/cleanup.py)
             return f"its output {rel} is missing"
         if rel in rewritten:
             continue  # a later task wrote it again: that task checks its content

@@ -54,6 +54,7 @@ EVENT_KINDS: dict[str, tuple[bool, bool]] = {  # kind: (needs task_id, needs att
     "cancelled": (True, False),
     "interrupted": (True, True),
     "invalidated": (True, False),  # succeeded, but to be done again (runtime/invalidate.py)
+    "cleaned": (True, False),  # an intermediate output of the task deleted (runtime/cleanup.py)
     "run-ended": (False, False),
 }
 
@@ -79,6 +80,8 @@ class Journal:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / JOURNAL_NAME
+        if not self.path.exists():
+            _create(self.path)
         self._db = sqlite3.connect(self.path)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -193,6 +196,7 @@ class TaskRecord:
     attempts: list[AttemptRecord] = field(default_factory=list)
     state: TaskRecordState = "waiting"
     failure: tuple[str, str, str] | None = None  # reason, message, root task id
+    cleaned: set[str] = field(default_factory=set)  # outputs deleted since its last success
 
     @property
     def last_attempt(self) -> AttemptRecord | None:
@@ -253,6 +257,21 @@ class RunRecord:
 
 
 _FIX = "restore it from a backup, or run with --force to accept the loss"
+
+
+def _create(path: Path) -> None:
+    """Create an empty journal atomically: the schema is written to a side file that is renamed
+    into place, so a kill during creation never leaves a ``journal.sqlite`` without its table
+    (which a restart would have to refuse as damaged)."""
+    side = path.with_name(f"{path.name}.creating")
+    for leftover in ("", "-journal", "-wal", "-shm"):  # of a creation killed before its rename
+        side.with_name(side.name + leftover).unlink(missing_ok=True)
+    db = sqlite3.connect(side)
+    try:
+        db.executescript(_SCHEMA)
+    finally:
+        db.close()
+    os.replace(side, path)
 
 
 def written_count(run_dir: Path) -> int:
@@ -374,6 +393,7 @@ def _apply(
         attempt.result = TaskResult.model_validate(data)
         if attempt.result.ok:  # a success stands even if a cancel raced it
             rec.state, rec.failure = "succeeded", None
+            rec.cleaned.clear()  # its outputs were written again
         elif rec.state not in _FINAL:
             rec.state = "waiting"
     elif kind == "retry" and rec.state not in _FINAL:
@@ -388,5 +408,7 @@ def _apply(
         attempt.interrupted = True  # (an attempt that has its final word cannot be interrupted)
         if rec.state == "running":
             rec.state = "waiting"
+    elif kind == "cleaned":
+        rec.cleaned.add(str(data.get("file", "")))
     elif kind == "invalidated" and rec.state == "succeeded":
         rec.state = "waiting"  # its success no longer counts: replayed never, run again

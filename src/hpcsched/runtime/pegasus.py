@@ -19,7 +19,9 @@ so the policy, journal, resume and ``why`` see nothing new. Schema:
   ``memory`` (MB), ``runtime`` (s), ``maxwalltime`` (min); ``condor`` ``request_cpus``,
   ``request_gpus``, ``request_memory`` (MB); ``dagman`` ``RETRY``; ``env``.
 
-Sub-workflows, containers, non-local sites and remote files are refused with ``FILE:LINE``.
+Sub-workflows, containers, non-local sites and remote files are refused with ``FILE:LINE``;
+what is accepted but does nothing here (hooks, metadata, ``registerReplica``, a site catalog,
+profiles not read) is one warning line each (:mod:`.pegasus_ignored`), in ``Workflow.notes``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from hpcsched.runtime.pegasus_catalogs import (
     tc_key,
 )
 from hpcsched.runtime.pegasus_data import PegasusData
+from hpcsched.runtime.pegasus_ignored import ignored
 from hpcsched.runtime.workflow import Workflow, WorkflowError, _line, _order, _pairs
 
 TOP_LEVEL = (
@@ -157,6 +160,7 @@ class _Job:
         self.inout: list[str] = []
         self.carry: list[str] = []  # optional inputs/outputs and checkpoints
         self.stage_out: list[str] = []
+        self.scratch: list[str] = []  # outputs with stageOut false: deleted after their readers
         self.lines: dict[str, int] = {}
         pairs = _pairs(node)
         uses = pairs["uses"][1].value if "uses" in pairs else []
@@ -181,6 +185,8 @@ class _Job:
                 )
             if kind in ("output", "inout", "checkpoint") and use.get("stageOut", True):
                 self.stage_out.append(lfn)
+            elif kind == "output" and not use.get("optional"):
+                self.scratch.append(lfn)
         self.stdio = {
             k: _lfn(job[k], self.where) for k in ("stdin", "stdout", "stderr") if job.get(k)
         }
@@ -214,8 +220,9 @@ class _Job:
 
 def _catalogs(
     root: MappingNode, data: dict[str, Any], file: str, base: Path, tc: Path | None
-) -> Catalogs:
-    found = Catalogs()
+) -> tuple[Catalogs, list[str]]:
+    """The catalogs, and what the workflow and its catalog files ask for that is ignored here."""
+    found, notes = Catalogs(), ignored(root, file)
     top = _pairs(root)
     if "transformationCatalog" in top:
         read_transformations(
@@ -225,13 +232,16 @@ def _catalogs(
     for path in (
         [tc] if tc is not None else [folder / TC_FILE] if (folder / TC_FILE).is_file() else []
     ):
-        read_transformations(*read_catalog_file(path), found)
+        node, value, tc_file = read_catalog_file(path)
+        read_transformations(node, value, tc_file, found)
+        notes += ignored(node, tc_file) if isinstance(node, MappingNode) else []
     if "replicaCatalog" in top:
         read_replicas(top["replicaCatalog"][1], data["replicaCatalog"], file, folder, found)
     if (folder / RC_FILE).is_file():
         node, value, rc_file = read_catalog_file(folder / RC_FILE)
         read_replicas(node, value, rc_file, folder, found)
-    return found
+        notes += ignored(node, rc_file) if isinstance(node, MappingNode) else []
+    return found, notes
 
 
 def load_pegasus(
@@ -257,7 +267,7 @@ def load_pegasus(
                 f"unknown Pegasus top-level key {key!r}",
                 f"use only {', '.join(TOP_LEVEL)}",
             )
-    catalogs = _catalogs(root, data, file, base, tc)
+    catalogs, notes = _catalogs(root, data, file, base, tc)
     jobs_node = top["jobs"][1] if "jobs" in top else root
     if not getattr(jobs_node, "value", None) or not isinstance(data.get("jobs"), list):
         raise WorkflowError(file, _line(jobs_node), "there are no jobs", "add a job")
@@ -270,6 +280,9 @@ def load_pegasus(
             what = f"job {job.get('id')!r} is a sub-workflow ({kind}: {job.get('file')})"
             fix = "run that workflow with its own hpcsched run (sub-workflows do not run here)"
             raise WorkflowError(file, _line(node), what, fix)
+        if kind != "job":
+            what = f"job {job.get('id')!r} has type {kind!r}"
+            raise WorkflowError(file, _line(node), what, "use type: job")
         jobs.append(_Job(node, job, file))
     tasks = [_task(j, catalogs, data.get("profiles"), base, pool, jobs) for j in jobs]
     depends = _depends(jobs, top, data, file)
@@ -298,7 +311,10 @@ def load_pegasus(
     rewritten = frozenset(f for j in jobs for f in j.inout)
     plan = PegasusData(base, replicas, unlisted, stage_out, output_dir, rewritten)
     name = str(data.get("name") or Path(file).stem)
-    return Workflow(Path(file), base, ordered, name, data=plan)
+    scratch = frozenset(f for j in jobs for f in j.scratch)
+    return Workflow(
+        Path(file), base, ordered, name, data=plan, intermediates=scratch, notes=tuple(notes)
+    )
 
 
 def _task(

@@ -24,6 +24,7 @@ from typing import Any
 from hpcsched.campaigns.api import StaticWorkflow
 from hpcsched.campaigns.dispatch import Counts, Resume
 from hpcsched.campaigns.task import TaskResult
+from hpcsched.runtime.cleanup import CleanupPlan
 from hpcsched.runtime.invalidate import Stale, changed_actions, stale_tasks
 from hpcsched.runtime.journal import Journal, JournalError, read_journal
 from hpcsched.runtime.lock import live_owner
@@ -57,15 +58,20 @@ class ControlledPilot(Pilot):
     """The pilot of ``hpcsched run``: it also obeys a cancel request (see the module), runs the
     tasks of ``redo`` again even if the journal says they succeeded (``--rerun``), on resume
     runs again finished tasks whose command or outputs changed and their dependents
-    (``runtime/invalidate.py``), and counts blocked tasks apart from failed ones."""
+    (``runtime/invalidate.py``), deletes intermediate files once their readers succeeded
+    (``cleanup``, ``runtime/cleanup.py``), and counts blocked tasks apart from failed ones."""
 
     _cancel_checked = 0.0
     _cancelled = False
     _blocked = 0
+    _cleaned = 0
     redo: frozenset[str] = frozenset()
     #: told one line per finished task a resume runs again, and why (runtime/invalidate.py)
     notice: Callable[[str], None] | None = None
     _stamped: frozenset[str] = frozenset()
+    #: the intermediate files to delete after their last reader (None: keep every file)
+    cleanup: CleanupPlan | None = None
+    _succeeded: set[str]
 
     def _recover(self) -> tuple[Resume, list[Any]]:
         resume, history = super()._recover()
@@ -77,7 +83,25 @@ class ControlledPilot(Pilot):
             stale = stale_tasks(tasks, record, kept, self.work_dir)
             self._invalidate(stale)
             kept = {tid: r for tid, r in kept.items() if tid not in {s.task_id for s in stale}}
+        self._succeeded = set(kept)
+        if self.cleanup is not None and (due := self.cleanup.due(kept)):
+            with Journal(self.run_dir) as journal:  # what a killed run's last readers left
+                self._clean(journal, due)
         return Resume(kept, resume.attempts, resume.submitted), history
+
+    def _clean(self, journal: Journal, files: list[str]) -> None:
+        """Journal ``cleaned`` for each file there (durably: a resume must know it went on
+        purpose), then delete it."""
+        assert self.cleanup is not None
+        there = [rel for rel in files if (self.work_dir / rel).is_file()]
+        for rel in there:
+            task_id = self.cleanup.producer[rel]
+            self._note(journal, "cleaned", t=self.now(), task_id=task_id, data={"file": rel})
+        if there:
+            journal.flush()
+        for rel in there:
+            (self.work_dir / rel).unlink(missing_ok=True)
+        self._cleaned += len(there)
 
     def _invalidate(self, stale: list[Stale]) -> None:
         """Journal each stale task (durably, before anything runs) and say why it runs again."""
@@ -108,12 +132,19 @@ class ControlledPilot(Pilot):
         if kind == "failed" and data.get("reason") == "dependency-failed":
             self._blocked += 1
         super()._emit(kind, task_id, attempt, data)
+        if kind == "finished" and data.get("ok") and self.cleanup is not None:
+            assert self._journal is not None
+            self._succeeded.add(task_id)
+            files = self.cleanup.files_of(self._dispatcher.task(task_id))
+            self._clean(self._journal, self.cleanup.due(self._succeeded, files))
 
     def _summary(self, counts: Counts) -> RunSummary:
-        """The summary with blocked tasks counted apart from failed ones."""
+        """The summary with blocked tasks counted apart from failed ones, and the files cleaned."""
         summary = super()._summary(counts)
         blocked = self._blocked
-        return dataclasses.replace(summary, failed=summary.failed - blocked, blocked=blocked)
+        return dataclasses.replace(
+            summary, failed=summary.failed - blocked, blocked=blocked, cleaned=self._cleaned
+        )
 
     def wait(self, wake: float | None) -> list[TaskResult]:
         results = super().wait(wake)

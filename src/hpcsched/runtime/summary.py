@@ -26,6 +26,8 @@ class RunSummary:
     #: tasks that never ran because a dependency failed (``hpcsched run`` counts them apart from
     #: ``failed``, as ``status``, ``tasks``, ``why`` and ``export`` do)
     blocked: int = 0
+    #: intermediate files this run deleted from the work directory (``run --cleanup inplace``)
+    cleaned: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -80,6 +80,10 @@ class Workflow:
     tasks: list[Task]
     name: str = ""
     data: DataPlan | None = None
+    #: outputs the format marks as not needed after the run (Pegasus' ``stageOut: false``)
+    intermediates: frozenset[str] = frozenset()
+    #: ``FILE:LINE: what is ignored; what happens instead``, one a line: warnings, not refusals
+    notes: tuple[str, ...] = ()
 
 
 def _line(node: Node | None) -> int:

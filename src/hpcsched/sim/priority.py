@@ -22,6 +22,7 @@ from hpcsched.policies.multifactor import (
     job_size_factor,
     static_priority,
 )
+from hpcsched.policies.slurm_sched import SlurmScheduler
 from hpcsched.policies.view import Policy
 
 
@@ -44,9 +45,31 @@ def weights_of(site: Site) -> PriorityWeights:
 def with_age(policy: Policy, age: tuple[float, float] | None) -> Policy:
     """``policy`` with ``age`` = (PriorityWeightAge, PriorityMaxAge) when it orders by
     multifactor priority; any other policy as it is."""
-    if age is not None and isinstance(policy, BackfillPolicy) and policy.order == "multifactor":
+    if age is None:
+        return policy
+    if isinstance(policy, SlurmScheduler) or (
+        isinstance(policy, BackfillPolicy) and policy.order == "multifactor"
+    ):
         return replace(policy, age_weight=age[0], max_age=age[1])
     return policy
+
+
+def with_scheduler(policy: Policy, site: Site | None) -> Policy:
+    """Slurm's schedulers with the site's ``bf_interval``/``bf_resolution`` and its nodes'
+    processors (a backfill reservation holds whole nodes); any other policy as it is."""
+    if site is None or not isinstance(policy, SlurmScheduler):
+        return policy
+    cpus = {p.cpus_per_node for p in site.partitions.values()}
+    node_cpus = min(cpus) if cpus else 1
+    params = site.scheduler
+    if params is None:
+        return replace(policy, node_cpus=max(node_cpus, 1))
+    return replace(
+        policy,
+        bf_interval=params.bf_interval,
+        bf_resolution=params.bf_resolution,
+        node_cpus=max(node_cpus, 1),
+    )
 
 
 def site_age(site: Site | None) -> tuple[float, float] | None:

@@ -139,8 +139,16 @@ class LocalExecutor:
             cancelled = key in self._cancelled
             self._cancelled.discard(key)
         attempt_runner.forget(key)
-        if entry is not None:
-            self._results.put(_result_of(entry.attempt, future, cancelled))
+        if entry is None:
+            return
+        try:
+            result = _result_of(entry.attempt, future, cancelled)
+        except Exception as error:  # a done-callback that raises loses the result, and the
+            # pilot would wait for it forever: report the attempt lost instead
+            task_id, number = entry.attempt.task.id, entry.attempt.number
+            message = f"its result could not be read ({type(error).__name__}: {error})"
+            result = TaskResult.model_validate(outcome(task_id, number, "lost", message[:500]))
+        self._results.put(result)
 
 
 def _result_of(attempt: Attempt, future: Future[dict[str, Any]], cancelled: bool) -> TaskResult:
