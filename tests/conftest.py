@@ -9,6 +9,7 @@ import pytest
 
 from hpcsched.slurm.adapter import SlurmAdapter
 
+from bus_support import require_bus
 from slurm_support import require_slurm
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -40,6 +41,12 @@ def golden_dir() -> Path:
 def slurm() -> SlurmAdapter:
     """The live Slurm cluster (skip, or fail under CI=true, when there is none)."""
     return require_slurm()
+
+
+@pytest.fixture(scope="session")
+def bus_url() -> str:
+    """The live event bus, ``nats://host:port`` (skip, or fail under CI=true, when none)."""
+    return require_bus()
 
 
 @pytest.fixture(autouse=True)

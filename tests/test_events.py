@@ -53,7 +53,8 @@ def lines(text: str) -> list[dict[str, Any]]:
 
 
 def check_envelope(event: dict[str, Any], source: str) -> None:
-    assert list(event)[:3] == ["time", "source", "event"]
+    assert list(event)[:4] == ["time", "source", "event", "event_id"]
+    assert event["event_id"]  # a random prefix per sink and a count: unique across runs
     assert event["source"] == source
     assert datetime.fromisoformat(event["time"]).utcoffset() is not None  # aware, UTC
     assert event["time"].endswith("+00:00")

@@ -21,6 +21,7 @@ import pytest
 
 from test_readme_examples import README, blocks
 
+from bus_support import require_bus
 from conftest import SHARED, require_shared
 from llm_support import require_llm
 from slurm_support import require_slurm
@@ -57,13 +58,19 @@ SKIPPED = {
         "needs a run going on in wf.run; tests/test_run_cancel.py cancels one and resumes it"
     ),
     "bash scripts/slurm-local.sh stop": "would stop the cluster of the whole test session",
+    "export HPCSCHED_BUS_URL=$(bash scripts/bus-local.sh start)": (
+        ".ci/run starts the bus for the whole test session"
+    ),
+    "bash scripts/bus-local.sh stop": "would stop the bus of the whole test session",
 }
 
 #: What a line needs that the machine may not have (fails under CI=true, skips elsewhere).
 NEEDS = {
     "llm": ("hpcsched llm check", "--narrate", "--explain", "--planner llm"),
     "slurm": ("trace pull", "salloc ", "--executor slurm", "pulled.parquet", "slurm-local.sh"),
+    "bus": ("$HPCSCHED_BUS_URL", "hpcsched bus "),
 }
+REQUIRE = {"llm": require_llm, "slurm": require_slurm, "bus": require_bus}
 
 JOB_SCRIPT = """#!/bin/bash
 #SBATCH --job-name=relax
@@ -183,6 +190,9 @@ def test_every_readme_command_is_run_or_listed_with_a_reason() -> None:
 #: Commands that serve until Ctrl-C, by their start: covered elsewhere.
 SERVERS = {
     "hpcsched dashboard ": "serves until Ctrl-C; tests/test_dashboard*.py drive it in Chromium",
+    "hpcsched bus serve": (
+        "serves until Ctrl-C; tests/test_bus*.py start it on a free port (and on a taken one)"
+    ),
 }
 
 
@@ -195,7 +205,7 @@ def test_the_readme_command_runs(project: Path, command: str) -> None:
             pytest.skip(reason)
     for need, markers in NEEDS.items():
         if any(marker in command for marker in markers):
-            (require_llm if need == "llm" else require_slurm)()
+            REQUIRE[need]()
     proc = shell(project, typed(command))
     for prefix, check in CHECKS.items():
         if command.startswith(prefix):

@@ -246,7 +246,7 @@ def test_event_fields_are_the_documented_ones(tmp_path: Path) -> None:
     events = [json.loads(line) for line in out.read_text().splitlines()]
     assert {e["event"] for e in events} == set(WATCH_EVENTS)
     for e in events:
-        assert list(e) == ["time", "source", "event", *WATCH_EVENTS[e["event"]]]
+        assert list(e) == ["time", "source", "event", "event_id", *WATCH_EVENTS[e["event"]]]
 
 
 def test_cli_refuses_another_user_in_one_line() -> None:

@@ -15,6 +15,7 @@ import typer
 
 from hpcsched.cli import (
     advise,
+    bus,
     campaign,
     config,
     dashboard,
@@ -79,6 +80,7 @@ for _module in (
     campaign,
     plan,
     watch,
+    bus,
     llm,
     config,
 ):

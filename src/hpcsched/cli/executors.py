@@ -76,18 +76,32 @@ def make_pool(executor: Any, cpus: int | None, gpus: int | None, mem: str | None
     return pool_from_slurm_env() or pool_from_flags()
 
 
-def event_sink(target: str | None, runner: Any) -> Any:
-    """The ``--events`` sink, or None; a file that cannot be opened is a user error."""
+def event_sink(target: str | None, runner: Any, source: str = "runtime") -> Any:
+    """The ``--events`` sink (a file, ``-`` or ``nats://…``), or None; a file that cannot be
+    opened or a bus that does not answer is a user error, before anything runs."""
     if target is None:
         return None
-    from hpcsched.runtime.events import EventSink
+    from hpcsched.runtime.events_bus import EventTargetError, open_event_sink
 
     try:
-        return EventSink(target, source="runtime")
-    except OSError as exc:
+        return open_event_sink(target, source=source)
+    except EventTargetError as exc:
         if runner is not None:
             runner.shutdown()
-        fail(f"--events {target}: cannot open it ({exc.strerror}); give a writable file or -")
+        fail(str(exc))
+
+
+def close_event_sink(sink: Any) -> None:
+    """Close the sink; say in one line on stderr how many events the bus did not get."""
+    if sink is None:
+        return
+    sink.close()
+    report = getattr(sink, "report", None)
+    line = report() if report is not None else None
+    if line:
+        import typer
+
+        typer.echo(line, err=True)
 
 
 def run_progress_bar(total: int, enabled: bool) -> Any:

@@ -11,7 +11,13 @@ import typer
 
 from hpcsched.cli.config import partition_for
 from hpcsched.cli.errors import checked_output, fail
-from hpcsched.cli.executors import event_sink, make_executor, make_pool, run_progress_bar
+from hpcsched.cli.executors import (
+    close_event_sink,
+    event_sink,
+    make_executor,
+    make_pool,
+    run_progress_bar,
+)
 from hpcsched.cli.inputs import wfcommons_instance
 from hpcsched.cli.llm import DeadlineOpt, ModelOpt, UrlOpt
 from hpcsched.cli.options import (
@@ -95,8 +101,9 @@ def run(
         str | None,
         typer.Option(
             "--events",
-            metavar="FILE|-",
-            help="also write every event as one JSON line to FILE (appended) or - (stdout)",
+            metavar="FILE|-|nats://HOST:PORT/SUBJECT",
+            help="also write every event as one JSON line to FILE (appended) or - (stdout), or "
+            "publish it to the bus (hpcsched bus serve) under SUBJECT",
         ),
     ] = None,
     force: Annotated[
@@ -131,6 +138,7 @@ def run(
     from hpcsched.policies.registry import get_policy
     from hpcsched.runtime.cleanup import cleanup_for
     from hpcsched.runtime.events import RunEvents
+    from hpcsched.runtime.events_bus import is_file_target
     from hpcsched.runtime.executors.local import LocalExecutor
     from hpcsched.runtime.journal import JournalError
     from hpcsched.runtime.pools import PoolError
@@ -145,7 +153,7 @@ def run(
         fail(f"{workflow}: no such workflow file; give the path of a .yaml workflow")
     if cleanup not in (None, "none", "inplace"):
         fail(f"--cleanup {cleanup}: give none (keep every file) or inplace")
-    if events is not None and events != "-":  # before any executor starts
+    if events is not None and is_file_target(events):  # before any executor starts
         checked_output(Path(events), option="--events")
     if dry_run:
         from hpcsched.cli.run_ops import plan_only
@@ -209,8 +217,7 @@ def run(
         fail(str(exc))
     finally:
         runner.shutdown()
-        if sink is not None:
-            sink.close()
+        close_event_sink(sink)
         if loaded.data is not None:
             loaded.data.copy_out()  # Pegasus stageOut outputs, also those of a failed run
     if as_json:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from hpcsched.cli.errors import fail
+from hpcsched.cli.executors import close_event_sink, event_sink
 from hpcsched.cli.options import flag
 
 
@@ -77,7 +78,10 @@ def watch(
     ] = None,
     events: Annotated[
         str | None,
-        typer.Option(metavar="FILE|-", help="write each decision as a JSON line to FILE or -"),
+        typer.Option(
+            metavar="FILE|-|nats://HOST:PORT/SUBJECT",
+            help="write each decision as a JSON line to FILE or -, or publish it to the bus",
+        ),
     ] = None,
 ) -> None:
     """Follow your jobs; when one ends in TIMEOUT, resubmit it with a longer --time.
@@ -86,7 +90,6 @@ def watch(
     double the old one; never above the partition's MaxTime. Stop with Ctrl-C.
     """
     from hpcsched.advise.watch import Watcher
-    from hpcsched.runtime.events import EventSink
     from hpcsched.slurm import SlurmAdapter, SlurmError
 
     me = getpass.getuser()
@@ -97,10 +100,7 @@ def watch(
     reason = adapter.available()
     if reason is not None:
         fail(f"{reason}; watch needs a reachable slurmctld")
-    try:
-        sink = EventSink(events, source="watch") if events is not None else None
-    except OSError as exc:
-        fail(f"--events {events}: cannot open it ({exc.strerror}); give a writable file or -")
+    sink = event_sink(events, None, source="watch")
     log = _logger(sink)
     watcher = Watcher(
         adapter,
@@ -125,8 +125,7 @@ def watch(
     except KeyboardInterrupt:
         pass
     finally:
-        if sink is not None:
-            sink.close()
+        close_event_sink(sink)
 
 
 def _logger(sink: Any) -> Any:

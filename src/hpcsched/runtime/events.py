@@ -7,7 +7,11 @@ stdout (``-``). Every event has the same envelope::
     {"time": "2026-11-21T02:36:10.123456+00:00",   # ISO 8601, UTC, when it was written
      "source": "runtime" | "watch",                  # which command emitted it
      "event": "task-started",                        # one of the names below
+     "event_id": "5f0c3a9e1b7d4c21-7",              # unique: this sink's random id + a count
      ...the event's own fields, always all present (null when unknown)}
+
+The same events go to the bus with ``nats://HOST:PORT/SUBJECT`` (:mod:`.events_bus`), at least
+once: a consumer that sees one ``event_id`` twice drops the second.
 
 Runtime events (``hpcsched run --events``); each also has ``run`` (the run directory) and
 ``t`` (seconds since this pilot started). They mirror the run journal (``runtime/journal.py``),
@@ -49,13 +53,15 @@ write (a closed pipe) is reported once as a warning and then stays silent, never
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
+import uuid
 import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 
 #: Journal kind -> (event name, the fields taken from the journal data).
 RUNTIME_EVENTS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
@@ -117,11 +123,41 @@ WATCH_EVENTS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+class EventIds:
+    """``event_id``s: a random 64-bit prefix per sink (so two runs never share one) and a
+    count, so the id of an event is fixed once made and a redelivery carries the same one."""
+
+    def __init__(self) -> None:
+        self.prefix = uuid.uuid4().hex[:16]
+        self._count = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self.prefix}-{next(self._count)}"
+
+
+def envelope(source: str, event: str, event_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """One event as every sink writes it: the envelope, then the event's own fields."""
+    return {
+        "time": datetime.now(UTC).isoformat(),
+        "source": source,
+        "event": event,
+        "event_id": event_id,
+        **fields,
+    }
+
+
+def to_json(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"), default=str)
+
+
 class EventSink:
     """Append events as JSON lines to a file, or to stdout when ``target`` is ``-``."""
 
+    undelivered = 0  # a file sink reports a failed write at once (a warning), not at the end
+
     def __init__(self, target: str | Path, *, source: str) -> None:
         self.source = source
+        self.ids = EventIds()
         self.target = str(target)
         self._owned = self.target != "-"
         self._stream: IO[str] | None
@@ -133,16 +169,11 @@ class EventSink:
 
     def emit(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Write one event; returns the object written (for logs and tests)."""
-        record = {
-            "time": datetime.now(UTC).isoformat(),
-            "source": self.source,
-            "event": event,
-            **fields,
-        }
+        record = envelope(self.source, event, self.ids.next(), fields)
         if self._stream is None:
             return record
         try:
-            self._stream.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+            self._stream.write(to_json(record) + "\n")
             self._stream.flush()
             self.count += 1
         except (OSError, ValueError) as exc:  # ValueError: the stream was closed
@@ -184,13 +215,19 @@ def runtime_fields(
     return name, fields
 
 
+class Sink(Protocol):
+    """What an observer writes to: :class:`EventSink`, or the bus's ``BusEventSink``."""
+
+    def emit(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
 class RunEvents:
     """A pilot observer that writes every journal record as a runtime event.
 
     Called with keyword arguments only; it returns nothing and cannot change the run.
     """
 
-    def __init__(self, sink: EventSink) -> None:
+    def __init__(self, sink: Sink) -> None:
         self.sink = sink
 
     def __call__(
