@@ -55,7 +55,7 @@ def run_workflow(tmp_path: Path, name: str, events: str) -> subprocess.Completed
 
 
 def tail(url: str, *args: str, cwd: Path) -> list[dict[str, Any]]:
-    done = hpcsched("bus", "tail", url, "--json", *args, cwd=cwd)
+    done = hpcsched("bus", "tail", url, "--jsonl", *args, cwd=cwd)
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 
@@ -101,7 +101,7 @@ def test_a_consumer_group_gets_each_event_once(bus_url: str, tmp_path: Path) -> 
     argv = [sys.executable, "-c", "from hpcsched.cli import main; main()"]
     members = [
         subprocess.Popen(
-            [*argv, "bus", "tail", target, "--json", "--group", group],
+            [*argv, "bus", "tail", target, "--jsonl", "--group", group],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -143,7 +143,7 @@ def test_tail_follows_new_events_until_ctrl_c(bus_url: str, tmp_path: Path) -> N
     target = f"{bus_url}/{fresh_subject('follow')}"
     argv = [sys.executable, "-c", "from hpcsched.cli import main; main()"]
     follower = subprocess.Popen(
-        [*argv, "bus", "tail", target, "--follow", "--json"],
+        [*argv, "bus", "tail", target, "--follow", "--jsonl"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -102,7 +102,7 @@ def tail(
         ),
     ] = None,
     as_json: Annotated[
-        bool, flag("--json", help="print each event as published: one JSON object a line")
+        bool, flag("--jsonl", help="print each event as published: one JSON object a line")
     ] = False,
 ) -> None:
     """Print the events of a subject from an offset (the stream's sequence), oldest first.
