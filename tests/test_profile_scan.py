@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from operator import le
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hpcsched.core import profile as profile_module
 from hpcsched.core.profile import Profile, Vector, minus, plus
+from hpcsched.policies.conservative import ConservativePlan
 from hpcsched.policies.registry import get_policy
-from invariant_drivers import CPUS, MEM, Job, campaign_sim, replay_reference
+from hpcsched.policies.view import Decision, Policy, SchedulerView
+from hpcsched.sim.replay import Schedule, replay
+from invariant_drivers import CPUS, MEM, Job, arrays, campaign_sim, replay_reference
 
 scan = pytest.importorskip("hpcsched.core._profile_scan")
 
@@ -185,9 +190,8 @@ def test_schedules_are_those_of_the_python_loops(jobs: list[Job]) -> None:
             assert a.start == b.start and a.end == b.end
 
 
-def test_a_long_queue_with_early_ends_gets_the_schedule_of_the_python_loops() -> None:
-    """Hundreds of jobs queued at once, most ending well before their estimates: long cascades
-    of re-fits, thousands of holes (the benchmark's case, smaller)."""
+def cascade() -> list[Job]:
+    """Hundreds of jobs queued at once, most ending well before their estimates."""
     rng = random.Random(16)
     jobs = []
     for i in range(300):
@@ -202,9 +206,108 @@ def test_a_long_queue_with_early_ends_gets_the_schedule_of_the_python_loops() ->
                 cls=0,
             )
         )
+    return jobs
+
+
+def test_a_long_queue_with_early_ends_gets_the_schedule_of_the_python_loops() -> None:
+    """Long cascades of re-fits, thousands of holes (the benchmark's case, smaller)."""
+    jobs = cascade()
     policy = get_policy("conservative")
     compiled = campaign_sim(jobs, policy)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(profile_module, "compiled_scan", None)
         python = campaign_sim(jobs, policy)
     assert compiled.start == python.start
+
+
+@pytest.mark.parametrize(("dims", "scale"), [(1, 1.0), (2, 0.1), (3, 1 / 3), (2, 0), (2, None)])
+def test_a_long_queue_with_early_ends_keeps_the_plan_of_the_python_loops(
+    dims: int, scale: float | None
+) -> None:
+    """The same cascade, every plan compared bit for bit (the compiled re-fit's arrays, and
+    its lists when amounts are ints)."""
+    jobs = cascade()
+    compiled, compiled_plans = replay_reshaped(jobs, dims, scale)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(profile_module, "compiled_scan", None)
+        python, python_plans = replay_reshaped(jobs, dims, scale)
+    assert compiled_plans == python_plans
+    assert np.array_equal(compiled.start, python.start, equal_nan=True)
+
+
+class Reshaped:
+    """A policy seen through requests of ``dims`` resources scaled by ``scale`` (``None``: the
+    replay's ints as they are; ``0``: a float capacity and int requests; floats make amounts
+    that round), which records the plan after every decision: the profile (bit for bit), the
+    reservations, the holes (not the per-shape marks: only the compiled scan keeps them)."""
+
+    def __init__(self, policy: Policy, dims: int, scale: float | None) -> None:
+        self.policy, self.dims, self.scale = policy, dims, scale
+        self.plans: list[tuple[object, ...]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.policy, name)
+
+    def amounts(self, request: Vector | None, capacity: bool = False) -> Vector | None:
+        if request is None:
+            return None
+        shaped = (*request, *request[:1])[: self.dims]  # the third resource mirrors the first
+        if self.scale is None:
+            return shaped
+        if self.scale == 0:  # float capacity, int requests: the profile's floats, mixed
+            return tuple(map(float, shaped)) if capacity else shaped
+        return tuple(x * self.scale * (1.0 + d) for d, x in enumerate(shaped))
+
+    def decide(self, view: SchedulerView) -> Decision:
+        seen = replace(
+            view,
+            capacity=self.amounts(view.capacity, capacity=True),
+            waiting=[replace(j, request=self.amounts(j.request)) for j in view.waiting],
+            running=[replace(r, request=self.amounts(r.request)) for r in view.running],
+            smallest=self.amounts(view.smallest),
+        )
+        decision = self.policy.decide(seen)
+        plan = decision.memory
+        if isinstance(plan, ConservativePlan):
+            self.plans.append(
+                (
+                    list(plan.profile.times),
+                    bits(plan.profile.free),
+                    dict(plan.held),
+                    [(*h[:3], *bits([h[3]])) for h in plan.holes.items],
+                    list(plan.starts),
+                    dict(plan.checked),
+                    plan.seq,
+                )
+            )
+        return decision
+
+
+def replay_reshaped(
+    jobs: list[Job], dims: int, scale: float | None
+) -> tuple[Schedule, list[tuple[object, ...]]]:
+    policy = Reshaped(get_policy("conservative"), dims, scale)
+    capacity = (CPUS, int(MEM))[: min(dims, 2)]
+    schedule = replay(arrays(jobs, min(dims, 2)), policy, capacity, strict=False)
+    return schedule, policy.plans
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    jobs=workloads(),
+    dims=st.integers(1, 3),
+    scale=st.sampled_from([None, 0, 1.0, 0.5, 0.1, 1 / 3, 0.7]),
+)
+def test_the_compiled_refit_keeps_the_plan_of_the_python_loops(
+    jobs: list[Job], dims: int, scale: float | None
+) -> None:
+    """Every plan after every decision, bit for bit: int and float amounts (float ones that
+    round), 1-3 resources, early ends, overruns, ties and zero run times."""
+    compiled, compiled_plans = replay_reshaped(jobs, dims, scale)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(profile_module, "compiled_scan", None)
+        python, python_plans = replay_reshaped(jobs, dims, scale)
+    assert compiled_plans == python_plans
+    assert np.array_equal(compiled.start, python.start, equal_nan=True)
+    assert np.array_equal(compiled.end, python.end, equal_nan=True)
+    assert compiled.violations == python.violations

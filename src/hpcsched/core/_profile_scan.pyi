@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from typing import Any
 
 def earliest_start(
@@ -27,3 +28,6 @@ def add_range(
 def max_free(
     times: list[float], free: list[tuple[float, ...]], start: float, end: float
 ) -> tuple[float, ...]: ...
+def refit_pass(
+    plan: Any, visit: Sequence[Any], now: float, smallest: tuple[float, ...] | None
+) -> None: ...

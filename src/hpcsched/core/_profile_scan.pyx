@@ -8,11 +8,15 @@ Python loops in :mod:`hpcsched.core.profile` and :mod:`hpcsched.policies.conserv
 value for value: two floats are compared as C doubles (the same comparison Python makes), any
 other number through Python's own ``<=``, so an int amount is compared exactly too. Conservative
 backfilling spends most of a re-fit in these loops (issue 16).
+
+``refit_pass`` (``_profile_scan_refit.pxi``) runs conservative's whole re-fit loop after an end on
+the plan's objects, with the profile as C arrays of doubles while every amount is a float
+(``_profile_scan_steps.pxi``): the same steps as the Python plan, pinned to it bit for bit.
 """
 
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact, PyFloat_FromDouble
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.object cimport Py_LE, Py_LT, PyObject_RichCompareBool
+from cpython.object cimport Py_GT, Py_LE, Py_LT, PyObject_RichCompareBool
 from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 
@@ -48,6 +52,11 @@ def earliest_start(list times, list free, tuple request, object duration, object
     """:meth:`Profile.earliest_start` from step ``k`` (the step that holds at ``after``);
     returns ``after`` or the step time where the request first fits for ``duration``.
     ``None`` when it never fits (the caller raises)."""
+    return _earliest_start(times, free, request, duration, after, k)
+
+
+cdef object _earliest_start(list times, list free, tuple request, object duration, object after,
+                            Py_ssize_t k):
     cdef Py_ssize_t last = PyList_GET_SIZE(times) - 1
     cdef object candidate = after
     cdef bint ok
@@ -73,6 +82,11 @@ def next_hole(list items, Py_ssize_t k, object end, object since, tuple request)
     """From position ``k`` of the holes (``[start, seq, end, most]`` by start), the position of
     the first hole starting before ``end``, newer than ``since``, whose recorded ``most`` may
     hold ``request``; -1 when there is none."""
+    return _next_hole(items, k, end, since, request)
+
+
+cdef Py_ssize_t _next_hole(list items, Py_ssize_t k, object end, object since,
+                           tuple request) except -2:
     cdef Py_ssize_t n = PyList_GET_SIZE(items)
     cdef list hole
     cdef bint fast = PyFloat_CheckExact(end)
@@ -86,7 +100,7 @@ def next_hole(list items, Py_ssize_t k, object end, object since, tuple request)
                 return -1
         elif start >= end:
             return -1
-        if <object>PyList_GET_ITEM(hole, 1) > since and _fits(
+        if PyObject_RichCompareBool(<object>PyList_GET_ITEM(hole, 1), since, Py_GT) and _fits(
             request, <object>PyList_GET_ITEM(hole, 3)
         ):
             return k
@@ -98,8 +112,11 @@ def add_to_steps(list free, Py_ssize_t i, Py_ssize_t j, tuple request, bint give
     """``free[k] = free[k] + request`` (``give``) or ``- request`` for ``i <= k < j``, as
     :func:`hpcsched.core.profile.plus` and ``minus`` compute them; a step of another length,
     or an amount that is not a float, goes through those functions."""
-    from hpcsched.core.profile import minus, plus
+    _add_to_steps(free, i, j, request, give)
 
+
+cdef int _add_to_steps(list free, Py_ssize_t i, Py_ssize_t j, tuple request,
+                       bint give) except -1:
     cdef Py_ssize_t n = PyTuple_GET_SIZE(request), k, d
     cdef object step, a, b, value
     cdef tuple out
@@ -123,13 +140,20 @@ def add_to_steps(list free, Py_ssize_t i, Py_ssize_t j, tuple request, bint give
                 Py_INCREF(value)
                 PyTuple_SET_ITEM(out, d, value)
         if out is None:
+            from hpcsched.core.profile import minus, plus
+
             out = plus(step, request) if give else minus(step, request)
         free[k] = out
+    return 0
 
 
 def first_room(list items, Py_ssize_t k, object end, tuple request):
     """From position ``k`` of the holes, the position of the first hole whose recorded ``most``
     may hold ``request`` or that starts at or after ``end`` (the length when there is none)."""
+    return _first_room(items, k, end, request)
+
+
+cdef Py_ssize_t _first_room(list items, Py_ssize_t k, object end, tuple request) except -1:
     cdef Py_ssize_t n = PyList_GET_SIZE(items)
     cdef list hole
     cdef object start
@@ -152,6 +176,10 @@ def first_room(list items, Py_ssize_t k, object end, tuple request):
 def position(list items, object start, object seq):
     """The first position whose hole is not before ``(start, seq)`` (holes are in start order,
     equal starts in ``seq`` order)."""
+    return _position(items, start, seq)
+
+
+cdef Py_ssize_t _position(list items, object start, object seq) except -1:
     cdef Py_ssize_t lo = 0, hi = PyList_GET_SIZE(items), mid
     cdef list hole
     cdef object s
@@ -197,23 +225,33 @@ cdef Py_ssize_t _split(list times, list free, object t) except -1:
 def add_range(list times, list free, object start, object end, tuple request, bint give):
     """:meth:`Profile._add_range` with ``plus`` (``give``) or ``minus``: the request on
     ``[start, end)``, then equal neighbours at both ends merged."""
+    _add_range(times, free, start, end, request, give)
+
+
+cdef int _add_range(list times, list free, object start, object end, tuple request,
+                    bint give) except -1:
     cdef Py_ssize_t i, j, k
     if end <= start:
-        return
+        return 0
     i = _split(times, free, start)
     j = _split(times, free, end)
-    add_to_steps(free, i, j, request, give)
+    _add_to_steps(free, i, j, request, give)
     for k in (j, i):
         if 0 < k < PyList_GET_SIZE(free) and (
             <object>PyList_GET_ITEM(free, k) == <object>PyList_GET_ITEM(free, k - 1)
         ):
             del times[k]
             del free[k]
+    return 0
 
 
 def max_free(list times, list free, object start, object end):
     """:meth:`Profile.max_free`: component by component, the most free on ``[start, end)``
     (the first of equal values, as ``max`` keeps it)."""
+    return _max_free(times, free, start, end)
+
+
+cdef object _max_free(list times, list free, object start, object end):
     cdef Py_ssize_t i = _index(times, start), lo = 0, hi = PyList_GET_SIZE(times), mid, k, d, n
     cdef tuple first, step, out
     cdef object best, value
@@ -240,3 +278,8 @@ def max_free(list times, list free, object start, object end):
         Py_INCREF(best)
         PyTuple_SET_ITEM(out, d, best)
     return out
+
+
+include "_profile_scan_steps.pxi"
+include "_profile_scan_holes.pxi"
+include "_profile_scan_refit.pxi"

@@ -298,6 +298,12 @@ def conservative_pass(
         visit = sorted({job.id: job for job in changed}.values(), key=key)
     start_seq = plan.seq
     profile = plan.profile
+    visited_all = visit is ordered
+    compiled_scan = profile_module.compiled_scan
+    if refit and compiled_scan is not None:
+        # the same loop compiled: may_move, refit and the hole scan on the plan's own objects
+        compiled_scan.refit_pass(plan, visit, now, view.smallest)
+        visit = ()
     for job in visit:
         t = plan.held.get(job.id)
         if t is None:
@@ -315,7 +321,7 @@ def conservative_pass(
     if refit:
         # every job was checked in this pass: older holes can help none of them
         plan.holes.keep(lambda h: h[1] > start_seq)
-    return _decision(view, plan, ordered, key, visit is ordered)
+    return _decision(view, plan, ordered, key, visited_all)
 
 
 def _displaced(job: WaitingJob, t: float, now: float, free: Vector) -> bool:

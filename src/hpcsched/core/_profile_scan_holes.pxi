@@ -1,0 +1,278 @@
+# Included by _profile_scan.pyx: conservative's holes as C arrays for the re-fit loop.
+#
+# ``Holes.items`` (``[start, seq, end, most]`` by start, then seq) is loaded into arrays while the
+# profile is (every bound and amount a float, every seq an int), scanned and changed there as
+# :class:`hpcsched.policies.conservative.Holes` and the loops of this module do it, and stored
+# back into the list: a hole that was loaded keeps its list object (its ``most`` written again
+# when it was measured), a new hole gets a new one.
+
+from cpython.long cimport PyLong_AsLongLong, PyLong_CheckExact, PyLong_FromLongLong
+from cpython.ref cimport Py_XDECREF
+from libc.string cimport memcmp
+
+
+@cython.final
+cdef class _Holes:
+    """``start[k]``, ``seq[k]``, ``end[k]``, ``most[k * n + d]`` and the list each came from."""
+
+    cdef double *start
+    cdef double *end
+    cdef double *most
+    cdef long long *seq
+    cdef PyObject **item  # the hole's list in ``Holes.items`` (a reference), NULL when new
+    cdef char *measured  # ``most`` changed since loaded
+    cdef Py_ssize_t size, room, n
+
+    def __dealloc__(self):
+        self.clear_items()
+        c_free(self.start)
+        c_free(self.end)
+        c_free(self.most)
+        c_free(self.seq)
+        c_free(self.item)
+        c_free(self.measured)
+
+    cdef void clear_items(self) noexcept:
+        cdef Py_ssize_t k
+        for k in range(self.size):
+            Py_XDECREF(self.item[k])
+            self.item[k] = NULL
+        self.size = 0
+
+    cdef int _reserve(self, Py_ssize_t size) except -1:
+        cdef Py_ssize_t room = self.room if self.room else 16
+        if size <= self.room:
+            return 0
+        while room < size:
+            room *= 2
+        self.start = <double *>_grow(self.start, room * sizeof(double))
+        self.end = <double *>_grow(self.end, room * sizeof(double))
+        self.most = <double *>_grow(self.most, room * self.n * sizeof(double))
+        self.seq = <long long *>_grow(self.seq, room * sizeof(long long))
+        self.item = <PyObject **>_grow(self.item, room * sizeof(PyObject *))
+        self.measured = <char *>_grow(self.measured, room * sizeof(char))
+        self.room = room
+        return 0
+
+    cdef bint load(self, list items, Py_ssize_t n) except -1:
+        """Copy the holes in; ``False`` when one does not fit the arrays."""
+        cdef Py_ssize_t size = PyList_GET_SIZE(items), k, d
+        cdef object hole, x, most
+        self.clear_items()
+        self.n = n
+        self._reserve(size)
+        for k in range(size):
+            hole = <object>PyList_GET_ITEM(items, k)
+            if type(hole) is not list or PyList_GET_SIZE(hole) != 4:
+                return self.fail()
+            x, most = hole[0], hole[3]
+            if not PyFloat_CheckExact(x) or not PyFloat_CheckExact(hole[2]):
+                return self.fail()
+            if not PyLong_CheckExact(hole[1]) or type(most) is not tuple:
+                return self.fail()
+            if PyTuple_GET_SIZE(most) != n:
+                return self.fail()
+            self.start[k] = PyFloat_AS_DOUBLE(x)
+            self.end[k] = PyFloat_AS_DOUBLE(hole[2])
+            self.seq[k] = PyLong_AsLongLong(hole[1])
+            for d in range(n):
+                x = <object>PyTuple_GET_ITEM(most, d)
+                if not PyFloat_CheckExact(x):
+                    return self.fail()
+                self.most[k * n + d] = PyFloat_AS_DOUBLE(x)
+            Py_INCREF(hole)
+            self.item[k] = <PyObject *>hole
+            self.measured[k] = 0
+            self.size = k + 1
+        return True
+
+    cdef bint fail(self) noexcept:
+        self.clear_items()
+        return False
+
+    cdef int store(self, list items) except -1:
+        """Write the holes back into ``items`` (in place)."""
+        cdef Py_ssize_t k, n = self.n, last = -1
+        cdef list out = []
+        cdef object hole
+        cdef tuple most = None
+        for k in range(self.size):
+            if self.item[k] is NULL or self.measured[k]:
+                # equal measures (bit for bit) share one tuple: it is never changed in place
+                if last < 0 or memcmp(&self.most[k * n], &self.most[last * n],
+                                      n * sizeof(double)) != 0:
+                    most = _tuple(&self.most[k * n], n)
+                    last = k
+            if self.item[k] is NULL:
+                hole = [PyFloat_FromDouble(self.start[k]), PyLong_FromLongLong(self.seq[k]),
+                        PyFloat_FromDouble(self.end[k]), most]
+            else:
+                hole = <object>self.item[k]
+                if self.measured[k]:
+                    hole[3] = most
+            out.append(hole)
+        items[:] = out
+        self.clear_items()
+        return 0
+
+    cdef inline bint fits(self, const double *request, Py_ssize_t k) noexcept:
+        cdef Py_ssize_t n = self.n, d
+        for d in range(n):
+            if not request[d] <= self.most[k * n + d]:
+                return False
+        return True
+
+    cdef Py_ssize_t position(self, double start, long long seq) noexcept:
+        """The first hole not before ``(start, seq)``."""
+        cdef Py_ssize_t lo = 0, hi = self.size, mid
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.start[mid] < start or (self.start[mid] == start and self.seq[mid] < seq):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    cdef Py_ssize_t first_room(self, Py_ssize_t k, double end,
+                               const double *request) noexcept:
+        """:func:`first_room` on the arrays."""
+        while k < self.size:
+            if self.start[k] >= end or self.fits(request, k):
+                return k
+            k += 1
+        return self.size
+
+    cdef Py_ssize_t next_hole(self, Py_ssize_t k, double end, long long since,
+                              const double *request) noexcept:
+        """:func:`next_hole` on the arrays."""
+        while k < self.size:
+            if self.start[k] >= end:
+                return -1
+            if self.seq[k] > since and self.fits(request, k):
+                return k
+            k += 1
+        return -1
+
+    cdef Py_ssize_t add(self, object seq, object start, object end,
+                        const double *most) except -1:
+        """:meth:`Holes.add` without the marks (``start`` and ``end`` floats, ``seq`` an int):
+        after the holes starting at or before ``start``; returns its position. Its list is
+        made now, its ``most`` written when stored."""
+        cdef list hole = [start, seq, end, None]
+        cdef Py_ssize_t k = self.insert(PyLong_AsLongLong(seq), PyFloat_AS_DOUBLE(start),
+                                        PyFloat_AS_DOUBLE(end), most)
+        Py_INCREF(hole)
+        self.item[k] = <PyObject *>hole
+        self.measured[k] = 1
+        return k
+
+    cdef Py_ssize_t insert(self, long long seq, double start, double end,
+                           const double *most) except -1:
+        cdef Py_ssize_t lo = 0, hi = self.size, mid, n = self.n, d, tail
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if start < self.start[mid]:
+                hi = mid
+            else:
+                lo = mid + 1
+        self._reserve(self.size + 1)
+        tail = self.size - lo
+        memmove(&self.start[lo + 1], &self.start[lo], tail * sizeof(double))
+        memmove(&self.end[lo + 1], &self.end[lo], tail * sizeof(double))
+        memmove(&self.seq[lo + 1], &self.seq[lo], tail * sizeof(long long))
+        memmove(&self.most[(lo + 1) * n], &self.most[lo * n], tail * n * sizeof(double))
+        memmove(&self.item[lo + 1], &self.item[lo], tail * sizeof(PyObject *))
+        memmove(&self.measured[lo + 1], &self.measured[lo], tail * sizeof(char))
+        self.start[lo], self.end[lo], self.seq[lo] = start, end, seq
+        for d in range(n):
+            self.most[lo * n + d] = most[d]
+        self.item[lo] = NULL
+        self.measured[lo] = 0
+        self.size += 1
+        return lo
+
+    cdef void remove(self, Py_ssize_t k) noexcept:
+        cdef Py_ssize_t n = self.n, tail = self.size - k - 1
+        Py_XDECREF(self.item[k])
+        memmove(&self.start[k], &self.start[k + 1], tail * sizeof(double))
+        memmove(&self.end[k], &self.end[k + 1], tail * sizeof(double))
+        memmove(&self.seq[k], &self.seq[k + 1], tail * sizeof(long long))
+        memmove(&self.most[k * n], &self.most[(k + 1) * n], tail * n * sizeof(double))
+        memmove(&self.item[k], &self.item[k + 1], tail * sizeof(PyObject *))
+        memmove(&self.measured[k], &self.measured[k + 1], tail * sizeof(char))
+        self.size -= 1
+
+
+cdef void *_grow(void *block, size_t size) except NULL:
+    cdef void *out = realloc(block, size if size else 1)
+    if out is NULL:
+        raise MemoryError()
+    return out
+
+
+cdef tuple _tuple(const double *values, Py_ssize_t n):
+    cdef tuple out = PyTuple_New(n)
+    cdef object value
+    cdef Py_ssize_t d
+    for d in range(n):
+        value = PyFloat_FromDouble(values[d])
+        Py_INCREF(value)
+        PyTuple_SET_ITEM(out, d, value)
+    return out
+
+
+cdef bint _marks_fit(dict clear) except -1:
+    """Every mark is a ``(float, int)`` after a tuple request (what the arrays compare)."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject *request
+    cdef PyObject *until
+    while PyDict_Next(clear, &pos, &request, &until):
+        if type(<object>request) is not tuple or type(<object>until) is not tuple:
+            return False
+        if PyTuple_GET_SIZE(<object>until) != 2:
+            return False
+        if not PyFloat_CheckExact(<object>PyTuple_GET_ITEM(<object>until, 0)):
+            return False
+        if not PyLong_CheckExact(<object>PyTuple_GET_ITEM(<object>until, 1)):
+            return False
+    return True
+
+
+cdef bint _request_fits(tuple request, const double *most, Py_ssize_t n) except -1:
+    """``all(map(le, request, most))`` for the ``n`` values of ``most``."""
+    cdef Py_ssize_t d
+    cdef object a
+    if PyTuple_GET_SIZE(request) != n:
+        return _fits(request, _tuple(most, n))
+    for d in range(n):
+        a = <object>PyTuple_GET_ITEM(request, d)
+        if not PyFloat_CheckExact(a):
+            return _fits(request, _tuple(most, n))
+        if not PyFloat_AS_DOUBLE(a) <= most[d]:
+            return False
+    return True
+
+
+cdef int _opened_arrays(dict clear, _Holes holes, Py_ssize_t k) except -1:
+    """:meth:`Holes._opened` for the hole at ``k`` of the arrays (marks checked by
+    :func:`_marks_fit`)."""
+    cdef double start = holes.start[k], mark
+    cdef long long seq = holes.seq[k], mark_seq
+    cdef Py_ssize_t pos = 0
+    cdef PyObject *request
+    cdef PyObject *until
+    cdef list moved = None
+    while PyDict_Next(clear, &pos, &request, &until):
+        mark = PyFloat_AS_DOUBLE(<object>PyTuple_GET_ITEM(<object>until, 0))
+        mark_seq = PyLong_AsLongLong(<object>PyTuple_GET_ITEM(<object>until, 1))
+        if (start < mark or (start == mark and seq < mark_seq)) and _request_fits(
+            <tuple>request, &holes.most[k * holes.n], holes.n
+        ):
+            if moved is None:
+                moved = []
+            moved.append(<object>request)
+    if moved is not None:
+        key = (PyFloat_FromDouble(start), PyLong_FromLongLong(seq))
+        for shape in moved:
+            clear[shape] = key
+    return 0

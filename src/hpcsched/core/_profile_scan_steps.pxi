@@ -1,0 +1,241 @@
+# Included by _profile_scan.pyx: a profile as C arrays for the re-fit loop.
+#
+# A Profile whose times and step values are all floats is loaded into two arrays of doubles
+# (times, and ``n`` values per step) for the length of a re-fit pass, and stored back into the
+# profile's lists afterwards (or before any of the plan's Python methods runs). Each operation
+# is the one of :class:`hpcsched.core.profile.Profile` step for step: the same splits, the same
+# additions as IEEE doubles (what Python computes for floats), the same merges of equal
+# neighbours, the same scan. Values are kept finite and far from overflow (checked when loaded
+# and for each request), so comparisons of doubles are comparisons of Python floats.
+
+cimport cython
+from libc.math cimport fabs
+from libc.stdlib cimport free as c_free, realloc
+from libc.string cimport memmove
+
+cdef enum:
+    _DIMS = 8  # at most this many resources go through the arrays
+
+cdef double _LARGEST = 1e300  # values and requests stay below this (no overflow, no NaN)
+
+
+@cython.final
+cdef class _Steps:
+    """``times[k]`` and ``values[k * n + d]``: the profile's steps as C arrays."""
+
+    cdef double *times
+    cdef double *values
+    cdef Py_ssize_t size, room, n
+
+    def __dealloc__(self):
+        c_free(self.times)
+        c_free(self.values)
+
+    cdef int _reserve(self, Py_ssize_t size) except -1:
+        cdef Py_ssize_t room = self.room if self.room else 16
+        cdef double *times
+        cdef double *values
+        if size <= self.room:
+            return 0
+        while room < size:
+            room *= 2
+        times = <double *>realloc(self.times, room * sizeof(double))
+        if times is NULL:
+            raise MemoryError()
+        self.times = times
+        values = <double *>realloc(self.values, room * self.n * sizeof(double))
+        if values is NULL:
+            raise MemoryError()
+        self.values = values
+        self.room = room
+        return 0
+
+    cdef bint load(self, list times, list free, Py_ssize_t n) except -1:
+        """Copy the profile in; ``False`` (nothing usable) when a time or value is not a
+        float of moderate size or a step does not have ``n`` values."""
+        cdef Py_ssize_t size = PyList_GET_SIZE(times), k, d
+        cdef object x, step
+        if n < 1 or n > _DIMS or size < 1 or PyList_GET_SIZE(free) != size:
+            return False
+        self.n = n
+        self._reserve(size)
+        for k in range(size):
+            x = <object>PyList_GET_ITEM(times, k)
+            step = <object>PyList_GET_ITEM(free, k)
+            if not PyFloat_CheckExact(x) or type(step) is not tuple:
+                return False
+            if PyTuple_GET_SIZE(step) != n or not fabs(PyFloat_AS_DOUBLE(x)) < _LARGEST:
+                return False
+            self.times[k] = PyFloat_AS_DOUBLE(x)
+            for d in range(n):
+                x = <object>PyTuple_GET_ITEM(step, d)
+                if not PyFloat_CheckExact(x) or not fabs(PyFloat_AS_DOUBLE(x)) < _LARGEST:
+                    return False
+                self.values[k * n + d] = PyFloat_AS_DOUBLE(x)
+        self.size = size
+        return True
+
+    cdef int store(self, list times, list free) except -1:
+        """Write the steps back into the profile's lists (in place)."""
+        cdef Py_ssize_t k
+        times[:] = [PyFloat_FromDouble(self.times[k]) for k in range(self.size)]
+        free[:] = [self.step(k) for k in range(self.size)]
+        return 0
+
+    cdef tuple step(self, Py_ssize_t k):
+        cdef Py_ssize_t n = self.n, d
+        cdef tuple out = PyTuple_New(n)
+        cdef object value
+        for d in range(n):
+            value = PyFloat_FromDouble(self.values[k * n + d])
+            Py_INCREF(value)
+            PyTuple_SET_ITEM(out, d, value)
+        return out
+
+    cdef inline Py_ssize_t index(self, double t) noexcept:
+        """``max(0, bisect_right(times, t) - 1)``."""
+        cdef Py_ssize_t lo = 0, hi = self.size, mid
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if t < self.times[mid]:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo - 1 if lo > 0 else 0
+
+    cdef Py_ssize_t split(self, double t) except -1:
+        """:meth:`Profile._split`."""
+        cdef Py_ssize_t i = self.index(t), n = self.n, d
+        if self.times[i] == t:
+            return i
+        self._reserve(self.size + 1)
+        memmove(&self.times[i + 2], &self.times[i + 1], (self.size - i - 1) * sizeof(double))
+        memmove(&self.values[(i + 2) * n], &self.values[(i + 1) * n],
+                (self.size - i - 1) * n * sizeof(double))
+        self.times[i + 1] = t
+        for d in range(n):
+            self.values[(i + 1) * n + d] = self.values[i * n + d]
+        self.size += 1
+        return i + 1
+
+    cdef void remove(self, Py_ssize_t k) noexcept:
+        cdef Py_ssize_t n = self.n
+        memmove(&self.times[k], &self.times[k + 1], (self.size - k - 1) * sizeof(double))
+        memmove(&self.values[k * n], &self.values[(k + 1) * n],
+                (self.size - k - 1) * n * sizeof(double))
+        self.size -= 1
+
+    cdef inline bint equal(self, Py_ssize_t k) noexcept:
+        """``free[k] == free[k - 1]``."""
+        cdef Py_ssize_t n = self.n, d
+        for d in range(n):
+            if not self.values[k * n + d] == self.values[(k - 1) * n + d]:
+                return False
+        return True
+
+    cdef int add_range(self, double start, double end, const double *request,
+                       bint give) except -1:
+        """:meth:`Profile._add_range` with ``plus`` (``give``) or ``minus``."""
+        cdef Py_ssize_t i, j, k, d, n = self.n
+        if end <= start:
+            return 0
+        i = self.split(start)
+        j = self.split(end)
+        for k in range(i, j):
+            for d in range(n):
+                if give:
+                    self.values[k * n + d] = self.values[k * n + d] + request[d]
+                else:
+                    self.values[k * n + d] = self.values[k * n + d] - request[d]
+        if 0 < j < self.size and self.equal(j):
+            self.remove(j)
+        if 0 < i < self.size and self.equal(i):
+            self.remove(i)
+        return 0
+
+    cdef inline bint fits(self, const double *request, Py_ssize_t k) noexcept:
+        cdef Py_ssize_t n = self.n, d
+        for d in range(n):
+            if not request[d] <= self.values[k * n + d]:
+                return False
+        return True
+
+    cdef bint earliest(self, const double *request, double duration, double after,
+                       double *found) noexcept:
+        """:meth:`Profile.earliest_start`: the start in ``found``; ``False`` when it never
+        fits."""
+        cdef Py_ssize_t k = self.index(after), last = self.size - 1
+        cdef double candidate = after
+        cdef bint ok
+        while True:
+            ok = True
+            while True:
+                if not self.fits(request, k):
+                    ok = False
+                    break
+                if k == last or self.times[k + 1] >= candidate + duration:
+                    break
+                k += 1
+            if ok:
+                found[0] = candidate
+                return True
+            if k == last:
+                return False
+            k += 1
+            candidate = self.times[k]
+
+    cdef void max_free_into(self, double start, double end, double *out) noexcept:
+        """:meth:`max_free` into ``out``."""
+        cdef Py_ssize_t i = self.index(start), lo = 0, hi = self.size, mid, k, d, n = self.n
+        cdef double best
+        while lo < hi:  # bisect_left(times, end)
+            mid = (lo + hi) // 2
+            if self.times[mid] < end:
+                lo = mid + 1
+            else:
+                hi = mid
+        for d in range(n):
+            best = self.values[i * n + d]
+            for k in range(i + 1, lo):
+                if best < self.values[k * n + d]:
+                    best = self.values[k * n + d]
+            out[d] = best
+
+    cdef tuple max_free(self, double start, double end):
+        """:meth:`Profile.max_free` (the first of equal values, as ``max`` keeps it)."""
+        cdef Py_ssize_t i = self.index(start), lo = 0, hi = self.size, mid, k, d, n = self.n
+        cdef double best
+        cdef tuple out
+        cdef object value
+        while lo < hi:  # bisect_left(times, end)
+            mid = (lo + hi) // 2
+            if self.times[mid] < end:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo <= i + 1:
+            return self.step(i)
+        out = PyTuple_New(n)
+        for d in range(n):
+            best = self.values[i * n + d]
+            for k in range(i + 1, lo):
+                if best < self.values[k * n + d]:
+                    best = self.values[k * n + d]
+            value = PyFloat_FromDouble(best)
+            Py_INCREF(value)
+            PyTuple_SET_ITEM(out, d, value)
+        return out
+
+
+cdef bint _request_doubles(object request, Py_ssize_t n, double *amounts) except -1:
+    """A request of ``n`` floats of moderate size, copied into ``amounts``."""
+    cdef Py_ssize_t d
+    cdef object a
+    if type(request) is not tuple or PyTuple_GET_SIZE(request) != n:
+        return False
+    for d in range(n):
+        a = <object>PyTuple_GET_ITEM(request, d)
+        if not PyFloat_CheckExact(a) or not fabs(PyFloat_AS_DOUBLE(a)) < _LARGEST:
+            return False
+        amounts[d] = PyFloat_AS_DOUBLE(a)
+    return True
