@@ -96,7 +96,7 @@ def decide(
         wanted, source = bound, "bound"
     # sbatch --time is whole minutes: a MaxTime of 90 s allows 1 min, not a 90 s limit that
     # format_limit would round up past it (found by tests/test_agents.py's Hypothesis test)
-    cap = math.floor(max_time / 60 + 1e-9) * 60.0 if math.isfinite(max_time) else max_time
+    cap = math.floor(max_time / 60) * 60.0 if math.isfinite(max_time) else max_time
     new_limit = min(math.ceil(wanted / 60 - 1e-9) * 60.0, cap)
     if new_limit <= old_limit:
         return Decision("give-up", reason="limit-reached")
