@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,6 @@ class AgentStats:
     skipped: int = 0  # decided not to act (attempts exhausted, limit reached)
     recorded: int = 0  # proposals and user flags (no outside effect)
     failed: int = 0
-    latencies: list[float] = field(default_factory=list)  # event time -> result journaled, s
 
     def line(self) -> str:
         return (
@@ -59,16 +58,6 @@ class AgentStats:
             f"crash, {self.redelivered:,} redelivered, {self.skipped:,} skipped, "
             f"{self.recorded:,} recorded, {self.failed:,} failed"
         )
-
-
-def _event_time(event: dict[str, Any]) -> float | None:
-    from datetime import datetime
-
-    text = event.get("time")
-    try:
-        return datetime.fromisoformat(str(text)).timestamp() if text else None
-    except ValueError:
-        return None
 
 
 class Agent:
@@ -174,9 +163,6 @@ class Agent:
                 continue
             intent = Intent(key, event_id, rule.name, rule.action, seq, event, {}, time.time())
             self._decide_and_act(rule, intent, event)
-        when = _event_time(event)
-        if when is not None:
-            self.stats.latencies.append(time.time() - when)
 
     def _decide_and_act(self, rule: Any, intent: Intent, event: dict[str, Any]) -> None:
         if isinstance(rule, FlagUser):
