@@ -62,6 +62,9 @@ SKIPPED = {
         ".ci/run starts the bus for the whole test session"
     ),
     "bash scripts/bus-local.sh stop": "would stop the bus of the whole test session",
+    "hpcsched watch --observe --events $HPCSCHED_BUS_URL/watch": (
+        "follows the cluster until Ctrl-C; tests/test_agents_slurm.py runs it with --once"
+    ),
 }
 
 #: What a line needs that the machine may not have (fails under CI=true, skips elsewhere).

@@ -55,6 +55,11 @@ DEFAULT_MAX_ATTEMPTS: Final = 2
 FORGET_AFTER: Final = 7 * 86400.0
 
 Emit = Callable[[str, dict[str, Any]], Any]
+#: The job-table columns a ``job-ended`` event carries (``--observe``): what rules match on.
+ENDED_FIELDS: Final = (
+    "user", "account", "partition", "qos", "name", "state", "exit_code",
+    "submit", "start", "end", "runtime", "timelimit", "nodes", "cpus", "mem_req", "mem_used",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,10 @@ def decide(
     wanted = old_limit * growth
     if bound is not None and math.isfinite(bound) and bound > old_limit:
         wanted, source = bound, "bound"
-    new_limit = min(math.ceil(wanted / 60 - 1e-9) * 60.0, max_time)
+    # sbatch --time is whole minutes: a MaxTime of 90 s allows 1 min, not a 90 s limit that
+    # format_limit would round up past it (found by tests/test_agents.py's Hypothesis test)
+    cap = math.floor(max_time / 60) * 60.0 if math.isfinite(max_time) else max_time
+    new_limit = min(math.ceil(wanted / 60 - 1e-9) * 60.0, cap)
     if new_limit <= old_limit:
         return Decision("give-up", reason="limit-reached")
     return Decision("resubmit", new_limit, source)
@@ -209,11 +217,13 @@ class Watcher:
         bound: FittedBound | None = None,
         jobs: Iterable[str] = (),
         growth: float = GROWTH,
+        observe: bool = False,
     ) -> None:
         self.adapter, self.user, self.state_path, self.emit = adapter, user, state_path, emit
         self.max_attempts, self.growth, self.bound = max_attempts, growth, bound
         self.max_times = dict(max_times or {})
         self.only = {str(j) for j in jobs}
+        self.observe = observe  # publish job-ended, act on nothing (for ``hpcsched agents``)
 
     def once(self, now: float | None = None) -> dict[str, Any]:
         """One pass: follow new jobs, decide on those that ended; returns the pass event."""
@@ -258,6 +268,9 @@ class Watcher:
     ) -> None:
         attempt, original = int(chain["attempt"]), str(chain["original"])
         base = {"job_id": job_id, "original_job_id": original}
+        if self.observe:
+            self.emit("job-ended", {**base, **{k: row.get(k) for k in ENDED_FIELDS}})
+            return
         if row["state"] != "timeout":
             self.emit("job-left-alone", {**base, "state": row["state"]})
             return

@@ -15,6 +15,7 @@ import typer
 
 from hpcsched.cli import (
     advise,
+    agents,
     bus,
     campaign,
     config,
@@ -80,6 +81,7 @@ for _module in (
     campaign,
     plan,
     watch,
+    agents,
     bus,
     llm,
     config,

@@ -76,6 +76,13 @@ def watch(
         Path | None,
         typer.Option(help="JSON file of followed jobs and chains (default: ~/.cache/hpcsched)"),
     ] = None,
+    observe: Annotated[
+        bool,
+        flag(
+            help="only report each ended job as a job-ended event (for hpcsched agents); "
+            "resubmit nothing"
+        ),
+    ] = False,
     events: Annotated[
         str | None,
         typer.Option(
@@ -94,6 +101,8 @@ def watch(
 
     me = getpass.getuser()
     who = user or me
+    if observe and not events:
+        fail("--observe needs --events (a file, - or nats://HOST:PORT/SUBJECT) to report to")
     if who != me:
         fail(f"--user {who}: watch resubmits jobs as you ({me}); run it as {who}")
     adapter = SlurmAdapter()
@@ -111,6 +120,7 @@ def watch(
         max_times=_max_times(site),
         bound=_bound(history),
         jobs=job or (),
+        observe=observe,
     )
     try:
         while True:

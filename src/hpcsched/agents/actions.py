@@ -1,0 +1,185 @@
+"""What an agent's actions do in the world, each with a ``check`` for after a crash.
+
+An action with an outside effect has two halves: ``act(intent)`` does it and returns the result;
+``check(intent)`` looks for its effect (None: not there, so a restart does it). The key travels
+with the effect so that it can be found again:
+
+- ``resubmit``: ``sbatch`` of the ended job's own script (``scontrol write batch_script``) and
+  request with the new ``--time``, ``--comment=hpcsched-agent:KEY``; checked in ``squeue``, which
+  lists a job until ``MinJobAge`` (300 s by default) after it ended;
+- ``command``: the rule's shell command, ``$HPCSCHED_KEY`` in its environment, checked by the
+  rule's own ``check`` command (exit 0: done); without one a restart runs it again (at least once);
+- ``ledger``: one ``KEY<TAB>TIME`` line appended to a file (a single ``write`` with
+  ``O_APPEND``: a kill leaves the line whole or absent), checked by reading the file.
+
+All Slurm commands go through :class:`hpcsched.slurm.SlurmAdapter` (``shared/STYLE.md`` lesson 7).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from hpcsched.agents.journal import Intent
+from hpcsched.agents.rules import Command, Ledger, Resubmit
+from hpcsched.slurm.adapter import SlurmAdapter
+
+TAG: Final = "hpcsched-agent:"
+
+Result = dict[str, Any]
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the agent dies (Linux ``PR_SET_PDEATHSIG``), so that no
+    command of a killed agent is still running when its successor checks for its effect."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: a late command may race
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def command_env(intent: Intent) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HPCSCHED_KEY": intent.key,
+        "HPCSCHED_EVENT_ID": intent.event_id,
+        "HPCSCHED_RULE": intent.rule,
+        "HPCSCHED_EVENT": json.dumps(intent.event, default=str),
+    }
+
+
+def run_command(rule: Command, intent: Intent) -> Result:
+    """Run the rule's command; raises ActionError when it fails."""
+    done = _shell(rule.run, intent, rule.timeout)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise ActionError(f"command failed: {last[:200]}")
+    return {"exit": 0, "stdout": done.stdout[-200:]}
+
+
+def check_command(rule: Command, intent: Intent) -> Result | None:
+    if rule.check is None:
+        return None
+    done = _shell(rule.check, intent, rule.timeout)
+    return {"checked": rule.check} if done.returncode == 0 else None
+
+
+def _shell(text: str, intent: Intent, timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["/bin/sh", "-c", text],
+            env=command_env(intent),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=_die_with_parent,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ActionError(f"command did not end within {timeout:g} s") from None
+
+
+class ActionError(RuntimeError):
+    """An action that could not be carried out; one line, journaled as its result."""
+
+
+def append_ledger(rule: Ledger, intent: Intent) -> Result:
+    line = f"{intent.key}\t{time.time():.6f}\n".encode()
+    fd = os.open(rule.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return {"path": str(rule.path)}
+
+
+def check_ledger(rule: Ledger, intent: Intent) -> Result | None:
+    try:
+        with rule.path.open(encoding="utf-8") as lines:
+            found = any(line.split("\t", 1)[0] == intent.key for line in lines)
+    except FileNotFoundError:
+        return None
+    return {"path": str(rule.path)} if found else None
+
+
+class Resubmitter:
+    """Resubmit timed-out jobs through Slurm (see the module doc)."""
+
+    def __init__(self, adapter: SlurmAdapter, max_times: dict[str, float] | None = None) -> None:
+        self.adapter = adapter
+        self.max_times = dict(max_times or {})
+
+    def max_time(self, partition: str) -> float:
+        from hpcsched.advise.watch import partition_max_time
+
+        if partition not in self.max_times:
+            self.max_times[partition] = partition_max_time(self.adapter, partition)
+        return self.max_times[partition]
+
+    def plan(self, rule: Resubmit, event: dict[str, Any], attempt: int) -> dict[str, Any]:
+        """The decision (no effect yet): the rule's factor, capped at the partition's MaxTime,
+        through the same policy as ``hpcsched watch`` (:func:`hpcsched.advise.watch.decide`)."""
+        from hpcsched.advise.watch import decide
+
+        partition = str(event.get("partition") or "")
+        old_limit = float(event.get("timelimit") or 0.0)
+        max_time = self.max_time(partition) if partition else math.inf
+        decision = decide(
+            state="timeout",
+            old_limit=old_limit,
+            attempt=attempt,
+            max_attempts=rule.max_attempts,
+            max_time=max_time,
+            growth=rule.limit_factor,
+        )
+        return {
+            "job_id": str(event.get("job_id", "")),
+            "partition": partition,
+            "old_limit": old_limit,
+            "max_time": max_time if math.isfinite(max_time) else None,
+            "attempt": attempt + 1,
+            "decision": decision.action,
+            "new_limit": decision.new_limit,
+            "reason": decision.reason,
+        }
+
+    def act(self, intent: Intent) -> Result:
+        from hpcsched.advise.watch import resubmit_args
+        from hpcsched.slurm.adapter import SlurmError
+
+        job_id, new_limit = intent.plan["job_id"], float(intent.plan["new_limit"])
+        try:
+            script = self.adapter.run(["scontrol", "write", "batch_script", job_id, "-"])
+            info = self.adapter.scontrol_show_job(job_id)
+            args = resubmit_args(info, job_id, new_limit, TAG + intent.key)
+            new_id = self.adapter.sbatch(script, extra_args=args)
+        except SlurmError as exc:
+            raise ActionError(str(exc)) from None
+        return {"made": str(new_id), "new_limit": new_limit}
+
+    def check(self, intent: Intent) -> Result | None:
+        """The job a cut-short resubmission made, found by its comment in ``squeue``."""
+        wanted = TAG + intent.key
+        for job in self.adapter.squeue():
+            if str(job.get("comment") or "") == wanted:
+                return {"made": str(job["job_id"]), "new_limit": intent.plan["new_limit"]}
+        return None
+
+
+Act = Callable[[Intent], Result]
+Check = Callable[[Intent], "Result | None"]
+
+
+def ledger_keys(path: Path) -> list[str]:
+    """The keys a ledger file holds, in order (for tests and the benchmark)."""
+    if not path.exists():
+        return []
+    return [line.split("\t", 1)[0] for line in path.read_text().splitlines() if line]
