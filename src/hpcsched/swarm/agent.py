@@ -1,0 +1,249 @@
+"""One agent of decentralised job selection, sans I/O: ``on_job``, ``on_message`` and ``on_tick``
+take ``now`` and return the messages to send; a driver (the live NATS one or the simulated
+network) delivers them. The agent reads no clock and does no I/O, so the very same object runs on
+the broker and in virtual time.
+
+The protocol follows the description of the SwarmAgents code (fabric-testbed/SwarmAgents,
+``README.md`` "SwarmAgents-Consensus": ``pbft_agentv2.py`` and ``swarm_agent.py``), read through the
+project's code search (its sources themselves were not available here); nothing is copied.
+
+- **PBFT** (baseline): every agent that has room for a job proposes it with a random seed; a
+  proposal collision is resolved by the lowest seed; prepare and commit quorums of
+  2f+1 (f = floor((n-1)/3), never below a majority).
+- **SWARM**: an agent proposes only when its own cost matrix (every agent's load, heard on every
+  message, plus the job's share of that agent's cores; infinite when it does not fit) says it is
+  the cheapest; voters filter dominated proposals (they vote for the cheapest proposal of the
+  round they have seen); quorum floor(n/2)+1.
+
+**Safety** (no job selected twice) does not depend on timing: an agent sends COMMIT for at most
+one ballot per job, ever (its lock), and a job is selected when a quorum commits one ballot; two
+quorums share an agent, so two ballots can never both reach one. An agent votes (PREPARE) once per
+job and round. **Liveness**: a job still undecided after ``timeout`` starts a new round (the
+proposers of a dead agent's ballot are replaced; in SWARM, every agent with room may then
+propose); an agent that hears a COMMIT while unlocked adopts it (so a prepare quorum is not lost
+when its proposer dies), locked agents resend their COMMIT each timeout, and an agent that knows
+the decision answers a resend with DECIDED. A job committed to an agent that then died is
+selected (once) but never runs: the run reports it as stranded.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from hpcsched.swarm.messages import (
+    COMMIT,
+    DECIDED,
+    PREPARE,
+    PROPOSE,
+    Ballot,
+    JobSpec,
+    Msg,
+    Out,
+    quorum,
+)
+
+PROTOCOLS = ("pbft", "swarm")
+
+
+@dataclass(frozen=True)
+class Event:
+    """What an agent journals: ``decided`` (it learnt the job's assignee), ``start``, ``end``."""
+
+    kind: str
+    job: int
+    agent: int
+    assignee: int
+    time: float
+
+
+@dataclass
+class _Vote:
+    """One job's consensus state at one agent."""
+
+    round: int = 0
+    round_start: float = 0.0
+    proposed: int = -1  # the last round this agent proposed in
+    voted: dict[int, Ballot] = field(default_factory=dict)  # round -> the ballot voted for
+    proposals: dict[Ballot, float] = field(default_factory=dict)  # ballot -> key (lower wins)
+    prepares: dict[Ballot, set[int]] = field(default_factory=dict)
+    commits: dict[Ballot, set[int]] = field(default_factory=dict)
+    locked: Ballot | None = None
+    seen: set[str] = field(default_factory=set)  # message ids, dropped with the job's state
+
+
+class Agent:
+    """An agent owning one site's cores; see the module docstring for the protocols."""
+
+    def __init__(
+        self, aid: int, capacities: list[int], protocol: str, *, timeout: float = 0.2, seed: int = 0
+    ) -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
+        self.id = aid
+        self.n = len(capacities)
+        self.capacities = capacities
+        self.protocol = protocol
+        self.timeout = timeout
+        self.q = quorum(protocol, self.n)
+        self.free = capacities[aid]  # cores neither running nor held for an own proposal
+        self.reserved: dict[int, int] = {}
+        self.running: dict[int, tuple[float, int]] = {}  # job -> (end, cores)
+        self.pending: dict[int, JobSpec] = {}  # known and undecided, in arrival order
+        self.votes: dict[int, _Vote] = {}
+        self.decided: dict[int, Ballot] = {}
+        self.loads = [0.0] * self.n
+        self.events: list[Event] = []
+        self._rng = random.Random(seed * 1_000_003 + aid)
+        self._count = 0
+
+    # -- stimuli -------------------------------------------------------------------------------
+
+    def on_job(self, job: JobSpec, now: float) -> list[Out]:
+        """A job of the pool arrives."""
+        if job.job_id in self.decided or job.job_id in self.pending:
+            return []
+        self.pending[job.job_id] = job
+        self._vote(job.job_id, now)
+        return self._propose(job, now)
+
+    def on_message(self, msg: Msg, now: float) -> list[Out]:
+        self.loads[msg.sender] = msg.load
+        if msg.job in self.decided:
+            if msg.again and msg.sender != self.id:
+                return [Out(msg.sender, self._msg(DECIDED, msg.job, self.decided[msg.job]))]
+            return []
+        if msg.kind == DECIDED:
+            return self._decide(msg.job, msg.ballot, now)
+        v = self._vote(msg.job, now)
+        if msg.mid in v.seen:  # a duplicate delivery
+            return []
+        v.seen.add(msg.mid)
+        if msg.kind == PROPOSE:
+            return self._on_propose(msg, v, now)
+        if msg.kind == PREPARE:
+            v.prepares.setdefault(msg.ballot, set()).add(msg.sender)
+            if v.locked is None and len(v.prepares[msg.ballot]) >= self.q:
+                return self._lock(msg.job, v, msg.ballot, now)
+            return []
+        return self._on_commit(msg, v, now)
+
+    def on_tick(self, now: float) -> list[Out]:
+        """Jobs that ended free their cores; undecided jobs past the timeout start a new round;
+        waiting jobs are proposed when they now fit."""
+        out: list[Out] = []
+        for job, (end, cores) in list(self.running.items()):
+            if end <= now:
+                del self.running[job]
+                self.free += cores
+                self.events.append(Event("end", job, self.id, self.id, end))
+        for job, v in list(self.votes.items()):
+            if job in self.decided or now - v.round_start < self.timeout:
+                continue
+            v.round += 1
+            v.round_start = now
+            if v.locked is not None:
+                out.append(Out(None, self._msg(COMMIT, job, v.locked, again=True)))
+        for spec in list(self.pending.values()):
+            out += self._propose(spec, now)
+        return out
+
+    # -- the protocol --------------------------------------------------------------------------
+
+    def load(self) -> float:
+        return 1.0 - self.free / self.capacities[self.id]
+
+    def cost(self, agent: int, job: JobSpec) -> float:
+        """The cost matrix entry: the agent's load plus the job's share of its cores; infinite
+        when the job does not fit what the agent has free (as last heard)."""
+        cap = self.capacities[agent]
+        free = self.free if agent == self.id else cap * (1.0 - self.loads[agent]) + 1e-9
+        if job.cores > free:
+            return math.inf
+        load = self.load() if agent == self.id else self.loads[agent]
+        return load + job.cores / cap
+
+    def _vote(self, job: int, now: float) -> _Vote:
+        v = self.votes.get(job)
+        if v is None:
+            v = self.votes[job] = _Vote(round_start=now)
+        return v
+
+    def _msg(
+        self, kind: str, job: int, ballot: Ballot, key: float = 0.0, again: bool = False
+    ) -> Msg:
+        self._count += 1
+        mid = f"{self.id}.{self._count}"
+        return Msg(kind, job, ballot, self.id, key, self.load(), mid, again)
+
+    def _should_propose(self, job: JobSpec, v: _Vote) -> bool:
+        if v.locked is not None or v.proposed == v.round:
+            return False
+        if job.job_id not in self.reserved and job.cores > self.free:
+            return False
+        if self.protocol == "pbft" or v.round > 0:
+            return True
+        mine = (self.cost(self.id, job), self.id)
+        return all(mine <= (self.cost(a, job), a) for a in range(self.n))
+
+    def _propose(self, job: JobSpec, now: float) -> list[Out]:
+        v = self._vote(job.job_id, now)
+        if not self._should_propose(job, v):
+            return []
+        v.proposed = v.round
+        if job.job_id not in self.reserved:  # held until the job is decided, whoever wins
+            self.reserved[job.job_id] = job.cores
+            self.free -= job.cores
+        key = self._rng.random() if self.protocol == "pbft" else self.cost(self.id, job)
+        msg = self._msg(PROPOSE, job.job_id, (v.round, self.id), key)
+        return [Out(None, msg), *self._on_propose(msg, v, now)]
+
+    def _on_propose(self, msg: Msg, v: _Vote, now: float) -> list[Out]:
+        r = msg.ballot[0]
+        v.proposals[msg.ballot] = msg.key
+        if r > v.round:
+            v.round, v.round_start = r, now
+        if r < v.round or v.locked is not None or r in v.voted:
+            return []
+        # dominance filter: vote for the best proposal of this round seen so far
+        best = min((key, b) for b, key in v.proposals.items() if b[0] == r)[1]
+        v.voted[r] = best
+        prepare = self._msg(PREPARE, msg.job, best)
+        v.prepares.setdefault(best, set()).add(self.id)
+        out = [Out(None, prepare)]
+        if v.locked is None and len(v.prepares[best]) >= self.q:
+            out += self._lock(msg.job, v, best, now)
+        return out
+
+    def _lock(self, job: int, v: _Vote, ballot: Ballot, now: float) -> list[Out]:
+        v.locked = ballot
+        commit = self._msg(COMMIT, job, ballot)
+        return [Out(None, commit), *self._on_commit(commit, v, now)]
+
+    def _on_commit(self, msg: Msg, v: _Vote, now: float) -> list[Out]:
+        v.commits.setdefault(msg.ballot, set()).add(msg.sender)
+        out: list[Out] = []
+        if v.locked is None:  # adopt: a commit means a prepare quorum exists for that ballot
+            out += self._lock(msg.job, v, msg.ballot, now)
+        if msg.job not in self.decided and len(v.commits[msg.ballot]) >= self.q:
+            out += self._decide(msg.job, msg.ballot, now)
+        return out
+
+    def _decide(self, job: int, ballot: Ballot, now: float) -> list[Out]:
+        if job in self.decided:
+            return []
+        self.decided[job] = ballot
+        self.votes.pop(job, None)
+        spec = self.pending.pop(job, None)
+        self.events.append(Event("decided", job, self.id, ballot[1], now))
+        cores = self.reserved.pop(job, None)
+        if cores is None:
+            return []
+        if ballot[1] != self.id:
+            self.free += cores
+            return []
+        assert spec is not None  # an own proposal: the job was known
+        self.running[job] = (now + spec.runtime, cores)
+        self.events.append(Event("start", job, self.id, self.id, now))
+        return []
