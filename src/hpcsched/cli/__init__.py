@@ -26,6 +26,7 @@ from hpcsched.cli import (
     run,
     run_ops,
     simulate,
+    swarm,
     trace,
     watch,
 )
@@ -81,6 +82,7 @@ for _module in (
     plan,
     watch,
     bus,
+    swarm,
     llm,
     config,
 ):

@@ -3,7 +3,7 @@ duplication, on the simulation clock (a heap of ``(time, seq, event)``; the coun
 deterministically, as in SimPy's core).
 
 Links: the one-way latency from a to b is ``latency`` scaled by a fixed per-link factor in
-[1, 2) (a hash of the pair, so no n^2 table) plus up to 10 % jitter; each copy is lost with
+[1, 2) (a hash of the pair, so no n^2 table) plus a jitter (10 % by default); each copy is lost with
 probability ``loss`` and delivered twice with probability ``duplicate``. An agent handles its
 messages one at a time, ``service`` s each (the CPU a live agent spends decoding and deciding),
 so a busy agent queues. The pool is reliable: every job reaches every live agent. A crashed agent
@@ -30,6 +30,7 @@ class NetModel:
     duplicate: float = 0.0
     service: float = 0.0  # s of agent time per message handled
     tick: float = 0.005  # s between an agent's ticks (the live agents' period)
+    jitter: float = 0.1  # a copy's extra delay, up to this fraction of the link's latency
 
 
 def _link_factor(a: int, b: int) -> float:
@@ -72,7 +73,7 @@ def simulate(
                     continue
                 copies = 2 if net.duplicate and rng.random() < net.duplicate else 1
                 for _ in range(copies):
-                    delay = net.latency * _link_factor(src, d) * (1.0 + 0.1 * rng.random())
+                    delay = net.latency * _link_factor(src, d) * (1.0 + net.jitter * rng.random())
                     push(now + delay, "msg", (d, out.msg))
 
     for spec in jobs:
