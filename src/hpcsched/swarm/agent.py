@@ -94,6 +94,7 @@ class Agent:
         self.votes: dict[int, _Vote] = {}
         self.decided: dict[int, Ballot] = {}
         self.loads = [0.0] * self.n
+        self.heard = [0.0] * self.n  # when each agent was last heard from
         self.events: list[Event] = []
         self._rng = random.Random(seed * 1_000_003 + aid)
         self._count = 0
@@ -110,6 +111,7 @@ class Agent:
 
     def on_message(self, msg: Msg, now: float) -> list[Out]:
         self.loads[msg.sender] = msg.load
+        self.heard[msg.sender] = now
         if msg.job in self.decided:
             if msg.again and msg.sender != self.id:
                 return [Out(msg.sender, self._msg(DECIDED, msg.job, self.decided[msg.job]))]
@@ -177,19 +179,25 @@ class Agent:
         mid = f"{self.id}.{self._count}"
         return Msg(kind, job, ballot, self.id, key, self.load(), mid, again)
 
-    def _should_propose(self, job: JobSpec, v: _Vote) -> bool:
+    def _should_propose(self, job: JobSpec, v: _Vote, now: float) -> bool:
         if v.locked is not None or v.proposed == v.round:
             return False
         if job.job_id not in self.reserved and job.cores > self.free:
             return False
         if self.protocol == "pbft" or v.round > 0:
             return True
+        # agents silent for 5 timeouts are left out of the matrix (a dead agent's last load
+        # would otherwise look cheapest forever and every job would wait for round 1)
         mine = (self.cost(self.id, job), self.id)
-        return all(mine <= (self.cost(a, job), a) for a in range(self.n))
+        return all(
+            mine <= (self.cost(a, job), a)
+            for a in range(self.n)
+            if now - self.heard[a] <= 5 * self.timeout
+        )
 
     def _propose(self, job: JobSpec, now: float) -> list[Out]:
         v = self._vote(job.job_id, now)
-        if not self._should_propose(job, v):
+        if not self._should_propose(job, v, now):
             return []
         v.proposed = v.round
         if job.job_id not in self.reserved:  # held until the job is decided, whoever wins
@@ -204,7 +212,10 @@ class Agent:
         v.proposals[msg.ballot] = msg.key
         if r > v.round:
             v.round, v.round_start = r, now
-        if r < v.round or v.locked is not None or r in v.voted:
+        # an older round's proposal is still voted on (once per round): rounds are local
+        # timers that drift apart, and the vote is not what makes a selection unique (the
+        # commit lock is)
+        if v.locked is not None or r in v.voted:
             return []
         # dominance filter: vote for the best proposal of this round seen so far
         best = min((key, b) for b, key in v.proposals.items() if b[0] == r)[1]

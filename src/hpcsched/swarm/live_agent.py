@@ -10,6 +10,7 @@ coordinator's ``log`` subject. Running a job is waiting for its runtime: ``on_ti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -58,13 +59,12 @@ async def run_agent(config: dict[str, Any]) -> None:
     shipped = 0
     while not stop.is_set():
         now = time.time() - epoch[0]
-        try:
-            first = await asyncio.wait_for(inbox.get(), max(0.0, next_tick - now))
-            batch = [first]
-            while not inbox.empty() and len(batch) < 2000:
-                batch.append(inbox.get_nowait())
-        except TimeoutError:
-            batch = []
+        batch: list[tuple[str, bytes]] = []
+        if inbox.empty() and next_tick > now:
+            with contextlib.suppress(TimeoutError):
+                batch.append(await asyncio.wait_for(inbox.get(), next_tick - now))
+        while not inbox.empty() and len(batch) < 2000:
+            batch.append(inbox.get_nowait())
         now = time.time() - epoch[0]
         outs: list[Out] = []
         for subject, data in batch:
