@@ -62,6 +62,10 @@ SKIPPED = {
         ".ci/run starts the bus for the whole test session"
     ),
     "bash scripts/bus-local.sh stop": "would stop the bus of the whole test session",
+    "python benchmarks/swarm_protocols.py --jobs 1000 --out swarm-bench/": (
+        "a benchmark (14 live runs, minutes); tests/test_swarm*.py run both protocols live and "
+        "simulated at small n"
+    ),
 }
 
 #: What a line needs that the machine may not have (fails under CI=true, skips elsewhere).

@@ -15,15 +15,17 @@ project's code search (its sources themselves were not available here); nothing 
   the cheapest; voters filter dominated proposals (they vote for the cheapest proposal of the
   round they have seen); quorum floor(n/2)+1.
 
-**Safety** (no job selected twice) does not depend on timing: an agent sends COMMIT for at most
-one ballot per job, ever (its lock), and a job is selected when a quorum commits one ballot; two
-quorums share an agent, so two ballots can never both reach one. An agent votes (PREPARE) once per
-job and round. **Liveness**: a job still undecided after ``timeout`` starts a new round (the
-proposers of a dead agent's ballot are replaced; in SWARM, every agent with room may then
+**Safety** (no job selected twice) does not depend on timing: an agent sends COMMIT for at most one
+ballot per job and lock epoch (its lock), and a job is selected when a quorum commits one ballot in
+one epoch; two quorums share an agent, so two ballots can never both reach one. Locks split so that
+no ballot can reach a quorum (the known locks plus every agent not yet heard from fall short for
+each) prove the epoch stuck; only then are they released, in a new epoch. An agent votes (PREPARE)
+once per job and round. **Liveness**: a job still undecided after ``timeout`` starts a new round
+(the proposers of a dead agent's ballot are replaced; in SWARM, every agent with room may then
 propose); an agent that hears a COMMIT while unlocked adopts it (so a prepare quorum is not lost
 when its proposer dies), locked agents resend their COMMIT each timeout, and an agent that knows
-the decision answers a resend with DECIDED. A job committed to an agent that then died is
-selected (once) but never runs: the run reports it as stranded.
+the decision answers a resend with DECIDED. A job committed to an agent that then died is selected
+(once) but never runs: the run reports it as stranded.
 """
 
 from __future__ import annotations
@@ -68,8 +70,10 @@ class _Vote:
     voted: dict[int, Ballot] = field(default_factory=dict)  # round -> the ballot voted for
     proposals: dict[Ballot, float] = field(default_factory=dict)  # ballot -> key (lower wins)
     prepares: dict[Ballot, set[int]] = field(default_factory=dict)
-    commits: dict[Ballot, set[int]] = field(default_factory=dict)
+    commits: dict[Ballot, set[int]] = field(default_factory=dict)  # in the current epoch
     locked: Ballot | None = None
+    epoch: int = 0
+    lock_of: dict[int, Ballot] = field(default_factory=dict)  # agents' known locks, this epoch
     seen: set[str] = field(default_factory=set)  # message ids, dropped with the job's state
 
 
@@ -146,7 +150,7 @@ class Agent:
             v.round += 1
             v.round_start = now
             if v.locked is not None:
-                out.append(Out(None, self._msg(COMMIT, job, v.locked, again=True)))
+                out.append(Out(None, self._msg(COMMIT, job, v.locked, again=True, epoch=v.epoch)))
         for spec in list(self.pending.values()):
             out += self._propose(spec, now)
         return out
@@ -173,11 +177,12 @@ class Agent:
         return v
 
     def _msg(
-        self, kind: str, job: int, ballot: Ballot, key: float = 0.0, again: bool = False
-    ) -> Msg:
+        self, kind: str, job: int, ballot: Ballot, key: float = 0.0, again: bool = False,
+        epoch: int = 0,
+    ) -> Msg:  # fmt: skip
         self._count += 1
         mid = f"{self.id}.{self._count}"
-        return Msg(kind, job, ballot, self.id, key, self.load(), mid, again)
+        return Msg(kind, job, ballot, self.id, key, self.load(), mid, again, epoch)
 
     def _should_propose(self, job: JobSpec, v: _Vote, now: float) -> bool:
         if v.locked is not None or v.proposed == v.round:
@@ -229,17 +234,47 @@ class Agent:
 
     def _lock(self, job: int, v: _Vote, ballot: Ballot, now: float) -> list[Out]:
         v.locked = ballot
-        commit = self._msg(COMMIT, job, ballot)
+        commit = self._msg(COMMIT, job, ballot, epoch=v.epoch)
         return [Out(None, commit), *self._on_commit(commit, v, now)]
 
     def _on_commit(self, msg: Msg, v: _Vote, now: float) -> list[Out]:
+        if msg.epoch < v.epoch:  # that epoch was proven stuck: it can decide nothing
+            return []
+        if msg.epoch > v.epoch:
+            self._new_epoch(v, msg.epoch, now)
+        v.lock_of[msg.sender] = msg.ballot
         v.commits.setdefault(msg.ballot, set()).add(msg.sender)
         out: list[Out] = []
         if v.locked is None:  # adopt: a commit means a prepare quorum exists for that ballot
             out += self._lock(msg.job, v, msg.ballot, now)
-        if msg.job not in self.decided and len(v.commits[msg.ballot]) >= self.q:
+        if msg.job in self.decided:
+            return out
+        if len(v.commits[msg.ballot]) >= self.q:
             out += self._decide(msg.job, msg.ballot, now)
+        elif v.epoch == msg.epoch and self._stuck(v):
+            self._new_epoch(v, v.epoch + 1, now)
         return out
+
+    def _stuck(self, v: _Vote) -> bool:
+        """No ballot can reach a commit quorum in this epoch: locks never change within an
+        epoch, so the known ones plus every agent not yet heard from fall short for each."""
+        unknown = self.n - len(v.lock_of)
+        if unknown >= self.q:
+            return False
+        counts: dict[Ballot, int] = {}
+        for ballot in v.lock_of.values():
+            counts[ballot] = counts.get(ballot, 0) + 1
+        return all(c + unknown < self.q for c in counts.values())
+
+    def _new_epoch(self, v: _Vote, epoch: int, now: float) -> None:
+        """Locks of a stuck epoch are released (it provably decides nothing); a new round."""
+        v.epoch = epoch
+        v.locked = None
+        v.lock_of = {}
+        v.commits = {}
+        v.prepares = {}
+        v.round += 1
+        v.round_start = now
 
     def _decide(self, job: int, ballot: Ballot, now: float) -> list[Out]:
         if job in self.decided:

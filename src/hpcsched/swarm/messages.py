@@ -35,20 +35,20 @@ class Msg:
     load: float = 0.0
     mid: str = ""
     again: bool = False  # a resend after a timeout: an agent that knows the decision answers it
+    epoch: int = 0  # COMMIT: the lock epoch (a new one only once the last is proven stuck)
 
     def to_json(self) -> bytes:
         return json.dumps(
             [self.kind, self.job, self.ballot[0], self.ballot[1], self.sender, self.key,
-             self.load, self.mid, self.again],
+             self.load, self.mid, self.again, self.epoch],
             separators=(",", ":"),
         ).encode()  # fmt: skip
 
     @staticmethod
     def from_json(data: bytes) -> Msg:
-        k, j, r, p, s, key, load, mid, again = json.loads(data)
-        return Msg(
-            str(k), int(j), (int(r), int(p)), int(s), float(key), float(load), str(mid), bool(again)
-        )
+        k, j, r, p, s, key, load, mid, again, epoch = json.loads(data)
+        return Msg(str(k), int(j), (int(r), int(p)), int(s), float(key), float(load), str(mid),
+                   bool(again), int(epoch))  # fmt: skip
 
 
 @dataclass(frozen=True)
