@@ -47,14 +47,34 @@ def test_swarm_three_agents_by_hand_costs_the_formula() -> None:
     assert job.job_id in agents[0].running
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_split_locks_are_released_only_when_no_ballot_can_win() -> None:
+    caps = site_capacities(4)  # quorum 3
+    agent = Agent(0, caps, "swarm")
+    b1, b2, b3 = (0, 1), (0, 2), (1, 3)
+
+    def commit(sender: int, ballot: tuple[int, int], epoch: int = 0) -> Msg:
+        return Msg("commit", 9, ballot, sender, mid=f"{sender}.{ballot}.{epoch}", epoch=epoch)
+
+    agent.on_message(commit(1, b1), 0.0)  # adopted: agent 0 locks b1 (2 of 4)
+    agent.on_message(commit(2, b2), 0.0)
+    assert agent.votes[9].epoch == 0  # agent 3 unheard: it could still give b1 its quorum? no,
+    # but b2 + agent 3 = 2 < 3 and b1 + agent 3 = 3: b1 can still win, nothing is released
+    agent.on_message(commit(3, b2), 0.0)  # 2 : 2, every lock known: no ballot can reach 3
+    assert agent.votes[9].epoch == 1 and agent.votes[9].locked is None
+    agent.on_message(commit(1, b1), 0.0)  # an old epoch's commit (a duplicate id too): ignored
+    agent.on_message(commit(1, b3, epoch=1), 0.0)
+    agent.on_message(commit(2, b3, epoch=1), 0.0)  # with agent 0's adopted lock: 3 of 4
+    assert agent.decided[9] == b3
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=st.data(),
     n=st.integers(3, 6),
     protocol=st.sampled_from(PROTOCOLS),
     seed=st.integers(0, 1000),
 )
-def test_any_delivery_order_selects_every_job_exactly_once(
+def test_any_delivery_order_never_selects_a_job_twice(
     data: st.DataObject, n: int, protocol: str, seed: int
 ) -> None:
     caps = site_capacities(n)
@@ -111,7 +131,9 @@ def test_any_delivery_order_selects_every_job_exactly_once(
     assert all(len(s) == 1 for s in assignees.values()), assignees  # never twice
     starts = [e.job for a in agents for e in a.events if e.kind == "start"]
     assert len(starts) == len(set(starts))  # no job runs twice
-    assert set(assignees) == {j.job_id for j in jobs}  # none lost
+    # liveness is not claimed against an adversary that drops and reorders at will and crashes
+    # an agent (a crashed agent's unknown lock can keep split locks from being proven stuck);
+    # the simulated network below, with random loss and a crash, must lose nothing
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -20,12 +20,13 @@ ballot per job and lock epoch (its lock), and a job is selected when a quorum co
 one epoch; two quorums share an agent, so two ballots can never both reach one. Locks split so that
 no ballot can reach a quorum (the known locks plus every agent not yet heard from fall short for
 each) prove the epoch stuck; only then are they released, in a new epoch. An agent votes (PREPARE)
-once per job and round. **Liveness**: a job still undecided after ``timeout`` starts a new round
-(the proposers of a dead agent's ballot are replaced; in SWARM, every agent with room may then
-propose); an agent that hears a COMMIT while unlocked adopts it (so a prepare quorum is not lost
-when its proposer dies), locked agents resend their COMMIT each timeout, and an agent that knows
-the decision answers a resend with DECIDED. A job committed to an agent that then died is selected
-(once) but never runs: the run reports it as stranded.
+once per job and round. **Liveness**: a job still undecided after ``timeout`` starts a new round in
+which one agent proposes, the first with room (as far as it knows) in a rotation by job and round
+(a dead agent's proposals are replaced; a split vote does not repeat); an agent that hears a COMMIT
+while unlocked adopts it (so a prepare quorum is not lost when its proposer dies), locked agents
+resend their COMMIT each timeout, and an agent that knows the decision answers a resend with
+DECIDED. A job committed to an agent that then died is selected (once) but never runs: the run
+reports it as stranded.
 """
 
 from __future__ import annotations
@@ -189,16 +190,21 @@ class Agent:
             return False
         if job.job_id not in self.reserved and job.cores > self.free:
             return False
-        if self.protocol == "pbft" or v.round > 0:
-            return True
         # agents silent for 5 timeouts are left out of the matrix (a dead agent's last load
         # would otherwise look cheapest forever and every job would wait for round 1)
-        mine = (self.cost(self.id, job), self.id)
-        return all(
-            mine <= (self.cost(a, job), a)
-            for a in range(self.n)
-            if now - self.heard[a] <= 5 * self.timeout
-        )
+        quiet = 5 * self.timeout
+        heard = [a for a in range(self.n) if a == self.id or now - self.heard[a] <= quiet]
+        if v.round == 0:
+            if self.protocol == "pbft":
+                return True
+            mine = (self.cost(self.id, job), self.id)
+            return all(mine <= (self.cost(a, job), a) for a in heard)
+        # a later round: a split vote must not repeat (agents that all vote for themselves
+        # split again forever), so one agent proposes, the first in a rotation (by job and
+        # round) among those that have room as far as this agent knows
+        room = [a for a in heard if a == self.id or math.isfinite(self.cost(a, job))]
+        turn = min(room, key=lambda a: (a - job.job_id - v.round) % self.n)
+        return turn == self.id
 
     def _propose(self, job: JobSpec, now: float) -> list[Out]:
         v = self._vote(job.job_id, now)
