@@ -63,8 +63,8 @@ SKIPPED = {
     ),
     "bash scripts/bus-local.sh stop": "would stop the bus of the whole test session",
     "python benchmarks/swarm_protocols.py --jobs 1000 --out swarm-bench/": (
-        "a benchmark (14 live runs, minutes); tests/test_swarm*.py run both protocols live and "
-        "simulated at small n"
+        "a benchmark (8 live runs of 20 s, a 1,000-agent simulation); tests/test_swarm*.py "
+        "run both protocols live and simulated at small n"
     ),
 }
 
