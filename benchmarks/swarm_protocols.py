@@ -30,6 +30,7 @@ from hpcsched.swarm.messages import make_jobs, site_capacities
 from hpcsched.swarm.netsim import NetModel, simulate
 
 PROTOCOLS = ("pbft", "swarm")
+COLORS = {"pbft": "#d62728", "swarm": "#1f77b4"}
 
 
 def row(label: str, record: RunRecord) -> dict[str, Any]:
@@ -62,12 +63,12 @@ def chart(rows: list[dict[str, Any]], folder: Path) -> None:
             if not pts:
                 continue
             xs = [n for n, _ in pts]
-            dash = "solid" if run == "sim" else "dot"
+            line = {"dash": "solid" if run == "sim" else "dot", "color": COLORS[protocol]}
             name = f"{protocol} ({run})"
             fig.add_trace(go.Scatter(x=xs, y=[r["messages_per_job"] for _, r in pts], name=name,
-                                     line={"dash": dash}, mode="lines+markers"), 1, 1)  # fmt: skip
+                                     line=line, mode="lines+markers"), 1, 1)  # fmt: skip
             fig.add_trace(go.Scatter(x=xs, y=[r["latency_mean_ms"] for _, r in pts], name=name,
-                                     line={"dash": dash}, mode="lines+markers",
+                                     line=line, mode="lines+markers",
                                      showlegend=False), 1, 2)  # fmt: skip
     fig.update_xaxes(type="log", title="agents")
     fig.update_yaxes(type="log")
@@ -92,7 +93,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="3,5,10")
     ap.add_argument("--no-live", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("swarm-bench"))
+    ap.add_argument("--chart-from", type=Path, help="only redraw the chart of a saved JSON")
     args = ap.parse_args()
+    if args.chart_from:
+        chart([r for r in json.loads(args.chart_from.read_text()) if r["run"] != "fault"], args.out)
+        return
     sizes = [int(x) for x in args.sizes.split(",")]
     net = NetModel(latency=args.latency_ms / 1e3, service=args.service_us / 1e6)
     jobs = make_jobs(args.jobs, seed=1)
