@@ -3,9 +3,10 @@ take ``now`` and return the messages to send; a driver (the live NATS one or the
 network) delivers them. The agent reads no clock and does no I/O, so the very same object runs on
 the broker and in virtual time.
 
-The protocol follows the description of the SwarmAgents code (fabric-testbed/SwarmAgents,
-``README.md`` "SwarmAgents-Consensus": ``pbft_agentv2.py`` and ``swarm_agent.py``), read through the
-project's code search (its sources themselves were not available here); nothing is copied.
+The protocol follows the README of SwarmAgents ("SwarmAgents-Consensus", which describes its
+``pbft_agentv2.py`` and ``swarm_agent.py``: seeds, cost matrix, prepare and commit quorums), found
+through the project's code search without its repository named; fabric-testbed/SwarmAgents itself
+could not be fetched here, so its code was not read. Nothing is copied.
 
 - **PBFT** (baseline): every agent that has room for a job proposes it with a random seed; a
   proposal collision is resolved by the lowest seed; prepare and commit quorums of
@@ -16,17 +17,20 @@ project's code search (its sources themselves were not available here); nothing 
   round they have seen); quorum floor(n/2)+1.
 
 **Safety** (no job selected twice) does not depend on timing: an agent sends COMMIT for at most one
-ballot per job and lock epoch (its lock), and a job is selected when a quorum commits one ballot in
-one epoch; two quorums share an agent, so two ballots can never both reach one. Locks split so that
-no ballot can reach a quorum (the known locks plus every agent not yet heard from fall short for
-each) prove the epoch stuck; only then are they released, in a new epoch. An agent votes (PREPARE)
-once per job and round. **Liveness**: a job still undecided after ``timeout`` starts a new round in
-which one agent proposes, the first with room (as far as it knows) in a rotation by job and round
-(a dead agent's proposals are replaced; a split vote does not repeat); an agent that hears a COMMIT
-while unlocked adopts it (so a prepare quorum is not lost when its proposer dies), locked agents
-resend their COMMIT each timeout, and an agent that knows the decision answers a resend with
-DECIDED. A job committed to an agent that then died is selected (once) but never runs: the run
-reports it as stranded.
+ballot per job and lock epoch (its lock), and a job is selected when a quorum commits one assignee
+(by any of its ballots) in one epoch; two quorums share an agent, so two assignees can never both
+reach one. Locks split so that no assignee can reach a quorum (the known locks plus every agent not
+yet heard from fall short for each) prove the epoch stuck; only then are they released, in a new
+epoch. An agent votes (PREPARE) once per job and round. **Liveness**: a job still undecided after
+``timeout`` starts a new round in which one agent proposes, the first with room (as far as it
+knows) in a rotation by job and round (a dead agent's proposals are replaced; a split vote does not
+repeat); an agent that hears a COMMIT while unlocked adopts it (so a prepare quorum is not lost
+when its proposer dies), locked agents resend their COMMIT each timeout, and an agent that knows
+the decision answers a resend with DECIDED. A job committed to an agent that then died is selected
+(once) but never runs: the run reports it as stranded. Not live under a crash together with lost
+messages: two agents may lock different proposals while the dead agent's lock is unknown, and the
+split cannot be proven stuck (a Paxos-style rule carrying earlier locks into later rounds would fix
+it).
 """
 
 from __future__ import annotations
@@ -71,10 +75,10 @@ class _Vote:
     voted: dict[int, Ballot] = field(default_factory=dict)  # round -> the ballot voted for
     proposals: dict[Ballot, float] = field(default_factory=dict)  # ballot -> key (lower wins)
     prepares: dict[Ballot, set[int]] = field(default_factory=dict)
-    commits: dict[Ballot, set[int]] = field(default_factory=dict)  # in the current epoch
+    commits: dict[int, set[int]] = field(default_factory=dict)  # assignee -> committers, epoch
     locked: Ballot | None = None
     epoch: int = 0
-    lock_of: dict[int, Ballot] = field(default_factory=dict)  # agents' known locks, this epoch
+    lock_of: dict[int, int] = field(default_factory=dict)  # agent -> the assignee it locked
     seen: set[str] = field(default_factory=set)  # message ids, dropped with the job's state
 
 
@@ -201,9 +205,13 @@ class Agent:
             return all(mine <= (self.cost(a, job), a) for a in heard)
         # a later round: a split vote must not repeat (agents that all vote for themselves
         # split again forever), so one agent proposes, the first in a rotation (by job and
-        # round) among those that have room as far as this agent knows
+        # round). Round 1 rotates among those that have room as far as this agent knows (quick
+        # for a job that waited for cores); later rounds among all agents heard from, room or
+        # not: stale loads could otherwise have each agent wait for another forever
         room = [a for a in heard if a == self.id or math.isfinite(self.cost(a, job))]
-        turn = min(room, key=lambda a: (a - job.job_id - v.round) % self.n)
+        turn = min(
+            room if v.round == 1 else heard, key=lambda a: (a - job.job_id - v.round) % self.n
+        )
         return turn == self.id
 
     def _propose(self, job: JobSpec, now: float) -> list[Out]:
@@ -248,14 +256,16 @@ class Agent:
             return []
         if msg.epoch > v.epoch:
             self._new_epoch(v, msg.epoch, now)
-        v.lock_of[msg.sender] = msg.ballot
-        v.commits.setdefault(msg.ballot, set()).add(msg.sender)
+        # what is agreed is the assignee: two ballots of one proposer commit the same choice
+        assignee = msg.ballot[1]
+        v.lock_of[msg.sender] = assignee
+        v.commits.setdefault(assignee, set()).add(msg.sender)
         out: list[Out] = []
         if v.locked is None:  # adopt: a commit means a prepare quorum exists for that ballot
             out += self._lock(msg.job, v, msg.ballot, now)
         if msg.job in self.decided:
             return out
-        if len(v.commits[msg.ballot]) >= self.q:
+        if len(v.commits[assignee]) >= self.q:
             out += self._decide(msg.job, msg.ballot, now)
         elif v.epoch == msg.epoch and self._stuck(v):
             self._new_epoch(v, v.epoch + 1, now)
@@ -267,9 +277,9 @@ class Agent:
         unknown = self.n - len(v.lock_of)
         if unknown >= self.q:
             return False
-        counts: dict[Ballot, int] = {}
-        for ballot in v.lock_of.values():
-            counts[ballot] = counts.get(ballot, 0) + 1
+        counts: dict[int, int] = {}
+        for assignee in v.lock_of.values():
+            counts[assignee] = counts.get(assignee, 0) + 1
         return all(c + unknown < self.q for c in counts.values())
 
     def _new_epoch(self, v: _Vote, epoch: int, now: float) -> None:
