@@ -65,6 +65,10 @@ SKIPPED = {
     "hpcsched watch --observe --events $HPCSCHED_BUS_URL/watch": (
         "follows the cluster until Ctrl-C; tests/test_agents_slurm.py runs it with --once"
     ),
+    "python benchmarks/swarm_protocols.py --jobs 1000 --out swarm-bench/": (
+        "a benchmark (8 live runs of 20 s, a 1,000-agent simulation); tests/test_swarm*.py "
+        "run both protocols live and simulated at small n"
+    ),
 }
 
 #: What a line needs that the machine may not have (fails under CI=true, skips elsewhere).

@@ -27,6 +27,7 @@ from hpcsched.cli import (
     run,
     run_ops,
     simulate,
+    swarm,
     trace,
     watch,
 )
@@ -83,6 +84,7 @@ for _module in (
     watch,
     agents,
     bus,
+    swarm,
     llm,
     config,
 ):
