@@ -56,6 +56,8 @@ def event(n: int, **fields: Any) -> bytes:
         ("rules:\n  - name: a\n    when: {event: x}\n    action: ledger\n", 2,
          "rules[0].path' is missing"),
         ("rules:\n  - name: a\n    on: {event: x}\n    action: split\n", 2, "when:"),
+        # the string "on" (quoted, or read by a loader without YAML 1.1's booleans; CI found it)
+        ('rules:\n  - name: a\n    "on": {event: x}\n    action: split\n', 2, "when:"),
         ("rules:\n  - name: a\n    when: {event: x}\n    action: explode\n", 4, "unknown action"),
         ("group: g\ngroup: h\nrules: []\n", 2, "twice"),
         ("rules:\n  - name: a\n    when: {event: x}\n    action: resubmit\n"
