@@ -16,6 +16,7 @@ import typer
 from hpcsched.cli import (
     advise,
     agents,
+    bench,
     bus,
     campaign,
     config,
@@ -76,6 +77,7 @@ for _module in (
     run_ops,
     trace,
     report,
+    bench,
     dashboard,
     predict,
     advise,

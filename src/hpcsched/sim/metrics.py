@@ -8,6 +8,7 @@ mean waits, (Σx)² / (n Σx²).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -41,9 +42,7 @@ def summarize(
     makespan = float(jobs.select(pl.col("end").max() - pl.col("submit").min()).item())
     area = float(((jobs["end"] - jobs["start"]) * jobs[unit]).sum())
     per_user = jobs.group_by("user").agg(pl.col("wait").mean().alias("mean_wait"))
-    x = per_user["mean_wait"]
-    denominator = per_user.height * float((x * x).sum())
-    fairness = float(x.sum()) ** 2 / denominator if denominator > 0 else 1.0
+    fairness = jain_index(per_user["mean_wait"].to_list())
     stats = jobs.select(
         pl.col("wait").mean().alias("avg_wait"),
         pl.col("wait").max().alias("max_wait"),
@@ -60,6 +59,14 @@ def summarize(
     if jobs["priority_class"].null_count() < n:
         out["per_class"] = per_class(jobs)
     return out
+
+
+def jain_index(values: Sequence[float]) -> float:
+    """Jain's fairness index (Jain, Chiu & Hawe 1984), (Σx)² / (n Σx²), of per-user mean waits:
+    1 when every user waits alike, 1/n when one user does all the waiting; 1 when nobody waits."""
+    x = [float(v) for v in values]
+    denominator = len(x) * sum(v * v for v in x)
+    return sum(x) ** 2 / denominator if denominator > 0 else 1.0
 
 
 def per_class(jobs: pl.DataFrame) -> dict[str, dict[str, Any]]:

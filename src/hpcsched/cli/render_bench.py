@@ -1,0 +1,67 @@
+"""``bench scheduling``'s terminal table: per scenario, one row per size and policy (the mean over
+seeds), each header with its unit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from hpcsched.cli.render import make_console
+
+#: (column, header, format); a column no row has is left out
+COLUMNS = (
+    ("jobs", "jobs", "{:,.0f}"),
+    ("policy", "policy", "{}"),
+    ("makespan_s", "makespan (s)", "{:,.0f}"),
+    ("mean_wait_s", "mean wait (s)", "{:,.1f}"),
+    ("p95_wait_s", "P95 wait (s)", "{:,.0f}"),
+    ("util_nodes", "util nodes (%)", "pct"),
+    ("util_mem_gb", "util mem (%)", "pct"),
+    ("util_gpus", "util GPUs (%)", "pct"),
+    ("fairness_jain", "Jain", "{:.2f}"),
+    ("gap_lb_makespan_pct", "makespan vs LB (%)", "{:+.1f}"),
+    ("gap_cpsat_makespan_pct", "makespan vs CP-SAT (%)", "{:+.1f}"),
+    ("gap_cpsat_wc_pct", "Σw·C vs CP-SAT (%)", "{:+.1f}"),
+    ("violations", "violations", "{:.0f}"),
+    ("decisions", "decisions", "{:,.0f}"),
+    ("fallback_share", "fallback (%)", "pct"),
+    ("seconds_per_decision", "ms/decision", "ms"),
+    ("tokens_per_decision", "tokens/decision", "{:,.0f}"),
+)
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None or value != value:  # None or NaN: not measured (no CP-SAT, no bound)
+        return "—"
+    if fmt == "pct":
+        return f"{100 * float(value):.1f}"
+    if fmt == "ms":
+        return f"{1000 * float(value):,.2f}"
+    return fmt.format(value)
+
+
+def bench_tables(summary: list[dict[str, Any]], *, seeds: int) -> None:
+    """One Rich table per scenario of ``summary`` (rows of ``mean_over_seeds``) on stdout."""
+    console = make_console()
+    if not console.is_terminal:
+        console.width = 220  # a log keeps every column readable
+    present = [c for c in COLUMNS if any(row.get(c[0]) is not None for row in summary)]
+    scenarios = list(dict.fromkeys(row["scenario"] for row in summary))
+    over = f"mean over {seeds} seeds" if seeds > 1 else "one seed"
+    for scenario in scenarios:
+        table = Table(title=f"{scenario} ({over})")
+        for key, header, _ in present:
+            table.add_column(header, justify="left" if key == "policy" else "right")
+        rows = [row for row in summary if row["scenario"] == scenario]
+        for i, row in enumerate(rows):
+            if i and row["jobs"] != rows[i - 1]["jobs"]:
+                table.add_section()
+            table.add_row(*[_cell(row.get(key), fmt) for key, _, fmt in present])
+        console.print(table)
+        for row in rows:
+            if row.get("errors"):
+                console.print(
+                    f"[yellow]{row['policy']} at {row['jobs']} jobs failed on "
+                    f"{row['errors']} of {row['seeds']} seeds (see the error column)[/yellow]"
+                )

@@ -1,0 +1,300 @@
+"""The scheduling benchmark (issue 18): scenarios × sizes × seeds × policies, one row per case.
+
+Every case replays one :class:`~hpcsched.sim.instance.SchedulingInstance` under one policy with
+the reference engine (``strict=False``, so a start that breaks a capacity is refused and counted
+rather than raised) and measures the schedule with :mod:`hpcsched.sim.bench_metrics`; then each
+row gets its gap to the lower bounds and to CP-SAT's schedule of the same instance.
+
+A policy is a name in :data:`POLICIES`, whose factory builds it for one instance. The factory
+sees the outcomes of the policies that already ran on that instance, so CP-SAT can start from
+the best heuristic's schedule: the cases of one instance run together, in order, those in
+:data:`RUNS_LAST` after the others (locally in a loop; on Dask as one task per instance).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from hpcsched.policies.presets import PRESETS
+from hpcsched.policies.view import Policy
+from hpcsched.sim.bench_metrics import add_gaps, schedule_metrics
+from hpcsched.sim.instance import SchedulingInstance
+from hpcsched.sim.replay import replay
+
+FloatArray = npt.NDArray[np.float64]
+
+#: CP-SAT's objectives, as the command line names them
+OBJECTIVES = ("makespan", "weighted-completion", "lexicographic")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One replay: an instance (scenario, jobs, seed) under one policy."""
+
+    scenario: str
+    jobs: int
+    seed: int
+    policy: str
+
+    @property
+    def instance_key(self) -> tuple[str, int, int]:
+        return (self.scenario, self.jobs, self.seed)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What the factories are told: CP-SAT's objective, time limit per instance and search
+    workers; the language model's objective text and its deadline per decision."""
+
+    objective: str = "weighted-completion"
+    time_limit: float = 10.0
+    cpsat_workers: int = 2
+    llm_objective: str | None = None
+    llm_deadline: float = 5.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One finished case: its row and each job's start (NaN when it failed)."""
+
+    row: dict[str, Any]
+    start: FloatArray
+
+
+@dataclass
+class Prepared:
+    """A policy with what the harness needs besides it: fixed ``fields`` for its row (CP-SAT's
+    status and bound), ``after`` for the fields known once the replay is over (a language
+    model's decisions, fallbacks and tokens) and ``close`` to release what it holds."""
+
+    policy: Policy
+    fields: dict[str, Any] = field(default_factory=dict)
+    after: Callable[[], dict[str, Any]] | None = None
+    close: Callable[[], None] | None = None
+
+
+class PolicyFactory(Protocol):
+    """Builds a policy for one instance; ``done`` holds the outcomes already measured on it."""
+
+    def __call__(
+        self, instance: SchedulingInstance, options: BenchOptions, done: Sequence[Outcome]
+    ) -> Policy | Prepared: ...
+
+
+InstanceSource = Callable[[str, int, int], SchedulingInstance]
+Progress = Callable[[int, int], None]
+
+
+def _preset(name: str) -> PolicyFactory:
+    def build(
+        instance: SchedulingInstance, options: BenchOptions, done: Sequence[Outcome]
+    ) -> Policy:
+        return PRESETS[name]
+
+    return build
+
+
+HEURISTICS = ("fcfs", "sjf", "easy", "conservative", "prioritybf")
+POLICIES: dict[str, PolicyFactory] = {name: _preset(name) for name in HEURISTICS}
+#: policies that need the others' outcomes on the same instance (CP-SAT's warm start)
+RUNS_LAST = frozenset({"cpsat"})
+#: lower bounds by metric (``makespan_s``, ``weighted_completion``): value for an instance
+LOWER_BOUNDS: dict[str, Callable[[SchedulingInstance], float]] = {}
+
+
+def scenario_catalogue() -> tuple[tuple[str, ...], InstanceSource]:
+    """The SWARM scenarios' names and their instance builder, the command's instance source."""
+    from hpcsched.sim.scenarios import instance
+    from hpcsched.workloads.swarm_scenarios import SCENARIOS
+
+    return tuple(SCENARIOS), instance
+
+
+def best_outcome(done: Sequence[Outcome], metric: str) -> Outcome | None:
+    """The finished outcome with the smallest ``metric`` (a warm start's schedule)."""
+    ok = [o for o in done if not o.row.get("error") and o.row.get(metric) is not None]
+    return min(ok, key=lambda o: float(o.row[metric])) if ok else None
+
+
+def measure(
+    instance: SchedulingInstance,
+    case: Case,
+    options: BenchOptions,
+    done: Sequence[Outcome] = (),
+) -> Outcome:
+    """Build ``case.policy`` for ``instance``, replay it and measure the schedule. A policy
+    that stalls or leaves jobs unrun gives a row with ``error`` and no metrics."""
+    row: dict[str, Any] = {
+        "scenario": case.scenario,
+        "jobs": case.jobs,
+        "seed": case.seed,
+        "policy": case.policy,
+    }
+    began = time.perf_counter()
+    built = POLICIES[case.policy](instance, options, done)
+    prepared = built if isinstance(built, Prepared) else Prepared(built)
+    start = np.full(len(instance), np.nan)
+    try:
+        schedule = replay(instance.job_arrays(), prepared.policy, instance.capacity, strict=False)
+        row.update(schedule_metrics(instance, schedule))
+        start = schedule.start
+    except (RuntimeError, ValueError) as exc:
+        row["error"] = str(exc)
+    finally:
+        wall = time.perf_counter() - began
+        row.update(prepared.fields)
+        if prepared.close is not None:
+            prepared.close()
+    row["wall_s"] = wall
+    decisions = row.get("decisions") or 0
+    row.update(
+        fallback_share=0.0,
+        seconds_per_decision=wall / decisions if decisions else None,
+        tokens_per_decision=0.0,
+    )
+    if prepared.after is not None:
+        row.update(prepared.after())
+    return Outcome(row, start)
+
+
+def run_instance(
+    instance: SchedulingInstance, cases: Sequence[Case], options: BenchOptions
+) -> list[dict[str, Any]]:
+    """The rows of every case of one instance, in the order of ``cases`` (those in
+    :data:`RUNS_LAST` run after the others), with their gaps to the bounds and to CP-SAT."""
+    order = sorted(range(len(cases)), key=lambda i: cases[i].policy in RUNS_LAST)
+    done: list[Outcome] = []
+    rows: dict[int, dict[str, Any]] = {}
+    for i in order:
+        outcome = measure(instance, cases[i], options, done)
+        done.append(outcome)
+        rows[i] = outcome.row
+    ordered = [rows[i] for i in range(len(cases))]
+    bounds = {metric: float(bound(instance)) for metric, bound in LOWER_BOUNDS.items()}
+    add_gaps(ordered, bounds)
+    return ordered
+
+
+def run_case(
+    case: Case, *, instance_source: InstanceSource, options: BenchOptions
+) -> dict[str, Any]:
+    """One row: ``case`` on its own instance (alone, so no warm start and no gap to CP-SAT
+    unless the case is CP-SAT itself)."""
+    instance = instance_source(case.scenario, case.jobs, case.seed)
+    return run_instance(instance, [case], options)[0]
+
+
+def cases_of(
+    scenarios: Iterable[str], sizes: Iterable[int], seeds: int, policies: Iterable[str]
+) -> list[Case]:
+    """Every combination, scenario by scenario, size by size, seed by seed."""
+    policies = list(policies)
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise ValueError(f"unknown policy {unknown[0]!r}; known: {', '.join(POLICIES)}")
+    return [
+        Case(scenario, jobs, seed, policy)
+        for scenario in scenarios
+        for jobs in sizes
+        for seed in range(seeds)
+        for policy in policies
+    ]
+
+
+def _groups(cases: Sequence[Case]) -> dict[tuple[str, int, int], list[Case]]:
+    groups: dict[tuple[str, int, int], list[Case]] = {}
+    for case in cases:
+        groups.setdefault(case.instance_key, []).append(case)
+    return groups
+
+
+def run_bench(
+    cases: Sequence[Case],
+    *,
+    instance_source: InstanceSource,
+    options: BenchOptions | None = None,
+    dask: str | None = None,
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Every case's row, in the order of ``cases``.
+
+    Instances are built here; each instance's cases run as one unit (locally in turn, or as one
+    Dask task when ``dask`` is a scheduler address or ``"local"``, a ``LocalCluster`` of
+    ``workers`` processes started here). ``progress(done, total)`` counts cases; it only
+    observes.
+    """
+    options = options or BenchOptions()
+    told = progress or (lambda done, total: None)
+    groups = _groups(cases)
+    instances = {key: instance_source(*key) for key in groups}
+    results: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+    finished = 0
+    if dask is None:
+        for key, group in groups.items():
+            results[key] = run_instance(instances[key], group, options)
+            finished += len(group)
+            told(finished, len(cases))
+    else:
+        results = _on_dask(groups, instances, options, dask, workers, told, len(cases))
+    by_case = {(key, i): row for key, rows in results.items() for i, row in enumerate(rows)}
+    position: dict[tuple[str, int, int], int] = {}
+    ordered = []
+    for case in cases:
+        i = position.get(case.instance_key, 0)
+        position[case.instance_key] = i + 1
+        ordered.append(by_case[(case.instance_key, i)])
+    return ordered
+
+
+def _on_dask(
+    groups: Mapping[tuple[str, int, int], list[Case]],
+    instances: Mapping[tuple[str, int, int], SchedulingInstance],
+    options: BenchOptions,
+    dask: str,
+    workers: int,
+    told: Progress,
+    total: int,
+) -> dict[tuple[str, int, int], list[dict[str, Any]]]:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = (
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+        if dask == "local"
+        else None
+    )
+    client = Client(cluster if cluster is not None else dask)
+    try:
+        futures = {
+            client.submit(_remote_instance, instances[key], group, options, pure=False): key
+            for key, group in groups.items()
+        }
+        results = {}
+        finished = 0
+        for future in as_completed(list(futures)):
+            key = futures[future]
+            results[key] = future.result()
+            finished += len(groups[key])
+            told(finished, total)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return results
+
+
+def _remote_instance(
+    instance: SchedulingInstance, cases: Sequence[Case], options: BenchOptions
+) -> list[dict[str, Any]]:
+    import socket
+
+    rows = run_instance(instance, cases, options)
+    for row in rows:
+        row["worker_host"] = socket.gethostname()
+    return rows
