@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from hpcsched.cli import app
+from hpcsched.cli import app, render
 from hpcsched.policies.presets import PRESETS
 from hpcsched.policies.view import Decision, Policy, SchedulerView
 from hpcsched.sim import bench_scheduling as bench
@@ -26,6 +26,7 @@ from hpcsched.sim.bench_scheduling import BenchOptions, Case, Outcome, Prepared
 from hpcsched.sim.instance import SchedulingInstance
 from hpcsched.sim.metrics import summarize
 from hpcsched.sim.replay import replay
+from test_progress import terminal
 
 HEURISTICS = ["fcfs", "sjf", "easy", "conservative", "prioritybf"]
 
@@ -328,3 +329,16 @@ def test_bad_input_is_one_line_and_exit_2(scenarios: None, args: list[str], mess
     assert code == 2 and text == ""
     assert len(err.strip().splitlines()) == 1 and err.startswith("hpcsched: error: ")
     assert message in err
+
+
+def test_the_bar_counts_cases_on_a_terminal_only(
+    scenarios: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = invoke("--sizes", "5", "--policies", "fcfs,sjf", "--json")
+    assert code == 0 and err == ""  # off a terminal stderr stays clean
+    console, drawn = terminal()
+    monkeypatch.setattr(render, "stderr_console", lambda: console)
+    code, text, _ = invoke("--sizes", "5", "--policies", "fcfs,sjf", "--json")
+    assert code == 0 and len(json.loads(text)["rows"]) == 4
+    assert "bench: 4 cases on 2 instances" in drawn.getvalue()
+    assert "4/4" in drawn.getvalue()

@@ -118,9 +118,9 @@ def scheduling(
         objective=objective, time_limit=time_limit, llm_objective=llm_objective
     )
     cases = bench.cases_of(chosen, size_list, seeds, names)
-    label = f"{len(chosen)} scenarios × {len(size_list)} sizes × {seeds} seeds × {len(names)}"
+    label = f"bench: {len(cases)} cases on {len(cases) // len(names)} instances"
     try:
-        with progress_bar(f"bench: {label} policies", total=len(cases)) as advance:
+        with progress_bar(label, total=len(cases)) as advance:
             rows = bench.run_bench(
                 cases,
                 instance_source=source,
