@@ -342,3 +342,10 @@ def test_the_bar_counts_cases_on_a_terminal_only(
     assert code == 0 and len(json.loads(text)["rows"]) == 4
     assert "bench: 4 cases on 2 instances" in drawn.getvalue()
     assert "4/4" in drawn.getvalue()
+
+
+def test_the_command_line_knows_the_harness_objectives_and_default_policies() -> None:
+    from hpcsched.cli import bench as command
+
+    assert command.OBJECTIVES == bench.OBJECTIVES
+    assert set(command.DEFAULT_POLICIES.split(",")) <= {*bench.HEURISTICS, "cpsat"}

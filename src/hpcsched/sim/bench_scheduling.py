@@ -15,22 +15,42 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from hpcsched.policies.presets import PRESETS
-from hpcsched.policies.view import Policy
 from hpcsched.sim.bench_metrics import add_gaps, schedule_metrics
+from hpcsched.sim.bench_policies import (
+    HEURISTICS,
+    OBJECTIVES,
+    POLICIES,
+    RUNS_LAST,
+    BenchOptions,
+    Outcome,
+    PolicyFactory,
+    Prepared,
+    best_outcome,
+)
 from hpcsched.sim.instance import SchedulingInstance
 from hpcsched.sim.replay import replay
 
-FloatArray = npt.NDArray[np.float64]
-
-#: CP-SAT's objectives, as the command line names them
-OBJECTIVES = ("makespan", "weighted-completion", "lexicographic")
+__all__ = [
+    "HEURISTICS",
+    "LOWER_BOUNDS",
+    "OBJECTIVES",
+    "POLICIES",
+    "RUNS_LAST",
+    "BenchOptions",
+    "Case",
+    "Outcome",
+    "PolicyFactory",
+    "Prepared",
+    "best_outcome",
+    "run_bench",
+    "run_case",
+    "run_instance",
+]
 
 
 @dataclass(frozen=True)
@@ -47,63 +67,10 @@ class Case:
         return (self.scenario, self.jobs, self.seed)
 
 
-@dataclass(frozen=True)
-class BenchOptions:
-    """What the factories are told: CP-SAT's objective, time limit per instance and search
-    workers; the language model's objective text and its deadline per decision."""
-
-    objective: str = "weighted-completion"
-    time_limit: float = 10.0
-    cpsat_workers: int = 2
-    llm_objective: str | None = None
-    llm_deadline: float = 5.0
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One finished case: its row and each job's start (NaN when it failed)."""
-
-    row: dict[str, Any]
-    start: FloatArray
-
-
-@dataclass
-class Prepared:
-    """A policy with what the harness needs besides it: fixed ``fields`` for its row (CP-SAT's
-    status and bound), ``after`` for the fields known once the replay is over (a language
-    model's decisions, fallbacks and tokens) and ``close`` to release what it holds."""
-
-    policy: Policy
-    fields: dict[str, Any] = field(default_factory=dict)
-    after: Callable[[], dict[str, Any]] | None = None
-    close: Callable[[], None] | None = None
-
-
-class PolicyFactory(Protocol):
-    """Builds a policy for one instance; ``done`` holds the outcomes already measured on it."""
-
-    def __call__(
-        self, instance: SchedulingInstance, options: BenchOptions, done: Sequence[Outcome]
-    ) -> Policy | Prepared: ...
-
-
 InstanceSource = Callable[[str, int, int], SchedulingInstance]
 Progress = Callable[[int, int], None]
 
 
-def _preset(name: str) -> PolicyFactory:
-    def build(
-        instance: SchedulingInstance, options: BenchOptions, done: Sequence[Outcome]
-    ) -> Policy:
-        return PRESETS[name]
-
-    return build
-
-
-HEURISTICS = ("fcfs", "sjf", "easy", "conservative", "prioritybf")
-POLICIES: dict[str, PolicyFactory] = {name: _preset(name) for name in HEURISTICS}
-#: policies that need the others' outcomes on the same instance (CP-SAT's warm start)
-RUNS_LAST = frozenset({"cpsat"})
 #: lower bounds by metric (``makespan_s``, ``weighted_completion``): value for an instance
 LOWER_BOUNDS: dict[str, Callable[[SchedulingInstance], float]] = {}
 
@@ -114,12 +81,6 @@ def scenario_catalogue() -> tuple[tuple[str, ...], InstanceSource]:
     from hpcsched.workloads.swarm_scenarios import SCENARIOS
 
     return tuple(SCENARIOS), instance
-
-
-def best_outcome(done: Sequence[Outcome], metric: str) -> Outcome | None:
-    """The finished outcome with the smallest ``metric`` (a warm start's schedule)."""
-    ok = [o for o in done if not o.row.get("error") and o.row.get(metric) is not None]
-    return min(ok, key=lambda o: float(o.row[metric])) if ok else None
 
 
 def measure(
