@@ -85,3 +85,49 @@ def best_outcome(done: Sequence[Outcome], metric: str) -> Outcome | None:
     """The finished outcome with the smallest ``metric`` (a warm start's schedule)."""
     ok = [o for o in done if not o.row.get("error") and o.row.get(metric) is not None]
     return min(ok, key=lambda o: float(o.row[metric])) if ok else None
+
+
+def _feasible_hint(done: Sequence[Outcome], metric: str) -> Outcome | None:
+    """The best outcome with no refused start: a schedule CP-SAT may take as its hint."""
+    return best_outcome([o for o in done if not o.row.get("violations")], metric)
+
+
+def cpsat_policy(
+    instance: SchedulingInstance, options: BenchOptions, done: Sequence[Outcome]
+) -> Prepared:
+    """CP-SAT's plan (:func:`hpcsched.sim.cpsat.solve`) for ``options.objective``, warm-started
+    from the best heuristic already measured on the instance (by makespan, unless the objective
+    is Σ w·C), executed by :class:`~hpcsched.policies.planned.PlannedStarts`. The row gets the
+    solver's status, value, proven bound and seconds, and which schedule was its hint."""
+    from hpcsched.policies.planned import PlannedStarts
+    from hpcsched.sim.cpsat import solve
+
+    objective = options.objective.replace("-", "_")
+    metric = "weighted_completion" if objective == "weighted_completion" else "makespan_s"
+    best = _feasible_hint(done, metric)
+    hint = None if best is None else {i: int(s) for i, s in enumerate(best.start)}
+    result = solve(
+        instance,
+        objective,  # type: ignore[arg-type]  # checked by solve against its OBJECTIVES
+        time_limit=options.time_limit,
+        workers=options.cpsat_workers,
+        hint=hint,
+    )
+    if not result.starts and len(instance):
+        raise ValueError(
+            f"CP-SAT found no schedule of {instance.name} in {options.time_limit:g} s "
+            f"(status {result.status}): give it more --time-limit"
+        )
+    fields = {
+        "cpsat_objective": options.objective,
+        "cpsat_status": result.status,
+        "cpsat_value": result.objective_value,
+        "cpsat_bound": result.bound,
+        "cpsat_proven": result.proven,
+        "cpsat_makespan_proven": result.makespan_proven,
+        "cpsat_seconds": result.seconds,
+        "cpsat_hint": best.row["policy"] if best is not None else None,
+        "cpsat_kept_hint": result.from_hint,
+    }
+    plan = {i: float(s) for i, s in result.starts.items()}
+    return Prepared(PlannedStarts(plan, name="cpsat"), fields=fields)

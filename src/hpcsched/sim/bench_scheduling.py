@@ -90,7 +90,8 @@ def measure(
     done: Sequence[Outcome] = (),
 ) -> Outcome:
     """Build ``case.policy`` for ``instance``, replay it and measure the schedule. A policy
-    that stalls or leaves jobs unrun gives a row with ``error`` and no metrics."""
+    that cannot be built (CP-SAT found no schedule in time) or stalls gives a row with ``error``
+    and no metrics; the other cases go on."""
     row: dict[str, Any] = {
         "scenario": case.scenario,
         "jobs": case.jobs,
@@ -98,19 +99,20 @@ def measure(
         "policy": case.policy,
     }
     began = time.perf_counter()
-    built = POLICIES[case.policy](instance, options, done)
-    prepared = built if isinstance(built, Prepared) else Prepared(built)
+    prepared: Prepared | None = None
     start = np.full(len(instance), np.nan)
     try:
+        built = POLICIES[case.policy](instance, options, done)
+        prepared = built if isinstance(built, Prepared) else Prepared(built)
+        row.update(prepared.fields)
         schedule = replay(instance.job_arrays(), prepared.policy, instance.capacity, strict=False)
         row.update(schedule_metrics(instance, schedule))
         start = schedule.start
-    except (RuntimeError, ValueError) as exc:
-        row["error"] = str(exc)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        row["error"] = str(exc).strip("'\"")
     finally:
         wall = time.perf_counter() - began
-        row.update(prepared.fields)
-        if prepared.close is not None:
+        if prepared is not None and prepared.close is not None:
             prepared.close()
     row["wall_s"] = wall
     decisions = row.get("decisions") or 0
@@ -119,7 +121,7 @@ def measure(
         seconds_per_decision=wall / decisions if decisions else None,
         tokens_per_decision=0.0,
     )
-    if prepared.after is not None:
+    if prepared is not None and prepared.after is not None:
         row.update(prepared.after())
     return Outcome(row, start)
 
