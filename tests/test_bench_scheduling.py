@@ -349,3 +349,22 @@ def test_the_command_line_knows_the_harness_objectives_and_default_policies() ->
 
     assert command.OBJECTIVES == bench.OBJECTIVES
     assert set(command.DEFAULT_POLICIES.split(",")) <= {*bench.HEURISTICS, "cpsat"}
+
+
+def test_a_language_models_stats_become_its_row_fields() -> None:
+    from hpcsched.sim.bench_policies import llm_fields
+
+    stats = {
+        "decisions": 40,
+        "forced": 12,
+        "calls": 30,
+        "fallbacks": 3,
+        "seconds_per_decision": {"mean": 0.8, "p95": 2.5},
+        "prompt_tokens_per_decision": 900.0,
+        "completion_tokens_per_decision": 21.5,
+    }
+    fields = llm_fields(stats)
+    assert fields["decisions"] == 40 and fields["fallback_share"] == pytest.approx(3 / 40)
+    assert fields["seconds_per_decision"] == 0.8 and fields["seconds_per_decision_p95"] == 2.5
+    assert fields["tokens_per_decision"] == pytest.approx(921.5)
+    assert llm_fields({"decisions": 0})["fallback_share"] == 0.0

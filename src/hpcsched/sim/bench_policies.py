@@ -131,3 +131,41 @@ def cpsat_policy(
     }
     plan = {i: float(s) for i, s in result.starts.items()}
     return Prepared(PlannedStarts(plan, name="cpsat"), fields=fields)
+
+
+def llm_fields(stats: dict[str, Any]) -> dict[str, Any]:
+    """A language-model policy's row fields from its ``stats()``: decisions it was asked or
+    forced to make, the share that fell back to EASY, seconds (mean and P95) and tokens
+    (prompt plus completion) per decision."""
+    decisions = int(stats.get("decisions", 0))
+    seconds = stats.get("seconds_per_decision") or {}
+    prompt = float(stats.get("prompt_tokens_per_decision", 0.0))
+    completion = float(stats.get("completion_tokens_per_decision", 0.0))
+    return {
+        "decisions": decisions,
+        "llm_forced": stats.get("forced"),
+        "llm_calls": stats.get("calls"),
+        "fallback_share": stats.get("fallbacks", 0) / decisions if decisions else 0.0,
+        "seconds_per_decision": seconds.get("mean"),
+        "seconds_per_decision_p95": seconds.get("p95"),
+        "tokens_per_decision": prompt + completion,
+        "prompt_tokens_per_decision": prompt,
+        "completion_tokens_per_decision": completion,
+    }
+
+
+def llm_policy(
+    instance: SchedulingInstance, options: BenchOptions, done: Sequence[Outcome]
+) -> Prepared:
+    """The language-model scheduler (:class:`hpcsched.llmsched.policy.LlmPolicy`) on the
+    instance's machine, with the user's objective and deadline per decision; its counts come
+    from ``stats()`` once the replay is over."""
+    from hpcsched.llmsched.policy import LlmPolicy
+
+    policy = LlmPolicy(
+        instance.resources,
+        instance.capacity,
+        objective=options.llm_objective,
+        deadline=options.llm_deadline,
+    )
+    return Prepared(policy, after=lambda: llm_fields(policy.stats()), close=policy.close)
