@@ -41,18 +41,36 @@ def _cell(value: Any, fmt: str) -> str:
     return fmt.format(value)
 
 
+#: columns only a language model fills: left out while every row has 0 there
+MODEL_ONLY = ("fallback_share", "tokens_per_decision")
+
+
+def _shown(key: str, summary: list[dict[str, Any]]) -> bool:
+    values = [row.get(key) for row in summary]
+    if key in MODEL_ONLY:
+        return any(v for v in values)
+    return any(v is not None for v in values)
+
+
 def bench_tables(summary: list[dict[str, Any]], *, seeds: int) -> None:
     """One Rich table per scenario of ``summary`` (rows of ``mean_over_seeds``) on stdout."""
     console = make_console()
     if not console.is_terminal:
-        console.width = 220  # a log keeps every column readable
-    present = [c for c in COLUMNS if any(row.get(c[0]) is not None for row in summary)]
+        console.width = 240  # a log keeps every column readable
+    present = [c for c in COLUMNS if _shown(c[0], summary)]
     scenarios = list(dict.fromkeys(row["scenario"] for row in summary))
     over = f"mean over {seeds} seeds" if seeds > 1 else "one seed"
     for scenario in scenarios:
         table = Table(title=f"{scenario} ({over})")
         for key, header, _ in present:
-            table.add_column(header, justify="left" if key == "policy" else "right")
+            # a header wraps between words, never inside one, and a policy's name is whole
+            widest = max(len(word) for word in header.split())
+            table.add_column(
+                header,
+                justify="left" if key == "policy" else "right",
+                min_width=max(widest, 12 if key == "policy" else 0),
+                no_wrap=key == "policy",
+            )
         rows = [row for row in summary if row["scenario"] == scenario]
         for i, row in enumerate(rows):
             if i and row["jobs"] != rows[i - 1]["jobs"]:

@@ -31,7 +31,7 @@ class BenchOptions:
     """What the factories are told: CP-SAT's objective, time limit per instance and search
     workers; the language model's objective text and its deadline per decision."""
 
-    objective: str = "weighted-completion"
+    objective: str = "lexicographic"
     time_limit: float = 10.0
     cpsat_workers: int = 2
     llm_objective: str | None = None
