@@ -29,8 +29,9 @@ What the reference does, and what this module does with it:
 * **Sites** (l. 20-26): each job draws one of ALCF (560 nodes, 280, 1120), OLCF (9,408, 128,
   695), NERSC (4,864, 2,312, 44) uniformly (``random.choice``); the job's node count, memory
   and storage are capped by its site (the reference compares them with GB values, although its
-  comments say TB and PB). Only memory caps bind: OLCF's 128 GB and ALCF's 280 GB on the long
-  jobs of long_job_dominant, high_parallelism's and adversarial's first job.
+  comments say TB and PB). Node caps never bind (no site has under 560 nodes); memory caps bind
+  on long_job_dominant's long jobs, high_parallelism and adversarial's first job (OLCF's 128 GB,
+  ALCF's 280 GB); storage caps bind often (NERSC's 44 GB).
 * **Per-scenario walltime, nodes, memory, GPU, storage** (l. 62-147): see
   :mod:`hpcsched.workloads.swarm_scenario_draws`, one function per scenario.
 * **Users and groups** (l. 153-155): ``user_{U{1..n//2}}`` and, drawn independently,
