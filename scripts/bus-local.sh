@@ -20,17 +20,16 @@ PY=$VENV/bin/python
 STATE=${HPCSCHED_BUS_STATE:-${TMPDIR:-/tmp}/hpcsched-bus}
 PORT=${HPCSCHED_BUS_PORT:-4222}
 URL=nats://127.0.0.1:$PORT
-PIDFILE=$STATE/server.pid
-LOG=$STATE/server.log
+NAME=bus-local
+PORT_ENV=HPCSCHED_BUS_PORT
+MATCH=(-e "nats-server .*-p $PORT " -e 'bus serve')
+SERVE=("$VENV/bin/hpcsched" bus serve --port "$PORT" --store "$STATE/store")
+START_TIMEOUT=30
+POLL=0.1
+START_NOTE="starting the bus on $URL (log: $STATE/server.log, data: $STATE/store)"
+# shellcheck source=scripts/service-lib.sh
+source "$ROOT/scripts/service-lib.sh"
 
-say() { printf '[bus-local %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf 'bus-local: %s\n' "$*" >&2; exit 1; }
-
-pid() { [[ -s $PIDFILE ]] && cat "$PIDFILE"; }
-alive() {  # the recorded PID still runs our server (guards against a recycled PID)
-  local p; p=$(pid) || return 1
-  tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -e "nats-server .*-p $PORT " -e 'bus serve'
-}
 answers() {  # a NATS server greets every client with INFO {...}; ours has JetStream on
   "$PY" - "$PORT" <<'EOF2' 2>/dev/null
 import json, socket, sys
@@ -49,43 +48,4 @@ install() {
   fi
 }
 
-cmd_start() {
-  mkdir -p "$STATE"
-  if alive && answers; then say "already running (pid $(pid))"; echo "$URL"; return 0; fi
-  if answers; then die "port $PORT already answers but not through $PIDFILE: stop that server or set HPCSCHED_BUS_PORT"; fi
-  install
-  say "starting the bus on $URL (log: $LOG, data: $STATE/store)"
-  setsid "$VENV/bin/hpcsched" bus serve --port "$PORT" --store "$STATE/store" >"$LOG" 2>&1 </dev/null &
-  echo $! >"$PIDFILE"
-  local t0=$SECONDS
-  until answers; do
-    alive || { tail -5 "$LOG" >&2; die "the server exited during start (log above: $LOG)"; }
-    (( SECONDS - t0 > 30 )) && { tail -20 "$LOG" >&2; die "no answer from $URL within 30 s"; }
-    sleep 0.1
-  done
-  say "ready in $((SECONDS - t0)) s (pid $(pid))"
-  echo "$URL"
-}
-
-cmd_stop() {
-  if ! alive; then rm -f "$PIDFILE"; say "not running"; return 0; fi
-  local p; p=$(pid)
-  kill -TERM "$p"
-  for _ in $(seq 1 50); do alive || break; sleep 0.1; done
-  alive && kill -KILL "$p"
-  rm -f "$PIDFILE"
-  say "stopped (pid $p)"
-}
-
-cmd_status() {
-  if alive && answers; then echo "running: $URL (pid $(pid))"; return 0; fi
-  if alive; then echo "starting or stuck: pid $(pid), no answer from $URL (log: $LOG)"; return 1; fi
-  echo "not running"; return 1
-}
-
-case ${1:-} in
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
-esac
+service_main "$@"

@@ -27,19 +27,20 @@ PY=$VENV/bin/python
 STATE=${HPCSCHED_LLM_STATE:-${TMPDIR:-/tmp}/hpcsched-llm}
 PORT=${HPCSCHED_LLM_PORT:-8765}
 URL=http://127.0.0.1:$PORT/v1
-PIDFILE=$STATE/server.pid
-LOG=$STATE/server.log
 LLAMA_VERSION=0.3.36
 CMAKE_FLAGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 
-say() { printf '[llm-local %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf 'llm-local: %s\n' "$*" >&2; exit 1; }
+NAME=llm-local
+PORT_ENV=HPCSCHED_LLM_PORT
+MATCH=(-e 'llama_cpp.server' -e 'llm serve')
+SERVE=("$VENV/bin/hpcsched" llm serve --port "$PORT")
+if [[ -n ${HPCSCHED_LLM_THREADS:-} ]]; then SERVE+=(--threads "$HPCSCHED_LLM_THREADS"); fi
+START_TIMEOUT=180
+POLL=0.5
+START_NOTE="starting the server on $URL (log: $STATE/server.log)"
+# shellcheck source=scripts/service-lib.sh
+source "$ROOT/scripts/service-lib.sh"
 
-pid() { [[ -s $PIDFILE ]] && cat "$PIDFILE"; }
-alive() {  # the recorded PID still runs our server (guards against a recycled PID)
-  local p; p=$(pid) || return 1
-  tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -e 'llama_cpp.server' -e 'llm serve'
-}
 answers() { "$PY" - "$URL" <<'EOF' 2>/dev/null
 import sys, httpx
 sys.exit(0 if httpx.get(sys.argv[1] + "/models", timeout=2).status_code == 200 else 1)
@@ -69,45 +70,4 @@ install() {
   fi
 }
 
-cmd_start() {
-  mkdir -p "$STATE"
-  if alive && answers; then say "already running (pid $(pid))"; echo "$URL"; return 0; fi
-  if answers; then die "port $PORT already answers but not through $PIDFILE: stop that server or set HPCSCHED_LLM_PORT"; fi
-  install
-  local threads=()
-  [[ -n ${HPCSCHED_LLM_THREADS:-} ]] && threads=(--threads "$HPCSCHED_LLM_THREADS")
-  say "starting the server on $URL (log: $LOG)"
-  setsid "$VENV/bin/hpcsched" llm serve --port "$PORT" "${threads[@]}" >"$LOG" 2>&1 </dev/null &
-  echo $! >"$PIDFILE"
-  local t0=$SECONDS
-  until answers; do
-    alive || { tail -20 "$LOG" >&2; die "the server exited during start (log above: $LOG)"; }
-    (( SECONDS - t0 > 180 )) && { tail -20 "$LOG" >&2; die "no answer from $URL/models within 180 s"; }
-    sleep 0.5
-  done
-  say "ready in $((SECONDS - t0)) s (pid $(pid))"
-  echo "$URL"
-}
-
-cmd_stop() {
-  if ! alive; then rm -f "$PIDFILE"; say "not running"; return 0; fi
-  local p; p=$(pid)
-  kill -TERM "$p"
-  for _ in $(seq 1 50); do alive || break; sleep 0.1; done
-  alive && kill -KILL "$p"
-  rm -f "$PIDFILE"
-  say "stopped (pid $p)"
-}
-
-cmd_status() {
-  if alive && answers; then echo "running: $URL (pid $(pid))"; return 0; fi
-  if alive; then echo "starting or stuck: pid $(pid), no answer from $URL (log: $LOG)"; return 1; fi
-  echo "not running"; return 1
-}
-
-case ${1:-} in
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
-esac
+service_main "$@"

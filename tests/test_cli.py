@@ -260,7 +260,8 @@ def test_every_json_flag_is_the_one_option_and_no_flag_shows_a_value() -> None:
             assert " ".join(json_help.split()) in " ".join(out.replace("│", " ").split()), path
             (param,) = [p for p in command.params if "--json" in p.opts]
             assert param.name == "as_json", path
-    assert with_json == 23  # then bus stats, agents log, swarm sim, swarm live and bench scheduling
+    assert with_json == 24  # then bus stats, agents log, swarm sim, swarm live, trace synth,
+    # bench scheduling
 
 
 def test_a_dag_order_on_a_trace_without_a_dag_is_fcfs(small_trace: Path) -> None:

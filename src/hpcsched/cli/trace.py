@@ -1,4 +1,5 @@
-"""hpcsched trace convert | synth (and ``pull``, from :mod:`.pull`): job traces in and out."""
+"""hpcsched trace convert | synth (and ``pull``, from :mod:`.pull`): job traces in and out;
+``synth --scenario`` writes a SWARM scenario's workload (:mod:`.workloads.swarm_scenarios`)."""
 
 from __future__ import annotations
 
@@ -141,31 +142,61 @@ def convert(
 
 
 def synth(
-    jobs: Annotated[int, typer.Option(help="number of jobs (Lublin–Feitelson model)")],
-    out: Annotated[Path, typer.Option(help="file to write (.gz => gzip)")],
+    jobs: Annotated[
+        int, typer.Option(help="number of jobs (Lublin–Feitelson model, or --scenario's)")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="file to write (.gz => gzip); with --scenario a job table: .parquet, .csv, "
+            ".jsonl or .swf[.gz] (the format follows the name)"
+        ),
+    ],
     fmt: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--format",
-            help="sacct: sacct -a -P -D text of a 9,408-node machine (jobs started by EASY "
-            "backfilling, no node shared) with the Frontier study's 60 fields (+ JobID, User, "
-            "NodeList, Elapsed, Timelimit) and step rows; swf: a Standard Workload Format trace",
+            help="sacct (default): sacct -a -P -D text of a 9,408-node machine (jobs started by "
+            "EASY backfilling, no node shared) with the Frontier study's 60 fields (+ JobID, "
+            "User, NodeList, Elapsed, Timelimit) and step rows; swf: a Standard Workload Format "
+            "trace (not with --scenario)",
         ),
-    ] = "sacct",
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed (same seed => same file)")] = 0,
     malformed: Annotated[
-        int, typer.Option(help="number of deliberately broken lines to include")
+        int,
+        typer.Option(help="number of deliberately broken lines to include (not with --scenario)"),
     ] = 0,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="one of the seven SWARM scenarios instead of the Lublin model: "
+            "homogeneous_short, heterogeneous_mix, long_job_dominant, high_parallelism, "
+            "resource_sparse, bursty_idle, adversarial (jobs with nodes, memory and GPUs for "
+            "a 256-node, 2,048 GB, 128-GPU system; arrivals Gamma(n, λ))"
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Write a synthetic, realistic trace (deterministic by seed), e.g. to test readers."""
+    """Write a synthetic trace (deterministic by seed): realistic sacct/SWF text to test
+    readers, or with --scenario a SWARM scenario's workload as a job table."""
     _return_freed_memory()
-    from hpcsched.cli.render import status
-    from hpcsched.workloads.sacct_synth import write_sacct, write_swf_trace
-
     if jobs < 1:
         fail(f"--jobs {jobs}: give at least 1 job")
     if malformed < 0:
         fail(f"--malformed {malformed}: give 0 or more broken lines")
+    if scenario is not None:
+        if fmt is not None or malformed:
+            fail(
+                "--format and --malformed are for the Lublin trace; with --scenario the --out "
+                "name gives the format (.parquet, .csv, .jsonl, .swf): drop them"
+            )
+        _synth_scenario(scenario, jobs, seed, out, as_json=as_json)
+        return
+    from hpcsched.cli.render import status
+    from hpcsched.workloads.sacct_synth import write_sacct, write_swf_trace
+
+    fmt = fmt or "sacct"
     if fmt not in ("sacct", "swf"):
         fail(f"--format {fmt!r} is not sacct or swf")
     checked_output(out)
@@ -177,8 +208,46 @@ def synth(
                 bad = write_swf_trace(out, jobs, seed=seed, malformed=malformed)
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc} (check the path)")
+    if as_json:
+        summary = {"jobs": jobs, "format": fmt, "seed": seed, "malformed_lines": bad}
+        typer.echo(json.dumps({**summary, "out": str(out)}))
+        return
     note = f", broken lines: {', '.join(map(str, bad[:10]))}" if bad else ""
     typer.echo(f"wrote {jobs:,} jobs to {out} ({fmt}{note})")
+
+
+def _synth_scenario(scenario: str, jobs: int, seed: int, out: Path, *, as_json: bool) -> None:
+    """``trace synth --scenario``: the workload written, one summary line (or JSON)."""
+    from hpcsched.workloads.export import TABLE_SUFFIXES, table_format, write_job_table
+    from hpcsched.workloads.swarm_scenarios import (
+        SYSTEM,
+        as_swf_jobs,
+        describe,
+        generate,
+        scenario_error,
+    )
+
+    problem = scenario_error(scenario)
+    if problem is not None:
+        fail(f"--scenario: {problem}")
+    checked_output(out, *TABLE_SUFFIXES)
+    table = generate(scenario, jobs, seed)
+    kind = table_format(out)
+    try:
+        written = as_swf_jobs(table) if kind.startswith("SWF") else table
+        write_job_table(written, out, machine_procs=SYSTEM["nodes"])
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc} (check the path)")
+    shape = describe(table)
+    summary = {"scenario": scenario, "jobs": jobs, "seed": seed, **shape, "format": kind}
+    if as_json:
+        typer.echo(json.dumps({**summary, "out": str(out)}))
+        return
+    typer.echo(
+        f"wrote {jobs:,} {scenario} jobs (seed {seed}) to {out} ({kind}): arrivals over "
+        f"{shape['span_s']:,.0f} s, mean {shape['mean_nodes']:.1f} nodes and "
+        f"{shape['mean_mem_gb']:.1f} GB, {100 * shape['gpu_share']:.1f} % with GPUs"
+    )
 
 
 def register(app: typer.Typer) -> None:
