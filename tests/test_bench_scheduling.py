@@ -368,3 +368,21 @@ def test_a_language_models_stats_become_its_row_fields() -> None:
     assert fields["seconds_per_decision"] == 0.8 and fields["seconds_per_decision_p95"] == 2.5
     assert fields["tokens_per_decision"] == pytest.approx(921.5)
     assert llm_fields({"decisions": 0})["fallback_share"] == 0.0
+
+
+def test_the_command_runs_the_swarm_scenarios_by_default() -> None:
+    code, text, err = invoke(
+        "--scenarios", "heterogeneous_mix,adversarial", "--sizes", "10", "--policies",
+        "fcfs,easy", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(text)["rows"]
+    assert [(r["scenario"], r["policy"]) for r in rows] == [
+        ("heterogeneous_mix", "fcfs"),
+        ("heterogeneous_mix", "easy"),
+        ("adversarial", "fcfs"),
+        ("adversarial", "easy"),
+    ]
+    for row in rows:
+        assert row["violations"] == 0 and "error" not in row
+        assert {"util_nodes", "util_mem_gb", "util_gpus"} <= row.keys()
