@@ -14,7 +14,6 @@ from hpcsched.sim.bounds import (
 from hpcsched.sim.brute_force import brute_force, serial_schedule
 from hpcsched.sim.instance import SchedulingInstance
 from hpcsched.sim.schedule_check import first_violation
-
 from scheduling_instances import tiny_instances
 
 
@@ -97,4 +96,7 @@ def test_the_feasibility_check_names_the_broken_rule() -> None:
     assert first_violation(inst, {0: 0}) == "job 1 has no start (1 of 2 jobs missing)"
     assert first_violation(inst, {0: 0, 1: 1}) == "job 1 starts at 1 before its release 2"
     assert first_violation(inst, {0: 0, 1: 2}) == "at t=2 the running jobs use 3 nodes of 2"
-    assert first_violation(inst, {0: 0, 1: 3, 7: 0}) == "job 7 is not in the instance (2 jobs, ids 0..1)"
+    assert (
+        first_violation(inst, {0: 0, 1: 3, 7: 0})
+        == "job 7 is not in the instance (2 jobs, ids 0..1)"
+    )

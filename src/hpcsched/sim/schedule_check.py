@@ -36,7 +36,6 @@ def first_violation(inst: SchedulingInstance, starts: Mapping[int, int]) -> str 
         if len(over):
             r = int(over[0])
             return (
-                f"at t={t} the running jobs use {used[r]} {inst.resources[r]} "
-                f"of {inst.capacity[r]}"
+                f"at t={t} the running jobs use {used[r]} {inst.resources[r]} of {inst.capacity[r]}"
             )
     return None
