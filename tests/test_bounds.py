@@ -100,3 +100,12 @@ def test_the_feasibility_check_names_the_broken_rule() -> None:
         first_violation(inst, {0: 0, 1: 3, 7: 0})
         == "job 7 is not in the instance (2 jobs, ids 0..1)"
     )
+
+
+def test_unequal_weights_keep_their_release_dates_in_goemans_bound() -> None:
+    # a long light job at 0 and a short heavy one at 1, both the whole machine: preemptive WSPT
+    # runs the long one [0,1) and [2,5), the short one [1,2): Σ w (M + p/2) = 4.75 + 6 -> 11;
+    # dropping the release dates (Smith's rule) would give only 8, Σ w (r + p) 10; optimum 12
+    inst = _instance([0, 1], [4, 1], [[2], [2]], (2,), weight=[1, 3])
+    assert weighted_completion_lower_bound(inst) == 11
+    assert brute_force(inst, "weighted_completion")[1] == 12

@@ -21,20 +21,27 @@ Makespan (the maximum of):
 
 * ``Σ w_i (r_i + p_i)``;
 * per resource, the energy-scaled single machine: at every instant give each running job
-  ``q_ir`` of the machine's speed ``C_r``; job ``i`` then does its work ``p_i·q_ir`` exactly
-  between its start and its end, so any feasible schedule is a processor-sharing schedule on one
-  machine of speed ``C_r`` that meets release dates and deadlines ``C_i``; preemptive EDF meets
-  the same deadlines (Horn 1974), so the optimum of ``1|r_j,pmtn|Σ w_j C_j`` on that machine is a
-  lower bound. It is computed exactly only where it is easy: with equal weights SRPT solves
-  ``1|r_j,pmtn|Σ C_j`` (Schrage 1968); with unequal weights we drop the release dates, and Smith's
-  ratio rule (WSPT, 1956) solves ``1||Σ w_j C_j``, where preemption does not help (McNaughton 1959);
-* the same on a set of wide jobs (pairwise exclusive, so a true single machine of speed 1),
-  the other jobs counted at ``r_i + p_i``.
+  ``q_ir`` of the machine's speed ``C_r``; job ``i`` then does its work ``p_i·q_ir`` at a constant
+  rate exactly between its start and its end, so any feasible schedule is a processor-sharing
+  (fractional) schedule on one machine that meets the release dates and in which job ``i``'s
+  work has its mean busy time ``M_i = C_i - p_i/2``. Two bounds follow:
+
+  - with equal weights, preemptive EDF meets the same deadlines ``C_i`` (Horn 1974), so the
+    optimum of ``1|r_j,pmtn|Σ C_j`` on that machine, which SRPT attains (Schrage 1968), is a bound;
+  - with any weights, Goemans' mean-busy-time relaxation: ``Σ w_j M_j`` over every fractional
+    one-machine schedule with release dates is minimised by preemptive WSPT (Goemans, SODA 1997;
+    Goemans, Queyranne, Schulz, Skutella & Wang, SIAM J. Discrete Math. 15, 2002), so
+    ``Σ w_i (M_i^{PWSPT} + p_i/2)`` is a bound (a job that does not use the resource counts at
+    ``r_i + p_i``);
+* the same on a set of wide jobs (pairwise exclusive: a true single machine, ``C_i = M_i + p_i/2``
+  in every schedule), the other jobs counted at ``r_i + p_i``.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
+from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
@@ -66,22 +73,30 @@ def weighted_completion_lower_bound(inst: SchedulingInstance) -> int:
     """The largest of ``Σ w(r+p)``, the energy-scaled machines and the wide-jobs machines."""
     if not len(inst):
         return 0
-    weight = inst.weight
-    own = weight * (inst.release + inst.duration)
+    weight, duration = inst.weight, inst.duration
+    own = weight * (inst.release + duration)
     bound = int(own.sum())
     equal = bool((weight == weight[0]).all())
     for r, capacity in enumerate(inst.capacity):
-        work = inst.duration * inst.demand[:, r]
-        if capacity > 0 and work.any():
-            # times scaled by C_r make the machine's speed 1 and every quantity an integer
-            scaled = _single_machine_bound(inst.release * capacity, work, weight, equal)
-            bound = max(bound, -(-scaled // capacity))
+        work = duration * inst.demand[:, r]
+        if capacity <= 0 or not work.any():
+            continue
+        # times scaled by C_r make the machine's speed 1 and every quantity an integer
+        scaled_release = inst.release * capacity
+        if equal:
+            srpt = int(weight[0]) * sum(_srpt_completions(scaled_release, work))
+            bound = max(bound, -(-srpt // capacity))
+        uses = work > 0
+        busy = _weighted_mean_busy_time(scaled_release[uses], work[uses], weight[uses])
+        total = busy / capacity + Fraction(int((weight * duration)[uses].sum()), 2)
+        bound = max(bound, math.ceil(total + int(own[~uses].sum())))
     for clique in wide_job_sets(inst):
-        inside = _single_machine_bound(
-            inst.release[clique], inst.duration[clique], weight[clique], equal
-        )
+        release, length, w = inst.release[clique], duration[clique], weight[clique]
         outside = int(own.sum() - own[clique].sum())
-        bound = max(bound, inside + outside)
+        inside = _weighted_mean_busy_time(release, length, w) + Fraction(int((w * length).sum()), 2)
+        if equal:
+            inside = max(inside, Fraction(int(w[0]) * sum(_srpt_completions(release, length))))
+        bound = max(bound, math.ceil(inside) + outside)
     return bound
 
 
@@ -118,18 +133,36 @@ def _release_energy_bound(release: IntArray, work: IntArray, capacity: int) -> i
     return int((rel[last] + -(-tail[last] // capacity)).max())
 
 
-def _single_machine_bound(release: IntArray, work: IntArray, weight: IntArray, equal: bool) -> int:
-    """A lower bound on ``1|r_j,pmtn|Σ w_j C_j`` (module docstring): SRPT with equal weights,
-    else WSPT without release dates, never below ``Σ w (r + work)``."""
-    floor = int((weight * (release + work)).sum())
-    if equal:
-        return max(floor, int(weight[0]) * sum(_srpt_completions(release, work)))
-    order = sorted(range(len(work)), key=lambda i: (work[i] * 1.0 / weight[i], i))
-    clock, total = 0, 0
-    for i in order:
-        clock += int(work[i])
-        total += int(weight[i]) * clock
-    return max(floor, total)
+def _weighted_mean_busy_time(release: IntArray, work: IntArray, weight: IntArray) -> Fraction:
+    """``Σ w_j M_j`` of preemptive WSPT on one machine of speed 1 (at every instant the released
+    job of the largest ``w_j / work_j``), the minimum over fractional schedules (Goemans 1997).
+    ``M_j`` is the mean time at which job ``j``'s work is done; every ``work_j`` must be > 0."""
+    n = len(work)
+    arrivals = sorted(range(n), key=lambda i: (int(release[i]), i))
+    ready: list[tuple[Fraction, int]] = []  # (work / weight, job): the WSPT order
+    remaining = [int(x) for x in work]
+    twice_moment = [0] * n  # Σ over the job's pieces [a, b) of b² - a²
+    clock, k = 0, 0
+    while k < n or ready:
+        if not ready:
+            clock = max(clock, int(release[arrivals[k]]))
+        while k < n and release[arrivals[k]] <= clock:
+            j = arrivals[k]
+            heapq.heappush(ready, (Fraction(int(work[j]), int(weight[j])), j))
+            k += 1
+        _, j = ready[0]
+        until = clock + remaining[j]
+        if k < n:
+            until = min(until, int(release[arrivals[k]]))
+        twice_moment[j] += until * until - clock * clock
+        remaining[j] -= until - clock
+        clock = until
+        if not remaining[j]:
+            heapq.heappop(ready)
+    return sum(
+        (Fraction(int(weight[j]) * twice_moment[j], 2 * int(work[j])) for j in range(n)),
+        Fraction(0),
+    )
 
 
 def _srpt_completions(release: IntArray, work: IntArray) -> list[int]:
