@@ -14,7 +14,7 @@ from hpcsched.policies.planned import PlannedStarts
 from hpcsched.policies.presets import PRESETS
 from hpcsched.policies.view import RunningJob, SchedulerView, WaitingJob
 from hpcsched.sim.bounds import makespan_lower_bound, weighted_completion_lower_bound
-from hpcsched.sim.brute_force import brute_force
+from hpcsched.sim.brute_force import brute_force, serial_schedule
 from hpcsched.sim.cpsat import hint_is_feasible, plan_and_replay, solve
 from hpcsched.sim.instance import SchedulingInstance
 from hpcsched.sim.replay import replay
@@ -64,6 +64,17 @@ def test_the_plan_replays_exactly(inst: SchedulingInstance) -> None:
     assert schedule.violations == 0
     assert [int(s) for s in schedule.start] == [result.starts[i] for i in range(len(inst))]
     assert list(schedule.end) == [result.starts[i] + inst.duration[i] for i in range(len(inst))]
+
+
+@settings(max_examples=15, deadline=None)
+@given(tiny_instances())
+def test_a_plan_with_idle_time_replays_exactly(inst: SchedulingInstance) -> None:
+    # every start 3 s late: no start falls on a release or an end, so only the policy's wake
+    # brings the replay back at each planned start
+    late = {i: s + 3 for i, s in serial_schedule(inst, range(len(inst))).items()}
+    done = replay(inst.job_arrays(), PlannedStarts(late), inst.capacity, strict=True)
+    assert [int(s) for s in done.start] == [late[i] for i in range(len(inst))]
+    assert done.violations == 0
 
 
 def test_a_time_limit_too_short_for_a_proof_says_so() -> None:

@@ -167,6 +167,8 @@ def _solve_stage(
         horizon = _makespan(inst, hint)
     else:
         horizon = int(inst.release.max() + inst.duration.sum())
+        if hint is not None:  # a hint with idle time may end later; keep it inside the domain
+            horizon = max(horizon, _makespan(inst, hint))
     built = build_model(inst, horizon)
     weighted = sum(
         int(inst.weight[i]) * (start + int(inst.duration[i])) for i, start in enumerate(built.start)
