@@ -6,7 +6,7 @@ demand per resource, on one machine with an integer capacity per resource. Integ
 CP-SAT works on integers; the heuristics see the same numbers as floats.
 
 The same instance drives the replay engine (:meth:`SchedulingInstance.job_arrays`), CP-SAT
-(:mod:`hpcsched.policies.cpsat`), the lower bounds (:mod:`hpcsched.sim.bounds`) and the language
+(:mod:`hpcsched.sim.cpsat`), the lower bounds (:mod:`hpcsched.sim.bounds`) and the language
 model's prompt, so every scheduler is judged on one set of numbers.
 """
 
