@@ -127,16 +127,51 @@ def test_heuristic_rows_are_complete_and_within_their_bounds(jobs: int, seed: in
         assert row["p95_wait_s"] >= 0 and row["mean_wait_s"] >= 0
 
 
-def test_gaps_to_the_lower_bound_are_never_negative(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(bench.LOWER_BOUNDS, "makespan_s", trivial_makespan_bound)
-    for seed in range(5):
-        instance = random_instance("g", 25, seed)
-        rows = bench.run_instance(
-            instance, [Case("g", 25, seed, p) for p in HEURISTICS], BenchOptions()
-        )
+def test_gaps_to_the_lower_bounds_are_never_negative() -> None:
+    options = BenchOptions(objective="makespan", time_limit=2.0, cpsat_workers=1)
+    for seed in range(4):
+        instance = random_instance("g", 12, seed)
+        cases = [Case("g", 12, seed, p) for p in [*HEURISTICS, "cpsat"]]
+        rows = bench.run_instance(instance, cases, options)
         for row in rows:
-            assert row["lb_makespan"] == trivial_makespan_bound(instance)
-            assert row["gap_lb_makespan_pct"] >= 0
+            assert row["lb_makespan"] >= trivial_makespan_bound(instance)
+            assert row["gap_lb_makespan_pct"] >= 0 and row["gap_lb_wc_pct"] >= 0, row
+    # the bound is on the last end; the makespan counts from the first release: one job released
+    # at 100 for 10 s has a makespan of 10 and meets its bound
+    late = SchedulingInstance(
+        "late", np.array([100]), np.array([10]), np.array([[1]]), (1,), ("nodes",),
+        np.array([1]), ("u",), ("g",),
+    )  # fmt: skip
+    (row,) = bench.run_instance(late, [Case("late", 1, 0, "fcfs")], options)
+    assert row["makespan_s"] == row["lb_makespan"] == 10 and row["gap_lb_makespan_pct"] == 0
+    assert row["weighted_completion"] == row["lb_wc"] == 110
+
+
+def test_cpsat_starts_from_the_best_heuristic_and_no_heuristic_beats_its_proven_makespan() -> None:
+    instance = random_instance("c", 10, 7)
+    options = BenchOptions(objective="makespan", time_limit=5.0, cpsat_workers=1)
+    rows = bench.run_instance(
+        instance, [Case("c", 10, 7, p) for p in ["cpsat", *HEURISTICS]], options
+    )
+    cpsat, heuristics = rows[0], rows[1:]
+    assert cpsat["cpsat_status"] == "optimal" and cpsat["cpsat_proven"] is True
+    best = min(heuristics, key=lambda r: r["makespan_s"])
+    assert cpsat["cpsat_hint"] == best["policy"]
+    # the plan replays as planned, with no refused start: its last end is the solver's value
+    first = int(instance.release.min())
+    assert cpsat["violations"] == 0 and cpsat["makespan_s"] + first == cpsat["cpsat_value"]
+    assert cpsat["gap_cpsat_makespan_pct"] == 0.0
+    for row in heuristics:
+        assert row["gap_cpsat_makespan_pct"] >= 0
+
+
+def test_cpsat_lexicographic_reports_its_weighted_completion() -> None:
+    instance = random_instance("l", 8, 2)
+    options = BenchOptions(objective="lexicographic", time_limit=4.0, cpsat_workers=1)
+    (row,) = bench.run_instance(instance, [Case("l", 8, 2, "cpsat")], options)
+    assert row["cpsat_objective"] == "lexicographic"
+    assert row["weighted_completion"] == row["cpsat_value"]
+    assert row["cpsat_hint"] is None  # alone on its instance: no heuristic to start from
 
 
 def test_a_late_policy_runs_after_the_heuristics_and_is_the_gap_reference(
@@ -386,3 +421,14 @@ def test_the_command_runs_the_swarm_scenarios_by_default() -> None:
     for row in rows:
         assert row["violations"] == 0 and "error" not in row
         assert {"util_nodes", "util_mem_gb", "util_gpus"} <= row.keys()
+
+
+def test_the_default_policies_include_cpsat_and_its_gaps(scenarios: None) -> None:
+    code, text, err = invoke("--scenarios", "alpha", "--sizes", "6", "--time-limit", "2")
+    assert code == 0, err
+    for expected in ("cpsat", "conservative", "makespan vs CP-SAT (%)", "makespan vs LB (%)"):
+        assert expected in text, expected
+    code, text, _ = invoke("--scenarios", "alpha", "--sizes", "6", "--time-limit", "2", "--json")
+    rows = json.loads(text)["rows"]
+    assert [r["policy"] for r in rows] == [*HEURISTICS, "cpsat"]
+    assert rows[-1]["cpsat_status"] in ("optimal", "feasible")

@@ -169,3 +169,6 @@ def llm_policy(
         deadline=options.llm_deadline,
     )
     return Prepared(policy, after=lambda: llm_fields(policy.stats()), close=policy.close)
+
+
+POLICIES["cpsat"] = cpsat_policy

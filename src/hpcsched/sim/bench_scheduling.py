@@ -32,6 +32,7 @@ from hpcsched.sim.bench_policies import (
     Prepared,
     best_outcome,
 )
+from hpcsched.sim.bounds import makespan_lower_bound, weighted_completion_lower_bound
 from hpcsched.sim.instance import SchedulingInstance
 from hpcsched.sim.replay import replay
 
@@ -71,8 +72,17 @@ InstanceSource = Callable[[str, int, int], SchedulingInstance]
 Progress = Callable[[int, int], None]
 
 
-#: lower bounds by metric (``makespan_s``, ``weighted_completion``): value for an instance
-LOWER_BOUNDS: dict[str, Callable[[SchedulingInstance], float]] = {}
+def _span_lower_bound(instance: SchedulingInstance) -> float:
+    # the bound is on the last end; the makespan column is counted from the first release
+    first = int(instance.release.min()) if len(instance) else 0
+    return float(makespan_lower_bound(instance) - first)
+
+
+#: lower bounds by metric (:mod:`hpcsched.sim.bounds`), each valid for every feasible schedule
+LOWER_BOUNDS: dict[str, Callable[[SchedulingInstance], float]] = {
+    "makespan_s": _span_lower_bound,
+    "weighted_completion": lambda instance: float(weighted_completion_lower_bound(instance)),
+}
 
 
 def scenario_catalogue() -> tuple[tuple[str, ...], InstanceSource]:
