@@ -118,6 +118,8 @@ def scheduling(
     known_scenarios, source = bench.scenario_catalogue()
     chosen = _names(scenarios, "--scenarios", known_scenarios, "scenario")
     names = _names(policies, "--policies", tuple(bench.POLICIES), "policy")
+    if "llm" in names:
+        _check_model()
     options = bench.BenchOptions(
         objective=objective, time_limit=time_limit, llm_objective=llm_objective
     )
@@ -148,6 +150,18 @@ def scheduling(
         typer.echo(f"written to {folder}/: {files}")
         if "png_error" in written:
             typer.echo(f"pareto.png not drawn ({written['png_error']}); pareto.html has the chart")
+
+
+def _check_model() -> None:
+    """One line, before any work, when ``--policies llm`` has no language model to ask."""
+    from hpcsched.llm.settings import ENV_URL, SettingsError, load_settings
+
+    try:
+        configured = load_settings().configured
+    except SettingsError as exc:
+        fail(str(exc))
+    if not configured:
+        fail(f"--policies llm needs a language model: set {ENV_URL} or llm_url in the config file")
 
 
 def _write(rows: list[dict[str, Any]], folder: Path) -> dict[str, str]:
