@@ -354,7 +354,7 @@ def test_the_command_json_is_one_line(scenarios: None) -> None:
         (["--sizes", "ten"], "--sizes 'ten': give job counts of at least 1"),
         (["--seeds", "0"], "--seeds 0: give at least 1"),
         (["--objective", "speed"], "--objective 'speed': choose from makespan"),
-        (["--out", "/nonexistent/dir/x"], ""),
+        (["--out", "/nonexistent/dir/x"], "cannot write /nonexistent/dir/x"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(scenarios: None, args: list[str], message: str) -> None:
