@@ -353,6 +353,7 @@ def test_the_command_json_is_one_line(scenarios: None) -> None:
         (["--sizes", "10,0"], "--sizes '10,0': give job counts of at least 1"),
         (["--sizes", "ten"], "--sizes 'ten': give job counts of at least 1"),
         (["--seeds", "0"], "--seeds 0: give at least 1"),
+        (["--llm-deadline", "0"], "--llm-deadline 0.0: give a positive number of seconds"),
         (["--objective", "speed"], "--objective 'speed': choose from makespan"),
         (["--out", "/nonexistent/dir/x"], "cannot write /nonexistent/dir/x"),
     ],

@@ -69,6 +69,10 @@ def scheduling(
         str | None,
         typer.Option(help="what the language model policy is asked to optimise, in words"),
     ] = None,
+    llm_deadline: Annotated[
+        float,
+        typer.Option(help="seconds the language model has per decision before EASY decides"),
+    ] = 5.0,
     time_limit: Annotated[
         float, typer.Option(help="CP-SAT's time limit per instance, seconds")
     ] = 10.0,
@@ -104,6 +108,8 @@ def scheduling(
 
     if seeds < 1:
         fail(f"--seeds {seeds}: give at least 1")
+    if llm_deadline <= 0:
+        fail(f"--llm-deadline {llm_deadline}: give a positive number of seconds")
     if time_limit <= 0:
         fail(f"--time-limit {time_limit}: give a positive number of seconds")
     if workers < 1:
@@ -121,7 +127,10 @@ def scheduling(
     if "llm" in names:
         _check_model()
     options = bench.BenchOptions(
-        objective=objective, time_limit=time_limit, llm_objective=llm_objective
+        objective=objective,
+        time_limit=time_limit,
+        llm_objective=llm_objective,
+        llm_deadline=llm_deadline,
     )
     cases = bench.cases_of(chosen, size_list, seeds, names)
     label = f"bench: {len(cases)} cases on {len(cases) // len(names)} instances"
