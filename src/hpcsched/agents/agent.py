@@ -81,7 +81,7 @@ class Agent:
 
     def _resubmitter(self) -> Resubmitter:
         if self.resubmitter is None:  # made when first needed: a rules file without resubmit
-            self.resubmitter = Resubmitter(SlurmAdapter())  # runs no Slurm command
+            self.resubmitter = Resubmitter(SlurmAdapter(), say=self.say)  # runs no Slurm command
         return self.resubmitter
 
     def _act(self, rule: Any, intent: Intent) -> dict[str, Any]:
@@ -241,7 +241,7 @@ def run_agent(
         journal = ActionJournal(folder)
         try:
             agent = Agent(
-                rules, journal, resubmitter=Resubmitter(SlurmAdapter(), max_times), say=say
+                rules, journal, resubmitter=Resubmitter(SlurmAdapter(), max_times, say), say=say
             )
             settled = agent.recover()
             if settled:
