@@ -201,7 +201,7 @@ class Agent:
             if decision is not None and not isinstance(rule, FlagUser):
                 intent = _with(intent, decision.plan())
                 if rule.name not in decision.chosen:
-                    why = f"the model chose {decision.choice}: {decision.reason}"
+                    why = f"the model chose {decision.choice}"
                     self.journal.record(intent, "skipped", {"reason": why})
                     self.stats.skipped += 1
                     continue
@@ -224,7 +224,9 @@ class Agent:
             self.say(f"{event_id}: the model chose {decision.choice} ({decision.reason})")
         else:
             self.stats.fallbacks += 1
-            self.say(f"{event_id}: the rules decide ({decision.fallback}: {decision.reason})")
+            self.say(
+                f"{event_id}: the rules decide (the model's reply not used: {decision.reason})"
+            )
         return decision
 
     def _decide_and_act(self, rule: Any, intent: Intent, event: dict[str, Any]) -> None:

@@ -260,8 +260,8 @@ def load_rules(path: Path | str) -> Rules:
             raise RulesError(file, line, what, "rename one: the name is part of the action key")
         seen[rule.name] = line
         if isinstance(rule, Refit):  # a long-lived agent's working folder is anyone's guess
-            rule.table = Path(path).parent / rule.table
-            rule.out = Path(path).parent / rule.out
+            rule.table = Path(path).resolve().parent / rule.table
+            rule.out = Path(path).resolve().parent / rule.out
     return rules
 
 
