@@ -147,6 +147,17 @@ def test_a_refit_that_cannot_learn_fails_in_one_line_and_keeps_the_old_model(
     assert not (folder / "model").exists() and leftovers(folder) == []
 
 
+def test_a_folder_that_is_not_a_model_is_never_replaced(folder: Path) -> None:
+    (folder / "model").mkdir()
+    (folder / "model" / "thesis.tex").write_text("years of work")
+    journal = ActionJournal(folder / "state")
+    Agent(load_rules(folder / "rules.yaml"), journal).handle(1, drift(1))
+    (entry,) = list(journal.entries())
+    assert entry["status"] == "failed" and "is not a model folder" in entry["result"]["error"]
+    assert (folder / "model" / "thesis.tex").read_text() == "years of work"
+    assert leftovers(folder) == []
+
+
 def test_split_is_journaled_as_a_proposal_with_its_pieces(folder: Path) -> None:
     journal = ActionJournal(folder / "state")
     agent = Agent(load_rules(folder / "rules.yaml"), journal)

@@ -76,12 +76,33 @@ def _put_in_place(staged: Path, out: Path, key: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _refuse_foreign(out: Path) -> None:
+    """Only a model folder (or nothing, or an empty folder) is replaced: ``out: .`` or a typo
+    must not swap a user's folder away."""
+    from hpcsched.predict.saved import FORMAT, META
+
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_dir() and not out.is_symlink():
+        if not any(out.iterdir()):
+            return
+        try:
+            if json.loads((out / META).read_text()).get("format") == FORMAT:
+                return
+        except (OSError, ValueError, AttributeError):
+            pass
+    raise ActionError(
+        f"{out}: exists and is not a model folder of predict fit; give out: a new folder name"
+    )
+
+
 def refit_model(rule: Refit, intent: Intent) -> dict[str, Any]:
     """Fit, stage, rename into place; raises :class:`ActionError` (one line) when it cannot."""
     from hpcsched import __version__
     from hpcsched.predict.saved import FitError, fit_model, save_model
     from hpcsched.workloads.load import InputError, load_jobs
 
+    _refuse_foreign(rule.out)
     try:
         table = load_jobs(rule.table).table
         model = fit_model(table, rule.table, coverage=rule.coverage, version=__version__)
