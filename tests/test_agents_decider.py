@@ -102,6 +102,20 @@ def test_the_model_picks_one_allowed_action_and_the_journal_says_it_decided(
     assert journal.decider_counts() == {"llm": 1}
 
 
+def test_a_decision_is_kept_before_acting_so_a_redelivery_does_not_ask_again(
+    tmp_path: Path,
+) -> None:
+    with agent_with(tmp_path, choice("note"), choice("page-admin")) as (agent, journal, double):
+        agent.handle(1, event(1))
+        # a crash after the decision was kept and before the chosen action's intent
+        journal.db.execute("DELETE FROM actions WHERE rule = 'note'")
+        (tmp_path / "ledger.tsv").unlink()
+        agent.handle(1, event(1))
+        assert len(double.chats()) == 1  # the kept decision, not a second question
+    assert ledger_keys(tmp_path / "ledger.tsv") == ["e-1/note"]
+    assert journal.decider_counts() == {"llm": 1}
+
+
 def test_none_acts_on_nothing(tmp_path: Path) -> None:
     with agent_with(tmp_path, choice("none", "nothing to gain")) as (agent, journal, _):
         agent.handle(1, event(1))
