@@ -203,6 +203,7 @@ class LlmPolicy:
         totals = self.ledger.totals()
         p95 = seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))] if seconds else 0.0
         per = max(decisions, 1)
+        replies = max(totals["calls_with_usage"], 1)
         return {
             "policy": self.name,
             "objective": self.objective,
@@ -223,8 +224,13 @@ class LlmPolicy:
                 "mean": round(statistics.fmean(seconds), 3) if seconds else 0.0,
                 "p95": round(p95, 3),
             },
+            # booked tokens over all decisions (a call cut at the deadline reports none), and
+            # per reply that reported its usage
             "prompt_tokens_per_decision": round(totals["prompt_tokens"] / per, 1),
             "completion_tokens_per_decision": round(totals["completion_tokens"] / per, 1),
+            "calls_with_usage": totals["calls_with_usage"],
+            "prompt_tokens_per_reply": round(totals["prompt_tokens"] / replies, 1),
+            "completion_tokens_per_reply": round(totals["completion_tokens"] / replies, 1),
         }
 
 
