@@ -172,6 +172,7 @@ class LlmPolicy:
             if isinstance(read, tuple):
                 action, reason = read
                 self._counts["valid_first" if round_ == 1 else "valid_after_retry"] += 1
+                self._counts["first_action"] += action == choices.actions[0]
                 self._seconds.append(time.monotonic() - began)
                 return Note(view.now, action.text, reason, "model"), action
             why = "invalid"
@@ -216,6 +217,8 @@ class LlmPolicy:
             "valid_first": self._counts["valid_first"],
             "valid_after_retry": self._counts["valid_after_retry"],
             "retried": self._counts["retried"],
+            # a position bias shows here: the menu lists starts in queue order, then Delay
+            "model_chose_first_action": self._counts["first_action"],
             "fallbacks": sum(self._fallbacks.values()),
             "fallback_reasons": {k: self._fallbacks[k] for k in ("deadline", "invalid", "error")},
             "capped_instants": self._counts["capped"],
