@@ -250,12 +250,12 @@ def test_the_llm_policy_schedules_ten_jobs_with_the_real_model() -> None:
         resources=("nodes", "mem_gb", "gpus"),
         user=list("aabbaccbab"),
     )
-    began = time.monotonic()
     with LlmPolicy(inst.resources, inst.capacity, settings=live, deadline=4.0) as policy:
         schedule = replay(inst.job_arrays(), policy, inst.capacity, strict=True, cycle=0)
         stats = policy.stats()
     print(json.dumps(stats))  # shown with -s: the seconds and tokens per decision
-    assert time.monotonic() - began < 60
+    # the deadline holds, whatever the load on the server: ~10 decisions stay within a minute
+    assert stats["seconds_per_decision"]["p95"] <= 4.0 + 1.0
     assert not np.isnan(schedule.start).any() and schedule.violations == 0
     assert stats["decisions"] > 0
     answered = stats["valid_first"] + stats["valid_after_retry"]
