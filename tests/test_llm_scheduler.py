@@ -11,14 +11,18 @@ instance on nodes, memory and GPUs runs to the end with no violation.
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from hpcsched.cli import app
 from hpcsched.core.profile import Vector, fits, minus
 from hpcsched.llm.settings import LLMSettings, SettingsError
 from hpcsched.llmsched.actions import DELAY, Action, apply, easy_fallback, free_now, menu
@@ -32,6 +36,7 @@ from llm_double import Act, reply, serve
 from llm_support import require_llm
 
 NOW = 100.0
+runner = CliRunner()
 
 
 @st.composite
@@ -228,6 +233,81 @@ def test_the_prompt_lists_at_most_max_listed_jobs_and_the_count_of_the_rest() ->
     assert "- job 0 " in text and "- job 1 " in text and "- job 2 " not in text
     assert "and 3 more not listed" in text
     assert policy.stats()["fallback_reasons"]["invalid"] >= 1
+
+
+# -- the command line: simulate TRACE --policy llm -----------------------------------------------
+
+SWF_HEADER = "; MaxProcs: 8\n; MaxNodes: 8\n; UnixStartTime: 0\n"
+
+
+def _small_swf(tmp_path: Path) -> Path:
+    """Twelve jobs of 1-8 processors on 8, from three users."""
+    lines = []
+    for i in range(12):
+        procs, run = 1 + i % 8, 10 + 7 * (i % 5)
+        fields = [
+            i + 1,
+            i * 5,
+            -1,
+            run,
+            procs,
+            -1,
+            -1,
+            procs,
+            60,
+            -1,
+            1,
+            i % 3,
+            1,
+            -1,
+            1,
+            1,
+            -1,
+            -1,
+        ]
+        lines.append(" ".join(str(f) for f in fields))
+    path = tmp_path / "small.swf"
+    path.write_text(SWF_HEADER + "\n".join(lines) + "\n")
+    return path
+
+
+def test_simulate_policy_llm_reports_what_the_model_did(tmp_path: Path) -> None:
+    trace = _small_swf(tmp_path)
+    with serve() as double:  # every reply is "ok": invalid, retried, then EASY's choice
+        args = ["simulate", str(trace), "--policy", "llm", "--llm-url", double.url]
+        as_json = runner.invoke(app, [*args, "--llm-deadline", "2", "--json"])
+        first_run = [r["body"]["messages"][0]["content"] for r in double.chats()]
+        shown = runner.invoke(app, [*args, "--objective", "favour fairness"])
+        second_run = [r["body"]["messages"][0]["content"] for r in double.chats()][len(first_run) :]
+    assert as_json.exit_code == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert data["policy"] == "llm" and data["jobs"] == 12 and data["violations"] == 0
+    llm = data["llm"]
+    assert llm["decisions"] > 0 and llm["fallback_reasons"]["invalid"] == llm["decisions"]
+    assert llm["retried"] == llm["decisions"] and llm["deadline_s"] == 2.0
+    assert shown.exit_code == 0, shown.stderr
+    assert re.search(r"language model: \d+ decisions asked .* EASY fallbacks \(deadline 0, "
+                     r"invalid \d+, error 0\)", shown.stdout)  # fmt: skip
+    # the operator's words reach the prompt of the second run only
+    assert second_run and all("favour fairness" in p for p in second_run)
+    assert not any("favour fairness" in p for p in first_run)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--policy", "llm"], "--policy llm needs a language model: set HPCSCHED_LLM_URL"),
+        (["--objective", "favour fairness"], "--objective applies to --policy llm only"),
+    ],
+)
+def test_simulate_policy_llm_refuses_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list[str], message: str
+) -> None:
+    monkeypatch.delenv("HPCSCHED_LLM_URL", raising=False)
+    result = runner.invoke(app, ["simulate", str(_small_swf(tmp_path)), *extra])
+    assert result.exit_code != 0
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
 
 
 # -- (c) the real local model --------------------------------------------------------------------
