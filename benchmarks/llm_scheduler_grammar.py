@@ -34,7 +34,7 @@ import numpy as np
 from hpcsched.llm import ChatClient, LLMError, load_settings
 from hpcsched.llm.client import Message
 from hpcsched.llmsched.actions import DELAY, Action, Menu, menu
-from hpcsched.llmsched.prompt import ActionReply, messages, reply_schema
+from hpcsched.llmsched.prompt import ActionReply, feasible_text, messages, reply_schema
 from hpcsched.policies.presets import PRESETS
 from hpcsched.policies.view import Decision, SchedulerView
 from hpcsched.sim.instance import SchedulingInstance
@@ -141,7 +141,9 @@ def measure(client: ChatClient, views: list[SchedulerView]) -> tuple[Counter[str
             if action is None and len(examples) < 2:
                 examples.append(text[:120])
         every = unmasked(choices)
-        listed = prompt[-1]["content"].replace(", ".join(choices.texts), ", ".join(every))
+        wide = replace(choices, actions=[a for a in map(Action.parse, every) if a is not None])
+        listed = prompt[-1]["content"].replace(feasible_text(choices), feasible_text(wide))
+        assert listed != prompt[-1]["content"], "the unmasked prompt must list every action"
         pick = chosen(
             ask(client, [prompt[0], {"role": "user", "content": listed}], reply_schema(every))
         )

@@ -12,7 +12,7 @@ feasible actions. The reply schema's ``action`` is an ``enum`` of exactly those 
 The capacity and objectives sit in the system message, the same all run long, so the server
 reuses its cached prefix; amounts are written ``a/b/c`` in the order of the resources and running
 jobs by their ends only: SmolLM2's tokenizer spends a token per digit, and the local model reads
-about 50-100 prompt tokens/s on two shared cores, against a deadline per decision.
+about 100 prompt tokens/s on two shared cores (its log: ~110), against a deadline per decision.
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ def state_lines(
     completed: int,
 ) -> list[str]:
     """The system state, queue and fairness indicators, one fact a line; amounts are written
-    ``a/b/c`` in the order of the resources (short: the local model reads ~50 prompt tokens/s
-    on two busy cores, and the deadline is per decision)."""
+    ``a/b/c`` in the order of the resources (short: the local model reads ~100 prompt
+    tokens/s on two shared cores, and the deadline is per decision)."""
     now = view.now
     lines = [
         f"Time {now:g} s. Free now {_amounts(choices.free)}.",
@@ -120,6 +120,20 @@ def state_lines(
     return lines
 
 
+def feasible_text(choices: Menu) -> str:
+    """The menu, each kind once with its jobs (``StartJob(job_id=X) for X in 4, 7; Delay``):
+    about half the tokens of every action spelled out; the reply's grammar spells them."""
+    parts = []
+    for kind in ("StartJob", "BackfillJob"):
+        ids = [str(a.job_id) for a in choices.actions if a.kind == kind]
+        if len(ids) == 1:
+            parts.append(f"{kind}(job_id={ids[0]})")
+        elif ids:
+            parts.append(f"{kind}(job_id=X) for X in {', '.join(ids)}")
+    parts += [a.text for a in choices.actions if not a.starts]
+    return "; ".join(parts)
+
+
 def messages(
     view: SchedulerView,
     choices: Menu,
@@ -141,7 +155,7 @@ def messages(
         "Scratchpad: "
         + ("; ".join(f"t={n.time:g} {n.action} {n.reason}".rstrip() for n in scratchpad) or "empty")
     )
-    lines.append("Feasible actions: " + ", ".join(choices.texts))
+    lines.append("Feasible actions: " + feasible_text(choices))
     lines.append("Choose one feasible action.")
     return [
         {"role": "system", "content": system},
