@@ -28,6 +28,7 @@ from hpcsched.llm.settings import LLMSettings, SettingsError
 from hpcsched.llmsched.actions import DELAY, Action, apply, easy_fallback, free_now, menu
 from hpcsched.llmsched.policy import LlmPolicy
 from hpcsched.llmsched.prompt import reply_schema
+from hpcsched.policies.presets import PRESETS
 from hpcsched.policies.view import RunningJob, SchedulerView, WaitingJob
 from hpcsched.sim.instance import SchedulingInstance
 from hpcsched.sim.replay import replay
@@ -213,6 +214,30 @@ def test_invalid_late_and_failed_replies_fall_back_to_easy_counted_by_reason() -
     assert policy.history[0].action == "StartJob(job_id=0)" and policy.history[0].source == (
         "fallback"
     )
+
+
+def test_when_every_reply_is_refused_the_policy_schedules_exactly_as_easy() -> None:
+    # the fallback is EASY's first start, asked again after each: step by step, EASY's schedule
+    rng = np.random.default_rng(7)
+    n = 24
+    inst = _instance(
+        (16, 64),
+        rng.integers(1, [17, 65], size=(n, 2)).tolist(),
+        release=np.sort(rng.integers(0, 200, n)).tolist(),
+        duration=rng.integers(5, 60, n).tolist(),
+        resources=("nodes", "mem_gb"),
+    )
+    easy = replay(inst.job_arrays(), PRESETS["easy"], inst.capacity, strict=True, cycle=0)
+    with (
+        serve() as double,  # every reply "ok": refused twice, then the fallback
+        LlmPolicy(
+            inst.resources, inst.capacity, settings=_double_settings(double.url), max_listed=n
+        ) as policy,
+    ):
+        mine = replay(inst.job_arrays(), policy, inst.capacity, strict=True, cycle=0)
+    assert policy.stats()["decisions"] > 5
+    assert list(mine.start) == list(easy.start)
+    assert list(mine.backfilled) == list(easy.backfilled)
 
 
 def test_without_an_endpoint_the_policy_is_refused_in_one_line() -> None:
