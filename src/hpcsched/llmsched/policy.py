@@ -84,8 +84,9 @@ class LlmPolicy:
         self.seed = seed
         self.ledger = TokenLedger(PURPOSE)
         self._client = ChatClient(settings, ledger=self.ledger)
-        # the model's name is asked once, here (GET /models waits behind the server's work):
-        # no decision's deadline pays for it; an endpoint that does not answer is found then
+        # the model's name is asked once, here (llama-cpp-python's GET /models waits behind
+        # the request being served), so no decision's deadline pays for it; if the endpoint does
+        # not answer now, each call asks again within its own deadline
         self._client.model_name()
         self.scratchpad: deque[Note] = deque(maxlen=SCRATCHPAD)
         self.history: list[Note] = []  #: every action taken, in order
