@@ -170,6 +170,10 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=6819
 AccountingStorageEnforce=associations,limits,qos
+# the job's --comment in sacct: hpcsched agents tag a resubmission with it and find it again
+# after squeue forgot the job (MinJobAge). Stored with the job's completion record; on a running
+# slurmctld, scontrol reconfigure applies it (checked on 22.05.8: scontrol show config, sacct)
+AccountingStoreFlags=job_comment
 JobCompType=jobcomp/none
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=task=5

@@ -63,7 +63,9 @@ def event(n: int, **fields: Any) -> bytes:
         ("rules:\n  - name: a\n    when: {event: x}\n    action: resubmit\n"
          "    limit_factor: 0.5\n", 5, "limit_factor"),
         ("rules:\n  - name: a\n    when: {event: x}\n    action: split\n"
-         "  - name: a\n    when: {event: y}\n    action: refit\n", 5, "named twice"),
+         "  - name: a\n    when: {event: y}\n    action: split\n", 5, "named twice"),
+        ("rules:\n  - name: a\n    when: {event: x}\n    action: refit\n    out: m\n", 2,
+         "rules[0].table' is missing"),
         ("rules:\n  - name: a\n    when: {event: x}\n    action: split\n    colour: red\n", 5,
          "unknown field"),
         ("rules: [\n", 2, "YAML syntax error"),
@@ -167,6 +169,7 @@ def test_agents_log_shows_each_action_with_its_cause(tmp_path: Path) -> None:
 
 def test_rules_defaults() -> None:
     rules = Rules.model_validate(
-        {"rules": [{"name": "x", "when": {"event": "e"}, "action": "refit", "threshold": 0.3}]}
+        {"rules": [{"name": "x", "when": {"event": "e"}, "action": "split", "threshold": 0.3}]}
     )
     assert rules.group == "hpcsched-agents" and rules.subject == ">" and rules.batch == 16
+    assert rules.decider.kind == "rules"  # a language model decides only when asked to

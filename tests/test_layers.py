@@ -57,6 +57,8 @@ def test_the_lower_layers_import_only_what_is_below_them() -> None:
         "policies": {"core", "policies"},
         "scheduler": {"core", "policies", "scheduler"},
         "workloads": {"core", "workloads"},
+        # the language-model scheduler: a policy that talks to a model, so above both
+        "llmsched": {"core", "policies", "llm", "llmsched"},
     }
     # the one exception: the synthetic sacct dump schedules its jobs with the simulator (a dump
     # of a machine that never runs more nodes than it has); no reader may lean on it

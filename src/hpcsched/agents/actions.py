@@ -6,7 +6,10 @@ with the effect so that it can be found again:
 
 - ``resubmit``: ``sbatch`` of the ended job's own script (``scontrol write batch_script``) and
   request with the new ``--time``, ``--comment=hpcsched-agent:KEY``; checked in ``squeue``, which
-  lists a job until ``MinJobAge`` (300 s by default) after it ended;
+  lists a job until ``MinJobAge`` (300 s by default) after it ended, then in ``sacct``, which keeps
+  the comment of an ended job where slurm.conf has ``AccountingStoreFlags=job_comment``
+  (slurm.conf(5): "Include the job's comment field in the job complete message sent to the
+  Accounting Storage database"); a site without it is told once that the check is squeue's only;
 - ``command``: the rule's shell command, ``$HPCSCHED_KEY`` in its environment, checked by the
   rule's own ``check`` command (exit 0: done); without one a restart runs it again (at least once);
 - ``ledger``: one ``KEY<TAB>TIME`` line appended to a file (a single ``write`` with
@@ -26,14 +29,19 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from hpcsched.agents.journal import Intent
 from hpcsched.agents.rules import Command, Ledger, Resubmit
-from hpcsched.slurm.adapter import SlurmAdapter
+from hpcsched.slurm.adapter import DELIMITER, SlurmAdapter
 
 TAG: Final = "hpcsched-agent:"
+
+#: How far before an intent the accounting search starts: the agent's and slurmctld's clocks
+#: may differ (sacct selects by the job's times, written by slurmctld).
+CLOCK_SLACK: Final = 3600.0
 
 Result = dict[str, Any]
 
@@ -113,9 +121,16 @@ def check_ledger(rule: Ledger, intent: Intent) -> Result | None:
 class Resubmitter:
     """Resubmit timed-out jobs through Slurm (see the module doc)."""
 
-    def __init__(self, adapter: SlurmAdapter, max_times: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        adapter: SlurmAdapter,
+        max_times: dict[str, float] | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
         self.adapter = adapter
         self.max_times = dict(max_times or {})
+        self.say = say or (lambda _line: None)
+        self._comments_kept: bool | None = None  # asked of slurmctld when first needed
 
     def max_time(self, partition: str) -> float:
         from hpcsched.advise.watch import partition_max_time
@@ -157,6 +172,7 @@ class Resubmitter:
 
         job_id, new_limit = intent.plan["job_id"], float(intent.plan["new_limit"])
         try:
+            self.comments_kept()  # before the first effect: a site without them is told now
             script = self.adapter.run(["scontrol", "write", "batch_script", job_id, "-"])
             info = self.adapter.scontrol_show_job(job_id)
             args = resubmit_args(info, job_id, new_limit, TAG + intent.key)
@@ -166,11 +182,50 @@ class Resubmitter:
         return {"made": str(new_id), "new_limit": new_limit}
 
     def check(self, intent: Intent) -> Result | None:
-        """The job a cut-short resubmission made, found by its comment in ``squeue``."""
+        """The job a cut-short resubmission made, found by its comment in ``squeue``, else (a
+        job that ended more than ``MinJobAge`` ago) in ``sacct``, where the site keeps it."""
         wanted = TAG + intent.key
         for job in self.adapter.squeue():
             if str(job.get("comment") or "") == wanted:
                 return {"made": str(job["job_id"]), "new_limit": intent.plan["new_limit"]}
+        if not self.comments_kept():
+            return None
+        made = self._in_accounting(wanted, intent.intent_at)
+        if made is None:
+            return None
+        return {"made": made, "new_limit": intent.plan["new_limit"], "found_in": "sacct"}
+
+    def comments_kept(self) -> bool:
+        """Whether ``sacct`` has the comments of ended jobs (``scontrol show config``:
+        accounting through slurmdbd and ``AccountingStoreFlags`` with ``job_comment``); when not,
+        says so once."""
+        if self._comments_kept is None:
+            config = {}
+            for line in self.adapter.run(["scontrol", "show", "config"]).splitlines():
+                name, sep, value = line.partition("=")
+                if sep:
+                    config[name.strip()] = value.strip()
+            flags = config.get("AccountingStoreFlags", "").lower().split(",")
+            storage = config.get("AccountingStorageType", "")
+            self._comments_kept = "job_comment" in flags and storage.endswith("slurmdbd")
+            if not self._comments_kept:
+                self.say(
+                    "this Slurm does not keep job comments in accounting (slurm.conf lacks "
+                    "AccountingStoreFlags=job_comment): a resubmission is looked for in squeue "
+                    "only, which forgets a job MinJobAge after it ended, so a restart later than "
+                    "that may resubmit again; add the line and run 'scontrol reconfigure'"
+                )
+        return self._comments_kept
+
+    def _in_accounting(self, wanted: str, since: float) -> str | None:
+        """The id of the job ``sacct`` lists with comment ``wanted``, submitted after ``since``
+        (less :data:`CLOCK_SLACK`); sacct cannot select by comment, so the rows are scanned."""
+        start = datetime.fromtimestamp(since - CLOCK_SLACK, UTC)
+        text = self.adapter.sacct(since=start, fields=("JobIDRaw", "Comment"), duplicates=False)
+        for line in text.splitlines()[1:]:
+            job_id, _, comment = line.partition(DELIMITER)
+            if comment.strip() == wanted and "." not in job_id:
+                return job_id
         return None
 
 

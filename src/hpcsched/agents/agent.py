@@ -7,6 +7,10 @@ with a result is passed over (a redelivery); otherwise intent, act, result; the 
 acknowledged after all of its keys have results (:func:`hpcsched.bus.consumer.tail` acknowledges
 after ``on_event`` returns). On start, intents left without a result by a crash are settled first:
 the world is checked for their effect, and only what is not there is done.
+
+With ``decider: {kind: llm}`` the event's matching rules are first offered to a language model
+(:mod:`hpcsched.agents.decider`); its decision, or the rules' after a fallback, is journaled
+per event before any action, so a redelivery reuses it instead of asking again.
 """
 
 from __future__ import annotations
@@ -29,8 +33,20 @@ from hpcsched.agents.actions import (
     check_ledger,
     run_command,
 )
+from hpcsched.agents.decider import Decision, LLMDecider
 from hpcsched.agents.journal import ActionJournal, Intent
-from hpcsched.agents.rules import Command, FlagUser, Ledger, Propose, Resubmit, Rules, matching
+from hpcsched.agents.refit import check_refit, refit_model, wants_refit
+from hpcsched.agents.rules import (
+    Command,
+    FlagUser,
+    Ledger,
+    Propose,
+    Refit,
+    Resubmit,
+    Rules,
+    matching,
+)
+from hpcsched.agents.split import suggest_split
 from hpcsched.slurm.adapter import SlurmAdapter, SlurmError
 
 #: Fault injection for the crash tests: ``intended`` kills the agent (SIGKILL) after its first
@@ -51,12 +67,17 @@ class AgentStats:
     skipped: int = 0  # decided not to act (attempts exhausted, limit reached)
     recorded: int = 0  # proposals and user flags (no outside effect)
     failed: int = 0
+    by_llm: int = 0  # events the language model decided
+    fallbacks: int = 0  # events the rules decided because the model's reply was not used
 
     def line(self) -> str:
+        decided = ""
+        if self.by_llm or self.fallbacks:
+            decided = f", {self.by_llm:,} decided by the model, {self.fallbacks:,} fallbacks"
         return (
             f"{self.events:,} events, {self.acted:,} acted, {self.found:,} found done after a "
             f"crash, {self.redelivered:,} redelivered, {self.skipped:,} skipped, "
-            f"{self.recorded:,} recorded, {self.failed:,} failed"
+            f"{self.recorded:,} recorded, {self.failed:,} failed{decided}"
         )
 
 
@@ -69,10 +90,12 @@ class Agent:
         journal: ActionJournal,
         *,
         resubmitter: Resubmitter | None = None,
+        decider: LLMDecider | None = None,
         say: Say | None = None,
     ) -> None:
         self.rules, self.journal = rules, journal
         self.resubmitter = resubmitter
+        self.decider = decider
         self.say = say or (lambda _line: None)
         self.stats = AgentStats()
         self._kill_at = os.environ.get(KILL_AT_ENV, "")
@@ -81,7 +104,7 @@ class Agent:
 
     def _resubmitter(self) -> Resubmitter:
         if self.resubmitter is None:  # made when first needed: a rules file without resubmit
-            self.resubmitter = Resubmitter(SlurmAdapter())  # runs no Slurm command
+            self.resubmitter = Resubmitter(SlurmAdapter(), say=self.say)  # runs no Slurm command
         return self.resubmitter
 
     def _act(self, rule: Any, intent: Intent) -> dict[str, Any]:
@@ -89,6 +112,8 @@ class Agent:
             return self._resubmitter().act(intent)
         if isinstance(rule, Command):
             return run_command(rule, intent)
+        if isinstance(rule, Refit):
+            return refit_model(rule, intent)
         assert isinstance(rule, Ledger)
         return append_ledger(rule, intent)
 
@@ -99,6 +124,8 @@ class Agent:
             return check_command(rule, intent)
         if isinstance(rule, Ledger):
             return check_ledger(rule, intent)
+        if isinstance(rule, Refit):
+            return check_refit(rule, intent)
         return None
 
     def _do(self, rule: Any, intent: Intent) -> None:
@@ -116,7 +143,11 @@ class Agent:
             os.kill(os.getpid(), signal.SIGKILL)
         self.journal.finish(intent.key, "done", result)
         self.stats.acted += 1
-        made = f" -> {result['made']}" if "made" in result else ""
+        made = (
+            f" -> {result.get('made') or result.get('model')}"
+            if result.keys() & {"made", "model"}
+            else ""
+        )
         self.say(f"{intent.key}: {rule.action}{made}")
 
     # -- restart ---------------------------------------------------------------------------------
@@ -156,24 +187,66 @@ class Agent:
             self.stats.unreadable += 1
             return
         event_id = str(event.get("event_id") or f"seq-{seq}")
+        fresh = []
         for rule in matching(self.rules, event):
             key = f"{event_id}/{rule.name}"
             if self.journal.status(key) is not None:
                 self.stats.redelivered += 1  # a pending intent was settled by recover()
                 continue
+            fresh.append((rule, key))
+        offered = [rule for rule, _ in fresh if not isinstance(rule, FlagUser)]
+        decision = self._decision(event_id, event, offered) if offered else None
+        for rule, key in fresh:
             intent = Intent(key, event_id, rule.name, rule.action, seq, event, {}, time.time())
+            if decision is not None and not isinstance(rule, FlagUser):
+                intent = _with(intent, decision.plan())
+                if rule.name not in decision.chosen:
+                    why = f"the model chose {decision.choice}"
+                    self.journal.record(intent, "skipped", {"reason": why})
+                    self.stats.skipped += 1
+                    continue
             self._decide_and_act(rule, intent, event)
+
+    def _decision(
+        self, event_id: str, event: dict[str, Any], offered: list[Any]
+    ) -> Decision | None:
+        """The decider's choice among ``offered``, kept in the journal before any action (a
+        redelivery reuses it); None with the rules deciding alone."""
+        if self.decider is None:
+            return None
+        kept = self.journal.decision_of(event_id)
+        if kept is not None:
+            return Decision.from_dict(kept)
+        decision = self.decider.decide(event, offered)
+        self.journal.decide(event_id, decision.by, decision.fallback, decision.as_dict())
+        if decision.by == "llm":
+            self.stats.by_llm += 1
+            self.say(f"{event_id}: the model chose {decision.choice} ({decision.reason})")
+        else:
+            self.stats.fallbacks += 1
+            self.say(
+                f"{event_id}: the rules decide (the model's reply not used: {decision.reason})"
+            )
+        return decision
 
     def _decide_and_act(self, rule: Any, intent: Intent, event: dict[str, Any]) -> None:
         if isinstance(rule, FlagUser):
             self._flag(rule, intent, event)
             return
         if isinstance(rule, Propose):
-            proposal = {"proposed": rule.action, "threshold": rule.threshold}
-            self.journal.record(_with(intent, proposal), "proposed", {})
+            max_times = self.resubmitter.max_times if self.resubmitter is not None else {}
+            proposal = suggest_split(event, max_times)
+            self.journal.record(_with(intent, {**intent.plan, **proposal}), "proposed", {})
             self.stats.recorded += 1
             return
         plan: dict[str, Any] = {}
+        if isinstance(rule, Refit):
+            why_not = wants_refit(rule, event)
+            if why_not is not None:
+                self.journal.record(intent, "skipped", {"reason": why_not})
+                self.stats.skipped += 1
+                return
+            plan = {"table": str(rule.table), "out": str(rule.out), "coverage": rule.coverage}
         if isinstance(rule, Resubmit):
             job_id = str(event.get("job_id", ""))
             try:
@@ -184,11 +257,12 @@ class Agent:
                 self.say(f"{intent.key}: cannot decide: {exc}")
                 return
             if plan["decision"] != "resubmit":
+                plan = {**intent.plan, **plan}
                 self.journal.record(_with(intent, plan), "skipped", {"reason": plan["reason"]})
                 self.stats.skipped += 1
                 self.say(f"{intent.key}: not resubmitted ({plan['reason']})")
                 return
-        intent = _with(intent, plan)
+        intent = _with(intent, {**intent.plan, **plan})
         self.journal.intend(intent)
         self._do(rule, intent)
 
@@ -239,9 +313,14 @@ def run_agent(
     address = parse_address(f"{server.rstrip('/')}/{rules.subject}", wildcards=True)
     with RunLock(folder):
         journal = ActionJournal(folder)
+        decider = make_decider(rules, say)
         try:
             agent = Agent(
-                rules, journal, resubmitter=Resubmitter(SlurmAdapter(), max_times), say=say
+                rules,
+                journal,
+                resubmitter=Resubmitter(SlurmAdapter(), max_times, say),
+                decider=decider,
+                say=say,
             )
             settled = agent.recover()
             if settled:
@@ -256,4 +335,33 @@ def run_agent(
             run_sync(tail(address, options, agent.handle))
         finally:
             journal.close()
+            if decider is not None and decider.client is not None:
+                decider.client.close()
+                if decider.client.ledger is not None and decider.client.ledger.calls:
+                    decider.client.ledger.append(folder / LLM_LEDGER)
     return agent
+
+
+#: The token ledger of the decider's calls, one JSON line per run, beside the journal.
+LLM_LEDGER = "llm-ledger.jsonl"
+
+
+def make_decider(rules: Rules, say: Say) -> LLMDecider | None:
+    """The language-model decider a rules file asks for (None: the rules decide). Without a
+    usable endpoint it still stands, deciding by the rules and counting each such event."""
+    if rules.decider.kind != "llm":
+        return None
+    from hpcsched.llm.client import ChatClient
+    from hpcsched.llm.ledger import TokenLedger
+    from hpcsched.llm.settings import SettingsError, load_settings
+
+    deadline = rules.decider.deadline
+    try:
+        settings = load_settings({"deadline": deadline, "timeout": deadline})
+    except SettingsError as exc:
+        say(f"decider: {exc}; the rules decide every event")
+        return LLMDecider(None, deadline, str(exc))
+    if not settings.configured:
+        say("decider: no language model configured (HPCSCHED_LLM_URL); the rules decide")
+        return LLMDecider(None, deadline)
+    return LLMDecider(ChatClient(settings, ledger=TokenLedger("agents run")), deadline)

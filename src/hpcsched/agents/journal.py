@@ -52,6 +52,13 @@ CREATE TABLE IF NOT EXISTS flags (
     rule TEXT NOT NULL, user TEXT NOT NULL, key TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (rule, user)
 );
+CREATE TABLE IF NOT EXISTS decisions (  -- a decider's choice per event, kept for redeliveries
+    event_id TEXT PRIMARY KEY,
+    by TEXT NOT NULL,            -- llm, or rules (the model's reply not used: see fallback)
+    fallback TEXT,               -- timeout, deadline, invalid, connect, http, unconfigured
+    decision TEXT NOT NULL,      -- JSON: chosen rules, the model's choice and reason
+    at REAL NOT NULL
+);
 """
 
 
@@ -168,6 +175,27 @@ class ActionJournal:
             self.intend(intent)
             self.finish(intent.key, "done", {"user": user, "jobs": count, "ratio": ratio})
             return True
+
+    def decide(self, event_id: str, by: str, fallback: str | None, decision: Any) -> None:
+        """Keep a decider's choice for ``event_id`` (the first one stands)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO decisions VALUES (?, ?, ?, ?, ?)",
+            (event_id, by, fallback, _json(decision), time.time()),
+        )
+
+    def decision_of(self, event_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT decision FROM decisions WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def decider_counts(self) -> dict[str, int]:
+        """Events decided by the model (``llm``) and by the rules after each kind of fallback
+        (``fallback:KIND``)."""
+        rows = self.db.execute(
+            "SELECT by, fallback, COUNT(*) FROM decisions GROUP BY by, fallback ORDER BY by"
+        )
+        return {(f"fallback:{fb}" if fb else by): n for by, fb, n in rows}
 
     def entries(self) -> Iterator[dict[str, Any]]:
         """Every action, oldest intent first, each with its causing event."""

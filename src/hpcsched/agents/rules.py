@@ -11,6 +11,13 @@
         action: resubmit
         limit_factor: 2             # new --time = old x 2, capped at the partition's MaxTime
         max_attempts: 2
+      - name: refit-on-drift
+        when: {event: prediction-drift}
+        action: refit               # predict fit's run-time bound, written atomically to out:
+        table: history.parquet      # paths relative to the rules file
+        out: models/runtime
+        threshold: 0.3              # optional: only when the event's error is >= 0.3
+    decider: {kind: llm, deadline: 5}   # optional: a model picks among the matching rules
 
 The trigger is ``when:``, not ``on:``: YAML 1.1 (PyYAML) reads a bare ``on`` as ``true``.
 Every mistake is one line ``FILE:LINE: what; what to do`` (a key given twice, which PyYAML would
@@ -101,14 +108,41 @@ class Ledger(_Rule):
     path: Path
 
 
-class Propose(_Rule):
-    """Record a proposed action (``split``, ``refit``) without carrying it out."""
+class Refit(_Rule):
+    """Fit ``predict fit``'s run-time bound on the job table ``table`` and write it to the model
+    folder ``out`` (relative paths: from the rules file's folder); with ``threshold``, only for
+    an event whose ``error`` (the drift a monitor measured) is at least that."""
 
-    action: Literal["split", "refit"]
+    action: Literal["refit"]
+    table: Path
+    out: Path
+    coverage: float = Field(default=0.95, gt=0.0, lt=1.0)
     threshold: float | None = Field(default=None, allow_inf_nan=False)
 
 
-Rule = Annotated[Resubmit | FlagUser | Command | Ledger | Propose, Field(discriminator="action")]
+class Propose(_Rule):
+    """Record a proposed ``split`` (the suggested pieces) without carrying it out: a batch
+    script is its author's program (its steps, checkpoints and outputs are not declared), so
+    cutting it into jobs that each fit the partition's MaxTime cannot be done safely without
+    them; the proposal is journaled for them to act on."""
+
+    action: Literal["split"]
+    threshold: float | None = Field(default=None, allow_inf_nan=False)
+
+
+class Decider(BaseModel):
+    """Who picks among the rules an event matches: ``rules`` (each matching rule acts) or
+    ``llm`` (a language model picks one of their actions or none within ``deadline`` seconds;
+    on a timeout, an error or an invalid reply the rules' decision stands)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["rules", "llm"] = "rules"
+    deadline: float = Field(default=5.0, gt=0.0, le=300.0, allow_inf_nan=False)
+
+
+Rule = Annotated[
+    Resubmit | FlagUser | Command | Ledger | Refit | Propose, Field(discriminator="action")
+]
 
 
 class Rules(BaseModel):
@@ -118,6 +152,7 @@ class Rules(BaseModel):
     site: Path | None = None
     batch: int = Field(default=16, ge=1, le=1024)
     ack_wait: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
+    decider: Decider = Field(default_factory=Decider)
     rules: list[Rule] = Field(min_length=1)
 
 
@@ -224,14 +259,19 @@ def load_rules(path: Path | str) -> Rules:
             what = f"rule {rule.name!r} is named twice (first at line {seen[rule.name]})"
             raise RulesError(file, line, what, "rename one: the name is part of the action key")
         seen[rule.name] = line
+        if isinstance(rule, Refit):  # a long-lived agent's working folder is anyone's guess
+            rule.table = Path(path).resolve().parent / rule.table
+            rule.out = Path(path).resolve().parent / rule.out
     return rules
 
 
 __all__ = [
     "Command",
+    "Decider",
     "FlagUser",
     "Ledger",
     "Propose",
+    "Refit",
     "Resubmit",
     "Rules",
     "RulesError",

@@ -123,13 +123,32 @@ def _describe(entry: dict[str, Any]) -> str:
         what += f" -> job {result['made']}"
     if plan.get("new_limit"):
         what += f" --time {plan['new_limit'] / 60:g} min"
+    if "model" in result:
+        what += f" -> {result['model']} ({result.get('jobs')} jobs)"
+    if plan.get("pieces"):
+        what += f": {plan['pieces']} pieces of {plan['piece_limit'] / 60:g} min, afterok"
     if "user" in result:
         what += f" user {result['user']} ({result['jobs']} jobs)"
     if "error" in result:
         what += f": {result['error']}"
     if "reason" in result:
         what += f" ({result['reason']})"
+    if plan.get("decided_by") == "llm":
+        what += f" [the model: {plan.get('llm_reason') or plan.get('llm_choice')}]"
+    elif plan.get("llm_fallback"):
+        what += f" [the rules: the model's reply not used ({plan['llm_fallback']})]"
     return f"{entry['status']:<9} {entry['rule']}: {what}  <- {cause}"
+
+
+def _decider_line(counts: dict[str, int]) -> str | None:
+    """How the events were decided: by the model, by the rules after each kind of fallback."""
+    if not counts:
+        return None
+    fallbacks = {k.split(":", 1)[1]: n for k, n in counts.items() if k.startswith("fallback:")}
+    kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(fallbacks.items()))
+    line = f"decider: {counts.get('llm', 0):,} event(s) decided by the model"
+    line += f", {sum(fallbacks.values()):,} by the rules after a fallback"
+    return line + (f" ({kinds})" if kinds else "")
 
 
 @agents_app.command()
@@ -145,6 +164,7 @@ def log(
     try:
         journal = ActionJournal(folder)
         entries = list(journal.entries())
+        decided = _decider_line(journal.decider_counts())
         journal.close()
     except JournalError as exc:
         fail(str(exc))
@@ -152,6 +172,8 @@ def log(
         typer.echo(json.dumps(entry, default=str) if as_json else _describe(entry))
     if not as_json:
         typer.echo(f"{len(entries):,} action(s) in {folder}", err=True)
+    if decided is not None:
+        typer.echo(decided, err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -220,34 +220,22 @@ def fit(
     from hpcsched import __version__
     from hpcsched.cli.errors import checked_output
     from hpcsched.cli.render import progress_bar
-    from hpcsched.predict.bound import FIT_STEPS, fit_bound
-    from hpcsched.predict.saved import metadata, save_model
+    from hpcsched.predict.saved import FitError, fit_model, save_model
 
     if not 0.0 < coverage < 1.0:
         fail(f"--coverage {coverage} must be between 0 and 1, e.g. 0.95")
     checked_output(out, folder=True)
     table = _load(trace, filter_name).table
-    has_mem = "mem_used" in table.columns and table["mem_used"].null_count() < table.height
-    total = FIT_STEPS * (2 if has_mem else 1)
     with progress_bar(f"learning {coverage:.0%} bounds from {table.height:,} jobs") as advance:
-        runtime = fit_bound(
-            table, target="runtime", coverage=coverage, progress=lambda k, _: advance(k, total)
-        )
-        if runtime.model is None:
-            fail(
-                f"{trace}: only {runtime.known} jobs with a known run time, {runtime.needed} "
-                "needed to learn a model; give a longer history"
+        try:
+            model = fit_model(
+                table, trace, coverage=coverage, version=__version__, progress=advance
             )
-        memory = None
-        if has_mem:
-            memory = fit_bound(
-                table,
-                target="mem_used",
-                coverage=coverage,
-                progress=lambda k, n: advance(n + k, total),
-            )
+        except FitError as exc:
+            fail(str(exc))
+    runtime, memory = model.runtime, model.memory
     try:
-        save_model(out, runtime, memory, metadata(trace, runtime, memory, __version__))
+        save_model(out, runtime, memory, model.meta)
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror}; choose another --out")
     learnt = "run time" + (" and peak memory" if memory is not None and memory.model else "")

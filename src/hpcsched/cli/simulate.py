@@ -10,6 +10,7 @@ import typer
 
 from hpcsched.cli.errors import checked_output, fail
 from hpcsched.cli.inputs import open_trace
+from hpcsched.cli.llm import DeadlineOpt, ModelOpt, UrlOpt
 from hpcsched.cli.options import (
     DEFAULT_CLASSES,
     ClassesOpt,
@@ -138,7 +139,8 @@ def simulate(
         str,
         typer.Option(
             help="preset: fcfs, sjf, easy, easy-sjbf, conservative, prioritybf, slurm (Slurm's "
-            "backfill by multifactor priority; weights from --site)"
+            "backfill by multifactor priority; weights from --site), llm (a language model "
+            "chooses among the feasible starts; --llm-url, --objective)"
         ),
     ] = "easy",
     order: Annotated[
@@ -185,6 +187,13 @@ def simulate(
     engine: Annotated[
         str, typer.Option(help="auto, fast (compiled) or reference (pure Python)")
     ] = "auto",
+    objective: Annotated[
+        str | None,
+        typer.Option(help="--policy llm: the operator's words, e.g. 'favour fairness'"),
+    ] = None,
+    llm_url: UrlOpt = None,
+    llm_model: ModelOpt = None,
+    llm_deadline: DeadlineOpt = None,
 ) -> None:
     """Replay a trace under one policy and print its metrics; or a workflow (a WfCommons
     instance, a workflow YAML, an exported run) and print its makespan against its lower bound."""
@@ -210,8 +219,21 @@ def simulate(
         trace, (filter_name, strict, procs, unit, nodes), partitions, site
     )
     protocol = _protocol(protocol, filter_name)
+    llm = None
+    if policy == "llm":
+        from hpcsched.cli.simulate_llm import llm_policy
+
+        llm = llm_policy(
+            unit,
+            capacity,
+            pooled=machine is not None,
+            objective=objective,
+            llm=(llm_url, llm_model, llm_deadline),
+        )
+    elif objective is not None:
+        fail("--objective applies to --policy llm only")
     try:
-        chosen = get_policy(policy, order=order, backfill=backfill, protocol=protocol)
+        chosen = llm or get_policy(policy, order=order, backfill=backfill, protocol=protocol)
         chosen = with_scheduler(with_age(chosen, site_age(the_site)), the_site)
         windows = windows_of(protocol, _window(window))
         with replay_bar(chosen.name, table.height, windows) as advance:
@@ -233,7 +255,12 @@ def simulate(
         described = _classes_text(loaded.table, classes, windows_of(protocol, _window(window)))
     except ValueError as exc:
         fail(str(exc))
+    finally:
+        if llm is not None:
+            llm.close()
     metrics = {"policy": chosen.name, "machine_procs": capacity, **result.metrics}
+    if llm is not None:
+        metrics["llm"] = llm.stats()
     if unit == "nodes":
         metrics["machine_nodes"] = metrics.pop("machine_procs")
     if machine is not None:  # the pools are the machine
@@ -251,6 +278,10 @@ def simulate(
     from hpcsched.cli.render import metrics_table
 
     metrics_table([metrics], title=f"{trace.name} — {chosen.name}{_windows_note(metrics)}")
+    if llm is not None:
+        from hpcsched.cli.simulate_llm import summary
+
+        typer.echo(summary(metrics["llm"]))
     if machine is not None:
         typer.echo(f"partitions as pools: {machine.describe()}")
 

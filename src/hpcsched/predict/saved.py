@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,10 @@ REFIT: Final = "refit it with: hpcsched predict fit TRACE --out MODEL"
 
 class ModelFileError(ValueError):
     """A model folder that cannot be used; ``str`` is one line: where, what, what to do."""
+
+
+class FitError(ValueError):
+    """A history too short to learn a bound from; ``str`` is one line."""
 
 
 @dataclass
@@ -80,6 +85,43 @@ def metadata(
         },
         "features": features,
     }
+
+
+def fit_model(
+    table: pl.DataFrame,
+    trace: Path,
+    *,
+    coverage: float,
+    version: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> SavedModel:
+    """What ``predict fit`` fits on ``table`` (read from ``trace``): the run-time bound, and the
+    peak-memory bound when the table knows peak memory, with their ``model.json`` record;
+    ``progress(done, total)`` after each step. :class:`FitError` when too few jobs have a known
+    run time to learn a model (:data:`hpcsched.predict.bound.MIN_HISTORY`)."""
+    from hpcsched.predict.bound import FIT_STEPS, fit_bound
+
+    has_mem = "mem_used" in table.columns and table["mem_used"].null_count() < table.height
+    total = FIT_STEPS * (2 if has_mem else 1)
+
+    def advance(done: int, offset: int) -> None:
+        if progress is not None:
+            progress(offset + done, total)
+
+    runtime = fit_bound(
+        table, target="runtime", coverage=coverage, progress=lambda k, _: advance(k, 0)
+    )
+    if runtime.model is None:
+        raise FitError(
+            f"{trace}: only {runtime.known} jobs with a known run time, {runtime.needed} "
+            "needed to learn a model; give a longer history"
+        )
+    memory = None
+    if has_mem:
+        memory = fit_bound(
+            table, target="mem_used", coverage=coverage, progress=lambda k, n: advance(k, n)
+        )
+    return SavedModel(runtime, memory, metadata(trace, runtime, memory, version))
 
 
 def save_model(
