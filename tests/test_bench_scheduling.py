@@ -28,6 +28,8 @@ from hpcsched.sim.metrics import summarize
 from hpcsched.sim.replay import replay
 from test_progress import terminal
 
+from llm_double import serve
+
 HEURISTICS = ["fcfs", "sjf", "easy", "conservative", "prioritybf"]
 
 
@@ -395,6 +397,7 @@ def test_a_language_models_stats_become_its_row_fields() -> None:
         "forced": 12,
         "calls": 30,
         "fallbacks": 3,
+        "fallback_reasons": {"deadline": 1, "invalid": 2, "error": 0},
         "seconds_per_decision": {"mean": 0.8, "p95": 2.5},
         "prompt_tokens_per_decision": 900.0,
         "completion_tokens_per_decision": 21.5,
@@ -403,6 +406,7 @@ def test_a_language_models_stats_become_its_row_fields() -> None:
     assert fields["decisions"] == 40 and fields["fallback_share"] == pytest.approx(3 / 40)
     assert fields["seconds_per_decision"] == 0.8 and fields["seconds_per_decision_p95"] == 2.5
     assert fields["tokens_per_decision"] == pytest.approx(921.5)
+    assert (fields["llm_fallback_deadline"], fields["llm_fallback_invalid"]) == (1, 2)
     assert llm_fields({"decisions": 0})["fallback_share"] == 0.0
 
 
@@ -433,3 +437,35 @@ def test_the_default_policies_include_cpsat_and_its_gaps(scenarios: None) -> Non
     rows = json.loads(text)["rows"]
     assert [r["policy"] for r in rows] == [*HEURISTICS, "cpsat"]
     assert rows[-1]["cpsat_status"] in ("optimal", "feasible")
+
+
+def test_the_llm_policy_runs_in_the_bench_with_its_counts(
+    scenarios: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serve() as double:  # every reply is "ok": invalid, retried once, then EASY's choice
+        monkeypatch.setenv("HPCSCHED_LLM_URL", double.url)
+        code, text, err = invoke(
+            "--scenarios", "alpha", "--sizes", "8", "--policies", "easy,llm",
+            "--llm-deadline", "2", "--llm-objective", "favour fairness", "--json",
+        )  # fmt: skip
+        prompts = [r["body"]["messages"][0]["content"] for r in double.chats()]
+        table = invoke("--scenarios", "alpha", "--sizes", "8", "--policies", "easy,llm")
+    assert code == 0, err
+    easy, llm = json.loads(text)["rows"]
+    assert llm["policy"] == "llm" and "error" not in llm and llm["violations"] == 0
+    assert llm["decisions"] > 0 and llm["llm_fallback_invalid"] == llm["decisions"]
+    assert llm["fallback_share"] == 1.0 and llm["tokens_per_decision"] > 0
+    assert llm["gap_lb_makespan_pct"] >= 0
+    assert easy["fallback_share"] == 0.0 and easy["tokens_per_decision"] == 0.0
+    assert prompts and all("favour fairness" in p for p in prompts)
+    assert table[0] == 0 and "fallback (%)" in table[1] and "tokens/decision" in table[1]
+    assert "100.0" in table[1]  # the fallback share of the llm row
+
+
+def test_the_llm_policy_without_a_model_is_one_line(
+    scenarios: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HPCSCHED_LLM_URL", raising=False)
+    code, text, err = invoke("--policies", "easy,llm")
+    assert code == 2 and text == "" and len(err.strip().splitlines()) == 1
+    assert "--policies llm needs a language model: set HPCSCHED_LLM_URL" in err

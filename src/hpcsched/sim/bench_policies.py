@@ -145,6 +145,10 @@ def llm_fields(stats: dict[str, Any]) -> dict[str, Any]:
         "decisions": decisions,
         "llm_forced": stats.get("forced"),
         "llm_calls": stats.get("calls"),
+        **{
+            f"llm_fallback_{why}": count
+            for why, count in (stats.get("fallback_reasons") or {}).items()
+        },
         "fallback_share": stats.get("fallbacks", 0) / decisions if decisions else 0.0,
         "seconds_per_decision": seconds.get("mean"),
         "seconds_per_decision_p95": seconds.get("p95"),
@@ -172,3 +176,4 @@ def llm_policy(
 
 
 POLICIES["cpsat"] = cpsat_policy
+POLICIES["llm"] = llm_policy
