@@ -115,16 +115,20 @@ def pareto_figure(summary: pl.DataFrame, *, title: str = "") -> go.Figure:
                 shown.add(policy)
             fig.update_xaxes(title_text="makespan (s)", row=r, col=c)
             fig.update_yaxes(title_text="mean wait (s)" if c == 1 else None, row=r, col=c)
+    width = max(420 * len(scenarios), 700) + 200
     fig.update_layout(
         title=title or "Makespan against mean wait; colour: Jain fairness; front: dashed",
         coloraxis={
             "colorscale": "Viridis",
             "cmin": 0.0,
             "cmax": 1.0,
-            "colorbar": {"title": "Jain", "x": 1.08},
+            "colorbar": {"title": "Jain", "x": 1.0 + 150 / (width - 360), "xanchor": "left"},
         },
-        legend={"title": "policy", "itemsizing": "constant"},
-        width=max(420 * len(scenarios), 700),
+        # the legend beside the panels and the colour bar beyond it (they overlapped when both
+        # took plotly's default place): the bar sits 150 px right of the plotting area
+        legend={"title": "policy", "itemsizing": "constant", "x": 1.01, "xanchor": "left"},
+        margin={"l": 80, "r": 280},
+        width=width,
         height=max(380 * len(sizes), 450),
         template="plotly_white",
     )
