@@ -152,6 +152,30 @@ def test_the_hole_scan_offers_the_holes_of_the_python_filter(
     assert got == expected
 
 
+@given(
+    holes=st.lists(st.tuples(TIMES, st.integers(0, 9), st.tuples(AMOUNTS, AMOUNTS)), max_size=12),
+    now=st.none() | TIMES,
+    smallest=st.none() | st.tuples(AMOUNTS, AMOUNTS),
+    since=st.none() | st.integers(-1, 9),
+)
+def test_the_kept_holes_are_those_of_the_python_filter(
+    holes: list[tuple[float, int, Vector]],
+    now: float | None,
+    smallest: Vector | None,
+    since: int | None,
+) -> None:
+    items = [[start, seq, start + 1.0, most] for start, seq, most in holes]
+    expected = [
+        h
+        for h in items
+        if (since is None or h[1] > since)
+        and (now is None or h[2] > now)
+        and (smallest is None or all(map(le, smallest, h[3])))
+    ]
+    got = scan.kept_holes(items, now, smallest, since)
+    assert got == expected and all(a is b for a, b in zip(got, expected, strict=True))
+
+
 @st.composite
 def workloads(draw: st.DrawFn, max_jobs: int = 30) -> list[Job]:
     """Busy queues with early ends (the costly re-fit), overruns and fractional estimates."""

@@ -31,3 +31,6 @@ def max_free(
 def refit_pass(
     plan: Any, visit: Sequence[Any], now: float, smallest: tuple[float, ...] | None
 ) -> None: ...
+def kept_holes(
+    items: list[list[Any]], now: float | None, smallest: tuple[float, ...] | None, since: int | None
+) -> list[list[Any]]: ...

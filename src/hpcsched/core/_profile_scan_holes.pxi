@@ -276,3 +276,26 @@ cdef int _opened_arrays(dict clear, _Holes holes, Py_ssize_t k) except -1:
         for shape in moved:
             clear[shape] = key
     return 0
+
+
+def kept_holes(list items, object now, object smallest, object since):
+    """The holes of ``items`` (in their order) that end after ``now``, whose ``most`` holds
+    ``smallest`` (any, when ``None``) and that are newer than ``since`` (any, when ``None``):
+    :meth:`Holes.expire` and :meth:`Holes.keep_newer` without a Python call per hole."""
+    cdef list out = []
+    cdef list hole
+    cdef Py_ssize_t k
+    for k in range(PyList_GET_SIZE(items)):
+        hole = <list>PyList_GET_ITEM(items, k)
+        if since is not None and not PyObject_RichCompareBool(
+            <object>PyList_GET_ITEM(hole, 1), since, Py_GT
+        ):
+            continue
+        if now is not None and not PyObject_RichCompareBool(
+            <object>PyList_GET_ITEM(hole, 2), now, Py_GT
+        ):
+            continue
+        if smallest is not None and not _fits_any(smallest, <object>PyList_GET_ITEM(hole, 3)):
+            continue
+        out.append(hole)
+    return out
