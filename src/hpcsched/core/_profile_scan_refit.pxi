@@ -107,7 +107,7 @@ cdef class _Pass:
         """:meth:`first_help` on the arrays of the profile and of the holes."""
         cdef _Holes spans = self.spans
         cdef dict clear = self.holes.clear
-        cdef Py_ssize_t k, n = spans.n
+        cdef Py_ssize_t k, s, n = spans.n
         cdef object until, found = None
         cdef list dead = None
         if spans.size == 0:
@@ -118,19 +118,21 @@ cdef class _Pass:
         )
         k = spans.first_room(k, end, amounts)
         if k < spans.size:
-            clear[request] = (PyFloat_FromDouble(spans.start[k]), PyLong_FromLongLong(spans.seq[k]))
+            s = spans.order[k]
+            clear[request] = (PyFloat_FromDouble(spans.start[s]), PyLong_FromLongLong(spans.seq[s]))
         else:
             clear[request] = _AFTER_ALL
         k = spans.next_hole(k, end, since, amounts)
         while k >= 0:
-            self.steps.max_free_into(spans.start[k], spans.end[k], &spans.most[k * n])
-            spans.measured[k] = 1
+            s = spans.order[k]
+            self.steps.max_free_into(spans.start[s], spans.end[s], &spans.most[s * n])
+            spans.measured[s] = 1
             _opened_arrays(clear, spans, k)
             if spans.fits(amounts, k):
-                found = PyFloat_FromDouble(spans.start[k])
+                found = PyFloat_FromDouble(spans.start[s])
                 break
             if self.smallest is not None and not _fits_any(
-                self.smallest, _tuple(&spans.most[k * n], n)
+                self.smallest, _tuple(&spans.most[s * n], n)
             ):
                 if dead is None:
                     dead = []
