@@ -221,6 +221,8 @@ cdef class _Pass:
         cdef object first, after, earlier, since = self.checked[job_id]
         cdef double start
         cdef double[_DIMS] most
+        cdef Py_ssize_t i = 0, j = 0
+        cdef bint opened
         if arrays and (self.loaded or PyList_GET_SIZE(self.holes.items) > 0):
             arrays = self.load()
         if arrays and self.hloaded and PyLong_CheckExact(since):
@@ -241,17 +243,31 @@ cdef class _Pass:
             self.sync()
             arrays = False
         if arrays:
-            self.steps.add_range(PyFloat_AS_DOUBLE(t), PyFloat_AS_DOUBLE(end), amounts, True)
+            # The slot is given back with its merges put off until the scan is done: equal
+            # neighbours change no earliest start (the scan fails or fits on both alike), and
+            # when the job stays the slot is taken back at once, where merging and splitting
+            # again would have restored the same arrays (memory moves that were a tenth of a
+            # re-fit after an early end).
             self.dirty = True
+            opened = PyFloat_AS_DOUBLE(end) > PyFloat_AS_DOUBLE(t)
+            if opened:
+                i = self.steps.split(PyFloat_AS_DOUBLE(t))
+                j = self.steps.split(PyFloat_AS_DOUBLE(end))
+                self.steps.add(i, j, amounts, True)
             if not self.steps.earliest(amounts, PyFloat_AS_DOUBLE(estimate),
                                        PyFloat_AS_DOUBLE(after), &start):
+                if opened:
+                    self.steps.merge(i, j)
                 self.sync()
                 raise _never(request, self.free)
             if start == PyFloat_AS_DOUBLE(t):
-                self.steps.add_range(PyFloat_AS_DOUBLE(t), PyFloat_AS_DOUBLE(end), amounts,
-                                     False)
+                if opened:
+                    self.steps.add(i, j, amounts, False)
+                    self.steps.merge(i, j)
                 self.checked[job_id] = self.plan.seq
                 return 0
+            if opened:
+                self.steps.merge(i, j)
             self.steps.add_range(start, start + PyFloat_AS_DOUBLE(estimate), amounts, False)
             earlier = PyFloat_FromDouble(start)
         else:

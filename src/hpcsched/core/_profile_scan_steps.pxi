@@ -163,22 +163,31 @@ cdef class _Steps:
     cdef int add_range(self, double start, double end, const double *request,
                        bint give) except -1:
         """:meth:`Profile._add_range` with ``plus`` (``give``) or ``minus``."""
-        cdef Py_ssize_t i, j, k, d, n = self.n
+        cdef Py_ssize_t i, j
         if end <= start:
             return 0
         i = self.split(start)
         j = self.split(end)
+        self.add(i, j, request, give)
+        self.merge(i, j)
+        return 0
+
+    cdef void add(self, Py_ssize_t i, Py_ssize_t j, const double *request, bint give) noexcept:
+        """The request given to (``give``) or taken from steps ``i`` to ``j - 1``."""
+        cdef Py_ssize_t k, d, n = self.n
         for k in range(i, j):
             for d in range(n):
                 if give:
                     self.values[k * n + d] = self.values[k * n + d] + request[d]
                 else:
                     self.values[k * n + d] = self.values[k * n + d] - request[d]
+
+    cdef void merge(self, Py_ssize_t i, Py_ssize_t j) noexcept:
+        """A range ``[times[i], times[j])`` was changed: equal neighbours at its ends merged."""
         if 0 < j < self.size and self.equal(j):
             self.remove(j)
         if 0 < i < self.size and self.equal(i):
             self.remove(i)
-        return 0
 
     cdef inline bint fits(self, const double *request, Py_ssize_t k) noexcept:
         cdef Py_ssize_t n = self.n, d
