@@ -74,11 +74,13 @@ cdef class _Pass:
     cdef list times, free, starts
     cdef _Steps steps
     cdef _Holes spans  # the holes as arrays, while ``hloaded``
+    cdef _Stays stays  # what the jobs that stayed since the last change of the profile proved
     cdef bint arrays, loaded, dirty, harrays, hloaded
 
     cdef int sync(self) except -1:
         """Bring the profile's and the holes' lists up to date (the arrays are loaded again
         when needed)."""
+        self.stays.clear()  # the lists may change now
         if self.loaded and self.dirty:
             self.steps.store(self.times, self.free)
         if self.hloaded:
@@ -196,6 +198,7 @@ cdef class _Pass:
                    bint arrays) except -1:
         """:meth:`ConservativePlan.place`."""
         cdef double start, estimate
+        self.stays.clear()
         if not arrays:
             self.sync()
             self.plan.place(job, self.now)
@@ -222,7 +225,7 @@ cdef class _Pass:
         cdef double start
         cdef double[_DIMS] most
         cdef Py_ssize_t i = 0, j = 0
-        cdef bint opened
+        cdef bint opened, restores = False
         if arrays and (self.loaded or PyList_GET_SIZE(self.holes.items) > 0):
             arrays = self.load()
         if arrays and self.hloaded and PyLong_CheckExact(since):
@@ -249,13 +252,15 @@ cdef class _Pass:
             # again would have restored the same arrays (memory moves that were a tenth of a
             # re-fit after an early end).
             self.dirty = True
+            scan = self.stays.start(PyFloat_AS_DOUBLE(after), PyFloat_AS_DOUBLE(t),
+                                    PyFloat_AS_DOUBLE(estimate), amounts)
             opened = PyFloat_AS_DOUBLE(end) > PyFloat_AS_DOUBLE(t)
             if opened:
                 i = self.steps.split(PyFloat_AS_DOUBLE(t))
                 j = self.steps.split(PyFloat_AS_DOUBLE(end))
+                restores = _restores(self.steps, i, j, amounts)
                 self.steps.add(i, j, amounts, True)
-            if not self.steps.earliest(amounts, PyFloat_AS_DOUBLE(estimate),
-                                       PyFloat_AS_DOUBLE(after), &start):
+            if not self.steps.earliest(amounts, PyFloat_AS_DOUBLE(estimate), scan, &start):
                 if opened:
                     self.steps.merge(i, j)
                 self.sync()
@@ -264,13 +269,20 @@ cdef class _Pass:
                 if opened:
                     self.steps.add(i, j, amounts, False)
                     self.steps.merge(i, j)
+                if restores or not opened:
+                    self.stays.add(PyFloat_AS_DOUBLE(after), PyFloat_AS_DOUBLE(t),
+                                   PyFloat_AS_DOUBLE(estimate), amounts)
+                else:
+                    self.stays.clear()
                 self.checked[job_id] = self.plan.seq
                 return 0
+            self.stays.clear()
             if opened:
                 self.steps.merge(i, j)
             self.steps.add_range(start, start + PyFloat_AS_DOUBLE(estimate), amounts, False)
             earlier = PyFloat_FromDouble(start)
         else:
+            self.stays.clear()
             _add_range(self.times, self.free, t, end, request, True)
             earlier = _earliest_start(self.times, self.free, request, estimate, after,
                                       _index(self.times, after))
@@ -294,9 +306,10 @@ cdef class _Pass:
         return 0
 
 
-def refit_pass(plan, visit, object now, object smallest):
+def refit_pass(plan, visit, object now, object smallest, bint memo=True):
     """The re-fit pass's loop over ``visit`` (the queue in policy order), as
-    :func:`hpcsched.policies.conservative.conservative_pass` runs it when a job ended."""
+    :func:`hpcsched.policies.conservative.conservative_pass` runs it when a job ended;
+    ``memo=False``: every scan from its hole (the memo's reference in the tests)."""
     from hpcsched.policies.conservative import _displaced
 
     cdef _Pass state = _Pass.__new__(_Pass)
@@ -311,10 +324,12 @@ def refit_pass(plan, visit, object now, object smallest):
     state.times, state.free, state.starts = plan.profile.times, plan.profile.free, plan.starts
     state.steps = _Steps.__new__(_Steps)
     state.spans = _Holes.__new__(_Holes)
+    state.stays = _Stays.__new__(_Stays)
+    state.stays.off = not memo
     state.harrays = True
     first_step = state.free[0] if state.free else None
     n = PyTuple_GET_SIZE(first_step) if type(first_step) is tuple else 0
-    state.steps.n = n
+    state.steps.n = state.stays.n = n
     state.arrays = PyFloat_CheckExact(now) and 0 < n <= _DIMS
     try:
         for job in visit:
