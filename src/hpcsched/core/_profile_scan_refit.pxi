@@ -204,7 +204,8 @@ cdef class _Pass:
             self.plan.place(job, self.now)
             return 0
         estimate = PyFloat_AS_DOUBLE(job.estimate)
-        if not self.steps.earliest(amounts, estimate, PyFloat_AS_DOUBLE(self.now), &start):
+        if not self.steps.earliest(amounts, estimate, PyFloat_AS_DOUBLE(self.now), &start,
+                                   _INFINITY, -_INFINITY):
             self.sync()
             raise _never(request, self.free)
         self.steps.add_range(start, start + estimate, amounts, False)
@@ -222,7 +223,7 @@ cdef class _Pass:
         may help."""
         cdef object job_id = job.id, estimate = job.estimate, end = t + estimate
         cdef object first, after, earlier, since = self.checked[job_id]
-        cdef double start
+        cdef double start, lo, hi
         cdef double[_DIMS] most
         cdef Py_ssize_t i = 0, j = 0
         cdef bint opened, restores = False
@@ -252,15 +253,16 @@ cdef class _Pass:
             # again would have restored the same arrays (memory moves that were a tenth of a
             # re-fit after an early end).
             self.dirty = True
-            scan = self.stays.start(PyFloat_AS_DOUBLE(after), PyFloat_AS_DOUBLE(t),
-                                    PyFloat_AS_DOUBLE(estimate), amounts)
+            self.stays.zone(PyFloat_AS_DOUBLE(after), PyFloat_AS_DOUBLE(t),
+                            PyFloat_AS_DOUBLE(estimate), amounts, &lo, &hi)
             opened = PyFloat_AS_DOUBLE(end) > PyFloat_AS_DOUBLE(t)
             if opened:
                 i = self.steps.split(PyFloat_AS_DOUBLE(t))
                 j = self.steps.split(PyFloat_AS_DOUBLE(end))
                 restores = _restores(self.steps, i, j, amounts)
                 self.steps.add(i, j, amounts, True)
-            if not self.steps.earliest(amounts, PyFloat_AS_DOUBLE(estimate), scan, &start):
+            if not self.steps.earliest(amounts, PyFloat_AS_DOUBLE(estimate),
+                                       PyFloat_AS_DOUBLE(after), &start, lo, hi):
                 if opened:
                     self.steps.merge(i, j)
                 self.sync()

@@ -8,15 +8,15 @@
 # step times fits only if the step time before it, or a_A, does; so the real interval is
 # covered, not only the candidates the scan tried). While the profile stays that function (no
 # job placed or moved since, and A's slot given back and taken again restored every value), a
-# later job B with q_B >= q_A (each resource), e_B >= e_A and a_B >= a_A fits at no start c in
-# [a_B, x] with x + e_A <= t_A and x + e_B <= t_B: B's window there is its own profile's too
-# (it ends before t_B) and holds A's window. B's scan may then begin at x: every candidate the
-# full scan tries up to x fails, and the first step that fails for the last of them fails for
-# x as well, so both scans go on from the same step time (pinned by
-# ``test_the_memo_of_stays_changes_no_plan``).
+# later job B with q_B >= q_A (each resource) and e_B >= e_A fits at no start c in [a_A, x]
+# with x + e_A <= t_A and x + e_B <= t_B: B's window there is its own profile's too (it ends
+# before t_B) and holds A's window. B's scan may then jump from the first candidate in that
+# zone to x: every candidate the full scan tries up to x fails, and the first step that fails
+# for the last of them fails for x as well, so both scans go on from the same step time
+# (pinned by ``test_the_memo_of_stays_changes_no_plan``).
 
 cdef enum:
-    _STAYS = 8  # the last stays kept
+    _STAYS = 32  # the last stays kept
 
 
 @cython.final
@@ -45,16 +45,19 @@ cdef class _Stays:
         if self.size < _STAYS:
             self.size += 1
 
-    cdef double start(self, double after, double slot, double estimate,
-                      const double *request) noexcept:
-        """Where the scan of a job may begin: ``after``, or later when a stay covers it."""
+    cdef void zone(self, double after, double slot, double estimate, const double *request,
+                   double *lo, double *hi) noexcept:
+        """Starts ``[lo, hi)`` where a job reserved at ``slot`` fits nowhere (empty when no
+        stay covers it): of the stays with at most its request and estimate, the one that
+        spares the most of its scan from ``after``."""
         cdef Py_ssize_t k, d
-        cdef double best = after, x
+        cdef double x, gain = 0.0
         cdef bint covers
+        lo[0], hi[0] = _INFINITY, -_INFINITY
         if self.off:
-            return after
+            return
         for k in range(self.size):
-            if not (self.estimate[k] <= estimate and self.after[k] <= after):
+            if not self.estimate[k] <= estimate:
                 continue
             covers = True
             for d in range(self.n):
@@ -68,11 +71,11 @@ cdef class _Stays:
                 x = slot - estimate
             # the windows end before both slots (a start at a slot would be no window at all
             # when the estimate is lost in rounding)
-            if x > best and x + self.estimate[k] <= self.slot[k] and x + estimate <= slot and (
-                x < self.slot[k] and x < slot
+            if x - max(after, self.after[k]) > gain and x + self.estimate[k] <= self.slot[k] and (
+                x + estimate <= slot and x < self.slot[k] and x < slot
             ):
-                best = x
-        return best
+                lo[0], hi[0] = self.after[k], x
+                gain = x - max(after, self.after[k])
 
 
 cdef bint _restores(_Steps steps, Py_ssize_t i, Py_ssize_t j, const double *request) noexcept:

@@ -9,7 +9,7 @@
 # and for each request), so comparisons of doubles are comparisons of Python floats.
 
 cimport cython
-from libc.math cimport fabs
+from libc.math cimport INFINITY as _INFINITY, fabs
 from libc.stdlib cimport free as c_free, malloc, realloc
 from libc.string cimport memcpy, memmove
 
@@ -197,12 +197,16 @@ cdef class _Steps:
         return True
 
     cdef bint earliest(self, const double *request, double duration, double after,
-                       double *found) noexcept:
+                       double *found, double lo, double hi) noexcept:
         """:meth:`Profile.earliest_start`: the start in ``found``; ``False`` when it never
-        fits."""
-        cdef Py_ssize_t k = self.index(after), last = self.size - 1
+        fits. Starts in ``[lo, hi)`` are known to fit nowhere (``_Stays``): the scan jumps
+        to ``hi``, and goes on from where the scan through them would have gone on."""
+        cdef Py_ssize_t k, last = self.size - 1
         cdef double candidate = after
         cdef bint ok
+        if lo <= candidate < hi:
+            candidate = hi
+        k = self.index(candidate)
         while True:
             ok = True
             while True:
@@ -219,6 +223,9 @@ cdef class _Steps:
                 return False
             k += 1
             candidate = self.times[k]
+            if lo <= candidate < hi:
+                candidate = hi
+                k = self.index(hi)
 
     cdef void max_free_into(self, double start, double end, double *out) noexcept:
         """:meth:`max_free` into ``out``."""
