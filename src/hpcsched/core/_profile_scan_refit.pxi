@@ -110,19 +110,30 @@ cdef class _Pass:
         cdef _Holes spans = self.spans
         cdef dict clear = self.holes.clear
         cdef Py_ssize_t k, s, n = spans.n
+        cdef Py_ssize_t marked = -1  # the position of the mark's hole, when there is one
         cdef object until, found = None
         cdef list dead = None
         if spans.size == 0:
             return None
         until = clear.get(request)
-        k = 0 if until is None else spans.position(
-            PyFloat_AS_DOUBLE(until[0]), PyLong_AsLongLong(until[1])
-        )
+        if until is not None:
+            k = spans.position(PyFloat_AS_DOUBLE(until[0]), PyLong_AsLongLong(until[1]))
+            if k < spans.size:
+                s = spans.order[k]
+                if spans.start[s] == PyFloat_AS_DOUBLE(until[0]) and (
+                    spans.seq[s] == PyLong_AsLongLong(until[1])
+                ):
+                    marked = k
+        else:
+            k = 0
         k = spans.first_room(k, end, amounts)
         if k < spans.size:
-            s = spans.order[k]
-            clear[request] = (PyFloat_FromDouble(spans.start[s]), PyLong_FromLongLong(spans.seq[s]))
-        else:
+            if k != marked:  # an equal mark is not written again
+                s = spans.order[k]
+                clear[request] = (
+                    PyFloat_FromDouble(spans.start[s]), PyLong_FromLongLong(spans.seq[s])
+                )
+        elif until is not _AFTER_ALL:
             clear[request] = _AFTER_ALL
         k = spans.next_hole(k, end, since, amounts)
         while k >= 0:
