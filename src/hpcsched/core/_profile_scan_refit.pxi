@@ -209,7 +209,6 @@ cdef class _Pass:
                    bint arrays) except -1:
         """:meth:`ConservativePlan.place`."""
         cdef double start, estimate
-        self.stays.clear()
         if not arrays:
             self.sync()
             self.plan.place(job, self.now)
@@ -220,6 +219,7 @@ cdef class _Pass:
             self.sync()
             raise _never(request, self.free)
         self.steps.add_range(start, start + estimate, amounts, False)
+        self.stays.taken(amounts)
         self.dirty = True
         t = PyFloat_FromDouble(start)
         self.held[job.id] = t
@@ -282,17 +282,19 @@ cdef class _Pass:
                 if opened:
                     self.steps.add(i, j, amounts, False)
                     self.steps.merge(i, j)
-                if restores or not opened:
-                    self.stays.add(PyFloat_AS_DOUBLE(after), PyFloat_AS_DOUBLE(t),
-                                   PyFloat_AS_DOUBLE(estimate), amounts)
-                else:
-                    self.stays.clear()
+                if opened and not restores:
+                    self.stays.cut(PyFloat_AS_DOUBLE(t))
+                self.stays.add(PyFloat_AS_DOUBLE(after), PyFloat_AS_DOUBLE(t),
+                               PyFloat_AS_DOUBLE(estimate), amounts)
                 self.checked[job_id] = self.plan.seq
                 return 0
-            self.stays.clear()
             if opened:
                 self.steps.merge(i, j)
             self.steps.add_range(start, start + PyFloat_AS_DOUBLE(estimate), amounts, False)
+            self.stays.cut(PyFloat_AS_DOUBLE(t))  # the old slot came back
+            self.stays.taken(amounts)
+            self.stays.add(PyFloat_AS_DOUBLE(after), start, PyFloat_AS_DOUBLE(estimate),
+                           amounts)
             earlier = PyFloat_FromDouble(start)
         else:
             self.stays.clear()

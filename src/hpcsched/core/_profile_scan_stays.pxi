@@ -6,9 +6,11 @@
 # a_A proves that q_A does not fit for e_A at any start c >= a_A with c + e_A <= t_A: those
 # windows end before A's own slot, where the profile is the plan's own (a start between two
 # step times fits only if the step time before it, or a_A, does; so the real interval is
-# covered, not only the candidates the scan tried). While the profile stays that function (no
-# job placed or moved since, and A's slot given back and taken again restored every value), a
-# later job B with q_B >= q_A (each resource) and e_B >= e_A fits at no start c in [a_A, x]
+# covered, not only the candidates the scan tried). That holds while no capacity comes back on
+# those windows: taking a request only lowers the profile; a job that moves gives its old slot
+# back, so the proofs are cut at that slot's start (as after a stay whose slot, given back and
+# taken again, did not restore every value); and the job that moved proves the same up to its
+# new start. Then a later job B with q_B >= q_A (each resource) and e_B >= e_A fits at no start c in [a_A, x]
 # with x + e_A <= t_A and x + e_B <= t_B: B's window there is its own profile's too (it ends
 # before t_B) and holds A's window. B's scan may then jump from the first candidate in that
 # zone to x: every candidate the full scan tries up to x fails, and the first step that fails
@@ -34,6 +36,23 @@ cdef class _Stays:
     cdef inline void clear(self) noexcept:
         """The profile changed: nothing learnt holds any more."""
         self.size = self.next = 0
+
+    cdef void cut(self, double at) noexcept:
+        """Capacity may have come back from ``at`` on: a proof holds for the windows that end
+        by ``at``."""
+        cdef Py_ssize_t k
+        for k in range(self.size):
+            if self.slot[k] > at:
+                self.slot[k] = at
+
+    cdef void taken(self, const double *request) noexcept:
+        """``request`` was taken from the profile: less is free, every proof holds (unless an
+        amount is negative: then taking it gave)."""
+        cdef Py_ssize_t d
+        for d in range(self.n):
+            if not request[d] >= 0.0:
+                self.clear()
+                return
 
     cdef void add(self, double after, double slot, double estimate,
                   const double *request) noexcept:
