@@ -18,7 +18,7 @@
 # (pinned by ``test_the_memo_of_stays_changes_no_plan``).
 
 cdef enum:
-    _STAYS = 32  # the last stays kept
+    _STAYS = 16  # the last stays kept
 
 
 @cython.final
