@@ -152,6 +152,30 @@ def test_the_hole_scan_offers_the_holes_of_the_python_filter(
     assert got == expected
 
 
+@given(
+    holes=st.lists(st.tuples(TIMES, st.integers(0, 9), st.tuples(AMOUNTS, AMOUNTS)), max_size=12),
+    now=st.none() | TIMES,
+    smallest=st.none() | st.tuples(AMOUNTS, AMOUNTS),
+    since=st.none() | st.integers(-1, 9),
+)
+def test_the_kept_holes_are_those_of_the_python_filter(
+    holes: list[tuple[float, int, Vector]],
+    now: float | None,
+    smallest: Vector | None,
+    since: int | None,
+) -> None:
+    items = [[start, seq, start + 1.0, most] for start, seq, most in holes]
+    expected = [
+        h
+        for h in items
+        if (since is None or h[1] > since)
+        and (now is None or h[2] > now)
+        and (smallest is None or all(map(le, smallest, h[3])))
+    ]
+    got = scan.kept_holes(items, now, smallest, since)
+    assert got == expected and all(a is b for a, b in zip(got, expected, strict=True))
+
+
 @st.composite
 def workloads(draw: st.DrawFn, max_jobs: int = 30) -> list[Job]:
     """Busy queues with early ends (the costly re-fit), overruns and fractional estimates."""
@@ -311,3 +335,45 @@ def test_the_compiled_refit_keeps_the_plan_of_the_python_loops(
     assert np.array_equal(compiled.start, python.start, equal_nan=True)
     assert np.array_equal(compiled.end, python.end, equal_nan=True)
     assert compiled.violations == python.violations
+
+
+class WithoutMemo:
+    """The compiled loops, with the re-fit scanning every job from its hole."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(scan, name)
+
+    def refit_pass(self, *args: object) -> None:
+        scan.refit_pass(*args, memo=False)
+
+
+def plans_without_memo(
+    jobs: list[Job], dims: int, scale: float | None
+) -> tuple[Schedule, list[tuple[object, ...]]]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(profile_module, "compiled_scan", WithoutMemo())
+        return replay_reshaped(jobs, dims, scale)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    jobs=workloads(max_jobs=60),
+    dims=st.integers(1, 3),
+    scale=st.sampled_from([None, 1.0, 0.1, 1 / 3]),
+)
+def test_the_memo_of_stays_changes_no_plan(jobs: list[Job], dims: int, scale: float | None) -> None:
+    """A scan that begins where a job that stayed proved nothing fits (``_Stays``) finds what
+    the scan from the hole finds: every plan bit for bit, with the memo and without it."""
+    memo, memo_plans = replay_reshaped(jobs, dims, scale)
+    plain, plain_plans = plans_without_memo(jobs, dims, scale)
+    assert memo_plans == plain_plans
+    assert np.array_equal(memo.start, plain.start, equal_nan=True)
+
+
+@pytest.mark.parametrize(("dims", "scale"), [(1, 1.0), (2, 0.1), (3, 1 / 3)])
+def test_the_memo_of_stays_changes_no_plan_in_a_long_cascade(
+    dims: int, scale: float | None
+) -> None:
+    assert (
+        replay_reshaped(cascade(), dims, scale)[1] == plans_without_memo(cascade(), dims, scale)[1]
+    )

@@ -29,5 +29,12 @@ def max_free(
     times: list[float], free: list[tuple[float, ...]], start: float, end: float
 ) -> tuple[float, ...]: ...
 def refit_pass(
-    plan: Any, visit: Sequence[Any], now: float, smallest: tuple[float, ...] | None
+    plan: Any,
+    visit: Sequence[Any],
+    now: float,
+    smallest: tuple[float, ...] | None,
+    memo: bool = True,
 ) -> None: ...
+def kept_holes(
+    items: list[list[Any]], now: float | None, smallest: tuple[float, ...] | None, since: int | None
+) -> list[list[Any]]: ...

@@ -4,7 +4,10 @@
 # profile is (every bound and amount a float, every seq an int), scanned and changed there as
 # :class:`hpcsched.policies.conservative.Holes` and the loops of this module do it, and stored
 # back into the list: a hole that was loaded keeps its list object (its ``most`` written again
-# when it was measured), a new hole gets a new one.
+# when it was measured), a new hole gets a new one. Each hole's values stay in one slot of the
+# arrays; the start order is an array of slots, so a hole added in the middle of thousands moves
+# four bytes each of the holes after it, not the whole record (that move was a fifth of a re-fit
+# after an early end with 10,000 queued).
 
 from cpython.long cimport PyLong_AsLongLong, PyLong_CheckExact, PyLong_FromLongLong
 from cpython.ref cimport Py_XDECREF
@@ -13,7 +16,8 @@ from libc.string cimport memcmp
 
 @cython.final
 cdef class _Holes:
-    """``start[k]``, ``seq[k]``, ``end[k]``, ``most[k * n + d]`` and the list each came from."""
+    """The ``k``-th hole in start order is in slot ``s = order[k]``: ``start[s]``, ``seq[s]``,
+    ``end[s]``, ``most[s * n + d]`` and the list it came from."""
 
     cdef double *start
     cdef double *end
@@ -21,7 +25,8 @@ cdef class _Holes:
     cdef long long *seq
     cdef PyObject **item  # the hole's list in ``Holes.items`` (a reference), NULL when new
     cdef char *measured  # ``most`` changed since loaded
-    cdef Py_ssize_t size, room, n
+    cdef int *order  # the slots in start order
+    cdef Py_ssize_t size, used, room, n  # holes, slots used (a removed hole's is not reused)
 
     def __dealloc__(self):
         self.clear_items()
@@ -31,13 +36,14 @@ cdef class _Holes:
         c_free(self.seq)
         c_free(self.item)
         c_free(self.measured)
+        c_free(self.order)
 
     cdef void clear_items(self) noexcept:
-        cdef Py_ssize_t k
-        for k in range(self.size):
-            Py_XDECREF(self.item[k])
-            self.item[k] = NULL
-        self.size = 0
+        cdef Py_ssize_t s
+        for s in range(self.used):
+            Py_XDECREF(self.item[s])
+            self.item[s] = NULL
+        self.size = self.used = 0
 
     cdef int _reserve(self, Py_ssize_t size) except -1:
         cdef Py_ssize_t room = self.room if self.room else 16
@@ -51,6 +57,7 @@ cdef class _Holes:
         self.seq = <long long *>_grow(self.seq, room * sizeof(long long))
         self.item = <PyObject **>_grow(self.item, room * sizeof(PyObject *))
         self.measured = <char *>_grow(self.measured, room * sizeof(char))
+        self.order = <int *>_grow(self.order, room * sizeof(int))
         self.room = room
         return 0
 
@@ -83,7 +90,8 @@ cdef class _Holes:
             Py_INCREF(hole)
             self.item[k] = <PyObject *>hole
             self.measured[k] = 0
-            self.size = k + 1
+            self.order[k] = <int>k
+            self.size = self.used = k + 1
         return True
 
     cdef bint fail(self) noexcept:
@@ -92,23 +100,24 @@ cdef class _Holes:
 
     cdef int store(self, list items) except -1:
         """Write the holes back into ``items`` (in place)."""
-        cdef Py_ssize_t k, n = self.n, last = -1
+        cdef Py_ssize_t k, s, n = self.n, last = -1
         cdef list out = []
         cdef object hole
         cdef tuple most = None
         for k in range(self.size):
-            if self.item[k] is NULL or self.measured[k]:
+            s = self.order[k]
+            if self.item[s] is NULL or self.measured[s]:
                 # equal measures (bit for bit) share one tuple: it is never changed in place
-                if last < 0 or memcmp(&self.most[k * n], &self.most[last * n],
+                if last < 0 or memcmp(&self.most[s * n], &self.most[last * n],
                                       n * sizeof(double)) != 0:
-                    most = _tuple(&self.most[k * n], n)
-                    last = k
-            if self.item[k] is NULL:
-                hole = [PyFloat_FromDouble(self.start[k]), PyLong_FromLongLong(self.seq[k]),
-                        PyFloat_FromDouble(self.end[k]), most]
+                    most = _tuple(&self.most[s * n], n)
+                    last = s
+            if self.item[s] is NULL:
+                hole = [PyFloat_FromDouble(self.start[s]), PyLong_FromLongLong(self.seq[s]),
+                        PyFloat_FromDouble(self.end[s]), most]
             else:
-                hole = <object>self.item[k]
-                if self.measured[k]:
+                hole = <object>self.item[s]
+                if self.measured[s]:
                     hole[3] = most
             out.append(hole)
         items[:] = out
@@ -116,18 +125,20 @@ cdef class _Holes:
         return 0
 
     cdef inline bint fits(self, const double *request, Py_ssize_t k) noexcept:
-        cdef Py_ssize_t n = self.n, d
+        """The ``k``-th hole's ``most`` holds ``request``."""
+        cdef Py_ssize_t n = self.n, d, s = self.order[k]
         for d in range(n):
-            if not request[d] <= self.most[k * n + d]:
+            if not request[d] <= self.most[s * n + d]:
                 return False
         return True
 
     cdef Py_ssize_t position(self, double start, long long seq) noexcept:
         """The first hole not before ``(start, seq)``."""
-        cdef Py_ssize_t lo = 0, hi = self.size, mid
+        cdef Py_ssize_t lo = 0, hi = self.size, mid, s
         while lo < hi:
             mid = (lo + hi) // 2
-            if self.start[mid] < start or (self.start[mid] == start and self.seq[mid] < seq):
+            s = self.order[mid]
+            if self.start[s] < start or (self.start[s] == start and self.seq[s] < seq):
                 lo = mid + 1
             else:
                 hi = mid
@@ -137,7 +148,7 @@ cdef class _Holes:
                                const double *request) noexcept:
         """:func:`first_room` on the arrays."""
         while k < self.size:
-            if self.start[k] >= end or self.fits(request, k):
+            if self.start[self.order[k]] >= end or self.fits(request, k):
                 return k
             k += 1
         return self.size
@@ -146,9 +157,9 @@ cdef class _Holes:
                               const double *request) noexcept:
         """:func:`next_hole` on the arrays."""
         while k < self.size:
-            if self.start[k] >= end:
+            if self.start[self.order[k]] >= end:
                 return -1
-            if self.seq[k] > since and self.fits(request, k):
+            if self.seq[self.order[k]] > since and self.fits(request, k):
                 return k
             k += 1
         return -1
@@ -162,44 +173,37 @@ cdef class _Holes:
         cdef Py_ssize_t k = self.insert(PyLong_AsLongLong(seq), PyFloat_AS_DOUBLE(start),
                                         PyFloat_AS_DOUBLE(end), most)
         Py_INCREF(hole)
-        self.item[k] = <PyObject *>hole
-        self.measured[k] = 1
+        self.item[self.order[k]] = <PyObject *>hole
+        self.measured[self.order[k]] = 1
         return k
 
     cdef Py_ssize_t insert(self, long long seq, double start, double end,
                            const double *most) except -1:
-        cdef Py_ssize_t lo = 0, hi = self.size, mid, n = self.n, d, tail
+        cdef Py_ssize_t lo = 0, hi = self.size, mid, n = self.n, d, s
         while lo < hi:
             mid = (lo + hi) // 2
-            if start < self.start[mid]:
+            if start < self.start[self.order[mid]]:
                 hi = mid
             else:
                 lo = mid + 1
-        self._reserve(self.size + 1)
-        tail = self.size - lo
-        memmove(&self.start[lo + 1], &self.start[lo], tail * sizeof(double))
-        memmove(&self.end[lo + 1], &self.end[lo], tail * sizeof(double))
-        memmove(&self.seq[lo + 1], &self.seq[lo], tail * sizeof(long long))
-        memmove(&self.most[(lo + 1) * n], &self.most[lo * n], tail * n * sizeof(double))
-        memmove(&self.item[lo + 1], &self.item[lo], tail * sizeof(PyObject *))
-        memmove(&self.measured[lo + 1], &self.measured[lo], tail * sizeof(char))
-        self.start[lo], self.end[lo], self.seq[lo] = start, end, seq
+        self._reserve(self.used + 1)
+        s = self.used
+        self.used += 1
+        self.start[s], self.end[s], self.seq[s] = start, end, seq
         for d in range(n):
-            self.most[lo * n + d] = most[d]
-        self.item[lo] = NULL
-        self.measured[lo] = 0
+            self.most[s * n + d] = most[d]
+        self.item[s] = NULL
+        self.measured[s] = 0
+        memmove(&self.order[lo + 1], &self.order[lo], (self.size - lo) * sizeof(int))
+        self.order[lo] = <int>s
         self.size += 1
         return lo
 
     cdef void remove(self, Py_ssize_t k) noexcept:
-        cdef Py_ssize_t n = self.n, tail = self.size - k - 1
-        Py_XDECREF(self.item[k])
-        memmove(&self.start[k], &self.start[k + 1], tail * sizeof(double))
-        memmove(&self.end[k], &self.end[k + 1], tail * sizeof(double))
-        memmove(&self.seq[k], &self.seq[k + 1], tail * sizeof(long long))
-        memmove(&self.most[k * n], &self.most[(k + 1) * n], tail * n * sizeof(double))
-        memmove(&self.item[k], &self.item[k + 1], tail * sizeof(PyObject *))
-        memmove(&self.measured[k], &self.measured[k + 1], tail * sizeof(char))
+        cdef Py_ssize_t s = self.order[k]
+        Py_XDECREF(self.item[s])
+        self.item[s] = NULL
+        memmove(&self.order[k], &self.order[k + 1], (self.size - k - 1) * sizeof(int))
         self.size -= 1
 
 
@@ -256,8 +260,9 @@ cdef bint _request_fits(tuple request, const double *most, Py_ssize_t n) except 
 cdef int _opened_arrays(dict clear, _Holes holes, Py_ssize_t k) except -1:
     """:meth:`Holes._opened` for the hole at ``k`` of the arrays (marks checked by
     :func:`_marks_fit`)."""
-    cdef double start = holes.start[k], mark
-    cdef long long seq = holes.seq[k], mark_seq
+    cdef Py_ssize_t s = holes.order[k]
+    cdef double start = holes.start[s], mark
+    cdef long long seq = holes.seq[s], mark_seq
     cdef Py_ssize_t pos = 0
     cdef PyObject *request
     cdef PyObject *until
@@ -266,7 +271,7 @@ cdef int _opened_arrays(dict clear, _Holes holes, Py_ssize_t k) except -1:
         mark = PyFloat_AS_DOUBLE(<object>PyTuple_GET_ITEM(<object>until, 0))
         mark_seq = PyLong_AsLongLong(<object>PyTuple_GET_ITEM(<object>until, 1))
         if (start < mark or (start == mark and seq < mark_seq)) and _request_fits(
-            <tuple>request, &holes.most[k * holes.n], holes.n
+            <tuple>request, &holes.most[s * holes.n], holes.n
         ):
             if moved is None:
                 moved = []
@@ -276,3 +281,26 @@ cdef int _opened_arrays(dict clear, _Holes holes, Py_ssize_t k) except -1:
         for shape in moved:
             clear[shape] = key
     return 0
+
+
+def kept_holes(list items, object now, object smallest, object since):
+    """The holes of ``items`` (in their order) that end after ``now``, whose ``most`` holds
+    ``smallest`` (any, when ``None``) and that are newer than ``since`` (any, when ``None``):
+    :meth:`Holes.expire` and :meth:`Holes.keep_newer` without a Python call per hole."""
+    cdef list out = []
+    cdef list hole
+    cdef Py_ssize_t k
+    for k in range(PyList_GET_SIZE(items)):
+        hole = <list>PyList_GET_ITEM(items, k)
+        if since is not None and not PyObject_RichCompareBool(
+            <object>PyList_GET_ITEM(hole, 1), since, Py_GT
+        ):
+            continue
+        if now is not None and not PyObject_RichCompareBool(
+            <object>PyList_GET_ITEM(hole, 2), now, Py_GT
+        ):
+            continue
+        if smallest is not None and not _fits_any(smallest, <object>PyList_GET_ITEM(hole, 3)):
+            continue
+        out.append(hole)
+    return out

@@ -74,11 +74,13 @@ cdef class _Pass:
     cdef list times, free, starts
     cdef _Steps steps
     cdef _Holes spans  # the holes as arrays, while ``hloaded``
+    cdef _Stays stays  # what the jobs that stayed since the last change of the profile proved
     cdef bint arrays, loaded, dirty, harrays, hloaded
 
     cdef int sync(self) except -1:
         """Bring the profile's and the holes' lists up to date (the arrays are loaded again
         when needed)."""
+        self.stays.clear()  # the lists may change now
         if self.loaded and self.dirty:
             self.steps.store(self.times, self.free)
         if self.hloaded:
@@ -107,30 +109,43 @@ cdef class _Pass:
         """:meth:`first_help` on the arrays of the profile and of the holes."""
         cdef _Holes spans = self.spans
         cdef dict clear = self.holes.clear
-        cdef Py_ssize_t k, n = spans.n
+        cdef Py_ssize_t k, s, n = spans.n
+        cdef Py_ssize_t marked = -1  # the position of the mark's hole, when there is one
         cdef object until, found = None
         cdef list dead = None
         if spans.size == 0:
             return None
         until = clear.get(request)
-        k = 0 if until is None else spans.position(
-            PyFloat_AS_DOUBLE(until[0]), PyLong_AsLongLong(until[1])
-        )
+        if until is not None:
+            k = spans.position(PyFloat_AS_DOUBLE(until[0]), PyLong_AsLongLong(until[1]))
+            if k < spans.size:
+                s = spans.order[k]
+                if spans.start[s] == PyFloat_AS_DOUBLE(until[0]) and (
+                    spans.seq[s] == PyLong_AsLongLong(until[1])
+                ):
+                    marked = k
+        else:
+            k = 0
         k = spans.first_room(k, end, amounts)
         if k < spans.size:
-            clear[request] = (PyFloat_FromDouble(spans.start[k]), PyLong_FromLongLong(spans.seq[k]))
-        else:
+            if k != marked:  # an equal mark is not written again
+                s = spans.order[k]
+                clear[request] = (
+                    PyFloat_FromDouble(spans.start[s]), PyLong_FromLongLong(spans.seq[s])
+                )
+        elif until is not _AFTER_ALL:
             clear[request] = _AFTER_ALL
         k = spans.next_hole(k, end, since, amounts)
         while k >= 0:
-            self.steps.max_free_into(spans.start[k], spans.end[k], &spans.most[k * n])
-            spans.measured[k] = 1
+            s = spans.order[k]
+            self.steps.max_free_into(spans.start[s], spans.end[s], &spans.most[s * n])
+            spans.measured[s] = 1
             _opened_arrays(clear, spans, k)
             if spans.fits(amounts, k):
-                found = PyFloat_FromDouble(spans.start[k])
+                found = PyFloat_FromDouble(spans.start[s])
                 break
             if self.smallest is not None and not _fits_any(
-                self.smallest, _tuple(&spans.most[k * n], n)
+                self.smallest, _tuple(&spans.most[s * n], n)
             ):
                 if dead is None:
                     dead = []
@@ -199,10 +214,12 @@ cdef class _Pass:
             self.plan.place(job, self.now)
             return 0
         estimate = PyFloat_AS_DOUBLE(job.estimate)
-        if not self.steps.earliest(amounts, estimate, PyFloat_AS_DOUBLE(self.now), &start):
+        if not self.steps.earliest(amounts, estimate, PyFloat_AS_DOUBLE(self.now), &start,
+                                   _INFINITY, -_INFINITY):
             self.sync()
             raise _never(request, self.free)
         self.steps.add_range(start, start + estimate, amounts, False)
+        self.stays.taken(amounts)
         self.dirty = True
         t = PyFloat_FromDouble(start)
         self.held[job.id] = t
@@ -217,8 +234,10 @@ cdef class _Pass:
         may help."""
         cdef object job_id = job.id, estimate = job.estimate, end = t + estimate
         cdef object first, after, earlier, since = self.checked[job_id]
-        cdef double start
+        cdef double start, lo, hi
         cdef double[_DIMS] most
+        cdef Py_ssize_t i = 0, j = 0
+        cdef bint opened, restores = False
         if arrays and (self.loaded or PyList_GET_SIZE(self.holes.items) > 0):
             arrays = self.load()
         if arrays and self.hloaded and PyLong_CheckExact(since):
@@ -239,20 +258,46 @@ cdef class _Pass:
             self.sync()
             arrays = False
         if arrays:
-            self.steps.add_range(PyFloat_AS_DOUBLE(t), PyFloat_AS_DOUBLE(end), amounts, True)
+            # The slot is given back with its merges put off until the scan is done: equal
+            # neighbours change no earliest start (the scan fails or fits on both alike), and
+            # when the job stays the slot is taken back at once, where merging and splitting
+            # again would have restored the same arrays (memory moves that were a tenth of a
+            # re-fit after an early end).
             self.dirty = True
+            self.stays.zone(PyFloat_AS_DOUBLE(after), PyFloat_AS_DOUBLE(t),
+                            PyFloat_AS_DOUBLE(estimate), amounts, &lo, &hi)
+            opened = PyFloat_AS_DOUBLE(end) > PyFloat_AS_DOUBLE(t)
+            if opened:
+                i = self.steps.split(PyFloat_AS_DOUBLE(t))
+                j = self.steps.split(PyFloat_AS_DOUBLE(end))
+                restores = _restores(self.steps, i, j, amounts)
+                self.steps.add(i, j, amounts, True)
             if not self.steps.earliest(amounts, PyFloat_AS_DOUBLE(estimate),
-                                       PyFloat_AS_DOUBLE(after), &start):
+                                       PyFloat_AS_DOUBLE(after), &start, lo, hi):
+                if opened:
+                    self.steps.merge(i, j)
                 self.sync()
                 raise _never(request, self.free)
             if start == PyFloat_AS_DOUBLE(t):
-                self.steps.add_range(PyFloat_AS_DOUBLE(t), PyFloat_AS_DOUBLE(end), amounts,
-                                     False)
+                if opened:
+                    self.steps.add(i, j, amounts, False)
+                    self.steps.merge(i, j)
+                if opened and not restores:
+                    self.stays.cut(PyFloat_AS_DOUBLE(t))
+                self.stays.add(PyFloat_AS_DOUBLE(after), PyFloat_AS_DOUBLE(t),
+                               PyFloat_AS_DOUBLE(estimate), amounts)
                 self.checked[job_id] = self.plan.seq
                 return 0
+            if opened:
+                self.steps.merge(i, j)
             self.steps.add_range(start, start + PyFloat_AS_DOUBLE(estimate), amounts, False)
+            self.stays.cut(PyFloat_AS_DOUBLE(t))  # the old slot came back
+            self.stays.taken(amounts)
+            self.stays.add(PyFloat_AS_DOUBLE(after), start, PyFloat_AS_DOUBLE(estimate),
+                           amounts)
             earlier = PyFloat_FromDouble(start)
         else:
+            self.stays.clear()
             _add_range(self.times, self.free, t, end, request, True)
             earlier = _earliest_start(self.times, self.free, request, estimate, after,
                                       _index(self.times, after))
@@ -276,9 +321,10 @@ cdef class _Pass:
         return 0
 
 
-def refit_pass(plan, visit, object now, object smallest):
+def refit_pass(plan, visit, object now, object smallest, bint memo=True):
     """The re-fit pass's loop over ``visit`` (the queue in policy order), as
-    :func:`hpcsched.policies.conservative.conservative_pass` runs it when a job ended."""
+    :func:`hpcsched.policies.conservative.conservative_pass` runs it when a job ended;
+    ``memo=False``: every scan from its hole (the memo's reference in the tests)."""
     from hpcsched.policies.conservative import _displaced
 
     cdef _Pass state = _Pass.__new__(_Pass)
@@ -293,10 +339,12 @@ def refit_pass(plan, visit, object now, object smallest):
     state.times, state.free, state.starts = plan.profile.times, plan.profile.free, plan.starts
     state.steps = _Steps.__new__(_Steps)
     state.spans = _Holes.__new__(_Holes)
+    state.stays = _Stays.__new__(_Stays)
+    state.stays.off = not memo
     state.harrays = True
     first_step = state.free[0] if state.free else None
     n = PyTuple_GET_SIZE(first_step) if type(first_step) is tuple else 0
-    state.steps.n = n
+    state.steps.n = state.stays.n = n
     state.arrays = PyFloat_CheckExact(now) and 0 < n <= _DIMS
     try:
         for job in visit:

@@ -72,8 +72,23 @@ class Holes:
             if key < until and all(map(le, request, most)):
                 clear[request] = key
 
-    def keep(self, predicate: Callable[[list[Any]], bool]) -> None:
-        self.items = [hole for hole in self.items if predicate(hole)]
+    def expire(self, now: float, smallest: Vector | None) -> None:
+        """Drop the holes that end by ``now`` and those with no room for ``smallest``."""
+        compiled_scan = profile_module.compiled_scan
+        if compiled_scan is not None:
+            self.items = compiled_scan.kept_holes(self.items, now, smallest, None)
+            return
+        self.items = [
+            h for h in self.items if h[2] > now and (smallest is None or fits(smallest, h[3]))
+        ]
+
+    def keep_newer(self, seq: int) -> None:
+        """Keep only the holes newer than ``seq``."""
+        compiled_scan = profile_module.compiled_scan
+        if compiled_scan is not None:
+            self.items = compiled_scan.kept_holes(self.items, None, None, seq)
+            return
+        self.items = [h for h in self.items if h[1] > seq]
 
     def first_help(
         self,
@@ -254,12 +269,14 @@ class ConservativePlan:
         smallest = view.smallest
         # a hole with no room for the smallest waiting request can help no waiting job, ever:
         # what it holds only shrinks, and capacity that comes back later makes a new hole
-        self.holes.keep(lambda h: h[2] > now and (smallest is None or fits(smallest, h[3])))
+        self.holes.expire(now, smallest)
         fresh = sum(1 for kind, i in view.events if kind == "submit" and i not in self.held)
         if len(view.waiting) != len(self.held) + fresh:
             present = {job.id for job in view.waiting}
             for job_id in [i for i in self.held if i not in present]:
                 self.unplace(job_id)
+        if not taken:
+            return []
         # what an overrun took may overlap reservations: those are placed again, in queue order
         displaced = [
             i
@@ -320,7 +337,7 @@ def conservative_pass(
             plan.place(plan.unplace(job.id), now)
     if refit:
         # every job was checked in this pass: older holes can help none of them
-        plan.holes.keep(lambda h: h[1] > start_seq)
+        plan.holes.keep_newer(start_seq)
     return _decision(view, plan, ordered, key, visited_all)
 
 
