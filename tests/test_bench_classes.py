@@ -1,11 +1,14 @@
 """The scheduling benchmark gives PriorityBF the size classes every command defaults to (without
-them it is EASY job for job) and decides once an instant, after all of that instant's arrivals."""
+them it is EASY job for job), decides once an instant, after all of that instant's arrivals, and
+its table says on how many seeds CP-SAT proved its schedule optimal."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from hpcsched.cli import app
 from hpcsched.policies.presets import PRESETS
 from hpcsched.policies.view import Decision, SchedulerView
 from hpcsched.sim import bench_scheduling as bench
@@ -67,3 +70,30 @@ def test_a_burst_of_arrivals_is_one_decision(monkeypatch: pytest.MonkeyPatch) ->
     assert outcome.row["violations"] == 0
     # asked once at 1 s for its eighteen arrivals (after every event it would be eighteen times)
     assert counting.asked.count(1.0) == 1 and len(counting.asked) == len(set(counting.asked))
+
+
+def four_jobs(scenario: str, jobs: int, seed: int) -> SchedulingInstance:
+    return SchedulingInstance(
+        name=f"{scenario}-{jobs}-s{seed}",
+        release=np.array([0, 0, 1, 2]),
+        duration=np.array([10, 5, 2, 4]),
+        demand=np.array([[4, 2], [2, 2], [1, 1], [3, 1]]),
+        capacity=(4, 8),
+        resources=("nodes", "mem_gb"),
+        weight=np.ones(4, dtype=np.int64),
+        user=("a", "b", "a", "c"),
+        group=("g",) * 4,
+    )
+
+
+def test_the_table_says_on_how_many_seeds_cpsat_proved_optimality(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bench, "scenario_catalogue", lambda: (("tiny",), four_jobs))
+    result = CliRunner().invoke(
+        app,
+        ["bench", "scheduling", "--sizes", "4", "--seeds", "2", "--policies", "easy,cpsat"],
+    )
+    assert result.exit_code == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "CP-SAT proven optimal on: 4 jobs: makespan 2/2, lexicographic 2/2" in text

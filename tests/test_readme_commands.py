@@ -65,6 +65,10 @@ SKIPPED = {
     "hpcsched watch --observe --events $HPCSCHED_BUS_URL/watch": (
         "follows the cluster until Ctrl-C; tests/test_agents_slurm.py runs it with --once"
     ),
+    "hpcsched bench scheduling --sizes 10,50,100 --seeds 3 --out bench": (
+        "the full table (~4 min on 2 cores); tests/test_bench_scheduling.py runs the harness on "
+        "small instances, tests/test_cpsat.py and test_bounds.py CP-SAT and the bounds"
+    ),
     "python benchmarks/swarm_protocols.py --jobs 1000 --out swarm-bench/": (
         "a benchmark (8 live runs of 20 s, a 1,000-agent simulation); tests/test_swarm*.py "
         "run both protocols live and simulated at small n"
@@ -73,7 +77,14 @@ SKIPPED = {
 
 #: What a line needs that the machine may not have (fails under CI=true, skips elsewhere).
 NEEDS = {
-    "llm": ("hpcsched llm check", "--narrate", "--explain", "--planner llm"),
+    "llm": (
+        "hpcsched llm check",
+        "--narrate",
+        "--explain",
+        "--planner llm",
+        "--policy llm",
+        ",llm",
+    ),
     "slurm": ("trace pull", "salloc ", "--executor slurm", "pulled.parquet", "slurm-local.sh"),
     "bus": ("$HPCSCHED_BUS_URL", "hpcsched bus "),
 }

@@ -96,10 +96,15 @@ def add_gaps(
 KEYS = ("scenario", "jobs", "policy")
 
 
+#: boolean columns counted over seeds by :func:`mean_over_seeds`
+PROOFS = ("cpsat_proven", "cpsat_makespan_proven")
+
+
 def mean_over_seeds(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """One row per (scenario, jobs, policy): the mean over seeds of every numeric column (a
-    missing value, e.g. a gap with no CP-SAT run, is left out of its mean), the seeds counted
-    and the failed ones in ``errors``; in the order the rows came."""
+    missing value, e.g. a gap with no CP-SAT run, is left out of its mean), the seeds counted,
+    the failed ones in ``errors`` and CP-SAT's proofs (:data:`PROOFS`) counted; in the order the
+    rows came."""
     table = pl.DataFrame(rows, infer_schema_length=None)
     if "error" not in table.columns:
         table = table.with_columns(pl.lit(None, dtype=pl.String).alias("error"))
@@ -108,6 +113,8 @@ def mean_over_seeds(rows: list[dict[str, Any]]) -> pl.DataFrame:
         for c, dtype in table.schema.items()
         if dtype.is_numeric() and c not in KEYS and c != "seed"
     ]
+    # CP-SAT's proofs are counted over seeds (how many instances it proved optimal)
+    proofs = [c for c, dtype in table.schema.items() if dtype == pl.Boolean and c in PROOFS]
     return (
         table.with_row_index("_order")
         .group_by(list(KEYS), maintain_order=True)
@@ -116,6 +123,8 @@ def mean_over_seeds(rows: list[dict[str, Any]]) -> pl.DataFrame:
             pl.len().alias("seeds"),
             pl.col("error").is_not_null().sum().alias("errors"),
             *[pl.col(c).cast(pl.Float64).mean() for c in numeric],
+            *[pl.col(c).sum().alias(c) for c in proofs],
+            *[pl.col(c).drop_nulls().first() for c in ("cpsat_objective",) if c in table.columns],
         )
         .sort("_order")
         .drop("_order")
