@@ -33,7 +33,7 @@ class BenchOptions:
 
     objective: str = "lexicographic"
     time_limit: float = 10.0
-    cpsat_workers: int = 2
+    cpsat_workers: int = 8  # the issue's 8 search workers (a portfolio; fewer cores still run them)
     llm_objective: str | None = None
     llm_deadline: float = 5.0
 
@@ -54,6 +54,7 @@ class Prepared:
 
     policy: Policy
     fields: dict[str, Any] = field(default_factory=dict)
+    priority_class: npt.NDArray[np.int64] | None = None  # per job (PriorityBF's classes)
     after: Callable[[], dict[str, Any]] | None = None
     close: Callable[[], None] | None = None
 
@@ -75,8 +76,29 @@ def _preset(name: str) -> PolicyFactory:
     return build
 
 
+def size_classes(instance: SchedulingInstance) -> npt.NDArray[np.int64]:
+    """PriorityBF's classes by the default rule every command shares (``size``: above the 90th
+    percentile of nodes class 0, below the 80th class 2, else 1; see
+    :mod:`hpcsched.policies.classes`)."""
+    import polars as pl
+
+    from hpcsched.policies.classes import DEFAULT_CLASSES, assign_classes
+
+    column = instance.resources.index("nodes") if "nodes" in instance.resources else 0
+    table = pl.DataFrame({"nodes": instance.demand[:, column]})
+    return assign_classes(table, DEFAULT_CLASSES).to_numpy().astype(np.int64)
+
+
+def prioritybf_policy(
+    instance: SchedulingInstance, options: BenchOptions, done: Sequence[Outcome]
+) -> Prepared:
+    """PriorityBF with the size classes (without classes it is EASY, job for job)."""
+    return Prepared(PRESETS["prioritybf"], priority_class=size_classes(instance))
+
+
 HEURISTICS = ("fcfs", "sjf", "easy", "conservative", "prioritybf")
 POLICIES: dict[str, PolicyFactory] = {name: _preset(name) for name in HEURISTICS}
+POLICIES["prioritybf"] = prioritybf_policy
 #: policies that need the others' outcomes on the same instance (CP-SAT's warm start)
 RUNS_LAST = frozenset({"cpsat"})
 
