@@ -41,14 +41,14 @@ def _cell(value: Any, fmt: str) -> str:
     return fmt.format(value)
 
 
-#: columns only a language model fills: left out while every row has 0 there
+#: columns only a language model fills: left out unless one ran (or a row has a value there)
 MODEL_ONLY = ("fallback_share", "tokens_per_decision")
 
 
 def _shown(key: str, summary: list[dict[str, Any]]) -> bool:
     values = [row.get(key) for row in summary]
     if key in MODEL_ONLY:
-        return any(v for v in values)
+        return any(v for v in values) or any(row["policy"] == "llm" for row in summary)
     return any(v is not None for v in values)
 
 
