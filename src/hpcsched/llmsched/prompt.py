@@ -10,9 +10,10 @@ feasible actions. The reply schema's ``action`` is an ``enum`` of exactly those 
 (:func:`hpcsched.llmsched.actions.menu`): the constraint module is the grammar.
 
 The capacity and objectives sit in the system message, the same all run long, so the server
-reuses its cached prefix; amounts are written ``a/b/c`` in the order of the resources and running
-jobs by their ends only: SmolLM2's tokenizer spends a token per digit, and the local model reads
-about 100 prompt tokens/s on two shared cores (its log: ~110), against a deadline per decision.
+reuses its cached prefix; amounts are written ``a/b/c`` in the order of the resources, running
+jobs by their ends only and only the 8 ending soonest, the fairness line for the 5 users who
+waited longest: SmolLM2's tokenizer spends a token per digit, and the local model reads about
+100 prompt tokens/s on two shared cores (its log: ~110), against a deadline per decision.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from hpcsched.llmsched.actions import Menu
 from hpcsched.policies.view import SchedulerView
 
 OBJECTIVES: Final = "fairness, makespan, utilisation, throughput, feasibility"
+#: Running jobs listed (those ending soonest) and users in the fairness line (those who waited
+#: longest): at 50 jobs every running job and user made ~950 prompt tokens, ~10 s a decision.
+LISTED_RUNNING: Final = 8
+LISTED_USERS: Final = 5
 #: Characters of the model's reason kept (the schema bounds it; pydantic checks it again).
 REASON_CHARS: Final = 80
 
@@ -93,10 +98,14 @@ def state_lines(
     ``a/b/c`` in the order of the resources (short: the local model reads ~100 prompt
     tokens/s on two shared cores, and the deadline is per decision)."""
     now = view.now
+    ending = sorted(view.running, key=lambda j: (j.expected_end, j.id))
+    running = ", ".join(f"{j.id} until {j.expected_end:g}" for j in ending[:LISTED_RUNNING])
+    if len(ending) > LISTED_RUNNING:
+        running += f" and {len(ending) - LISTED_RUNNING} more ending later"
     lines = [
         f"Time {now:g} s. Free now {_amounts(choices.free)}.",
-        f"Completed jobs: {completed}. Running jobs: "
-        + (", ".join(f"{j.id} until {j.expected_end:g}" for j in view.running) or "none"),
+        f"Completed jobs: {completed}. Running jobs ({len(ending)}), soonest end first: "
+        + (running or "none"),
         f"Waiting jobs ({len(choices.queue)}), oldest first:",
     ]
     for job in choices.listed:
@@ -112,11 +121,14 @@ def state_lines(
     per_user: dict[str, list[float]] = defaultdict(list)
     for job in choices.queue:
         per_user[job.user or "-"].append(now - job.submit)
+    longest = sorted(per_user.items(), key=lambda item: (-max(item[1]), item[0]))
     fairness = "; ".join(
         f"{user} {len(waits)} waiting, longest {max(waits):g} s"
-        for user, waits in sorted(per_user.items())
+        for user, waits in longest[:LISTED_USERS]
     )
-    lines.append(f"Fairness by user: {fairness}.")
+    if len(longest) > LISTED_USERS:
+        fairness += f"; {len(longest) - LISTED_USERS} more users waiting less"
+    lines.append(f"Fairness, users who waited longest: {fairness}.")
     return lines
 
 
