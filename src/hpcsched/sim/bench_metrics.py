@@ -12,8 +12,9 @@ CP-SAT plan, a language model), so all are measured alike:
 - Σ w·C: the weighted sum of completion times (the ``end`` each job got), CP-SAT's second
   objective;
 - decisions: the decision instants that started at least one job, i.e. the distinct start times
-  (the replay asks the policy after every event; an instant where it started nothing is not
-  counted, as the language model is not asked when nothing can start).
+  (the replay asks the policy once an instant; an instant where it started nothing is not
+  counted, as the language model is not asked when nothing can start; the language model's row
+  counts its own decisions instead, :func:`hpcsched.sim.bench_policies.llm_fields`).
 
 Gaps are in percent of the reference: ``100 (value - reference) / reference``.
 """
