@@ -113,6 +113,7 @@ def test_a_language_models_stats_become_its_row_fields() -> None:
         "forced": 12,
         "calls": 30,
         "fallbacks": 3,
+        "model_chose_first_action": 37,
         "fallback_reasons": {"deadline": 1, "invalid": 2, "error": 0},
         "seconds_per_decision": {"mean": 0.8, "p95": 2.5},
         "prompt_tokens_per_decision": 900.0,
@@ -123,6 +124,7 @@ def test_a_language_models_stats_become_its_row_fields() -> None:
     assert fields["seconds_per_decision"] == 0.8 and fields["seconds_per_decision_p95"] == 2.5
     assert fields["tokens_per_decision"] == pytest.approx(921.5)
     assert (fields["llm_fallback_deadline"], fields["llm_fallback_invalid"]) == (1, 2)
+    assert fields["llm_first_action_share"] == 1.0  # 37 of the 37 the model answered itself
     assert llm_fields({"decisions": 0})["fallback_share"] == 0.0
 
 

@@ -26,6 +26,7 @@ COLUMNS = (
     ("violations", "violations", "{:.0f}"),
     ("decisions", "decisions", "{:,.0f}"),
     ("fallback_share", "fallback (%)", "pct"),
+    ("llm_first_action_share", "first action (%)", "pct"),
     ("seconds_per_decision", "ms/decision", "ms"),
     ("tokens_per_decision", "tokens/decision", "{:,.0f}"),
 )
@@ -42,7 +43,7 @@ def _cell(value: Any, fmt: str) -> str:
 
 
 #: columns only a language model fills: left out unless one ran (or a row has a value there)
-MODEL_ONLY = ("fallback_share", "tokens_per_decision")
+MODEL_ONLY = ("fallback_share", "tokens_per_decision", "llm_first_action_share")
 
 
 def _shown(key: str, summary: list[dict[str, Any]]) -> bool:

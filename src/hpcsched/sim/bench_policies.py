@@ -157,8 +157,9 @@ def cpsat_policy(
 
 def llm_fields(stats: dict[str, Any]) -> dict[str, Any]:
     """A language-model policy's row fields from its ``stats()``: decisions it was asked or
-    forced to make, the share that fell back to EASY, seconds (mean and P95) and tokens
-    (prompt plus completion) per decision."""
+    forced to make, the share that fell back to EASY, the share of its own answers that were the
+    menu's first action, seconds (mean and P95) and tokens (prompt plus completion) per
+    decision."""
     decisions = int(stats.get("decisions", 0))
     seconds = stats.get("seconds_per_decision") or {}
     prompt = float(stats.get("prompt_tokens_per_decision", 0.0))
@@ -172,6 +173,13 @@ def llm_fields(stats: dict[str, Any]) -> dict[str, Any]:
             for why, count in (stats.get("fallback_reasons") or {}).items()
         },
         "fallback_share": stats.get("fallbacks", 0) / decisions if decisions else 0.0,
+        # the share of the model's own choices that were the menu's first action (starts are
+        # listed in queue order: always first is a greedy first fit, no reasoning needed)
+        "llm_first_action_share": (
+            stats.get("model_chose_first_action", 0) / answered
+            if (answered := decisions - int(stats.get("fallbacks", 0))) > 0
+            else None
+        ),
         "seconds_per_decision": seconds.get("mean"),
         "seconds_per_decision_p95": seconds.get("p95"),
         "tokens_per_decision": prompt + completion,
