@@ -25,7 +25,15 @@ alive() {  # the recorded PID still runs our server (guards against a recycled P
 
 service_start() {
   mkdir -p "$STATE"
-  if alive && answers; then say "already running (pid $(pid))"; echo "$URL"; return 0; fi
+  if alive; then  # our server: a busy one may be slow to answer (a model generating), so wait
+    local t0=$SECONDS
+    until answers; do
+      alive || break
+      (( SECONDS - t0 > START_TIMEOUT )) && die "our server (pid $(pid)) does not answer at $URL within $START_TIMEOUT s (log: $LOG)"
+      sleep "$POLL"
+    done
+    if alive; then say "already running (pid $(pid))"; echo "$URL"; return 0; fi
+  fi
   if answers; then die "port $PORT already answers but not through $PIDFILE: stop that server or set $PORT_ENV"; fi
   install
   say "$START_NOTE"

@@ -4,8 +4,11 @@ a port someone else answers on is refused. On a port and state folder of the tes
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,25 @@ def test_bus_script_refuses_a_port_another_server_answers_on(tmp_path: Path) -> 
     assert result.returncode == 1
     assert f"port {port} already answers but not through" in result.stderr
     assert result.stderr.strip().count("\n") == 0  # one line
+
+
+def test_a_start_waits_for_our_busy_server_instead_of_calling_it_foreign(tmp_path: Path) -> None:
+    # a model server generating a reply answers late: `start` must wait for the server its pid
+    # file records, not refuse the port as another server's (found by a CI rehearsal)
+    require_bus()
+    port = free_port()
+    env = {**os.environ, "HPCSCHED_BUS_PORT": str(port), "HPCSCHED_BUS_STATE": str(tmp_path)}
+    try:
+        assert _run("start", env).returncode == 0
+        pid = int((tmp_path / "server.pid").read_text())
+        os.kill(pid, signal.SIGSTOP)  # busy: accepts connections, says nothing for 3 s
+        timer = threading.Timer(3.0, os.kill, (pid, signal.SIGCONT))
+        timer.start()
+        again = _run("start", env)
+        timer.join()
+        assert again.returncode == 0, again.stderr
+        assert again.stdout == f"nats://127.0.0.1:{port}\n" and "already running" in again.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError, ValueError, FileNotFoundError):
+            os.kill(int((tmp_path / "server.pid").read_text()), signal.SIGCONT)
+        _run("stop", env)
