@@ -242,15 +242,11 @@ def _on_dask(
     told: Progress,
     total: int,
 ) -> dict[tuple[str, int, int], list[dict[str, Any]]]:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    cluster = (
-        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
-        if dask == "local"
-        else None
-    )
-    client = Client(cluster if cluster is not None else dask)
-    try:
+    from hpcsched.sim.dask_cluster import dask_client
+
+    with dask_client(dask, workers) as client:
         futures = {
             client.submit(_remote_instance, instances[key], group, options, pure=False): key
             for key, group in groups.items()
@@ -262,10 +258,6 @@ def _on_dask(
             results[key] = future.result()
             finished += len(groups[key])
             told(finished, total)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     return results
 
 

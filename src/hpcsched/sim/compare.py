@@ -73,22 +73,16 @@ def compare(
             results[case.policy] = run_case(table, case)
             told(done, len(cases))
         return [_metrics_row(c, results[c.policy]) for c in cases], results
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    cluster = (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True) if dask == "local" else None
-    )
-    client = Client(cluster if cluster is not None else dask)
-    try:
+    from hpcsched.sim.dask_cluster import dask_client
+
+    with dask_client(dask) as client:
         shared = client.scatter(table, broadcast=True)
         futures = [client.submit(_remote_case, shared, case, pure=False) for case in cases]
         for done, _ in enumerate(as_completed(futures), start=1):
             told(done, len(cases))
         rows: list[dict[str, Any]] = client.gather(futures)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     return rows, {}
 
 
