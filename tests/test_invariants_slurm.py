@@ -9,6 +9,8 @@ every job starts exactly once; no job runs outside its partition's pool.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 from hypothesis import HealthCheck, given, settings
@@ -98,3 +100,17 @@ def test_partition_pools_keep_the_invariants(
     policy = with_age(get_policy(name), (1000.0, 20.0))
     out = simulate(table, policy, 0, unit=unit, pools=pools, classes="size", cycle=cycle).table
     check(table, out, {frozenset("pq"): pools.sizes[0], frozenset("r"): pools.sizes[1]}, unit)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=tables(), cycle=st.sampled_from([None, 0.0, 2.0, 7.5]))
+def test_the_per_node_slurm_plan_keeps_the_invariants(
+    table: pl.DataFrame, cycle: float | None
+) -> None:
+    # nodes of 2 processors: the policy keeps every job on its nodes and reserves whole nodes
+    # (hpcsched.policies.slurm_nodes); the engine's processor counts must still hold
+    table = table.with_columns(cpus=pl.col("nodes") * 2 - (pl.col("nodes") > 1).cast(pl.Int64))
+    pools = make_pools(MEMBERS, "cpus")
+    policy = replace(with_age(get_policy("slurm"), (1000.0, 20.0)), node_cpus=2)
+    out = simulate(table, policy, 0, unit="cpus", pools=pools, cycle=cycle).table
+    check(table, out, {frozenset("pq"): pools.sizes[0], frozenset("r"): pools.sizes[1]}, "cpus")

@@ -30,10 +30,13 @@ Simplifications, said once here: the backfill loop runs at the multiples of ``bf
 wall clock (Slurm's runs ``bf_interval`` after its last cycle ended, and only when something
 changed, so its phase drifts: a backfilled start can be off by up to ``bf_interval``);
 ``sched_min_interval``, ``default_queue_depth`` and ``bf_max_job_test`` do not limit either loop.
-A reservation holds whole nodes' worth of processors (``node_cpus``: Slurm's backfill map is of
-nodes, ``_add_reservation`` takes the job's nodes out of it), but not particular nodes; from its
-rounded-down start to the job's earliest start it holds only what running jobs leave free (those
-nodes are the job's, running jobs and all), so nothing is counted twice.
+With nodes of ``node_cpus`` processors and jobs that each ask one pool for whole processors, both
+loops keep every job on particular nodes and the backfill plan reserves particular nodes
+(:mod:`hpcsched.policies.slurm_nodes`: Slurm's backfill map is of nodes, ``_add_reservation``
+takes the job's nodes out of it). Otherwise a reservation holds whole nodes' worth of processors
+but not particular nodes; from its rounded-down start to the job's earliest start it holds only
+what running jobs leave free (those nodes are the job's, running jobs and all), so nothing is
+counted twice.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from dataclasses import dataclass
 
 from hpcsched.core.profile import Profile, Vector, fits, minus
 from hpcsched.policies.multifactor import DEFAULT_MAX_AGE, multifactor_key
+from hpcsched.policies.slurm_nodes import NodeReservation, memory_of, plan_job, state_from
 from hpcsched.policies.view import Decision, SchedulerView, WaitingJob
 
 #: slurm.conf(5) defaults of SchedulerParameters' bf_interval and bf_resolution, seconds
@@ -83,13 +87,68 @@ class SlurmScheduler:
     def decide(self, view: SchedulerView) -> Decision:
         key = multifactor_key(self.age_weight, self.max_age)
         ordered = sorted(view.waiting, key=lambda job: key(job, view.now))
-        if self.backfill_due(view.now):
+        if self._per_node(view):
+            decision = self._nodes(view, ordered, self.backfill_due(view.now))
+        elif self.backfill_due(view.now):
             decision = self._backfill(view, ordered)
         else:
             decision = self._main(view, ordered)
         if len(decision.start) < len(ordered):
             decision.wake = self.next_backfill(view.now)
         return decision
+
+    def _per_node(self, view: SchedulerView) -> bool:
+        """Plan node by node (:mod:`hpcsched.policies.slurm_nodes`) when the pools are whole
+        nodes of ``node_cpus`` processors and every job asks one pool for whole processors."""
+        n = self.node_cpus
+        if n <= 1 or any(c % n or c != int(c) for c in view.capacity):
+            return False
+        requests = [j.request for j in view.waiting] + [r.request for r in view.running]
+        return all(
+            sum(1 for u in request if u) <= 1 and all(u == int(u) for u in request)
+            for request in requests
+        )
+
+    def _nodes(self, view: SchedulerView, ordered: list[WaitingJob], backfill: bool) -> Decision:
+        """Both loops with each job on its nodes (the plan's memory: where each job runs)."""
+        now = view.now
+        running = [
+            (r.id, _pool(r.request), int(sum(r.request)), r.expected_end)
+            for r in view.running
+            if r.expected_end > now
+        ]
+        state = state_from(view.memory, self.node_cpus, view.capacity, running)
+        started: list[int] = []
+        if not backfill:
+            stopped: set[int] = set()
+            for job in ordered:
+                pool, cpus = _pool(job.request), int(sum(job.request))
+                if pool in stopped:
+                    continue
+                place = plan_job(state, [], pool, cpus, job.estimate, now, self.bf_resolution)
+                if place is not None and place[0] <= now:
+                    started.append(job.id)
+                    state.place(job.id, pool, place[1], now + job.estimate)
+                else:
+                    stopped.add(pool)
+            return Decision(started, memory=memory_of(state))
+        backfilled: set[int] = set()
+        plan: list[NodeReservation] = []
+        reservations: dict[int, float] = {}
+        for job in ordered:
+            pool, cpus = _pool(job.request), int(sum(job.request))
+            res = self.bf_resolution
+            found = plan_job(state, plan, pool, cpus, job.estimate, now, res)
+            if found is None:
+                continue
+            if found[0] <= now:
+                started.append(job.id)
+                if reservations:
+                    backfilled.add(job.id)
+                state.place(job.id, pool, found[1], now + job.estimate)
+            else:
+                reservations[job.id] = found[0]
+        return Decision(started, backfilled, reservations, memory=memory_of(state))
 
     def _free_now(self, view: SchedulerView) -> Vector:
         free = view.capacity
@@ -146,3 +205,8 @@ class SlurmScheduler:
             profile.hold(first, min(t, last), request)
             profile.reserve(t, last - t, request)
         return Decision(started, backfilled, reservations)
+
+
+def _pool(request: Vector) -> int:
+    """The one pool a job asks for (the first, for a job that asks for nothing)."""
+    return next((k for k, units in enumerate(request) if units), 0)
