@@ -46,7 +46,13 @@ from dataclasses import dataclass
 
 from hpcsched.core.profile import Profile, Vector, fits, minus
 from hpcsched.policies.multifactor import DEFAULT_MAX_AGE, multifactor_key
-from hpcsched.policies.slurm_nodes import NodeReservation, memory_of, plan_job, state_from
+from hpcsched.policies.slurm_nodes import (
+    NodeReservation,
+    choose_nodes,
+    memory_of,
+    plan_job,
+    state_from,
+)
 from hpcsched.policies.view import Decision, SchedulerView, WaitingJob
 
 #: slurm.conf(5) defaults of SchedulerParameters' bf_interval and bf_resolution, seconds
@@ -125,10 +131,10 @@ class SlurmScheduler:
                 pool, cpus = _pool(job.request), int(sum(job.request))
                 if pool in stopped:
                     continue
-                place = plan_job(state, [], pool, cpus, job.estimate, now, self.bf_resolution)
-                if place is not None and place[0] <= now:
+                chosen = choose_nodes(state.free(pool), cpus)
+                if chosen is not None:
                     started.append(job.id)
-                    state.place(job.id, pool, place[1], now + job.estimate)
+                    state.place(job.id, pool, chosen, now + job.estimate)
                 else:
                     stopped.add(pool)
             return Decision(started, memory=memory_of(state))
