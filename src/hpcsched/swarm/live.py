@@ -17,10 +17,10 @@ import time
 import uuid
 from typing import Any
 
-from hpcsched.swarm.agent import Event
 from hpcsched.swarm.check import RunRecord
 from hpcsched.swarm.messages import JobSpec
 from hpcsched.swarm.subjects import Subjects
+from hpcsched.swarm.vote import Event
 
 
 class LiveError(RuntimeError):
