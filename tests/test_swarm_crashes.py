@@ -208,3 +208,18 @@ def test_up_to_f_crashes_with_loss_lose_strand_and_repeat_nothing(
     assert verdict["stranded"] == [], verdict
     ended = {e.job for e in record.events if e.kind == "end"}
     assert ended == {j.job_id for j in jobs}
+
+
+def test_a_locked_agent_refuses_a_proposal_carrying_an_older_lock() -> None:
+    # the rule that keeps a selection: a voter locked at round 1 would undo it by voting for a
+    # fresh proposal (or one carrying a round-0 lock), so it votes only for round >= 1 locks
+    agent = Agent(0, site_capacities(3), "swarm")
+    agent._vote(4, 0.0).locked = (1, 2)
+
+    def votes(proposer: int, lock: tuple[int, int]) -> list[str]:
+        msg = Msg(PROPOSE, 4, (2, proposer), proposer, mid=f"{proposer}.p", lock=lock)
+        return [o.msg.kind for o in agent.on_message(msg, 0.1)]
+
+    assert votes(1, (-1, 1)) == []
+    assert votes(1, (0, 1)) == []
+    assert votes(2, (1, 2)) == ["prepare"]
