@@ -6,7 +6,8 @@ the same n (sim/live ratios), the simulated scaling to 100 and 1,000 agents, and
 
 The broker is --url, else $HPCSCHED_BUS_URL. Every run uses the same job pool (seeded; Poisson
 arrivals every 20 ms on average, 1-4 cores, 0.05-0.5 s) and the sites of ``site_capacities``.
-The fault run SIGKILLs agent 0 of a SWARM and of a PBFT run at n = 5 after --kill-at s.
+The fault run SIGKILLs agent 0 of a SWARM and of a PBFT run at n = 5 after --kill-at s; the
+survivors select its unfinished jobs again ("reselected").
 The simulated network is calibrated once: --latency-ms (one way) and --service-us (agent time per
 message); they are printed with the ratios. Scaling: --scale-jobs jobs at n = 20, 50, 100 and
 --big-jobs at n = 1,000 (each job there costs ~2n^2 = 2 million messages in Python).
@@ -37,13 +38,14 @@ def row(label: str, record: RunRecord) -> dict[str, Any]:
     m = measures(record)
     v = check(record)
     out = {"run": label, **m, "lost": len(v["lost"]), "twice": len(v["twice"]),
-           "stranded": len(v["stranded"])}  # fmt: skip
+           "stranded": len(v["stranded"]), "reselected": v["reselected"]}  # fmt: skip
     print(
         f"{label:<6} {m['protocol']:<5} n={m['agents']:<5} jobs={m['jobs']:<5} "
         f"msgs/job={m['messages_per_job']:10.1f} formula={m['formula_per_job']:10.1f} "
         f"p={m['proposers_per_job']:5.2f} lat={m['latency_mean_ms']:7.1f} ms "
         f"p95={m['latency_p95_ms']:7.1f} ms idle={m['idle_mean_s']:5.2f} s/{m['span_s']:.1f} s "
         f"lost={out['lost']} twice={out['twice']} stranded={out['stranded']} "
+        f"reselected={out['reselected']} hb/job={m['heartbeats_per_job']:.1f} "
         f"wall={m['wall_s']:.1f} s",
         flush=True,
     )

@@ -47,26 +47,6 @@ def test_swarm_three_agents_by_hand_costs_the_formula() -> None:
     assert job.job_id in agents[0].running
 
 
-def test_split_locks_are_released_only_when_no_ballot_can_win() -> None:
-    caps = site_capacities(4)  # quorum 3
-    agent = Agent(0, caps, "swarm")
-    b1, b2, b3 = (0, 1), (0, 2), (1, 3)
-
-    def commit(sender: int, ballot: tuple[int, int], epoch: int = 0) -> Msg:
-        return Msg("commit", 9, ballot, sender, mid=f"{sender}.{ballot}.{epoch}", epoch=epoch)
-
-    agent.on_message(commit(1, b1), 0.0)  # adopted: agent 0 locks b1 (2 of 4)
-    agent.on_message(commit(2, b2), 0.0)
-    assert agent.votes[9].epoch == 0  # agent 3 unheard: it could still give b1 its quorum? no,
-    # but b2 + agent 3 = 2 < 3 and b1 + agent 3 = 3: b1 can still win, nothing is released
-    agent.on_message(commit(3, b2), 0.0)  # 2 : 2, every lock known: no ballot can reach 3
-    assert agent.votes[9].epoch == 1 and agent.votes[9].locked is None
-    agent.on_message(commit(1, b1), 0.0)  # an old epoch's commit (a duplicate id too): ignored
-    agent.on_message(commit(1, b3, epoch=1), 0.0)
-    agent.on_message(commit(2, b3, epoch=1), 0.0)  # with agent 0's adopted lock: 3 of 4
-    assert agent.decided[9] == b3
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=st.data(),
@@ -78,7 +58,10 @@ def test_any_delivery_order_never_selects_a_job_twice(
     data: st.DataObject, n: int, protocol: str, seed: int
 ) -> None:
     caps = site_capacities(n)
-    agents = [Agent(a, caps, protocol, timeout=1.0, seed=seed) for a in range(n)]
+    # the adversary may silence an agent for ever: the failure detector's accuracy (crash-stop)
+    # is an assumption it does not keep, so nobody is suspected here (tests/test_swarm_crashes)
+    agents = [Agent(a, caps, protocol, timeout=1.0, seed=seed, suspect_after=1e9)
+              for a in range(n)]  # fmt: skip
     jobs = make_jobs(4, seed=seed)
     alive = [True] * n
     inflight: list[tuple[int, int, Msg]] = []  # (from, to, message)
@@ -124,16 +107,16 @@ def test_any_delivery_order_never_selects_a_job_twice(
         for a in agents:
             if alive[a.id]:
                 post(a.id, a.on_tick(now))
-    assignees: dict[int, set[int]] = {}
+    assignees: dict[tuple[int, int], set[int]] = {}
     for a in agents:
         for job, ballot in a.decided.items():
-            assignees.setdefault(job, set()).add(ballot[1])
+            assignees.setdefault((job, a.gens.get(job, 0)), set()).add(ballot[1])
     assert all(len(s) == 1 for s in assignees.values()), assignees  # never twice
     starts = [e.job for a in agents for e in a.events if e.kind == "start"]
     assert len(starts) == len(set(starts))  # no job runs twice
-    # liveness is not claimed against an adversary that drops and reorders at will and crashes
-    # an agent (a crashed agent's unknown lock can keep split locks from being proven stuck);
-    # the simulated network below, with random loss and a crash, must lose nothing
+    # liveness is not claimed against an adversary that drops and reorders at will (nor is it
+    # for any consensus: FLP); the simulated network, with random loss and crashes, must lose
+    # nothing (below and in tests/test_swarm_crashes.py)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -174,8 +157,6 @@ def test_the_simulated_network_loses_nothing_and_selects_nothing_twice(
                       crash=crash)  # fmt: skip
     verdict = check(record)
     assert verdict["twice"] == [] and verdict["wrong_agent"] == []
-    if crash is None or loss == 0.0:
-        # a crash together with lost messages can leave a job undecided: two live agents locked
-        # on different proposals, and the dead agent's lock unknown, so the split cannot be
-        # proven stuck (found here: n=3, PBFT, loss 0.19, crash at 1 s, seed 1: 2 of 60 jobs)
-        assert verdict["lost"] == []
+    # a crash together with lost messages once left jobs undecided (split locks; n=3, PBFT,
+    # loss 0.19, crash at 1 s, seed 1: 2 of 60 jobs) and jobs on the dead agent stranded
+    assert verdict["lost"] == [] and verdict["stranded"] == []

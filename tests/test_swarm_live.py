@@ -1,5 +1,6 @@
 """SWARM and PBFT job selection live on the real broker: agents as separate processes, one
-SIGKILLed mid-run; and the simulated network against the live runs at small n."""
+SIGKILLed mid-run (its unfinished jobs selected again by the others); and the simulated network
+against the live runs at small n."""
 
 from __future__ import annotations
 
@@ -29,8 +30,10 @@ def test_an_agent_killed_mid_run_loses_no_job_and_selects_none_twice(
     )
     verdict = check(record)
     assert record.crashed == [0]
-    assert verdict["twice"] == [] and verdict["wrong_agent"] == []
-    assert verdict["lost"] == []
+    assert verdict["twice"] == [] and verdict["wrong_agent"] == [] and verdict["early"] == []
+    assert verdict["lost"] == [] and verdict["stranded"] == []
+    # every job ran to its end: the killed agent's unfinished ones were selected again
+    assert {e.job for e in record.events if e.kind == "end"} == {j.job_id for j in jobs}
     # the dead agent ran jobs until it died; the others ran the rest
     assert {e.agent for e in record.events if e.kind == "start"} >= {1, 2}
 

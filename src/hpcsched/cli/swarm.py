@@ -27,6 +27,15 @@ GapOpt = Annotated[
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", min=0.001, help="a round's timeout before a new one, s")
 ]
+SuspectOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--suspect-after",
+        min=0.001,
+        help="an agent silent this long is taken as dead and its unfinished jobs are selected "
+        "again, s (default: 5 timeouts)",
+    ),
+]
 
 
 def _check_protocol(protocol: str) -> None:
@@ -56,6 +65,11 @@ def _report(record: Any, as_json: bool) -> None:
             f"stranded on a dead agent {result['stranded']}"
             + (f" (agent {record.crashed[0]} killed)" if record.crashed else "")
         )
+        typer.echo(
+            f"re-selected after a crash: {result['reselected']}; heartbeats "
+            f"{m['heartbeats_per_job']:.1f}/job"
+            + (f"; re-selected too early {result['early']}" if result["early"] else "")
+        )
     if verdict["twice"] or verdict["wrong_agent"]:
         raise typer.Exit(1)
 
@@ -77,6 +91,7 @@ def sim(
     ] = None,
     interarrival: GapOpt = 0.02,
     timeout: TimeoutOpt = 0.2,
+    suspect_after: SuspectOpt = None,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -94,6 +109,7 @@ def sim(
         timeout=timeout,
         seed=seed,
         crash=None if kill_one_at is None else (0, kill_one_at),
+        suspect_after=suspect_after,
     )
     _report(record, as_json)
 
@@ -112,6 +128,7 @@ def live(
     ] = None,
     interarrival: GapOpt = 0.02,
     timeout: TimeoutOpt = 0.2,
+    suspect_after: SuspectOpt = None,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -136,6 +153,7 @@ def live(
                 timeout=timeout,
                 seed=seed,
                 kill=None if kill_one_at is None else (0, kill_one_at),
+                suspect_after=suspect_after,
             )
         )
     except (BusError, LiveError) as exc:

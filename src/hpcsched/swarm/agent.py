@@ -16,32 +16,49 @@ could not be fetched here, so its code was not read. Nothing is copied.
   the cheapest; voters filter dominated proposals (they vote for the cheapest proposal of the
   round they have seen); quorum floor(n/2)+1.
 
-**Safety** (no job selected twice) does not depend on timing: an agent sends COMMIT for at most one
-ballot per job and lock epoch (its lock), and a job is selected when a quorum commits one assignee
-(by any of its ballots) in one epoch; two quorums share an agent, so two assignees can never both
-reach one. Locks split so that no assignee can reach a quorum (the known locks plus every agent not
-yet heard from fall short for each) prove the epoch stuck; only then are they released, in a new
-epoch. An agent votes (PREPARE) once per job and round. **Liveness**: a job still undecided after
-``timeout`` starts a new round in which one agent proposes, the first with room (as far as it
-knows) in a rotation by job and round (a dead agent's proposals are replaced; a split vote does not
-repeat); an agent that hears a COMMIT while unlocked adopts it (so a prepare quorum is not lost
-when its proposer dies), locked agents resend their COMMIT each timeout, and an agent that knows
-the decision answers a resend with DECIDED. A job committed to an agent that then died is selected
-(once) but never runs: the run reports it as stranded. Not live under a crash together with lost
-messages: two agents may lock different proposals while the dead agent's lock is unknown, and the
-split cannot be proven stuck (a Paxos-style rule carrying earlier locks into later rounds would fix
-it).
+**Safety** (one assignee per job and selection instance) does not depend on timing: the locks
+are Paxos's accepted values (Lamport, "Paxos made simple", 2001), in a form that keeps round 0
+at three broadcasts. An agent votes (PREPARE) once per job and round, so one ballot per round
+can reach a prepare quorum, and whoever sees that quorum locks (COMMIT) its (round, assignee).
+A proposal carries the highest lock its proposer knows (its own or any commit heard; else
+itself, round -1), and an agent votes only for proposals carrying a lock at least as recent as
+its own, and then takes no lock of an older round (Paxos's promise). Once a quorum commits one
+(round, assignee), every later round's prepare quorum shares an agent with it, so carries that
+assignee. **Liveness**: a job still undecided after ``timeout`` starts a new round in which one
+agent proposes, the first (with room, as far as it knows) in a rotation by job and round over
+the agents it trusts; a locked agent proposes only after hearing a commit of another lock.
+Locked agents resend their COMMIT each timeout; an agent that knows the decision answers a
+resend (or a later round's proposal) with DECIDED. Split locks (a crash with lost messages) are
+resolved by the next round that carries the highest of them, where they once waited for the
+dead agent's lock forever.
+
+**Crashes** (crash-stop): every message refreshes its sender at a failure detector
+(``crashes.py``); an agent that broadcast nothing for ``heartbeat`` s (default: a quarter
+timeout) sends a HEARTBEAT, and one silent for ``suspect_after`` s (default: five timeouts) is
+suspected, for good. Each job selected for a suspected agent and not known to have ended (every
+message carries the sender's recent ends) is selected again among the others, in a new instance
+(generation ``gen`` + 1, the same number at every agent, so the survivors meet in one
+consensus); an agent that hears a later generation joins it. A suspicion is taken as a death: a
+wrongly suspected slow agent is fenced out of the votes of those that suspect it, but a job it
+already started would also run at its new assignee (the check counts that as started twice);
+the drivers make the assumption true (a SIGKILLed process, a crashed simulated agent, never
+comes back). A job that the dead agent ended but whose end every survivor missed runs again: at
+least once, never lost. Liveness is not claimed against an adversary that delays or drops
+messages at will (no consensus can claim it: Fischer, Lynch and Paterson, 1985), only against
+random loss, duplicates and delays.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
 
+from hpcsched.swarm.crashes import EndedJobs, FailureDetector
 from hpcsched.swarm.messages import (
     COMMIT,
     DECIDED,
+    HEARTBEAT,
+    NO_LOCK,
     PREPARE,
     PROPOSE,
     Ballot,
@@ -50,44 +67,18 @@ from hpcsched.swarm.messages import (
     Out,
     quorum,
 )
+from hpcsched.swarm.vote import Event, Vote
 
 PROTOCOLS = ("pbft", "swarm")
-
-
-@dataclass(frozen=True)
-class Event:
-    """What an agent journals: ``decided`` (it learnt the job's assignee), ``start``, ``end``."""
-
-    kind: str
-    job: int
-    agent: int
-    assignee: int
-    time: float
-
-
-@dataclass
-class _Vote:
-    """One job's consensus state at one agent."""
-
-    round: int = 0
-    round_start: float = 0.0
-    proposed: int = -1  # the last round this agent proposed in
-    voted: dict[int, Ballot] = field(default_factory=dict)  # round -> the ballot voted for
-    proposals: dict[Ballot, float] = field(default_factory=dict)  # ballot -> key (lower wins)
-    prepares: dict[Ballot, set[int]] = field(default_factory=dict)
-    commits: dict[int, set[int]] = field(default_factory=dict)  # assignee -> committers, epoch
-    locked: Ballot | None = None
-    epoch: int = 0
-    lock_of: dict[int, int] = field(default_factory=dict)  # agent -> the assignee it locked
-    seen: set[str] = field(default_factory=set)  # message ids, dropped with the job's state
 
 
 class Agent:
     """An agent owning one site's cores; see the module docstring for the protocols."""
 
     def __init__(
-        self, aid: int, capacities: list[int], protocol: str, *, timeout: float = 0.2, seed: int = 0
-    ) -> None:
+        self, aid: int, capacities: list[int], protocol: str, *, timeout: float = 0.2,
+        seed: int = 0, suspect_after: float | None = None, heartbeat: float | None = None,
+    ) -> None:  # fmt: skip
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
         self.id = aid
@@ -95,35 +86,123 @@ class Agent:
         self.capacities = capacities
         self.protocol = protocol
         self.timeout = timeout
+        self.heartbeat = timeout / 4 if heartbeat is None else heartbeat
+        suspect_after = 5 * timeout if suspect_after is None else suspect_after
+        if suspect_after <= self.heartbeat:
+            raise ValueError(f"suspect_after {suspect_after} s: make it above the heartbeat")
+        self.detector = FailureDetector(aid, self.n, suspect_after)
+        self.ended = EndedJobs(suspect_after)
         self.q = quorum(protocol, self.n)
         self.free = capacities[aid]  # cores neither running nor held for an own proposal
         self.reserved: dict[int, int] = {}
         self.running: dict[int, tuple[float, int]] = {}  # job -> (end, cores)
+        self.specs: dict[int, JobSpec] = {}
         self.pending: dict[int, JobSpec] = {}  # known and undecided, in arrival order
-        self.votes: dict[int, _Vote] = {}
-        self.decided: dict[int, Ballot] = {}
+        self.votes: dict[int, Vote] = {}
+        self.gens: dict[int, int] = {}  # job -> its current generation here (0 when absent)
+        self.decided: dict[int, Ballot] = {}  # in the job's current generation
+        self.watching: dict[int, int] = {}  # decided for another agent, not known ended
         self.loads = [0.0] * self.n
-        self.heard = [0.0] * self.n  # when each agent was last heard from
         self.events: list[Event] = []
         self._rng = random.Random(seed * 1_000_003 + aid)
         self._count = 0
+        self._now = 0.0
+        self._last_broadcast = 0.0
 
     # -- stimuli -------------------------------------------------------------------------------
 
     def on_job(self, job: JobSpec, now: float) -> list[Out]:
         """A job of the pool arrives."""
+        self._now = now
+        self.specs[job.job_id] = job
         if job.job_id in self.decided or job.job_id in self.pending:
+            return []
+        if job.job_id in self.ended.known or job.job_id in self.running:
             return []
         self.pending[job.job_id] = job
         self._vote(job.job_id, now)
-        return self._propose(job, now)
+        return self._sent(self._propose(job, now), now)
 
     def on_message(self, msg: Msg, now: float) -> list[Out]:
+        self._now = now
+        if not self.detector.hear(msg.sender, now):  # a suspect is dead to us (crash-stop)
+            return []
         self.loads[msg.sender] = msg.load
-        self.heard[msg.sender] = now
+        self._learn_ended(msg.ended)
+        if msg.kind == HEARTBEAT:
+            return []
+        return self._sent(self._handle(msg, now), now)
+
+    def on_tick(self, now: float) -> list[Out]:
+        """Jobs that ended free their cores; silent agents are suspected and the jobs they held
+        selected again; undecided jobs past the timeout start a new round; waiting jobs are
+        proposed when they now fit; a heartbeat if nothing was broadcast for a while."""
+        self._now = now
+        out: list[Out] = []
+        for job, (end, cores) in list(self.running.items()):
+            if end <= now:
+                del self.running[job]
+                self.free += cores
+                self.ended.own_end(job, end)
+                self.events.append(Event("end", job, self.id, self.id, end, self.gens.get(job, 0)))
+        self.detector.check(now)
+        for job, assignee in list(self.watching.items()):  # its assignee may be decided dead
+            if assignee in self.detector.suspected:
+                self._new_generation(job, self.gens.get(job, 0) + 1, now)
+        for job, v in list(self.votes.items()):
+            if job in self.decided or now - v.round_start < self.timeout:
+                continue
+            v.round += 1
+            v.round_start = now
+            if v.locked != NO_LOCK:
+                out.append(Out(None, self._msg(COMMIT, job, v.locked, again=True)))
+        for spec in list(self.pending.values()):
+            out += self._propose(spec, now)
+        if not out and now - self._last_broadcast >= self.heartbeat:
+            out.append(Out(None, self._msg(HEARTBEAT, -1, NO_LOCK)))
+        return self._sent(out, now)
+
+    def busy(self) -> bool:
+        """Anything left to do or to watch (a driver may stop ticking an idle run)."""
+        return bool(self.pending or self.running or self.votes or self.watching)
+
+    # -- generations ---------------------------------------------------------------------------
+
+    def _sent(self, outs: list[Out], now: float) -> list[Out]:
+        if any(o.dest is None for o in outs):
+            self._last_broadcast = now
+        return outs
+
+    def _learn_ended(self, jobs: tuple[int, ...]) -> None:
+        self.ended.learn(jobs)
+        for job in jobs:
+            self.watching.pop(job, None)
+
+    def _new_generation(self, job: int, gen: int, now: float) -> None:
+        """Select ``job`` again: its assignee is dead (suspected here or by the sender of a
+        message of ``gen``); the older generation's state is dropped."""
+        prior = self.decided.pop(job, None)
+        if prior is not None:
+            self.detector.suspect(prior[1])
+        self.watching.pop(job, None)
+        self.gens[job] = gen
+        self.votes[job] = Vote(gen=gen, round_start=now)
+        spec = self.specs.get(job)
+        if spec is not None and job not in self.running and job not in self.ended.known:
+            self.pending[job] = spec
+
+    def _handle(self, msg: Msg, now: float) -> list[Out]:
+        gen = self.gens.get(msg.job, 0)
+        if msg.gen < gen:  # a straggler of an older generation
+            if msg.again and msg.job in self.decided:
+                return [Out(msg.sender, self._decided_msg(msg.job))]
+            return []
+        if msg.gen > gen:
+            self._new_generation(msg.job, msg.gen, now)
         if msg.job in self.decided:
-            if msg.again and msg.sender != self.id:
-                return [Out(msg.sender, self._msg(DECIDED, msg.job, self.decided[msg.job]))]
+            # a straggler resending, or proposing in a later round (it missed the decision)
+            if msg.again or (msg.kind == PROPOSE and msg.ballot[0] > 0):
+                return [Out(msg.sender, self._decided_msg(msg.job))]
             return []
         if msg.kind == DECIDED:
             return self._decide(msg.job, msg.ballot, now)
@@ -134,31 +213,8 @@ class Agent:
         if msg.kind == PROPOSE:
             return self._on_propose(msg, v, now)
         if msg.kind == PREPARE:
-            v.prepares.setdefault(msg.ballot, set()).add(msg.sender)
-            if v.locked is None and len(v.prepares[msg.ballot]) >= self.q:
-                return self._lock(msg.job, v, msg.ballot, now)
-            return []
+            return self._on_prepare(msg, v, now)
         return self._on_commit(msg, v, now)
-
-    def on_tick(self, now: float) -> list[Out]:
-        """Jobs that ended free their cores; undecided jobs past the timeout start a new round;
-        waiting jobs are proposed when they now fit."""
-        out: list[Out] = []
-        for job, (end, cores) in list(self.running.items()):
-            if end <= now:
-                del self.running[job]
-                self.free += cores
-                self.events.append(Event("end", job, self.id, self.id, end))
-        for job, v in list(self.votes.items()):
-            if job in self.decided or now - v.round_start < self.timeout:
-                continue
-            v.round += 1
-            v.round_start = now
-            if v.locked is not None:
-                out.append(Out(None, self._msg(COMMIT, job, v.locked, again=True, epoch=v.epoch)))
-        for spec in list(self.pending.values()):
-            out += self._propose(spec, now)
-        return out
 
     # -- the protocol --------------------------------------------------------------------------
 
@@ -175,29 +231,41 @@ class Agent:
         load = self.load() if agent == self.id else self.loads[agent]
         return load + job.cores / cap
 
-    def _vote(self, job: int, now: float) -> _Vote:
+    def _vote(self, job: int, now: float) -> Vote:
         v = self.votes.get(job)
         if v is None:
-            v = self.votes[job] = _Vote(round_start=now)
+            v = self.votes[job] = Vote(gen=self.gens.get(job, 0), round_start=now)
         return v
 
     def _msg(
         self, kind: str, job: int, ballot: Ballot, key: float = 0.0, again: bool = False,
-        epoch: int = 0,
+        lock: Ballot = NO_LOCK,
     ) -> Msg:  # fmt: skip
         self._count += 1
         mid = f"{self.id}.{self._count}"
-        return Msg(kind, job, ballot, self.id, key, self.load(), mid, again, epoch)
+        return Msg(kind, job, ballot, self.id, key, self.load(), mid, again,
+                   self.gens.get(job, 0), lock, self.ended.recent(self._now))  # fmt: skip
 
-    def _should_propose(self, job: JobSpec, v: _Vote, now: float) -> bool:
-        if v.locked is not None or v.proposed == v.round:
+    def _decided_msg(self, job: int) -> Msg:
+        return self._msg(DECIDED, job, self.decided[job])
+
+    def _should_propose(self, job: JobSpec, v: Vote, now: float) -> bool:
+        if v.proposed == v.round:
             return False
-        if job.job_id not in self.reserved and job.cores > self.free:
+        # a locked agent proposes only against a split it has seen (a new round without one
+        # would only scatter the commits of a lock that resends will complete)
+        if v.locked != NO_LOCK and (v.round == 0 or not v.split):
             return False
-        # agents silent for 5 timeouts are left out of the matrix (a dead agent's last load
-        # would otherwise look cheapest forever and every job would wait for round 1)
-        quiet = 5 * self.timeout
-        heard = [a for a in range(self.n) if a == self.id or now - self.heard[a] <= quiet]
+        carried = v.carried()
+        if (
+            (carried == NO_LOCK or carried[1] == self.id)
+            and job.job_id not in self.reserved
+            and job.cores > self.free
+        ):
+            return False  # it would run the job itself: it needs the room
+        # suspected agents and agents silent for ``suspect_after`` are left out of the matrix
+        # (a dead agent's last load would otherwise look cheapest forever)
+        heard = self.detector.trusted(now)
         if v.round == 0:
             if self.protocol == "pbft":
                 return True
@@ -219,93 +287,89 @@ class Agent:
         if not self._should_propose(job, v, now):
             return []
         v.proposed = v.round
-        if job.job_id not in self.reserved:  # held until the job is decided, whoever wins
+        carried = v.carried()
+        value = carried if carried != NO_LOCK else (-1, self.id)
+        if value[1] == self.id and job.job_id not in self.reserved:  # held until decided
             self.reserved[job.job_id] = job.cores
             self.free -= job.cores
         key = self._rng.random() if self.protocol == "pbft" else self.cost(self.id, job)
-        msg = self._msg(PROPOSE, job.job_id, (v.round, self.id), key)
+        msg = self._msg(PROPOSE, job.job_id, (v.round, self.id), key, lock=value)
         return [Out(None, msg), *self._on_propose(msg, v, now)]
 
-    def _on_propose(self, msg: Msg, v: _Vote, now: float) -> list[Out]:
+    def _on_propose(self, msg: Msg, v: Vote, now: float) -> list[Out]:
         r = msg.ballot[0]
-        v.proposals[msg.ballot] = msg.key
+        v.proposals[msg.ballot] = (msg.key, msg.lock)
         if r > v.round:
             v.round, v.round_start = r, now
         # an older round's proposal is still voted on (once per round): rounds are local
-        # timers that drift apart, and the vote is not what makes a selection unique (the
-        # commit lock is)
-        if v.locked is not None or r in v.voted:
+        # timers that drift apart
+        if r in v.voted:
             return []
-        # dominance filter: vote for the best proposal of this round seen so far
-        best = min((key, b) for b, key in v.proposals.items() if b[0] == r)[1]
+        # a proposal carrying a lock older than this agent's is refused (it could undo a
+        # selection); among the others, dominance: the best of this round seen so far
+        best = v.best(r)
+        if best is None:
+            return []
         v.voted[r] = best
-        prepare = self._msg(PREPARE, msg.job, best)
-        v.prepares.setdefault(best, set()).add(self.id)
-        out = [Out(None, prepare)]
-        if v.locked is None and len(v.prepares[best]) >= self.q:
-            out += self._lock(msg.job, v, best, now)
-        return out
+        v.promised = max(v.promised, r)
+        prepare = self._msg(PREPARE, msg.job, best, lock=v.proposals[best][1])
+        return [Out(None, prepare), *self._on_prepare(prepare, v, now)]
 
-    def _lock(self, job: int, v: _Vote, ballot: Ballot, now: float) -> list[Out]:
+    def _on_prepare(self, msg: Msg, v: Vote, now: float) -> list[Out]:
+        votes = v.prepares.setdefault(msg.ballot, set())
+        votes.add(msg.sender)
+        # one ballot per round can reach a prepare quorum (a vote per agent and round), so
+        # whoever sees it locks the one assignee of that round: the ballot's carried value
+        r = msg.ballot[0]
+        if len(votes) == self.q and r >= v.promised and r > v.locked[0]:
+            return self._lock(msg.job, v, (r, msg.lock[1]), now)
+        return []
+
+    def _lock(self, job: int, v: Vote, ballot: Ballot, now: float) -> list[Out]:
         v.locked = ballot
-        commit = self._msg(COMMIT, job, ballot, epoch=v.epoch)
+        v.split = False
+        commit = self._msg(COMMIT, job, ballot)
+        v.seen.add(commit.mid)
         return [Out(None, commit), *self._on_commit(commit, v, now)]
 
-    def _on_commit(self, msg: Msg, v: _Vote, now: float) -> list[Out]:
-        if msg.epoch < v.epoch:  # that epoch was proven stuck: it can decide nothing
-            return []
-        if msg.epoch > v.epoch:
-            self._new_epoch(v, msg.epoch, now)
-        # what is agreed is the assignee: two ballots of one proposer commit the same choice
-        assignee = msg.ballot[1]
-        v.lock_of[msg.sender] = assignee
-        v.commits.setdefault(assignee, set()).add(msg.sender)
+    def _on_commit(self, msg: Msg, v: Vote, now: float) -> list[Out]:
+        # what is agreed is (round, assignee): a round locks at most one assignee
+        v.commits.setdefault(msg.ballot, set()).add(msg.sender)
+        if v.locked not in (NO_LOCK, msg.ballot):
+            v.split = True
         out: list[Out] = []
-        if v.locked is None:  # adopt: a commit means a prepare quorum exists for that ballot
-            out += self._lock(msg.job, v, msg.ballot, now)
+        if msg.ballot[0] > v.locked[0] and msg.ballot[0] >= v.promised:
+            out += self._lock(msg.job, v, msg.ballot, now)  # adopt: Paxos's accept
         if msg.job in self.decided:
             return out
-        if len(v.commits[assignee]) >= self.q:
+        if len(v.commits[msg.ballot]) >= self.q:
             out += self._decide(msg.job, msg.ballot, now)
-        elif v.epoch == msg.epoch and self._stuck(v):
-            self._new_epoch(v, v.epoch + 1, now)
         return out
-
-    def _stuck(self, v: _Vote) -> bool:
-        """No ballot can reach a commit quorum in this epoch: locks never change within an
-        epoch, so the known ones plus every agent not yet heard from fall short for each."""
-        unknown = self.n - len(v.lock_of)
-        if unknown >= self.q:
-            return False
-        counts: dict[int, int] = {}
-        for assignee in v.lock_of.values():
-            counts[assignee] = counts.get(assignee, 0) + 1
-        return all(c + unknown < self.q for c in counts.values())
-
-    def _new_epoch(self, v: _Vote, epoch: int, now: float) -> None:
-        """Locks of a stuck epoch are released (it provably decides nothing); a new round."""
-        v.epoch = epoch
-        v.locked = None
-        v.lock_of = {}
-        v.commits = {}
-        v.prepares = {}
-        v.round += 1
-        v.round_start = now
 
     def _decide(self, job: int, ballot: Ballot, now: float) -> list[Out]:
         if job in self.decided:
             return []
+        gen = self.gens.get(job, 0)
         self.decided[job] = ballot
         self.votes.pop(job, None)
-        spec = self.pending.pop(job, None)
-        self.events.append(Event("decided", job, self.id, ballot[1], now))
+        self.pending.pop(job, None)
+        assignee = ballot[1]
+        self.events.append(Event("decided", job, self.id, assignee, now, gen))
+        if assignee != self.id and job not in self.ended.known:
+            self.watching[job] = assignee
         cores = self.reserved.pop(job, None)
-        if cores is None:
+        if assignee != self.id:
+            if cores is not None:
+                self.free += cores
             return []
-        if ballot[1] != self.id:
-            self.free += cores
+        spec = self.specs.get(job)
+        if spec is None or job in self.running or job in self.ended.known:
+            if cores is not None:  # nothing to run (it runs or ran here already)
+                self.free += cores
             return []
-        assert spec is not None  # an own proposal: the job was known
+        if cores is None:  # selected here without a proposal of this agent's cores held
+            cores = spec.cores
+            self.free -= cores
         self.running[job] = (now + spec.runtime, cores)
-        self.events.append(Event("start", job, self.id, self.id, now))
+        self.events.append(Event("start", job, self.id, self.id, now, gen))
         return []

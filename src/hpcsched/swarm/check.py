@@ -7,8 +7,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpcsched.swarm.agent import Event
 from hpcsched.swarm.messages import PROPOSE, JobSpec
+from hpcsched.swarm.vote import Event
 
 
 @dataclass
@@ -17,7 +17,8 @@ class RunRecord:
     capacities: list[int]
     jobs: list[JobSpec]
     events: list[Event] = field(default_factory=list)
-    #: messages sent per job and kind; a broadcast counts once per other agent (n - 1)
+    #: messages sent per job and kind; a broadcast counts once per other agent (n - 1);
+    #: heartbeats under job -1
     messages: dict[int, dict[str, int]] = field(default_factory=dict)
     crashed: list[int] = field(default_factory=list)
     wall_s: float = 0.0
@@ -35,29 +36,46 @@ def formula(protocol: str, n: int, proposers: float) -> float:
 
 
 def check(record: RunRecord) -> dict[str, Any]:
-    """Every job selected exactly once: all agents that learnt a decision name one assignee, no
-    job is started twice or by another agent, and no job is left unselected."""
-    assignees: dict[int, set[int]] = {}
-    starts: dict[int, list[int]] = {}
+    """Every job selected exactly once per generation, and run by an agent that did not crash.
+
+    ``twice``: a generation whose deciders name two assignees, or a job started twice by agents
+    that did not crash (a crashed agent's start may be repeated: it died); ``wrong_agent``: a
+    start by an agent other than its generation's assignee; ``lost``: never selected;
+    ``early``: a new generation although the last one's assignee did not crash (the failure
+    detector suspected a live agent); ``stranded``: never ended, its last assignee crashed;
+    ``reselected``: jobs selected again after a crash (an int)."""
+    assignees: dict[tuple[int, int], set[int]] = {}  # (job, generation) -> assignees named
+    starts: dict[int, list[tuple[int, int]]] = {}  # job -> (agent, generation)
+    ended: set[int] = set()
     for e in record.events:
         if e.kind == "decided":
-            assignees.setdefault(e.job, set()).add(e.assignee)
+            assignees.setdefault((e.job, e.gen), set()).add(e.assignee)
         elif e.kind == "start":
-            starts.setdefault(e.job, []).append(e.agent)
-    twice = sorted(j for j, a in assignees.items() if len(a) > 1)
-    twice += sorted(j for j, s in starts.items() if len(s) > 1 and j not in twice)
-    wrong = sorted(j for j, s in starts.items() if any(a not in assignees.get(j, ()) for a in s))
-    lost = sorted(s.job_id for s in record.jobs if s.job_id not in assignees)
+            starts.setdefault(e.job, []).append((e.agent, e.gen))
+        elif e.kind == "end":
+            ended.add(e.job)
     dead = set(record.crashed)
-    stranded = sorted(
-        j for j, a in assignees.items() if j not in starts and a and next(iter(a)) in dead
-    )
-    return {"selected": len(assignees), "twice": twice, "lost": lost, "wrong_agent": wrong,
-            "stranded": stranded}  # fmt: skip
+    last: dict[int, int] = {}
+    for job, gen in assignees:
+        last[job] = max(gen, last.get(job, 0))
+    twice = {j for (j, _), a in assignees.items() if len(a) > 1}
+    twice |= {j for j, s in starts.items() if len([a for a, _ in s if a not in dead]) > 1}
+    wrong = {j for j, s in starts.items() if any(a not in assignees.get((j, g), ()) for a, g in s)}
+    early = {
+        j
+        for (j, g) in assignees
+        if g > 0 and not (assignees.get((j, g - 1), set()) and assignees[(j, g - 1)] <= dead)
+    }
+    stranded = {j for j, g in last.items() if j not in ended and assignees[(j, g)] <= dead}
+    lost = sorted(s.job_id for s in record.jobs if s.job_id not in last)
+    return {"selected": len(last), "twice": sorted(twice), "lost": lost,
+            "wrong_agent": sorted(wrong), "early": sorted(early), "stranded": sorted(stranded),
+            "reselected": sum(1 for g in last.values() if g > 0)}  # fmt: skip
 
 
 def measures(record: RunRecord) -> dict[str, Any]:
-    """Messages per job (and against the formula), selection latency (arrival to the first
+    """Messages per job (and against the formula; heartbeats, counted under job -1, apart),
+    selection latency (arrival to the first
     agent learning the decision), per-agent idle time (the run's span minus the time the agent
     ran at least one job)."""
     n = len(record.capacities)
@@ -75,9 +93,11 @@ def measures(record: RunRecord) -> dict[str, Any]:
             busy[e.agent].append((starts[e.job][1], e.time))
         span_end = max(span_end, e.time)
     latency = sorted(first[j] - arrival[j] for j in first if j in arrival)
-    totals = [sum(per.values()) for per in record.messages.values()]
-    proposers = [per.get(PROPOSE, 0) / max(n - 1, 1) for per in record.messages.values()]
-    per_job = statistics.fmean(totals) if totals else 0.0
+    per_job = [per for job, per in record.messages.items() if job >= 0]
+    totals = [sum(per.values()) for per in per_job]
+    proposers = [per.get(PROPOSE, 0) / max(n - 1, 1) for per in per_job]
+    heartbeats = sum(record.messages.get(-1, {}).values())
+    mean = statistics.fmean(totals) if totals else 0.0
     p = statistics.fmean(proposers) if proposers else 0.0
     span_start = min(arrival.values(), default=0.0)
     idle = [_idle(busy[a], span_start, span_end) for a in range(n) if a not in record.crashed]
@@ -85,7 +105,8 @@ def measures(record: RunRecord) -> dict[str, Any]:
         "agents": n,
         "protocol": record.protocol,
         "jobs": len(record.jobs),
-        "messages_per_job": per_job,
+        "messages_per_job": mean,
+        "heartbeats_per_job": heartbeats / max(len(record.jobs), 1),
         "proposers_per_job": p,
         "formula_per_job": formula(record.protocol, n, p),
         "latency_mean_ms": 1e3 * statistics.fmean(latency) if latency else 0.0,

@@ -17,10 +17,10 @@ import time
 import uuid
 from typing import Any
 
-from hpcsched.swarm.agent import Event
 from hpcsched.swarm.check import RunRecord
 from hpcsched.swarm.messages import JobSpec
 from hpcsched.swarm.subjects import Subjects
+from hpcsched.swarm.vote import Event
 
 
 class LiveError(RuntimeError):
@@ -38,10 +38,11 @@ async def run_live(
     seed: int = 0,
     kill: tuple[int, float] | None = None,
     grace: float = 30.0,
+    suspect_after: float | None = None,
 ) -> RunRecord:
     """Run ``jobs`` through ``len(capacities)`` agent processes; ``kill=(agent, t)`` SIGKILLs one
-    agent t s after the start. Ends when every job is decided and every started job on a live
-    agent has ended, or ``grace`` s after the last arrival."""
+    agent t s after the start. Ends when every job has ended (the killed agent's unfinished ones
+    selected again and run by the others), or ``grace`` s after the last arrival."""
     from hpcsched.bus.connection import connect
 
     n = len(capacities)
@@ -49,8 +50,6 @@ async def run_live(
     record = RunRecord(protocol, list(capacities), list(jobs))
     nc = await connect(server, timeout=10.0)
     ready: set[int] = set()
-    decided: set[int] = set()
-    started: dict[int, int] = {}
     ended: set[int] = set()
 
     async def on_ready(m: Any) -> None:
@@ -58,13 +57,9 @@ async def run_live(
 
     async def on_log(m: Any) -> None:
         body = json.loads(m.data)
-        for kind, job, agent, assignee, at in body["events"]:
-            record.events.append(Event(kind, job, agent, assignee, at))
-            if kind == "decided":
-                decided.add(job)
-            elif kind == "start":
-                started[job] = agent
-            elif kind == "end":
+        for kind, job, agent, assignee, at, gen in body["events"]:
+            record.events.append(Event(kind, job, agent, assignee, at, gen))
+            if kind == "end":
                 ended.add(job)
         for job, kind, copies in body["sent"]:
             record.count(job, kind, copies)
@@ -72,8 +67,9 @@ async def run_live(
     await nc.subscribe(subjects.ready, cb=on_ready)
     await nc.subscribe(subjects.log, cb=on_log)
     await nc.flush()
-    procs = [_spawn(server, subjects.run, a, capacities, protocol, timeout, tick, seed)
-             for a in range(n)]  # fmt: skip
+    settings = {"capacities": capacities, "protocol": protocol, "timeout": timeout,
+                "tick": tick, "seed": seed, "suspect_after": suspect_after}  # fmt: skip
+    procs = [_spawn(server, subjects.run, a, settings) for a in range(n)]
     try:
         deadline = time.monotonic() + 60.0
         while len(ready) < n:
@@ -94,8 +90,7 @@ async def run_live(
             await _kill(procs, kill, epoch, record)
         give_up = time.time() + grace
         while time.time() < give_up:
-            live_starts = {j for j, a in started.items() if a not in record.crashed}
-            if len(decided) == len(jobs) and live_starts <= ended:
+            if len(ended) == len(jobs):
                 break
             await asyncio.sleep(0.05)
         record.wall_s = time.perf_counter() - wall
@@ -126,12 +121,8 @@ async def _kill(
     return True
 
 
-def _spawn(
-    server: str, run: str, aid: int, capacities: list[int], protocol: str,
-    timeout: float, tick: float, seed: int,
-) -> subprocess.Popen[bytes]:  # fmt: skip
-    config = {"server": server, "run": run, "aid": aid, "capacities": capacities,
-              "protocol": protocol, "timeout": timeout, "tick": tick, "seed": seed}  # fmt: skip
+def _spawn(server: str, run: str, aid: int, settings: dict[str, Any]) -> subprocess.Popen[bytes]:
+    config = {"server": server, "run": run, "aid": aid, **settings}
     return subprocess.Popen(
         [sys.executable, "-m", "hpcsched.swarm.live_agent", json.dumps(config)],
         stdout=subprocess.DEVNULL,

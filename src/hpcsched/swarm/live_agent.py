@@ -3,8 +3,9 @@
 ``python -m hpcsched.swarm.live_agent CONFIG_JSON`` (started by ``live.run_live``). The agent
 answers on ``ready``, waits for ``start`` (the run's epoch, so every process measures ``now``
 from the same instant on this machine), then loops: handle what arrived, tick every ``tick`` s,
-publish what the agent returned, and send its new events with the messages it sent per job to the
-coordinator's ``log`` subject. Running a job is waiting for its runtime: ``on_tick`` ends it.
+send its new events with the messages it is about to send per job to the coordinator's ``log``
+subject, then publish what the agent returned. Running a job is waiting for its runtime:
+``on_tick`` ends it.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ async def run_agent(config: dict[str, Any]) -> None:
     aid = int(config["aid"])
     n = len(config["capacities"])
     subjects = Subjects(str(config["run"]))
+    silence = config.get("suspect_after")
     agent = Agent(aid, list(config["capacities"]), str(config["protocol"]),
-                  timeout=float(config["timeout"]), seed=int(config["seed"]))  # fmt: skip
+                  timeout=float(config["timeout"]), seed=int(config["seed"]),
+                  suspect_after=None if silence is None else float(silence))  # fmt: skip
     tick = float(config["tick"])
     nc = await connect(str(config["server"]), timeout=10.0)
     inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
@@ -77,17 +80,21 @@ async def run_agent(config: dict[str, Any]) -> None:
         if now >= next_tick:
             outs += agent.on_tick(now)
             next_tick = now + tick
+        # the journal goes out before the messages: what a peer learns (a job ended, say) is in
+        # the coordinator's record even when this process is killed right after
         for out in outs:
-            target = subjects.all if out.dest is None else subjects.agent(out.dest)
-            await nc.publish(target, out.msg.to_json())
             key = (out.msg.job, out.msg.kind)
             sent[key] = sent.get(key, 0) + (n - 1 if out.dest is None else 1)
         if len(agent.events) > shipped or sent:
-            events = [[e.kind, e.job, e.agent, e.assignee, e.time] for e in agent.events[shipped:]]
+            events = [[e.kind, e.job, e.agent, e.assignee, e.time, e.gen]
+                      for e in agent.events[shipped:]]  # fmt: skip
             shipped = len(agent.events)
             counts = [[j, k, c] for (j, k), c in sent.items()]
             sent = {}
             await nc.publish(subjects.log, json.dumps({"events": events, "sent": counts}).encode())
+        for out in outs:
+            target = subjects.all if out.dest is None else subjects.agent(out.dest)
+            await nc.publish(target, out.msg.to_json())
     await nc.flush()
     await nc.close()
 

@@ -13,42 +13,52 @@ from dataclasses import dataclass
 from typing import Final
 
 #: Message kinds. PROPOSE: "I will run job j in ballot (round, me)"; PREPARE: "I vote for that
-#: ballot" (one vote per job and round); COMMIT: "I saw a prepare quorum for it" (one per job,
-#: ever: the lock that makes a double selection impossible); DECIDED: "a commit quorum exists",
-#: the answer to a straggler that is still voting on a decided job.
+#: ballot" (one vote per job and round, carrying the voter's lock: Paxos's promise); COMMIT: "I
+#: lock (round, assignee)" (the Paxos accept: at most one assignee per round, and a later round
+#: carries the highest lock its voters reported); DECIDED: "a commit quorum exists", the answer
+#: to a straggler that is still voting on a decided job; HEARTBEAT: "I am alive" (sent only by
+#: an agent that broadcast nothing else for a while; ``job`` is -1).
 PROPOSE: Final = "propose"
 PREPARE: Final = "prepare"
 COMMIT: Final = "commit"
 DECIDED: Final = "decided"
-KINDS: Final = (PROPOSE, PREPARE, COMMIT, DECIDED)
+HEARTBEAT: Final = "heartbeat"
+KINDS: Final = (PROPOSE, PREPARE, COMMIT, DECIDED, HEARTBEAT)
 
 Ballot = tuple[int, int]  # (round, proposer)
+
+
+NO_LOCK: Final[Ballot] = (-1, -1)
 
 
 @dataclass(frozen=True)
 class Msg:
     kind: str
     job: int
-    ballot: Ballot
+    ballot: Ballot  # COMMIT and DECIDED: (lock round, assignee)
     sender: int
     key: float = 0.0  # PBFT: the proposer's random seed; SWARM: its cost (lower wins)
     load: float = 0.0
     mid: str = ""
     again: bool = False  # a resend after a timeout: an agent that knows the decision answers it
-    epoch: int = 0  # COMMIT: the lock epoch (a new one only once the last is proven stuck)
+    gen: int = 0  # the job's selection instance: a new one once its assignee is suspected dead
+    lock: Ballot = NO_LOCK  # PREPARE: the voter's lock (round, assignee) when it voted
+    ended: tuple[int, ...] = ()  # jobs the sender ended lately (what a crash must not re-run)
 
     def to_json(self) -> bytes:
         return json.dumps(
             [self.kind, self.job, self.ballot[0], self.ballot[1], self.sender, self.key,
-             self.load, self.mid, self.again, self.epoch],
+             self.load, self.mid, self.again, self.gen, self.lock[0], self.lock[1],
+             self.ended],
             separators=(",", ":"),
         ).encode()  # fmt: skip
 
     @staticmethod
     def from_json(data: bytes) -> Msg:
-        k, j, r, p, s, key, load, mid, again, epoch = json.loads(data)
+        k, j, r, p, s, key, load, mid, again, gen, lr, la, ended = json.loads(data)
         return Msg(str(k), int(j), (int(r), int(p)), int(s), float(key), float(load), str(mid),
-                   bool(again), int(epoch))  # fmt: skip
+                   bool(again), int(gen), (int(lr), int(la)),
+                   tuple(int(e) for e in ended))  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ Links: the one-way latency from a to b is ``latency`` scaled by a fixed per-link
 probability ``loss`` and delivered twice with probability ``duplicate``. An agent handles its
 messages one at a time, ``service`` s each (the CPU a live agent spends decoding and deciding),
 so a busy agent queues. The pool is reliable: every job reaches every live agent. A crashed agent
-takes no more messages or ticks.
+takes no more messages or ticks, ever (crash-stop, as the agents assume); copies it sent before
+are still delivered.
 """
 
 from __future__ import annotations
@@ -46,13 +47,17 @@ def simulate(
     timeout: float = 0.2,
     seed: int = 0,
     crash: tuple[int, float] | None = None,
+    crashes: list[tuple[int, float]] | None = None,
     until: float | None = None,
+    suspect_after: float | None = None,
 ) -> RunRecord:
-    """Run ``jobs`` through ``len(capacities)`` agents; ``crash=(agent, t)`` kills one at t."""
+    """Run ``jobs`` through ``len(capacities)`` agents; ``crash=(agent, t)`` kills one at t,
+    ``crashes`` any number (an agent crashes once)."""
     net = net or NetModel()
     rng = random.Random(seed)
     n = len(capacities)
-    agents = [Agent(a, capacities, protocol, timeout=timeout, seed=seed) for a in range(n)]
+    agents = [Agent(a, capacities, protocol, timeout=timeout, seed=seed,
+                    suspect_after=suspect_after) for a in range(n)]  # fmt: skip
     record = RunRecord(protocol, list(capacities), list(jobs))
     heap: list[tuple[float, int, str, Any]] = []
     seq = 0
@@ -81,8 +86,8 @@ def simulate(
             push(spec.arrival + net.latency * _link_factor(n, a), "job", (a, spec))
     for a in range(n):
         push(net.tick * (a + 1) / n, "tick", a)
-    if crash is not None:
-        push(crash[1], "crash", crash[0])
+    for agent_id, at in [*([crash] if crash else []), *(crashes or [])]:
+        push(at, "crash", agent_id)
     horizon = until if until is not None else _horizon(jobs, timeout)
     started = time.perf_counter()
     while heap:
@@ -90,6 +95,8 @@ def simulate(
         if now > horizon:
             break
         if kind == "crash":
+            if not alive[data]:
+                continue
             alive[data] = False
             record.crashed.append(data)
             continue
@@ -119,10 +126,11 @@ def simulate(
 
 
 def _busy(agents: list[Agent], alive: list[bool], jobs: list[JobSpec], now: float) -> bool:
-    """Ticks go on while a job is yet to arrive, undecided or running at a live agent."""
+    """Ticks go on while a job is yet to arrive, or a live agent has a job undecided, running
+    or assigned to another agent and not known to have ended (a crash would strand it)."""
     if jobs and now < jobs[-1].arrival:
         return True
-    return any(alive[i] and (a.pending or a.running or a.votes) for i, a in enumerate(agents))
+    return any(alive[i] and a.busy() for i, a in enumerate(agents))
 
 
 def _horizon(jobs: list[JobSpec], timeout: float) -> float:
