@@ -11,12 +11,12 @@ jobs that ran meanwhile) with ``hpcsched simulate --policy slurm --site examples
 ``bf_resolution=60``), and prints the median, 90th percentile and largest |start_sim -
 start_real| and the share within ``--tolerance`` seconds; then the same for the Slurm replay
 before its loops were modelled (``--policy slurm-plan``) and for the replay this issue replaced
-(``--policy easy`` on one machine, deciding after every event). On the four recorded 30-job
-windows (seed 1 three times, seed 3) the per-node replay's median is 1.5-5.5 s, p90 7-19 s,
-largest 7-69 s (one knife edge: 20 s without it), against 3-13 s, 9-23 s and 19-61 s counting
-processors and 6.5-10 s, 9-30 s and 66-114 s for ``slurm-plan`` (docs/architecture.md, "A Slurm
-replay keeps each job on its nodes"). The workflow itself lives in ``tests/fidelity_harness.py``, which
-``tests/test_replay_fidelity.py`` runs on 16 jobs.
+(``--policy easy`` on one machine, deciding after every event). On seven recorded 30-job
+windows (``tests/fidelity_windows``) the per-node replay's median is 1-5.5 s, p90 4-19 s,
+largest 4-69 s (one knife edge: 20 s without it), against 3-13 s, 9-25 s and 17-61 s counting
+processors and 6-10.5 s, 9-30 s and 64-114 s for ``slurm-plan`` (docs/architecture.md, "A
+Slurm replay keeps each job on its nodes"). The workflow itself lives in
+``tests/fidelity_harness.py``, which ``tests/test_replay_fidelity.py`` runs on 16 jobs.
 """
 
 from __future__ import annotations
