@@ -33,7 +33,7 @@ SuspectOpt = Annotated[
         "--suspect-after",
         min=0.001,
         help="an agent silent this long is taken as dead and its unfinished jobs are selected "
-        "again, s (default: 5 timeouts)",
+        "again, s (default: 5 timeouts; live, at least 5 s)",
     ),
 ]
 

@@ -22,6 +22,9 @@ from hpcsched.swarm.messages import JobSpec
 from hpcsched.swarm.subjects import Subjects
 from hpcsched.swarm.vote import Event
 
+#: the least silence, s, after which a live agent is taken as dead (``--suspect-after`` default)
+LIVE_SUSPECT_AFTER = 5.0
+
 
 class LiveError(RuntimeError):
     """The live run could not start or finish; the message is one line."""
@@ -67,6 +70,10 @@ async def run_live(
     await nc.subscribe(subjects.ready, cb=on_ready)
     await nc.subscribe(subjects.log, cb=on_log)
     await nc.flush()
+    if suspect_after is None:
+        # a live agent is an OS process: on a busy machine it can be descheduled for seconds, and
+        # a false suspicion breaks the crash-stop assumption (its jobs could run twice)
+        suspect_after = max(5 * timeout, LIVE_SUSPECT_AFTER)
     settings = {"capacities": capacities, "protocol": protocol, "timeout": timeout,
                 "tick": tick, "seed": seed, "suspect_after": suspect_after}  # fmt: skip
     procs = [_spawn(server, subjects.run, a, settings) for a in range(n)]
