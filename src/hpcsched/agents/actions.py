@@ -10,6 +10,8 @@ with the effect so that it can be found again:
   the comment of an ended job where slurm.conf has ``AccountingStoreFlags=job_comment``
   (slurm.conf(5): "Include the job's comment field in the job complete message sent to the
   Accounting Storage database"); a site without it is told once that the check is squeue's only;
+- ``split`` (``checkpointed: true``): a chain of jobs tagged ``--comment=hpcsched-agent:KEY.partK``,
+  looked up the same way (:meth:`Resubmitter.find_tagged`; :mod:`hpcsched.agents.splitter`);
 - ``command``: the rule's shell command, ``$HPCSCHED_KEY`` in its environment, checked by the
   rule's own ``check`` command (exit 0: done); without one a restart runs it again (at least once);
 - ``ledger``: one ``KEY<TAB>TIME`` line appended to a file (a single ``write`` with
