@@ -242,3 +242,21 @@ def test_watch_observe_reports_a_job_held_back_by_max_time_once(tmp_path: Path) 
         fake, user="me", state_path=tmp_path / "w2.json", emit=lambda e, f: seen.append((e, f))
     ).once()
     assert [e for e, _ in seen] == ["watch-pass"]
+
+
+def test_a_held_back_job_that_left_meanwhile_is_not_reported_and_the_pass_goes_on(
+    tmp_path: Path,
+) -> None:
+    class Gone(FakeSlurm):
+        def scontrol_show_job(self, job_id: Any) -> dict[str, str]:
+            from hpcsched.slurm.adapter import SlurmError
+
+            raise SlurmError("scontrol: error: Invalid job id specified")
+
+    seen: list[str] = []
+    watcher = Watcher(
+        Gone(), user="me", state_path=tmp_path / "w.json", emit=lambda e, f: seen.append(e),
+        observe=True,
+    )  # fmt: skip
+    watcher.once()
+    assert seen == ["watch-pass"]

@@ -251,8 +251,8 @@ class Watcher:
                 following[job_id] = {"original": job_id, "attempt": 0}
             if not is_terminal(str(job.get("job_state", ""))):
                 live.add(job_id)
-            if self.observe and job_id not in refused and is_refused(job):
-                self._refused(job_id, following.get(job_id, {}).get("original", job_id))
+            report = self.observe and job_id not in refused and is_refused(job)
+            if report and self._refused(job_id, following.get(job_id, {}).get("original", job_id)):
                 refused[job_id] = now
         gone = [j for j in following if j not in live]
         ended: list[str] = []
@@ -340,14 +340,19 @@ class Watcher:
             },
         )
 
-    def _refused(self, job_id: str, original: str) -> None:
+    def _refused(self, job_id: str, original: str) -> bool:
         """Report a job its partition's MaxTime holds back (:mod:`hpcsched.advise.refused`);
-        the MaxTime is asked of slurmctld now: it is the one the job waits on."""
-        info = self.adapter.scontrol_show_job(job_id)
-        partition = info.get("Partition", "")
-        max_time = partition_max_time(self.adapter, partition) if partition else math.inf
+        the MaxTime is asked of slurmctld now: it is the one the job waits on. False when the
+        job left slurmctld meanwhile (nothing reported)."""
+        try:
+            info = self.adapter.scontrol_show_job(job_id)
+            partition = info.get("Partition", "")
+            max_time = partition_max_time(self.adapter, partition) if partition else math.inf
+        except SlurmError:
+            return False
         fields = refused_fields(job_id, info, max_time)
         self.emit(EVENT, {**fields, "original_job_id": original})
+        return True
 
     def _max_time(self, partition: str) -> float:
         if partition not in self.max_times:
