@@ -1,7 +1,7 @@
 """``refit`` is a real action: ``predict fit``'s run-time bound fitted on the rule's job table and
 renamed into place whole; ``model.json`` records the action's key, so a kill -9 between the
-intent and its result neither loses the model nor fits it twice. ``split`` stays a proposal,
-journaled with the suggested pieces."""
+intent and its result neither loses the model nor fits it twice. ``split`` without
+``checkpointed: true`` stays a proposal, journaled with the suggested pieces."""
 
 from __future__ import annotations
 

@@ -20,7 +20,10 @@ rounded up to whole minutes (Slurm's limit unit) and capped at the partition's `
 (from ``--site``, else ``scontrol show partition``). A chain of resubmissions is bounded:
 attempt ``k`` of an original job is made only while ``k <= max_attempts``. The chain and the jobs
 already decided live in a small JSON state file, so ``--once`` from cron picks up where the
-last pass stopped. Every decision is an event (:mod:`hpcsched.runtime.events`).
+last pass stopped. Every decision is an event (:mod:`hpcsched.runtime.events`). With
+``observe`` it acts on nothing and reports instead: each ended job as ``job-ended``, and each
+pending job its partition's MaxTime holds back (:mod:`hpcsched.advise.refused`) once as
+``job-refused-too-long``.
 
 :func:`decide` is the policy, with no I/O (``shared/STYLE.md`` lesson 3); :class:`Watcher` does the
 Slurm commands, all through :meth:`SlurmAdapter.run` (lesson 7). It lives beside ``advise`` (both
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from hpcsched.advise.refused import EVENT, is_refused, refused_fields
 from hpcsched.core.schema import TERMINAL_STATES
 from hpcsched.slurm.adapter import DEFAULT_FIELDS, DELIMITER, SlurmAdapter, SlurmError
 from hpcsched.slurm.states import is_terminal
@@ -169,7 +173,8 @@ def resubmit_args(info: Mapping[str, str], job_id: str, new_limit: float, note: 
 
 
 def read_state(path: Path) -> dict[str, Any]:
-    """The state file: ``following`` (job -> chain) and ``decided`` (job -> when)."""
+    """The state file: ``following`` (job -> chain), ``decided`` (job -> when) and ``refused``
+    (job -> when it was reported held back by its partition's MaxTime)."""
     if not path.exists():
         return {"following": {}, "decided": {}}
     try:
@@ -223,7 +228,8 @@ class Watcher:
         self.max_attempts, self.growth, self.bound = max_attempts, growth, bound
         self.max_times = dict(max_times or {})
         self.only = {str(j) for j in jobs}
-        self.observe = observe  # publish job-ended, act on nothing (for ``hpcsched agents``)
+        # publish job-ended and job-refused-too-long, act on nothing (for ``hpcsched agents``)
+        self.observe = observe
 
     def once(self, now: float | None = None) -> dict[str, Any]:
         """One pass: follow new jobs, decide on those that ended; returns the pass event."""
@@ -232,6 +238,9 @@ class Watcher:
         following: dict[str, dict[str, Any]] = state["following"]
         decided: dict[str, float] = {
             j: t for j, t in state["decided"].items() if now - t < FORGET_AFTER
+        }
+        refused: dict[str, float] = {
+            j: t for j, t in state.get("refused", {}).items() if now - t < FORGET_AFTER
         }
         live = set()
         for job in self.adapter.squeue(self.user):
@@ -242,6 +251,9 @@ class Watcher:
                 following[job_id] = {"original": job_id, "attempt": 0}
             if not is_terminal(str(job.get("job_state", ""))):
                 live.add(job_id)
+            report = self.observe and job_id not in refused and is_refused(job)
+            if report and self._refused(job_id, following.get(job_id, {}).get("original", job_id)):
+                refused[job_id] = now
         gone = [j for j in following if j not in live]
         ended: list[str] = []
         if gone:
@@ -254,7 +266,9 @@ class Watcher:
                 del following[job_id]
                 decided[job_id] = now
                 ended.append(job_id)
-        write_state(self.state_path, {"following": following, "decided": decided})
+        write_state(
+            self.state_path, {"following": following, "decided": decided, "refused": refused}
+        )
         fields = {"user": self.user, "following": sorted(following), "ended": ended}
         self.emit("watch-pass", fields)
         return fields
@@ -325,6 +339,20 @@ class Watcher:
                 "limit_from": decision.limit_from,
             },
         )
+
+    def _refused(self, job_id: str, original: str) -> bool:
+        """Report a job its partition's MaxTime holds back (:mod:`hpcsched.advise.refused`);
+        the MaxTime is asked of slurmctld now: it is the one the job waits on. False when the
+        job left slurmctld meanwhile (nothing reported)."""
+        try:
+            info = self.adapter.scontrol_show_job(job_id)
+            partition = info.get("Partition", "")
+            max_time = partition_max_time(self.adapter, partition) if partition else math.inf
+        except SlurmError:
+            return False
+        fields = refused_fields(job_id, info, max_time)
+        self.emit(EVENT, {**fields, "original_job_id": original})
+        return True
 
     def _max_time(self, partition: str) -> float:
         if partition not in self.max_times:

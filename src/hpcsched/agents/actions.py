@@ -10,6 +10,8 @@ with the effect so that it can be found again:
   the comment of an ended job where slurm.conf has ``AccountingStoreFlags=job_comment``
   (slurm.conf(5): "Include the job's comment field in the job complete message sent to the
   Accounting Storage database"); a site without it is told once that the check is squeue's only;
+- ``split`` (``checkpointed: true``): a chain of jobs tagged ``--comment=hpcsched-agent:KEY.partK``,
+  looked up the same way (:meth:`Resubmitter.find_tagged`; :mod:`hpcsched.agents.splitter`);
 - ``command``: the rule's shell command, ``$HPCSCHED_KEY`` in its environment, checked by the
   rule's own ``check`` command (exit 0: done); without one a restart runs it again (at least once);
 - ``ledger``: one ``KEY<TAB>TIME`` line appended to a file (a single ``write`` with
@@ -28,7 +30,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -190,10 +192,24 @@ class Resubmitter:
                 return {"made": str(job["job_id"]), "new_limit": intent.plan["new_limit"]}
         if not self.comments_kept():
             return None
-        made = self._in_accounting(wanted, intent.intent_at)
+        made = self._in_accounting({wanted}, intent.intent_at).get(wanted)
         if made is None:
             return None
         return {"made": made, "new_limit": intent.plan["new_limit"], "found_in": "sacct"}
+
+    def find_tagged(self, wanted: Collection[str], since: float) -> dict[str, str]:
+        """Comment -> id of the jobs carrying one of the ``wanted`` comments: in ``squeue``,
+        then the ones not there in ``sacct`` (where the site keeps comments), as :meth:`check`
+        looks for one resubmission."""
+        found: dict[str, str] = {}
+        for job in self.adapter.squeue():
+            comment = str(job.get("comment") or "")
+            if comment in wanted:
+                found.setdefault(comment, str(job["job_id"]))
+        missing = set(wanted) - set(found)
+        if missing and self.comments_kept():
+            found.update(self._in_accounting(missing, since))
+        return found
 
     def comments_kept(self) -> bool:
         """Whether ``sacct`` has the comments of ended jobs (``scontrol show config``:
@@ -217,16 +233,18 @@ class Resubmitter:
                 )
         return self._comments_kept
 
-    def _in_accounting(self, wanted: str, since: float) -> str | None:
-        """The id of the job ``sacct`` lists with comment ``wanted``, submitted after ``since``
-        (less :data:`CLOCK_SLACK`); sacct cannot select by comment, so the rows are scanned."""
+    def _in_accounting(self, wanted: Collection[str], since: float) -> dict[str, str]:
+        """Comment -> id of the jobs ``sacct`` lists with a comment in ``wanted``, submitted
+        after ``since`` (less :data:`CLOCK_SLACK`); sacct cannot select by comment, so the rows
+        are scanned."""
         start = datetime.fromtimestamp(since - CLOCK_SLACK, UTC)
         text = self.adapter.sacct(since=start, fields=("JobIDRaw", "Comment"), duplicates=False)
+        found: dict[str, str] = {}
         for line in text.splitlines()[1:]:
             job_id, _, comment = line.partition(DELIMITER)
-            if comment.strip() == wanted and "." not in job_id:
-                return job_id
-        return None
+            if comment.strip() in wanted and "." not in job_id:
+                found.setdefault(comment.strip(), job_id)
+        return found
 
 
 Act = Callable[[Intent], Result]

@@ -47,6 +47,7 @@ from hpcsched.agents.rules import (
     matching,
 )
 from hpcsched.agents.split import suggest_split
+from hpcsched.agents.splitter import Splitter
 from hpcsched.slurm.adapter import SlurmAdapter, SlurmError
 
 #: Fault injection for the crash tests: ``intended`` kills the agent (SIGKILL) after its first
@@ -92,9 +93,11 @@ class Agent:
         resubmitter: Resubmitter | None = None,
         decider: LLMDecider | None = None,
         say: Say | None = None,
+        max_chain_parts: int | None = None,
     ) -> None:
         self.rules, self.journal = rules, journal
         self.resubmitter = resubmitter
+        self.max_chain_parts = max_chain_parts
         self.decider = decider
         self.say = say or (lambda _line: None)
         self.stats = AgentStats()
@@ -107,9 +110,14 @@ class Agent:
             self.resubmitter = Resubmitter(SlurmAdapter(), say=self.say)  # runs no Slurm command
         return self.resubmitter
 
+    def _splitter(self) -> Splitter:
+        return Splitter(self._resubmitter(), self.max_chain_parts)
+
     def _act(self, rule: Any, intent: Intent) -> dict[str, Any]:
         if isinstance(rule, Resubmit):
             return self._resubmitter().act(intent)
+        if isinstance(rule, Propose):
+            return self._splitter().act(intent)
         if isinstance(rule, Command):
             return run_command(rule, intent)
         if isinstance(rule, Refit):
@@ -126,6 +134,8 @@ class Agent:
             return check_ledger(rule, intent)
         if isinstance(rule, Refit):
             return check_refit(rule, intent)
+        if isinstance(rule, Propose):
+            return self._splitter().check(intent)
         return None
 
     def _do(self, rule: Any, intent: Intent) -> None:
@@ -233,13 +243,26 @@ class Agent:
         if isinstance(rule, FlagUser):
             self._flag(rule, intent, event)
             return
-        if isinstance(rule, Propose):
+        if isinstance(rule, Propose) and not rule.checkpointed:
             max_times = self.resubmitter.max_times if self.resubmitter is not None else {}
             proposal = suggest_split(event, max_times)
             self.journal.record(_with(intent, {**intent.plan, **proposal}), "proposed", {})
             self.stats.recorded += 1
             return
         plan: dict[str, Any] = {}
+        if isinstance(rule, Propose):  # checkpointed: carried out
+            try:
+                plan = self._splitter().plan(event)
+            except SlurmError as exc:  # e.g. a partition scontrol does not know
+                self.journal.record(intent, "failed", {"error": str(exc)})
+                self.stats.failed += 1
+                return
+            if plan["decision"] != "split":
+                status = "refused" if plan["decision"] == "refuse" else "skipped"
+                self.journal.record(_with(intent, plan), status, {"reason": plan["reason"]})
+                self.stats.skipped += 1
+                self.say(f"{intent.key}: not split ({plan['reason']})")
+                return
         if isinstance(rule, Refit):
             why_not = wants_refit(rule, event)
             if why_not is not None:
@@ -303,6 +326,7 @@ def run_agent(
     until_idle: float | None,
     say: Say,
     max_times: dict[str, float] | None = None,
+    max_chain_parts: int | None = None,
 ) -> Agent:
     """Own ``folder``, settle what a crash left, then consume ``rules.subject`` as a member of
     ``rules.group`` until idle for ``until_idle`` s (None: until Ctrl-C)."""
@@ -321,6 +345,7 @@ def run_agent(
                 resubmitter=Resubmitter(SlurmAdapter(), max_times, say),
                 decider=decider,
                 say=say,
+                max_chain_parts=max_chain_parts,
             )
             settled = agent.recover()
             if settled:

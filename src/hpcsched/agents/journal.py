@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS actions (
     event TEXT NOT NULL,         -- the causing event (JSON, as published)
     plan TEXT NOT NULL,          -- what was decided (JSON)
     intent_at REAL NOT NULL,
-    status TEXT,                 -- NULL while only intended; done, found, skipped, proposed, failed
+    status TEXT,  -- NULL while only intended; done, found, skipped, proposed, refused, failed
     result TEXT,                 -- JSON
     done_at REAL,
     made TEXT                    -- what the action made (a new job id), for chains

@@ -17,6 +17,10 @@
         table: history.parquet      # paths relative to the rules file
         out: models/runtime
         threshold: 0.3              # optional: only when the event's error is >= 0.3
+      - name: split-too-long
+        when: {event: job-refused-too-long}   # from hpcsched watch --observe
+        action: split               # a chain of parts that each fit MaxTime, afterok
+        checkpointed: true          # the script restarts from its checkpoint (else: proposed)
     decider: {kind: llm, deadline: 5}   # optional: a model picks among the matching rules
 
 The trigger is ``when:``, not ``on:``: YAML 1.1 (PyYAML) reads a bare ``on`` as ``true``.
@@ -121,13 +125,16 @@ class Refit(_Rule):
 
 
 class Propose(_Rule):
-    """Record a proposed ``split`` (the suggested pieces) without carrying it out: a batch
-    script is its author's program (its steps, checkpoints and outputs are not declared), so
-    cutting it into jobs that each fit the partition's MaxTime cannot be done safely without
-    them; the proposal is journaled for them to act on."""
+    """``split`` a job whose limit exceeds its partition's MaxTime into a chain of parts that
+    each fit. By default only proposed (the suggested pieces journaled): a batch script is its
+    author's program (its steps, checkpoints and outputs are not declared), so cutting it into
+    jobs cannot be done safely without them. With ``checkpointed: true`` the user declares that
+    their script restarts from its own checkpoint, and the chain is submitted and the stuck job
+    cancelled (:mod:`hpcsched.agents.splitter`)."""
 
     action: Literal["split"]
     threshold: float | None = Field(default=None, allow_inf_nan=False)
+    checkpointed: bool = False
 
 
 class Decider(BaseModel):

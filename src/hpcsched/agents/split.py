@@ -1,6 +1,7 @@
-"""The ``split`` proposal: a job whose time limit exceeds its partition's MaxTime, cut (on
-paper) into a chain of pieces that each fit. Journaled, never executed: see
-:class:`hpcsched.agents.rules.Propose` for why. No I/O.
+"""The ``split`` pieces: a job whose time limit exceeds its partition's MaxTime, cut into a
+chain of pieces that each fit. Journaled as a proposal, or carried out by
+:mod:`hpcsched.agents.splitter` for a rule with ``checkpointed: true`` (see
+:class:`hpcsched.agents.rules.Propose` for why only then). No I/O.
 """
 
 from __future__ import annotations

@@ -20,9 +20,11 @@ agents_app = group(
 )
 
 
-def _max_times(site: Path | None, rules_file: Path) -> dict[str, float]:
+def _site(site: Path | None, rules_file: Path) -> tuple[dict[str, float], int | None]:
+    """The partitions' MaxTime and ``max_chain_parts`` of the rules' ``site:`` (none: Slurm's
+    MaxTime, the default chain length)."""
     if site is None:
-        return {}
+        return {}, None
     from hpcsched.advise.site import SiteError, load_site
 
     path = site if site.is_absolute() else rules_file.parent / site
@@ -30,7 +32,8 @@ def _max_times(site: Path | None, rules_file: Path) -> dict[str, float]:
         loaded = load_site(path)
     except SiteError as exc:
         fail(f"{exc} (the site: of {rules_file})")
-    return {name: p.max_walltime for name, p in loaded.partitions.items()}
+    times = {name: p.max_walltime for name, p in loaded.partitions.items()}
+    return times, loaded.max_chain_parts
 
 
 @agents_app.command()
@@ -82,7 +85,7 @@ def run(
         fail(str(exc))
     server = bus or os.environ.get("HPCSCHED_BUS_URL") or "nats://127.0.0.1:4222"
     folder = state_folder(state, rules.group)
-    max_times = _max_times(rules.site, rules_file)
+    max_times, max_chain_parts = _site(rules.site, rules_file)
     started = time.monotonic()
 
     def say(line: str) -> None:
@@ -96,6 +99,7 @@ def run(
             until_idle=1.0 if once else until_idle,
             say=say,
             max_times=max_times,
+            max_chain_parts=max_chain_parts,
         )
     except AddressError as exc:
         fail(f"--bus {exc}")

@@ -79,8 +79,9 @@ def watch(
     observe: Annotated[
         bool,
         flag(
-            help="only report each ended job as a job-ended event (for hpcsched agents); "
-            "resubmit nothing"
+            help="only report each ended job as a job-ended event, and each pending job whose "
+            "limit exceeds its partition's MaxTime as job-refused-too-long (for hpcsched "
+            "agents); resubmit nothing"
         ),
     ] = False,
     events: Annotated[
