@@ -283,4 +283,5 @@ cdef object _max_free(list times, list free, object start, object end):
 include "_profile_scan_steps.pxi"
 include "_profile_scan_holes.pxi"
 include "_profile_scan_stays.pxi"
+include "_profile_scan_slot.pxi"
 include "_profile_scan_refit.pxi"

@@ -74,6 +74,7 @@ cdef class _Pass:
     cdef list times, free, starts
     cdef _Steps steps
     cdef _Holes spans  # the holes as arrays, while ``hloaded``
+    cdef _Slot slot  # the scan through a slot given back
     cdef _Stays stays  # what the jobs that stayed since the last change of the profile proved
     cdef bint arrays, loaded, dirty, harrays, hloaded
 
@@ -237,7 +238,7 @@ cdef class _Pass:
         cdef double start, lo, hi
         cdef double[_DIMS] most
         cdef Py_ssize_t i = 0, j = 0
-        cdef bint opened, restores = False
+        cdef bint opened, ok, restores = False, scanned = False
         if arrays and (self.loaded or PyList_GET_SIZE(self.holes.items) > 0):
             arrays = self.load()
         if arrays and self.hloaded and PyLong_CheckExact(since):
@@ -263,17 +264,30 @@ cdef class _Pass:
             # when the job stays the slot is taken back at once, where merging and splitting
             # again would have restored the same arrays (memory moves that were a tenth of a
             # re-fit after an early end).
-            self.dirty = True
             self.stays.zone(PyFloat_AS_DOUBLE(after), PyFloat_AS_DOUBLE(t),
                             PyFloat_AS_DOUBLE(estimate), amounts, &lo, &hi)
             opened = PyFloat_AS_DOUBLE(end) > PyFloat_AS_DOUBLE(t)
+            if opened and self.slot.open(self.steps, PyFloat_AS_DOUBLE(t),
+                                         PyFloat_AS_DOUBLE(end), amounts):
+                # read through the slot given back: a job that stays changes nothing
+                ok = self.slot.earliest(amounts, PyFloat_AS_DOUBLE(estimate),
+                                        PyFloat_AS_DOUBLE(after), &start, lo, hi)
+                if ok and start == PyFloat_AS_DOUBLE(t) and self.slot.unchanged():
+                    self.stays.add(PyFloat_AS_DOUBLE(after), start,
+                                   PyFloat_AS_DOUBLE(estimate), amounts)
+                    self.checked[job_id] = self.plan.seq
+                    return 0
+                scanned = True
+            self.dirty = True
             if opened:
                 i = self.steps.split(PyFloat_AS_DOUBLE(t))
                 j = self.steps.split(PyFloat_AS_DOUBLE(end))
                 restores = _restores(self.steps, i, j, amounts)
                 self.steps.add(i, j, amounts, True)
-            if not self.steps.earliest(amounts, PyFloat_AS_DOUBLE(estimate),
-                                       PyFloat_AS_DOUBLE(after), &start, lo, hi):
+            if not scanned:
+                ok = self.steps.earliest(amounts, PyFloat_AS_DOUBLE(estimate),
+                                         PyFloat_AS_DOUBLE(after), &start, lo, hi)
+            if not ok:
                 if opened:
                     self.steps.merge(i, j)
                 self.sync()
@@ -340,6 +354,7 @@ def refit_pass(plan, visit, object now, object smallest, bint memo=True):
     state.steps = _Steps.__new__(_Steps)
     state.spans = _Holes.__new__(_Holes)
     state.stays = _Stays.__new__(_Stays)
+    state.slot = _Slot.__new__(_Slot)
     state.stays.off = not memo
     state.harrays = True
     first_step = state.free[0] if state.free else None
