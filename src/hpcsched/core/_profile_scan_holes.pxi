@@ -136,7 +136,7 @@ cdef class _Holes:
         """The first hole not before ``(start, seq)``."""
         cdef Py_ssize_t lo = 0, hi = self.size, mid, s
         while lo < hi:
-            mid = (lo + hi) // 2
+            mid = (lo + hi) >> 1
             s = self.order[mid]
             if self.start[s] < start or (self.start[s] == start and self.seq[s] < seq):
                 lo = mid + 1
@@ -181,7 +181,7 @@ cdef class _Holes:
                            const double *most) except -1:
         cdef Py_ssize_t lo = 0, hi = self.size, mid, n = self.n, d, s
         while lo < hi:
-            mid = (lo + hi) // 2
+            mid = (lo + hi) >> 1
             if start < self.start[self.order[mid]]:
                 hi = mid
             else:

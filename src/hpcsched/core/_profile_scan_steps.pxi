@@ -108,7 +108,7 @@ cdef class _Steps:
         """``max(0, bisect_right(times, t) - 1)``."""
         cdef Py_ssize_t lo = 0, hi = self.size, mid
         while lo < hi:
-            mid = (lo + hi) // 2
+            mid = (lo + hi) >> 1
             if t < self.times[mid]:
                 hi = mid
             else:
@@ -232,17 +232,17 @@ cdef class _Steps:
         cdef Py_ssize_t i = self.index(start), lo = 0, hi = self.size, mid, k, d, n = self.n
         cdef double best
         while lo < hi:  # bisect_left(times, end)
-            mid = (lo + hi) // 2
+            mid = (lo + hi) >> 1
             if self.times[mid] < end:
                 lo = mid + 1
             else:
                 hi = mid
         for d in range(n):
-            best = self.values[i * n + d]
-            for k in range(i + 1, lo):
-                if best < self.values[k * n + d]:
-                    best = self.values[k * n + d]
-            out[d] = best
+            out[d] = self.values[i * n + d]
+        for k in range(i + 1, lo):  # step by step: the values of a step are side by side
+            for d in range(n):
+                if out[d] < self.values[k * n + d]:
+                    out[d] = self.values[k * n + d]
 
     cdef tuple max_free(self, double start, double end):
         """:meth:`Profile.max_free` (the first of equal values, as ``max`` keeps it)."""
@@ -251,7 +251,7 @@ cdef class _Steps:
         cdef tuple out
         cdef object value
         while lo < hi:  # bisect_left(times, end)
-            mid = (lo + hi) // 2
+            mid = (lo + hi) >> 1
             if self.times[mid] < end:
                 lo = mid + 1
             else:

@@ -1,0 +1,149 @@
+# Included by _profile_scan.pyx (after the re-fit pass's ``_Pass``): the re-fit of one reserved
+# job on the arrays, in doubles.
+#
+# :meth:`ConservativePlan.may_move` (the hole scan, :meth:`Holes.first_help`) and
+# :meth:`ConservativePlan.refit` for a job whose estimate, reserved start and request are floats
+# while the profile and the holes are arrays: the reserved end, the hole's start and the
+# earliest start to try are doubles (the sums and differences Python computes for the floats),
+# and Python objects are made only for what the plan keeps (a new start, a new hole).
+
+
+cdef bint _first_help_arrays(_Pass state, long long since, double end, tuple request,
+                             const double *amounts, double *first) except -1:
+    """:meth:`Holes.first_help` on the arrays of the profile and of the holes: ``False`` when
+    no hole may help, else the start of the first that may in ``first``."""
+    cdef _Holes spans = state.spans
+    cdef dict clear = state.holes.clear
+    cdef Py_ssize_t k, s, n = spans.n
+    cdef Py_ssize_t marked = -1  # the position of the mark's hole, when there is one
+    cdef object until
+    cdef bint found = False
+    cdef list dead = None
+    if spans.size == 0:
+        return False
+    until = clear.get(request)
+    if until is not None:
+        k = spans.position(PyFloat_AS_DOUBLE(until[0]), PyLong_AsLongLong(until[1]))
+        if k < spans.size:
+            s = spans.order[k]
+            if spans.start[s] == PyFloat_AS_DOUBLE(until[0]) and (
+                spans.seq[s] == PyLong_AsLongLong(until[1])
+            ):
+                marked = k
+    else:
+        k = 0
+    k = spans.first_room(k, end, amounts)
+    if k < spans.size:
+        if k != marked:  # an equal mark is not written again
+            s = spans.order[k]
+            clear[request] = (
+                PyFloat_FromDouble(spans.start[s]), PyLong_FromLongLong(spans.seq[s])
+            )
+    elif until is not _AFTER_ALL:
+        clear[request] = _AFTER_ALL
+    k = spans.next_hole(k, end, since, amounts)
+    while k >= 0:
+        s = spans.order[k]
+        state.steps.max_free_into(spans.start[s], spans.end[s], &spans.most[s * n])
+        spans.measured[s] = 1
+        _opened_arrays(clear, spans, k)
+        if spans.fits(amounts, k):
+            first[0] = spans.start[s]
+            found = True
+            break
+        if state.smallest is not None and not _smallest_fits(state.smallest,
+                                                            &spans.most[s * n], n):
+            if dead is None:
+                dead = []
+            dead.append(k)
+        k = spans.next_hole(k + 1, end, since, amounts)
+    if dead is not None:
+        for k in reversed(dead):
+            spans.remove(k)
+    return found
+
+
+cdef int _refit_on_arrays(_Pass state, object job_id, long long since, object reserved,
+                          double estimate, tuple request, const double *amounts) except -1:
+    """:meth:`_Pass.refit` when the profile and the holes are arrays."""
+    cdef double t = PyFloat_AS_DOUBLE(reserved), first, after
+    if not _first_help_arrays(state, since, t + estimate, request, amounts, &first):
+        state.checked[job_id] = state.plan.seq
+        return 0
+    after = first - estimate
+    if not after > state.now_at:
+        after = state.now_at
+    return _move_on_arrays(state, job_id, reserved, estimate, after, request, amounts)
+
+
+cdef int _move_on_arrays(_Pass state, object job_id, object reserved, double estimate,
+                         double after, tuple request, const double *amounts) except -1:
+    """:meth:`ConservativePlan.refit` on the arrays: no start before ``after`` can be better."""
+    cdef _Steps steps = state.steps
+    cdef double t = PyFloat_AS_DOUBLE(reserved), end = t + estimate, start = 0.0, lo, hi
+    cdef double[_DIMS] most
+    cdef Py_ssize_t i = 0, j = 0
+    cdef bint opened = end > t, ok = False, restores = False, scanned = False
+    cdef object earlier, seq, until
+    state.stays.zone(after, t, estimate, amounts, &lo, &hi)
+    if opened and state.slot.open(steps, t, end, amounts):
+        # read through the slot given back: a job that stays changes nothing
+        ok = state.slot.earliest(amounts, estimate, after, &start, lo, hi)
+        if ok and start == t and state.slot.unchanged():
+            state.stays.add(after, t, estimate, amounts)
+            state.checked[job_id] = state.plan.seq
+            return 0
+        scanned = True
+    # The slot is given back with its merges put off until the scan is done: equal neighbours
+    # change no earliest start (the scan fails or fits on both alike), and when the job stays
+    # the slot is taken back at once, where merging and splitting again would have restored the
+    # same arrays.
+    state.dirty = True
+    if opened:
+        i = steps.split(t)
+        j = steps.split(end)
+        restores = _restores(steps, i, j, amounts)
+        steps.add(i, j, amounts, True)
+    if not scanned:
+        ok = steps.earliest(amounts, estimate, after, &start, lo, hi)
+    if not ok:
+        if opened:
+            steps.merge(i, j)
+        state.sync()
+        raise _never(request, state.free)
+    if start == t:
+        if opened:
+            steps.add(i, j, amounts, False)
+            steps.merge(i, j)
+        if opened and not restores:
+            state.stays.cut(t)
+        state.stays.add(after, t, estimate, amounts)
+        state.checked[job_id] = state.plan.seq
+        return 0
+    if opened:
+        steps.merge(i, j)
+    steps.add_range(start, start + estimate, amounts, False)
+    state.stays.cut(t)  # the old slot came back
+    state.stays.taken(amounts)
+    state.stays.add(after, start, estimate, amounts)
+    earlier = PyFloat_FromDouble(start)
+    seq = state.plan.seq + 1
+    state.plan.seq = seq
+    until = PyFloat_FromDouble(end)
+    if state.hloaded:
+        steps.max_free_into(t, end, most)
+        _opened_arrays(state.holes.clear, state.spans, state.spans.add(seq, reserved, until,
+                                                                       most))
+    else:
+        _add_hole(state.holes, seq, reserved, until, steps.max_free(t, end))
+    state.held[job_id] = earlier
+    state.checked[job_id] = seq
+    _heappush(state.starts, (earlier, job_id))
+    return 0
+
+
+cdef inline bint _smallest_fits(object smallest, const double *most, Py_ssize_t n) except -1:
+    """``fits(smallest, most)`` for the ``n`` values of a hole's ``most``."""
+    if type(smallest) is tuple:
+        return _request_fits(<tuple>smallest, most, n)
+    return _fits_any(smallest, _tuple(most, n))
