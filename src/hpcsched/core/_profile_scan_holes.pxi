@@ -259,7 +259,7 @@ cdef bint _request_fits(tuple request, const double *most, Py_ssize_t n) except 
 
 cdef int _opened_arrays(dict clear, _Holes holes, Py_ssize_t k) except -1:
     """:meth:`Holes._opened` for the hole at ``k`` of the arrays (marks checked by
-    :func:`_marks_fit`)."""
+    :func:`_marks_fit`); 1 when a mark moved."""
     cdef Py_ssize_t s = holes.order[k]
     cdef double start = holes.start[s], mark
     cdef long long seq = holes.seq[s], mark_seq
@@ -276,11 +276,12 @@ cdef int _opened_arrays(dict clear, _Holes holes, Py_ssize_t k) except -1:
             if moved is None:
                 moved = []
             moved.append(<object>request)
-    if moved is not None:
-        key = (PyFloat_FromDouble(start), PyLong_FromLongLong(seq))
-        for shape in moved:
-            clear[shape] = key
-    return 0
+    if moved is None:
+        return 0
+    key = (PyFloat_FromDouble(start), PyLong_FromLongLong(seq))
+    for shape in moved:
+        clear[shape] = key
+    return 1
 
 
 def kept_holes(list items, object now, object smallest, object since):

@@ -13,40 +13,35 @@ cdef bint _first_help_arrays(_Pass state, long long since, double end, tuple req
     """:meth:`Holes.first_help` on the arrays of the profile and of the holes: ``False`` when
     no hole may help, else the start of the first that may in ``first``."""
     cdef _Holes spans = state.spans
+    cdef _Marks marks = state.marks
     cdef dict clear = state.holes.clear
-    cdef Py_ssize_t k, s, n = spans.n
+    cdef Py_ssize_t k = 0, s, n = spans.n, e
     cdef Py_ssize_t marked = -1  # the position of the mark's hole, when there is one
-    cdef object until
     cdef bint found = False
     cdef list dead = None
     if spans.size == 0:
         return False
-    until = clear.get(request)
-    if until is not None:
-        k = spans.position(PyFloat_AS_DOUBLE(until[0]), PyLong_AsLongLong(until[1]))
+    e = marks.find(clear, request, amounts)
+    if marks.marked[e]:
+        k = spans.position(marks.start[e], marks.seq[e])
         if k < spans.size:
             s = spans.order[k]
-            if spans.start[s] == PyFloat_AS_DOUBLE(until[0]) and (
-                spans.seq[s] == PyLong_AsLongLong(until[1])
-            ):
+            if spans.start[s] == marks.start[e] and spans.seq[s] == marks.seq[e]:
                 marked = k
-    else:
-        k = 0
     k = spans.first_room(k, end, amounts)
     if k < spans.size:
         if k != marked:  # an equal mark is not written again
             s = spans.order[k]
-            clear[request] = (
-                PyFloat_FromDouble(spans.start[s]), PyLong_FromLongLong(spans.seq[s])
-            )
-    elif until is not _AFTER_ALL:
-        clear[request] = _AFTER_ALL
+            marks.mark(clear, request, e, spans.start[s], spans.seq[s])
+    elif not marks.after_all[e]:
+        marks.mark_after_all(clear, request, e)
     k = spans.next_hole(k, end, since, amounts)
     while k >= 0:
         s = spans.order[k]
         state.steps.max_free_into(spans.start[s], spans.end[s], &spans.most[s * n])
         spans.measured[s] = 1
-        _opened_arrays(clear, spans, k)
+        if _opened_arrays(clear, spans, k):
+            marks.clear()
         if spans.fits(amounts, k):
             first[0] = spans.start[s]
             found = True
@@ -132,8 +127,9 @@ cdef int _move_on_arrays(_Pass state, object job_id, object reserved, double est
     until = PyFloat_FromDouble(end)
     if state.hloaded:
         steps.max_free_into(t, end, most)
-        _opened_arrays(state.holes.clear, state.spans, state.spans.add(seq, reserved, until,
-                                                                       most))
+        if _opened_arrays(state.holes.clear, state.spans,
+                          state.spans.add(seq, reserved, until, most)):
+            state.marks.clear()
     else:
         _add_hole(state.holes, seq, reserved, until, steps.max_free(t, end))
     state.held[job_id] = earlier
@@ -147,3 +143,54 @@ cdef inline bint _smallest_fits(object smallest, const double *most, Py_ssize_t 
     if type(smallest) is tuple:
         return _request_fits(<tuple>smallest, most, n)
     return _fits_any(smallest, _tuple(most, n))
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+
+cdef enum:
+    _OBJECT_EX = 16  # T_OBJECT_EX (structmember.h): a slot that raises when it is unset
+
+from types import MemberDescriptorType as _Member
+
+
+@cython.final
+cdef class _Fields:
+    """A queued job's ``id``, ``request`` and ``estimate`` read straight from its slots (three
+    attribute look-ups per job were a tenth of a re-fit with 10,000 queued): for the one class
+    whose slots they are and whose attribute access is ``object``'s, so the read is the one
+    ``getattr`` makes; through ``getattr`` for any other object or an unset slot."""
+
+    cdef object cls
+    cdef Py_ssize_t at_id, at_request, at_estimate  # -1: through ``getattr``
+
+    cdef int learn(self, object cls) except -1:
+        self.cls = cls
+        self.at_id = self.at_request = self.at_estimate = -1
+        if getattr(cls, "__getattribute__", None) is object.__getattribute__:
+            self.at_id = _slot_offset(cls, "id")
+            self.at_request = _slot_offset(cls, "request")
+            self.at_estimate = _slot_offset(cls, "estimate")
+        return 0
+
+    cdef inline object read(self, object job, Py_ssize_t at, str name):
+        cdef PyObject *value
+        if at >= 0 and type(job) is self.cls:
+            value = (<PyObject **>((<char *><PyObject *>job) + at))[0]
+            if value is not NULL:
+                return <object>value
+        return getattr(job, name)
+
+
+cdef Py_ssize_t _slot_offset(object cls, str name) except -2:
+    """Where an instance of ``cls`` keeps its slot ``name`` (-1: not a slot of its own)."""
+    descriptor = cls.__dict__.get(name)
+    if type(descriptor) is not _Member or descriptor.__objclass__ is not cls:
+        return -1
+    if (<PyMemberDescrObject *><PyObject *>descriptor).d_member.type != _OBJECT_EX:
+        return -1
+    return (<PyMemberDescrObject *><PyObject *>descriptor).d_member.offset

@@ -76,6 +76,7 @@ cdef class _Pass:
     cdef _Steps steps
     cdef _Holes spans  # the holes as arrays, while ``hloaded``
     cdef _Slot slot  # the scan through a slot given back
+    cdef _Marks marks  # the marks of the holes' arrays, as doubles
     cdef _Stays stays  # what the jobs that stayed since the last change of the profile proved
     cdef bint arrays, loaded, dirty, harrays, hloaded
 
@@ -83,6 +84,7 @@ cdef class _Pass:
         """Bring the profile's and the holes' lists up to date (the arrays are loaded again
         when needed)."""
         self.stays.clear()  # the lists may change now
+        self.marks.clear()
         if self.loaded and self.dirty:
             self.steps.store(self.times, self.free)
         if self.hloaded:
@@ -232,6 +234,7 @@ def refit_pass(plan, visit, object now, object smallest, bint memo=True):
     from hpcsched.policies.conservative import _displaced
 
     cdef _Pass state = _Pass.__new__(_Pass)
+    cdef _Fields fields = _Fields.__new__(_Fields)
     cdef object job, job_id, t, request, estimate
     cdef PyObject *found
     cdef double[_DIMS] amounts
@@ -246,17 +249,20 @@ def refit_pass(plan, visit, object now, object smallest, bint memo=True):
     state.spans = _Holes.__new__(_Holes)
     state.stays = _Stays.__new__(_Stays)
     state.slot = _Slot.__new__(_Slot)
+    state.marks = _Marks.__new__(_Marks)
     state.stays.off = not memo
     state.harrays = True
     first_step = state.free[0] if state.free else None
     n = PyTuple_GET_SIZE(first_step) if type(first_step) is tuple else 0
-    state.steps.n = state.stays.n = n
+    state.steps.n = state.stays.n = state.marks.n = n
     state.arrays = PyFloat_CheckExact(now) and 0 < n <= _DIMS
     try:
         for job in visit:
-            job_id = job.id
-            request = job.request
-            estimate = job.estimate
+            if type(job) is not fields.cls:
+                fields.learn(type(job))
+            job_id = fields.read(job, fields.at_id, "id")
+            request = fields.read(job, fields.at_request, "request")
+            estimate = fields.read(job, fields.at_estimate, "estimate")
             arrays = (
                 state.arrays
                 and PyFloat_CheckExact(estimate)
@@ -267,7 +273,8 @@ def refit_pass(plan, visit, object now, object smallest, bint memo=True):
                 state.place(job, request, amounts, arrays and state.load())
                 continue
             t = <object>found
-            if not t > now:
+            if not (PyFloat_AS_DOUBLE(t) > state.now_at if state.arrays and PyFloat_CheckExact(t)
+                    else t > now):
                 state.sync()
                 if _displaced(job, t, now, state.profile.free_at(now)):
                     plan.place(plan.unplace(job_id), now)
