@@ -133,16 +133,22 @@ cdef class _Holes:
         return True
 
     cdef Py_ssize_t position(self, double start, long long seq) noexcept:
-        """The first hole not before ``(start, seq)``."""
-        cdef Py_ssize_t lo = 0, hi = self.size, mid, s
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            s = self.order[mid]
-            if self.start[s] < start or (self.start[s] == start and self.seq[s] < seq):
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
+        """The first hole not before ``(start, seq)`` (halving without branches, as
+        :meth:`_Steps.index`)."""
+        cdef Py_ssize_t base = 0, size = self.size, half, s
+        if size == 0:
+            return 0
+        while size > 1:
+            half = size >> 1
+            s = self.order[base + half]
+            base = base + half if (
+                self.start[s] < start or (self.start[s] == start and self.seq[s] < seq)
+            ) else base
+            size -= half
+        s = self.order[base]
+        return base + 1 if (
+            self.start[s] < start or (self.start[s] == start and self.seq[s] < seq)
+        ) else base
 
     cdef Py_ssize_t first_room(self, Py_ssize_t k, double end,
                                const double *request) noexcept:

@@ -85,22 +85,33 @@ cdef class _Slot:
 
     cdef bint earliest(self, const double *request, double duration, double after,
                        double *found, double lo, double hi) noexcept:
-        """:meth:`_Steps.earliest` on the virtual steps."""
-        cdef Py_ssize_t k, last = self.size - 1
-        cdef double candidate = after
+        """:meth:`_Steps.earliest` on the virtual steps: the steps before ``t``, most of a scan,
+        read straight from the arrays."""
+        cdef _Steps steps = self.steps
+        cdef Py_ssize_t k, last = self.size - 1, at_t = self.at_t
+        cdef double candidate = after, until
         cdef bint ok
         if lo <= candidate < hi:
             candidate = hi
         k = self.index(candidate)
         while True:
             ok = True
-            while True:
-                if not self.fits(request, k):
+            until = candidate + duration
+            while k + 1 < at_t:  # steps k and k + 1 are real ones (and k is not the last)
+                if not steps.fits(request, k):
                     ok = False
                     break
-                if k == last or self.time(k + 1) >= candidate + duration:
+                if steps.times[k + 1] >= until:
                     break
                 k += 1
+            else:
+                while True:
+                    if not self.fits(request, k):
+                        ok = False
+                        break
+                    if k == last or self.time(k + 1) >= until:
+                        break
+                    k += 1
             if ok:
                 found[0] = candidate
                 return True
