@@ -11,7 +11,6 @@
 
 from cpython.long cimport PyLong_AsLongLong, PyLong_CheckExact, PyLong_FromLongLong
 from cpython.ref cimport Py_XDECREF
-from libc.string cimport memcmp
 
 
 @cython.final
@@ -27,6 +26,7 @@ cdef class _Holes:
     cdef char *measured  # ``most`` changed since loaded
     cdef int *order  # the slots in start order
     cdef Py_ssize_t size, used, room, n  # holes, slots used (a removed hole's is not reused)
+    cdef long long changes  # holes inserted or removed since loaded (positions moved)
 
     def __dealloc__(self):
         self.clear_items()
@@ -44,6 +44,7 @@ cdef class _Holes:
             Py_XDECREF(self.item[s])
             self.item[s] = NULL
         self.size = self.used = 0
+        self.changes += 1
 
     cdef int _reserve(self, Py_ssize_t size) except -1:
         cdef Py_ssize_t room = self.room if self.room else 16
@@ -203,6 +204,7 @@ cdef class _Holes:
         memmove(&self.order[lo + 1], &self.order[lo], (self.size - lo) * sizeof(int))
         self.order[lo] = <int>s
         self.size += 1
+        self.changes += 1
         return lo
 
     cdef void remove(self, Py_ssize_t k) noexcept:
@@ -211,6 +213,7 @@ cdef class _Holes:
         self.item[s] = NULL
         memmove(&self.order[k], &self.order[k + 1], (self.size - k - 1) * sizeof(int))
         self.size -= 1
+        self.changes += 1
 
 
 cdef void *_grow(void *block, size_t size) except NULL:

@@ -16,13 +16,16 @@ cdef enum:
 @cython.final
 cdef class _Marks:
     """``shape[e * _DIMS + d]`` and its mark: ``start[e]``, ``seq[e]`` when ``marked[e]``;
-    ``after_all[e]``: the mark is the ``_AFTER_ALL`` object itself."""
+    ``after_all[e]``: the mark is the ``_AFTER_ALL`` object itself; ``at[e]``: the position of
+    the mark among the holes while their ``changes`` are ``at_changes[e]``."""
 
     cdef double shape[_MARKS * _DIMS]
     cdef double start[_MARKS]
     cdef long long seq[_MARKS]
     cdef bint marked[_MARKS]
     cdef bint after_all[_MARKS]
+    cdef Py_ssize_t at[_MARKS]
+    cdef long long at_changes[_MARKS]
     cdef Py_ssize_t size, next, n
 
     cdef inline void clear(self) noexcept:
@@ -50,23 +53,35 @@ cdef class _Marks:
         for d in range(n):
             self.shape[e * _DIMS + d] = amounts[d]
         self.marked[e] = until is not None
+        self.at_changes[e] = -1
         self.after_all[e] = until is _AFTER_ALL
         if until is not None:
             self.start[e] = PyFloat_AS_DOUBLE(<object>PyTuple_GET_ITEM(until, 0))
             self.seq[e] = PyLong_AsLongLong(<object>PyTuple_GET_ITEM(until, 1))
         return e
 
-    cdef int mark(self, dict clear, tuple request, Py_ssize_t e, double start,
-                  long long seq) except -1:
-        """``clear[request] = (start, seq)``, in the dictionary and the table."""
-        clear[request] = (PyFloat_FromDouble(start), PyLong_FromLongLong(seq))
+    cdef int mark(self, dict clear, tuple request, Py_ssize_t e, _Holes holes,
+                  Py_ssize_t k) except -1:
+        """``clear[request]`` is the ``k``-th hole, in the dictionary and the table."""
+        cdef Py_ssize_t s = holes.order[k]
+        clear[request] = (PyFloat_FromDouble(holes.start[s]), PyLong_FromLongLong(holes.seq[s]))
         self.marked[e] = True
         self.after_all[e] = False
-        self.start[e], self.seq[e] = start, seq
+        self.start[e], self.seq[e] = holes.start[s], holes.seq[s]
+        self.at[e], self.at_changes[e] = k, holes.changes
         return 0
 
-    cdef int mark_after_all(self, dict clear, tuple request, Py_ssize_t e) except -1:
+    cdef int mark_after_all(self, dict clear, tuple request, Py_ssize_t e,
+                            _Holes holes) except -1:
         clear[request] = _AFTER_ALL
         self.marked[e] = self.after_all[e] = True
         self.start[e], self.seq[e] = _INFINITY, -1
+        self.at[e], self.at_changes[e] = holes.size, holes.changes
         return 0
+
+    cdef Py_ssize_t position(self, Py_ssize_t e, _Holes holes) noexcept:
+        """:meth:`_Holes.position` of entry ``e``'s mark (kept while no hole came or went)."""
+        if self.at_changes[e] != holes.changes:
+            self.at[e] = holes.position(self.start[e], self.seq[e])
+            self.at_changes[e] = holes.changes
+        return self.at[e]

@@ -23,7 +23,7 @@ cdef bint _first_help_arrays(_Pass state, long long since, double end, tuple req
         return False
     e = marks.find(clear, request, amounts)
     if marks.marked[e]:
-        k = spans.position(marks.start[e], marks.seq[e])
+        k = marks.position(e, spans)
         if k < spans.size:
             s = spans.order[k]
             if spans.start[s] == marks.start[e] and spans.seq[s] == marks.seq[e]:
@@ -31,10 +31,9 @@ cdef bint _first_help_arrays(_Pass state, long long since, double end, tuple req
     k = spans.first_room(k, end, amounts)
     if k < spans.size:
         if k != marked:  # an equal mark is not written again
-            s = spans.order[k]
-            marks.mark(clear, request, e, spans.start[s], spans.seq[s])
+            marks.mark(clear, request, e, spans, k)
     elif not marks.after_all[e]:
-        marks.mark_after_all(clear, request, e)
+        marks.mark_after_all(clear, request, e, spans)
     k = spans.next_hole(k, end, since, amounts)
     while k >= 0:
         s = spans.order[k]

@@ -11,7 +11,7 @@
 cimport cython
 from libc.math cimport INFINITY as _INFINITY, fabs
 from libc.stdlib cimport free as c_free, malloc, realloc
-from libc.string cimport memcpy, memmove
+from libc.string cimport memcmp, memcpy, memmove
 
 cdef enum:
     _DIMS = 8  # at most this many resources go through the arrays
@@ -88,11 +88,39 @@ cdef class _Steps:
         return True
 
     cdef int store(self, list times, list free) except -1:
-        """Write the steps back into the profile's lists (in place)."""
-        cdef Py_ssize_t k
-        times[:] = [PyFloat_FromDouble(self.times[k]) for k in range(self.size)]
-        free[:] = [self.step(k) for k in range(self.size)]
+        """Write the steps back into the profile's lists (in place), the ones loaded from them
+        (lists of floats and tuples of floats, unchanged since) read in step: a step time or
+        a step's values equal bit for bit to the old ones keep their objects (a pass changes a
+        few hundred steps of thousands, and making every object again was a twentieth of it)."""
+        cdef Py_ssize_t k, j = 0, old = PyList_GET_SIZE(times)
+        cdef list new_times = [], new_free = []
+        cdef object x, step
+        for k in range(self.size):
+            while j < old and PyFloat_AS_DOUBLE(<object>PyList_GET_ITEM(times, j)) < self.times[k]:
+                j += 1
+            x = step = None
+            if j < old:
+                x = <object>PyList_GET_ITEM(times, j)
+                if _same_bits(PyFloat_AS_DOUBLE(x), self.times[k]):
+                    step = <object>PyList_GET_ITEM(free, j)
+                    if not self.same_step(k, <tuple>step):
+                        step = None
+                else:
+                    x = None
+            new_times.append(PyFloat_FromDouble(self.times[k]) if x is None else x)
+            new_free.append(self.step(k) if step is None else step)
+        times[:] = new_times
+        free[:] = new_free
         return 0
+
+    cdef bint same_step(self, Py_ssize_t k, tuple step) noexcept:
+        """Step ``k``'s values are those of ``step`` (floats), bit for bit."""
+        cdef Py_ssize_t d
+        for d in range(self.n):
+            if not _same_bits(PyFloat_AS_DOUBLE(<object>PyTuple_GET_ITEM(step, d)),
+                              self.values[k * self.n + d]):
+                return False
+        return True
 
     cdef tuple step(self, Py_ssize_t k):
         cdef Py_ssize_t n = self.n, d
@@ -230,15 +258,19 @@ cdef class _Steps:
 
     cdef void max_free_into(self, double start, double end, double *out) noexcept:
         """:meth:`max_free` into ``out``."""
-        cdef Py_ssize_t i = self.index(start), lo = i + 1, k, d, n = self.n
-        while lo < self.size and self.times[lo] < end:  # bisect_left(times, end), at least i + 1
-            lo += 1
+        cdef Py_ssize_t i = self.index(start), k = i + 1, d, n = self.n
+        cdef const double *values
+        cdef double[_DIMS] best
         for d in range(n):
-            out[d] = self.values[i * n + d]
-        for k in range(i + 1, lo):  # step by step: the values of a step are side by side
+            best[d] = self.values[i * n + d]
+        while k < self.size and self.times[k] < end:  # up to bisect_left(times, end)
+            values = &self.values[k * n]
             for d in range(n):
-                if out[d] < self.values[k * n + d]:
-                    out[d] = self.values[k * n + d]
+                if best[d] < values[d]:
+                    best[d] = values[d]
+            k += 1
+        for d in range(n):
+            out[d] = best[d]
 
     cdef tuple max_free(self, double start, double end):
         """:meth:`Profile.max_free` (the first of equal values, as ``max`` keeps it)."""
@@ -264,6 +296,10 @@ cdef class _Steps:
             Py_INCREF(value)
             PyTuple_SET_ITEM(out, d, value)
         return out
+
+
+cdef inline bint _same_bits(double a, double b) noexcept:
+    return memcmp(&a, &b, sizeof(double)) == 0
 
 
 cdef bint _request_doubles(object request, Py_ssize_t n, double *amounts) except -1:
