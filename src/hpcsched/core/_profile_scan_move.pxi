@@ -133,7 +133,7 @@ cdef int _move_on_arrays(_Pass state, object job_id, object reserved, double est
         _add_hole(state.holes, seq, reserved, until, steps.max_free(t, end))
     state.held[job_id] = earlier
     state.checked[job_id] = seq
-    _heappush(state.starts, (earlier, job_id))
+    _push_start(state.starts, (earlier, job_id))
     return 0
 
 
@@ -193,3 +193,35 @@ cdef Py_ssize_t _slot_offset(object cls, str name) except -2:
     if (<PyMemberDescrObject *><PyObject *>descriptor).d_member.type != _OBJECT_EX:
         return -1
     return (<PyMemberDescrObject *><PyObject *>descriptor).d_member.offset
+
+
+cdef int _push_start(list heap, tuple item) except -1:
+    """``heapq.heappush(heap, item)`` for the plan's ``(start, job id)`` entries: the same sift
+    (``heapq._siftdown``), a float start compared as a double, the ids through ``<`` on ties
+    (and any other entry through the tuples' own ``<``)."""
+    cdef Py_ssize_t pos = PyList_GET_SIZE(heap), up
+    cdef object parent
+    heap.append(item)
+    while pos > 0:
+        up = (pos - 1) >> 1
+        parent = <object>PyList_GET_ITEM(heap, up)
+        if not _start_before(item, parent):
+            break
+        heap[pos] = parent
+        pos = up
+    heap[pos] = item
+    return 0
+
+
+cdef inline bint _start_before(tuple item, object other) except -1:
+    """``item < other`` for two ``(float, id)`` entries."""
+    cdef object a, b
+    if type(other) is tuple and PyTuple_GET_SIZE(item) == 2 and PyTuple_GET_SIZE(other) == 2:
+        a = <object>PyTuple_GET_ITEM(item, 0)
+        b = <object>PyTuple_GET_ITEM(other, 0)
+        if PyFloat_CheckExact(a) and PyFloat_CheckExact(b):
+            if PyFloat_AS_DOUBLE(a) != PyFloat_AS_DOUBLE(b):
+                return PyFloat_AS_DOUBLE(a) < PyFloat_AS_DOUBLE(b)
+            return PyObject_RichCompareBool(<object>PyTuple_GET_ITEM(item, 1),
+                                            <object>PyTuple_GET_ITEM(other, 1), Py_LT)
+    return PyObject_RichCompareBool(item, other, Py_LT)

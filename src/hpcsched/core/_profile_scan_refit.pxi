@@ -9,7 +9,6 @@
 # not a tuple) go through the plan's Python methods, with the lists brought up to date first.
 
 from cpython.dict cimport PyDict_GetItem, PyDict_Next
-from heapq import heappush as _heappush
 
 cdef tuple _AFTER_ALL = (float("inf"), -1)
 
@@ -177,7 +176,7 @@ cdef class _Pass:
         self.held[job.id] = t
         self.jobs[job.id] = job
         self.checked[job.id] = self.plan.seq
-        _heappush(self.starts, (t, job.id))
+        _push_start(self.starts, (t, job.id))
         return 0
 
     cdef int refit(self, object job_id, object t, object estimate, tuple request,
@@ -223,7 +222,7 @@ cdef class _Pass:
         _add_hole(self.holes, seq, t, end, self.most(t, end, False))
         self.held[job_id] = earlier
         self.checked[job_id] = seq
-        _heappush(self.starts, (earlier, job_id))
+        _push_start(self.starts, (earlier, job_id))
         return 0
 
 
