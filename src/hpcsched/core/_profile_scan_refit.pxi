@@ -7,6 +7,7 @@
 # arrays (``_Steps``, ``_Holes``) while every amount is a float, their lists otherwise. Each step
 # is the Python one, in the same order; the rare branches (a due reservation, a request that is
 # not a tuple) go through the plan's Python methods, with the lists brought up to date first.
+# A reserved job on the arrays is re-fitted in doubles by ``_profile_scan_move.pxi``.
 
 from cpython.dict cimport PyDict_GetItem, PyDict_Next
 
