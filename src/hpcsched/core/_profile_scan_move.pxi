@@ -62,7 +62,7 @@ cdef int _refit_on_arrays(_Pass state, object job_id, long long since, object re
     """:meth:`_Pass.refit` when the profile and the holes are arrays."""
     cdef double t = PyFloat_AS_DOUBLE(reserved), first, after
     if not _first_help_arrays(state, since, t + estimate, request, amounts, &first):
-        state.checked[job_id] = state.plan.seq
+        state.checked[job_id] = state.seq
         return 0
     after = first - estimate
     if not after > state.now_at:
@@ -85,7 +85,7 @@ cdef int _move_on_arrays(_Pass state, object job_id, object reserved, double est
         ok = state.slot.earliest(amounts, estimate, after, &start, lo, hi)
         if ok and start == t and state.slot.unchanged():
             state.stays.add(after, t, estimate, amounts)
-            state.checked[job_id] = state.plan.seq
+            state.checked[job_id] = state.seq
             return 0
         scanned = True
     # The slot is given back with its merges put off until the scan is done: equal neighbours
@@ -112,7 +112,7 @@ cdef int _move_on_arrays(_Pass state, object job_id, object reserved, double est
         if opened and not restores:
             state.stays.cut(t)
         state.stays.add(after, t, estimate, amounts)
-        state.checked[job_id] = state.plan.seq
+        state.checked[job_id] = state.seq
         return 0
     if opened:
         steps.merge(i, j)
@@ -121,8 +121,8 @@ cdef int _move_on_arrays(_Pass state, object job_id, object reserved, double est
     state.stays.taken(amounts)
     state.stays.add(after, start, estimate, amounts)
     earlier = PyFloat_FromDouble(start)
-    seq = state.plan.seq + 1
-    state.plan.seq = seq
+    seq = state.seq + 1
+    state.plan.seq = state.seq = seq
     until = PyFloat_FromDouble(end)
     if state.hloaded:
         steps.max_free_into(t, end, most)

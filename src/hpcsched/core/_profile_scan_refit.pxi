@@ -70,6 +70,7 @@ cdef class _Pass:
     """One re-fit pass: the plan's parts, and its profile as arrays while that is possible."""
 
     cdef object plan, profile, holes, now, smallest
+    cdef object seq  # ``plan.seq``, kept up to date by every change of it in the pass
     cdef double now_at  # ``now`` when it is a float
     cdef dict held, checked, jobs
     cdef list times, free, starts
@@ -164,6 +165,7 @@ cdef class _Pass:
         if not arrays:
             self.sync()
             self.plan.place(job, self.now)
+            self.seq = self.plan.seq
             return 0
         estimate = PyFloat_AS_DOUBLE(job.estimate)
         if not self.steps.earliest(amounts, estimate, PyFloat_AS_DOUBLE(self.now), &start,
@@ -176,7 +178,7 @@ cdef class _Pass:
         t = PyFloat_FromDouble(start)
         self.held[job.id] = t
         self.jobs[job.id] = job
-        self.checked[job.id] = self.plan.seq
+        self.checked[job.id] = self.seq
         _push_start(self.starts, (t, job.id))
         return 0
 
@@ -196,7 +198,7 @@ cdef class _Pass:
         end = t + estimate
         first = self.first_help(since, end, request, arrays)
         if first is None:
-            self.checked[job_id] = self.plan.seq
+            self.checked[job_id] = self.seq
             return 0
         after = first - estimate
         if not after > self.now:
@@ -215,11 +217,11 @@ cdef class _Pass:
             raise _never(request, self.free)
         if earlier == t:
             _add_range(self.times, self.free, t, end, request, False)
-            self.checked[job_id] = self.plan.seq
+            self.checked[job_id] = self.seq
             return 0
         _add_range(self.times, self.free, earlier, earlier + estimate, request, False)
-        seq = self.plan.seq + 1
-        self.plan.seq = seq
+        seq = self.seq + 1
+        self.plan.seq = self.seq = seq
         _add_hole(self.holes, seq, t, end, self.most(t, end, False))
         self.held[job_id] = earlier
         self.checked[job_id] = seq
@@ -241,7 +243,7 @@ def refit_pass(plan, visit, object now, object smallest, bint memo=True):
     cdef bint arrays
     cdef Py_ssize_t n
     state.plan, state.profile, state.holes = plan, plan.profile, plan.holes
-    state.now, state.smallest = now, smallest
+    state.now, state.smallest, state.seq = now, smallest, plan.seq
     state.now_at = PyFloat_AS_DOUBLE(now) if PyFloat_CheckExact(now) else 0.0
     state.held, state.checked, state.jobs = plan.held, plan.checked, plan.jobs
     state.times, state.free, state.starts = plan.profile.times, plan.profile.free, plan.starts
@@ -278,12 +280,14 @@ def refit_pass(plan, visit, object now, object smallest, bint memo=True):
                 state.sync()
                 if _displaced(job, t, now, state.profile.free_at(now)):
                     plan.place(plan.unplace(job_id), now)
+                    state.seq = plan.seq
                 continue
             if type(request) is not tuple:
                 state.sync()
                 after = plan.may_move(job, t, smallest)
                 if after is not None:
                     plan.refit(job, t, now, after)
+                    state.seq = plan.seq
                 else:
                     state.checked[job_id] = plan.seq
                 continue
