@@ -24,6 +24,7 @@ cdef class _Holes:
     cdef long long *seq
     cdef PyObject **item  # the hole's list in ``Holes.items`` (a reference), NULL when new
     cdef char *measured  # ``most`` changed since loaded
+    cdef long long *seen  # the profile's ``version`` when ``most`` was measured (-1: never)
     cdef int *order  # the slots in start order
     cdef Py_ssize_t size, used, room, n  # holes, slots used (a removed hole's is not reused)
     cdef long long changes  # holes inserted or removed since loaded (positions moved)
@@ -36,6 +37,7 @@ cdef class _Holes:
         c_free(self.seq)
         c_free(self.item)
         c_free(self.measured)
+        c_free(self.seen)
         c_free(self.order)
 
     cdef void clear_items(self) noexcept:
@@ -58,6 +60,7 @@ cdef class _Holes:
         self.seq = <long long *>_grow(self.seq, room * sizeof(long long))
         self.item = <PyObject **>_grow(self.item, room * sizeof(PyObject *))
         self.measured = <char *>_grow(self.measured, room * sizeof(char))
+        self.seen = <long long *>_grow(self.seen, room * sizeof(long long))
         self.order = <int *>_grow(self.order, room * sizeof(int))
         self.room = room
         return 0
@@ -91,6 +94,7 @@ cdef class _Holes:
             Py_INCREF(hole)
             self.item[k] = <PyObject *>hole
             self.measured[k] = 0
+            self.seen[k] = -1
             self.order[k] = <int>k
             self.size = self.used = k + 1
         return True
@@ -201,6 +205,7 @@ cdef class _Holes:
             self.most[s * n + d] = most[d]
         self.item[s] = NULL
         self.measured[s] = 0
+        self.seen[s] = -1
         memmove(&self.order[lo + 1], &self.order[lo], (self.size - lo) * sizeof(int))
         self.order[lo] = <int>s
         self.size += 1

@@ -37,7 +37,9 @@ cdef bint _first_help_arrays(_Pass state, long long since, double end, tuple req
     k = spans.next_hole(k, end, since, amounts)
     while k >= 0:
         s = spans.order[k]
-        state.steps.max_free_into(spans.start[s], spans.end[s], &spans.most[s * n])
+        if spans.seen[s] != state.steps.version:  # else the profile is as when measured
+            state.steps.max_free_into(spans.start[s], spans.end[s], &spans.most[s * n])
+            spans.seen[s] = state.steps.version
         spans.measured[s] = 1
         if _opened_arrays(clear, spans, k):
             marks.clear()

@@ -31,6 +31,7 @@ cdef class _Steps:
     cdef double *tblock  # the blocks that hold them, ``front`` steps before ``times[0]``
     cdef double *vblock
     cdef Py_ssize_t size, front, room, n  # ``room``: steps the blocks hold
+    cdef long long version  # changes of the steps so far (a measure older than it may be stale)
 
     def __dealloc__(self):
         c_free(self.tblock)
@@ -70,6 +71,7 @@ cdef class _Steps:
             return False
         self.n = n
         self.size = 0
+        self.version += 1
         self._reserve(size)
         for k in range(size):
             x = <object>PyList_GET_ITEM(times, k)
@@ -162,6 +164,7 @@ cdef class _Steps:
             memmove(&self.values[(i + 2) * n], &self.values[(i + 1) * n],
                     (self.size - i - 1) * n * sizeof(double))
         self.times[i + 1] = t
+        self.version += 1
         for d in range(n):
             self.values[(i + 1) * n + d] = self.values[i * n + d]
         self.size += 1
@@ -180,6 +183,7 @@ cdef class _Steps:
             memmove(&self.values[k * n], &self.values[(k + 1) * n],
                     (self.size - k - 1) * n * sizeof(double))
         self.size -= 1
+        self.version += 1
 
     cdef inline bint equal(self, Py_ssize_t k) noexcept:
         """``free[k] == free[k - 1]``."""
@@ -204,6 +208,7 @@ cdef class _Steps:
     cdef void add(self, Py_ssize_t i, Py_ssize_t j, const double *request, bint give) noexcept:
         """The request given to (``give``) or taken from steps ``i`` to ``j - 1``."""
         cdef Py_ssize_t k, d, n = self.n
+        self.version += 1
         for k in range(i, j):
             for d in range(n):
                 if give:
