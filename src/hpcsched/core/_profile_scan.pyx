@@ -184,7 +184,7 @@ cdef Py_ssize_t _position(list items, object start, object seq) except -1:
     cdef list hole
     cdef object s
     while lo < hi:
-        mid = (lo + hi) // 2
+        mid = (lo + hi) >> 1
         hole = <list>PyList_GET_ITEM(items, mid)
         s = <object>PyList_GET_ITEM(hole, 0)
         if s < start or (s == start and <object>PyList_GET_ITEM(hole, 1) < seq):
@@ -204,7 +204,7 @@ cdef Py_ssize_t _index(list times, object t) except -1:
     """The step that holds at ``t``: ``max(0, bisect_right(times, t) - 1)``."""
     cdef Py_ssize_t lo = 0, hi = PyList_GET_SIZE(times), mid
     while lo < hi:
-        mid = (lo + hi) // 2
+        mid = (lo + hi) >> 1
         if _less(t, <object>PyList_GET_ITEM(times, mid)):
             hi = mid
         else:
@@ -256,7 +256,7 @@ cdef object _max_free(list times, list free, object start, object end):
     cdef tuple first, step, out
     cdef object best, value
     while lo < hi:  # bisect_left(times, end)
-        mid = (lo + hi) // 2
+        mid = (lo + hi) >> 1
         if _less(<object>PyList_GET_ITEM(times, mid), end):
             lo = mid + 1
         else:
@@ -283,4 +283,7 @@ cdef object _max_free(list times, list free, object start, object end):
 include "_profile_scan_steps.pxi"
 include "_profile_scan_holes.pxi"
 include "_profile_scan_stays.pxi"
+include "_profile_scan_slot.pxi"
+include "_profile_scan_marks.pxi"
 include "_profile_scan_refit.pxi"
+include "_profile_scan_move.pxi"

@@ -7,9 +7,9 @@
 # arrays (``_Steps``, ``_Holes``) while every amount is a float, their lists otherwise. Each step
 # is the Python one, in the same order; the rare branches (a due reservation, a request that is
 # not a tuple) go through the plan's Python methods, with the lists brought up to date first.
+# A reserved job on the arrays is re-fitted in doubles by ``_profile_scan_move.pxi``.
 
 from cpython.dict cimport PyDict_GetItem, PyDict_Next
-from heapq import heappush as _heappush
 
 cdef tuple _AFTER_ALL = (float("inf"), -1)
 
@@ -55,7 +55,7 @@ cdef int _add_hole(object holes, object seq, object start, object end, object mo
     cdef list hole = [start, seq, end, most]
     cdef Py_ssize_t lo = 0, hi = PyList_GET_SIZE(items), mid
     while lo < hi:  # insort_right by start
-        mid = (lo + hi) // 2
+        mid = (lo + hi) >> 1
         if _less(start, <object>PyList_GET_ITEM(<list>PyList_GET_ITEM(items, mid), 0)):
             hi = mid
         else:
@@ -70,10 +70,14 @@ cdef class _Pass:
     """One re-fit pass: the plan's parts, and its profile as arrays while that is possible."""
 
     cdef object plan, profile, holes, now, smallest
+    cdef object seq  # ``plan.seq``, kept up to date by every change of it in the pass
+    cdef double now_at  # ``now`` when it is a float
     cdef dict held, checked, jobs
     cdef list times, free, starts
     cdef _Steps steps
     cdef _Holes spans  # the holes as arrays, while ``hloaded``
+    cdef _Slot slot  # the scan through a slot given back
+    cdef _Marks marks  # the marks of the holes' arrays, as doubles
     cdef _Stays stays  # what the jobs that stayed since the last change of the profile proved
     cdef bint arrays, loaded, dirty, harrays, hloaded
 
@@ -81,6 +85,7 @@ cdef class _Pass:
         """Bring the profile's and the holes' lists up to date (the arrays are loaded again
         when needed)."""
         self.stays.clear()  # the lists may change now
+        self.marks.clear()
         if self.loaded and self.dirty:
             self.steps.store(self.times, self.free)
         if self.hloaded:
@@ -103,58 +108,6 @@ cdef class _Pass:
             return True
         self.arrays = False
         return False
-
-    cdef object first_help_arrays(self, long long since, double end, tuple request,
-                                  const double *amounts):
-        """:meth:`first_help` on the arrays of the profile and of the holes."""
-        cdef _Holes spans = self.spans
-        cdef dict clear = self.holes.clear
-        cdef Py_ssize_t k, s, n = spans.n
-        cdef Py_ssize_t marked = -1  # the position of the mark's hole, when there is one
-        cdef object until, found = None
-        cdef list dead = None
-        if spans.size == 0:
-            return None
-        until = clear.get(request)
-        if until is not None:
-            k = spans.position(PyFloat_AS_DOUBLE(until[0]), PyLong_AsLongLong(until[1]))
-            if k < spans.size:
-                s = spans.order[k]
-                if spans.start[s] == PyFloat_AS_DOUBLE(until[0]) and (
-                    spans.seq[s] == PyLong_AsLongLong(until[1])
-                ):
-                    marked = k
-        else:
-            k = 0
-        k = spans.first_room(k, end, amounts)
-        if k < spans.size:
-            if k != marked:  # an equal mark is not written again
-                s = spans.order[k]
-                clear[request] = (
-                    PyFloat_FromDouble(spans.start[s]), PyLong_FromLongLong(spans.seq[s])
-                )
-        elif until is not _AFTER_ALL:
-            clear[request] = _AFTER_ALL
-        k = spans.next_hole(k, end, since, amounts)
-        while k >= 0:
-            s = spans.order[k]
-            self.steps.max_free_into(spans.start[s], spans.end[s], &spans.most[s * n])
-            spans.measured[s] = 1
-            _opened_arrays(clear, spans, k)
-            if spans.fits(amounts, k):
-                found = PyFloat_FromDouble(spans.start[s])
-                break
-            if self.smallest is not None and not _fits_any(
-                self.smallest, _tuple(&spans.most[s * n], n)
-            ):
-                if dead is None:
-                    dead = []
-                dead.append(k)
-            k = spans.next_hole(k + 1, end, since, amounts)
-        if dead is not None:
-            for k in reversed(dead):
-                spans.remove(k)
-        return found
 
     cdef object most(self, object start, object end, bint arrays):
         if arrays:
@@ -212,6 +165,7 @@ cdef class _Pass:
         if not arrays:
             self.sync()
             self.plan.place(job, self.now)
+            self.seq = self.plan.seq
             return 0
         estimate = PyFloat_AS_DOUBLE(job.estimate)
         if not self.steps.earliest(amounts, estimate, PyFloat_AS_DOUBLE(self.now), &start,
@@ -224,32 +178,27 @@ cdef class _Pass:
         t = PyFloat_FromDouble(start)
         self.held[job.id] = t
         self.jobs[job.id] = job
-        self.checked[job.id] = self.plan.seq
-        _heappush(self.starts, (t, job.id))
+        self.checked[job.id] = self.seq
+        _push_start(self.starts, (t, job.id))
         return 0
 
-    cdef int refit(self, object job, object t, tuple request, const double *amounts,
-                   bint arrays) except -1:
+    cdef int refit(self, object job_id, object t, object estimate, tuple request,
+                   const double *amounts, bint arrays) except -1:
         """:meth:`ConservativePlan.may_move`, then :meth:`ConservativePlan.refit` when a hole
-        may help."""
-        cdef object job_id = job.id, estimate = job.estimate, end = t + estimate
-        cdef object first, after, earlier, since = self.checked[job_id]
-        cdef double start, lo, hi
-        cdef double[_DIMS] most
-        cdef Py_ssize_t i = 0, j = 0
-        cdef bint opened, restores = False
+        may help (on the arrays: ``_refit_on_arrays``)."""
+        cdef object end, first, after, earlier, since = self.checked[job_id]
         if arrays and (self.loaded or PyList_GET_SIZE(self.holes.items) > 0):
             arrays = self.load()
         if arrays and self.hloaded and PyLong_CheckExact(since):
-            first = self.first_help_arrays(PyLong_AsLongLong(since), PyFloat_AS_DOUBLE(end),
-                                           request, amounts)
-        else:
-            if self.hloaded:  # the list is scanned: the holes stay there for the rest of the pass
-                self.sync()
-                self.harrays = False
-            first = self.first_help(since, end, request, arrays)
+            return _refit_on_arrays(self, job_id, PyLong_AsLongLong(since), t,
+                                    PyFloat_AS_DOUBLE(estimate), request, amounts)
+        if self.hloaded:  # the list is scanned: the holes stay there for the rest of the pass
+            self.sync()
+            self.harrays = False
+        end = t + estimate
+        first = self.first_help(since, end, request, arrays)
         if first is None:
-            self.checked[job_id] = self.plan.seq
+            self.checked[job_id] = self.seq
             return 0
         after = first - estimate
         if not after > self.now:
@@ -258,66 +207,25 @@ cdef class _Pass:
             self.sync()
             arrays = False
         if arrays:
-            # The slot is given back with its merges put off until the scan is done: equal
-            # neighbours change no earliest start (the scan fails or fits on both alike), and
-            # when the job stays the slot is taken back at once, where merging and splitting
-            # again would have restored the same arrays (memory moves that were a tenth of a
-            # re-fit after an early end).
-            self.dirty = True
-            self.stays.zone(PyFloat_AS_DOUBLE(after), PyFloat_AS_DOUBLE(t),
-                            PyFloat_AS_DOUBLE(estimate), amounts, &lo, &hi)
-            opened = PyFloat_AS_DOUBLE(end) > PyFloat_AS_DOUBLE(t)
-            if opened:
-                i = self.steps.split(PyFloat_AS_DOUBLE(t))
-                j = self.steps.split(PyFloat_AS_DOUBLE(end))
-                restores = _restores(self.steps, i, j, amounts)
-                self.steps.add(i, j, amounts, True)
-            if not self.steps.earliest(amounts, PyFloat_AS_DOUBLE(estimate),
-                                       PyFloat_AS_DOUBLE(after), &start, lo, hi):
-                if opened:
-                    self.steps.merge(i, j)
-                self.sync()
-                raise _never(request, self.free)
-            if start == PyFloat_AS_DOUBLE(t):
-                if opened:
-                    self.steps.add(i, j, amounts, False)
-                    self.steps.merge(i, j)
-                if opened and not restores:
-                    self.stays.cut(PyFloat_AS_DOUBLE(t))
-                self.stays.add(PyFloat_AS_DOUBLE(after), PyFloat_AS_DOUBLE(t),
-                               PyFloat_AS_DOUBLE(estimate), amounts)
-                self.checked[job_id] = self.plan.seq
-                return 0
-            if opened:
-                self.steps.merge(i, j)
-            self.steps.add_range(start, start + PyFloat_AS_DOUBLE(estimate), amounts, False)
-            self.stays.cut(PyFloat_AS_DOUBLE(t))  # the old slot came back
-            self.stays.taken(amounts)
-            self.stays.add(PyFloat_AS_DOUBLE(after), start, PyFloat_AS_DOUBLE(estimate),
-                           amounts)
-            earlier = PyFloat_FromDouble(start)
-        else:
-            self.stays.clear()
-            _add_range(self.times, self.free, t, end, request, True)
-            earlier = _earliest_start(self.times, self.free, request, estimate, after,
-                                      _index(self.times, after))
-            if earlier is None:
-                raise _never(request, self.free)
-            if earlier == t:
-                _add_range(self.times, self.free, t, end, request, False)
-                self.checked[job_id] = self.plan.seq
-                return 0
-            _add_range(self.times, self.free, earlier, earlier + estimate, request, False)
-        seq = self.plan.seq + 1
-        self.plan.seq = seq
-        if arrays and self.hloaded:
-            self.steps.max_free_into(PyFloat_AS_DOUBLE(t), PyFloat_AS_DOUBLE(end), most)
-            _opened_arrays(self.holes.clear, self.spans, self.spans.add(seq, t, end, most))
-        else:
-            _add_hole(self.holes, seq, t, end, self.most(t, end, arrays))
+            return _move_on_arrays(self, job_id, t, PyFloat_AS_DOUBLE(estimate),
+                                   PyFloat_AS_DOUBLE(after), request, amounts)
+        self.stays.clear()
+        _add_range(self.times, self.free, t, end, request, True)
+        earlier = _earliest_start(self.times, self.free, request, estimate, after,
+                                  _index(self.times, after))
+        if earlier is None:
+            raise _never(request, self.free)
+        if earlier == t:
+            _add_range(self.times, self.free, t, end, request, False)
+            self.checked[job_id] = self.seq
+            return 0
+        _add_range(self.times, self.free, earlier, earlier + estimate, request, False)
+        seq = self.seq + 1
+        self.plan.seq = self.seq = seq
+        _add_hole(self.holes, seq, t, end, self.most(t, end, False))
         self.held[job_id] = earlier
         self.checked[job_id] = seq
-        _heappush(self.starts, (earlier, job_id))
+        _push_start(self.starts, (earlier, job_id))
         return 0
 
 
@@ -328,31 +236,38 @@ def refit_pass(plan, visit, object now, object smallest, bint memo=True):
     from hpcsched.policies.conservative import _displaced
 
     cdef _Pass state = _Pass.__new__(_Pass)
-    cdef object job, job_id, t, request
+    cdef _Fields fields = _Fields.__new__(_Fields)
+    cdef object job, job_id, t, request, estimate
     cdef PyObject *found
     cdef double[_DIMS] amounts
     cdef bint arrays
     cdef Py_ssize_t n
     state.plan, state.profile, state.holes = plan, plan.profile, plan.holes
-    state.now, state.smallest = now, smallest
+    state.now, state.smallest, state.seq = now, smallest, plan.seq
+    state.now_at = PyFloat_AS_DOUBLE(now) if PyFloat_CheckExact(now) else 0.0
     state.held, state.checked, state.jobs = plan.held, plan.checked, plan.jobs
     state.times, state.free, state.starts = plan.profile.times, plan.profile.free, plan.starts
     state.steps = _Steps.__new__(_Steps)
     state.spans = _Holes.__new__(_Holes)
     state.stays = _Stays.__new__(_Stays)
+    state.slot = _Slot.__new__(_Slot)
+    state.marks = _Marks.__new__(_Marks)
     state.stays.off = not memo
     state.harrays = True
     first_step = state.free[0] if state.free else None
     n = PyTuple_GET_SIZE(first_step) if type(first_step) is tuple else 0
-    state.steps.n = state.stays.n = n
+    state.steps.n = state.stays.n = state.marks.n = n
     state.arrays = PyFloat_CheckExact(now) and 0 < n <= _DIMS
     try:
         for job in visit:
-            job_id = job.id
-            request = job.request
+            if type(job) is not fields.cls:
+                fields.learn(type(job))
+            job_id = fields.read(job, fields.at_id, "id")
+            request = fields.read(job, fields.at_request, "request")
+            estimate = fields.read(job, fields.at_estimate, "estimate")
             arrays = (
                 state.arrays
-                and PyFloat_CheckExact(job.estimate)
+                and PyFloat_CheckExact(estimate)
                 and _request_doubles(request, n, amounts)
             )
             found = PyDict_GetItem(state.held, job_id)
@@ -360,22 +275,25 @@ def refit_pass(plan, visit, object now, object smallest, bint memo=True):
                 state.place(job, request, amounts, arrays and state.load())
                 continue
             t = <object>found
-            if not t > now:
+            if not (PyFloat_AS_DOUBLE(t) > state.now_at if state.arrays and PyFloat_CheckExact(t)
+                    else t > now):
                 state.sync()
                 if _displaced(job, t, now, state.profile.free_at(now)):
                     plan.place(plan.unplace(job_id), now)
+                    state.seq = plan.seq
                 continue
             if type(request) is not tuple:
                 state.sync()
                 after = plan.may_move(job, t, smallest)
                 if after is not None:
                     plan.refit(job, t, now, after)
+                    state.seq = plan.seq
                 else:
                     state.checked[job_id] = plan.seq
                 continue
             if not (arrays and PyFloat_CheckExact(t)):
                 state.sync()
                 arrays = False
-            state.refit(job, t, <tuple>request, amounts, arrays)
+            state.refit(job_id, t, estimate, <tuple>request, amounts, arrays)
     finally:
         state.sync()

@@ -18,7 +18,7 @@
 # (pinned by ``test_the_memo_of_stays_changes_no_plan``).
 
 cdef enum:
-    _STAYS = 16  # the last stays kept
+    _STAYS = 32  # the last stays kept
 
 
 @cython.final
@@ -70,7 +70,7 @@ cdef class _Stays:
         stay covers it): of the stays with at most its request and estimate, the one that
         spares the most of its scan from ``after``."""
         cdef Py_ssize_t k, d
-        cdef double x, gain = 0.0
+        cdef double x, start, gain = 0.0
         cdef bint covers
         lo[0], hi[0] = _INFINITY, -_INFINITY
         if self.off:
@@ -78,23 +78,24 @@ cdef class _Stays:
         for k in range(self.size):
             if not self.estimate[k] <= estimate:
                 continue
+            x = self.slot[k] - self.estimate[k]
+            if slot - estimate < x:
+                x = slot - estimate
+            start = self.after[k] if self.after[k] > after else after  # max(after, after[k])
+            if not x - start > gain:  # spares no more than the best so far
+                continue
             covers = True
             for d in range(self.n):
                 if not self.request[k * _DIMS + d] <= request[d]:
                     covers = False
                     break
-            if not covers:
-                continue
-            x = self.slot[k] - self.estimate[k]
-            if slot - estimate < x:
-                x = slot - estimate
             # the windows end before both slots (a start at a slot would be no window at all
             # when the estimate is lost in rounding)
-            if x - max(after, self.after[k]) > gain and x + self.estimate[k] <= self.slot[k] and (
+            if covers and x + self.estimate[k] <= self.slot[k] and (
                 x + estimate <= slot and x < self.slot[k] and x < slot
             ):
                 lo[0], hi[0] = self.after[k], x
-                gain = x - max(after, self.after[k])
+                gain = x - start
 
 
 cdef bint _restores(_Steps steps, Py_ssize_t i, Py_ssize_t j, const double *request) noexcept:

@@ -11,7 +11,7 @@
 cimport cython
 from libc.math cimport INFINITY as _INFINITY, fabs
 from libc.stdlib cimport free as c_free, malloc, realloc
-from libc.string cimport memcpy, memmove
+from libc.string cimport memcmp, memcpy, memmove
 
 cdef enum:
     _DIMS = 8  # at most this many resources go through the arrays
@@ -31,6 +31,7 @@ cdef class _Steps:
     cdef double *tblock  # the blocks that hold them, ``front`` steps before ``times[0]``
     cdef double *vblock
     cdef Py_ssize_t size, front, room, n  # ``room``: steps the blocks hold
+    cdef long long version  # changes of the steps so far (a measure older than it may be stale)
 
     def __dealloc__(self):
         c_free(self.tblock)
@@ -70,6 +71,7 @@ cdef class _Steps:
             return False
         self.n = n
         self.size = 0
+        self.version += 1
         self._reserve(size)
         for k in range(size):
             x = <object>PyList_GET_ITEM(times, k)
@@ -88,11 +90,39 @@ cdef class _Steps:
         return True
 
     cdef int store(self, list times, list free) except -1:
-        """Write the steps back into the profile's lists (in place)."""
-        cdef Py_ssize_t k
-        times[:] = [PyFloat_FromDouble(self.times[k]) for k in range(self.size)]
-        free[:] = [self.step(k) for k in range(self.size)]
+        """Write the steps back into the profile's lists (in place), the ones loaded from them
+        (lists of floats and tuples of floats, unchanged since) read in step: a step time or
+        a step's values equal bit for bit to the old ones keep their objects (a pass changes a
+        few hundred steps of thousands, and making every object again was a twentieth of it)."""
+        cdef Py_ssize_t k, j = 0, old = PyList_GET_SIZE(times)
+        cdef list new_times = [], new_free = []
+        cdef object x, step
+        for k in range(self.size):
+            while j < old and PyFloat_AS_DOUBLE(<object>PyList_GET_ITEM(times, j)) < self.times[k]:
+                j += 1
+            x = step = None
+            if j < old:
+                x = <object>PyList_GET_ITEM(times, j)
+                if _same_bits(PyFloat_AS_DOUBLE(x), self.times[k]):
+                    step = <object>PyList_GET_ITEM(free, j)
+                    if not self.same_step(k, <tuple>step):
+                        step = None
+                else:
+                    x = None
+            new_times.append(PyFloat_FromDouble(self.times[k]) if x is None else x)
+            new_free.append(self.step(k) if step is None else step)
+        times[:] = new_times
+        free[:] = new_free
         return 0
+
+    cdef bint same_step(self, Py_ssize_t k, tuple step) noexcept:
+        """Step ``k``'s values are those of ``step`` (floats), bit for bit."""
+        cdef Py_ssize_t d
+        for d in range(self.n):
+            if not _same_bits(PyFloat_AS_DOUBLE(<object>PyTuple_GET_ITEM(step, d)),
+                              self.values[k * self.n + d]):
+                return False
+        return True
 
     cdef tuple step(self, Py_ssize_t k):
         cdef Py_ssize_t n = self.n, d
@@ -105,15 +135,16 @@ cdef class _Steps:
         return out
 
     cdef inline Py_ssize_t index(self, double t) noexcept:
-        """``max(0, bisect_right(times, t) - 1)``."""
-        cdef Py_ssize_t lo = 0, hi = self.size, mid
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if t < self.times[mid]:
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo - 1 if lo > 0 else 0
+        """``max(0, bisect_right(times, t) - 1)``: the last step at or before ``t``, halving
+        without branches (a binary search's branches are coin flips the processor mispredicts
+        half the time, and a re-fit makes three searches per job)."""
+        cdef const double *times = self.times
+        cdef Py_ssize_t base = 0, size = self.size, half
+        while size > 1:
+            half = size >> 1
+            base = base + half if times[base + half] <= t else base
+            size -= half
+        return base
 
     cdef Py_ssize_t split(self, double t) except -1:
         """:meth:`Profile._split`."""
@@ -133,6 +164,7 @@ cdef class _Steps:
             memmove(&self.values[(i + 2) * n], &self.values[(i + 1) * n],
                     (self.size - i - 1) * n * sizeof(double))
         self.times[i + 1] = t
+        self.version += 1
         for d in range(n):
             self.values[(i + 1) * n + d] = self.values[i * n + d]
         self.size += 1
@@ -151,6 +183,7 @@ cdef class _Steps:
             memmove(&self.values[k * n], &self.values[(k + 1) * n],
                     (self.size - k - 1) * n * sizeof(double))
         self.size -= 1
+        self.version += 1
 
     cdef inline bint equal(self, Py_ssize_t k) noexcept:
         """``free[k] == free[k - 1]``."""
@@ -175,6 +208,7 @@ cdef class _Steps:
     cdef void add(self, Py_ssize_t i, Py_ssize_t j, const double *request, bint give) noexcept:
         """The request given to (``give``) or taken from steps ``i`` to ``j - 1``."""
         cdef Py_ssize_t k, d, n = self.n
+        self.version += 1
         for k in range(i, j):
             for d in range(n):
                 if give:
@@ -229,20 +263,19 @@ cdef class _Steps:
 
     cdef void max_free_into(self, double start, double end, double *out) noexcept:
         """:meth:`max_free` into ``out``."""
-        cdef Py_ssize_t i = self.index(start), lo = 0, hi = self.size, mid, k, d, n = self.n
-        cdef double best
-        while lo < hi:  # bisect_left(times, end)
-            mid = (lo + hi) // 2
-            if self.times[mid] < end:
-                lo = mid + 1
-            else:
-                hi = mid
+        cdef Py_ssize_t i = self.index(start), k = i + 1, d, n = self.n
+        cdef const double *values
+        cdef double[_DIMS] best
         for d in range(n):
-            best = self.values[i * n + d]
-            for k in range(i + 1, lo):
-                if best < self.values[k * n + d]:
-                    best = self.values[k * n + d]
-            out[d] = best
+            best[d] = self.values[i * n + d]
+        while k < self.size and self.times[k] < end:  # up to bisect_left(times, end)
+            values = &self.values[k * n]
+            for d in range(n):
+                if best[d] < values[d]:
+                    best[d] = values[d]
+            k += 1
+        for d in range(n):
+            out[d] = best[d]
 
     cdef tuple max_free(self, double start, double end):
         """:meth:`Profile.max_free` (the first of equal values, as ``max`` keeps it)."""
@@ -251,7 +284,7 @@ cdef class _Steps:
         cdef tuple out
         cdef object value
         while lo < hi:  # bisect_left(times, end)
-            mid = (lo + hi) // 2
+            mid = (lo + hi) >> 1
             if self.times[mid] < end:
                 lo = mid + 1
             else:
@@ -268,6 +301,10 @@ cdef class _Steps:
             Py_INCREF(value)
             PyTuple_SET_ITEM(out, d, value)
         return out
+
+
+cdef inline bint _same_bits(double a, double b) noexcept:
+    return memcmp(&a, &b, sizeof(double)) == 0
 
 
 cdef bint _request_doubles(object request, Py_ssize_t n, double *amounts) except -1:

@@ -276,12 +276,19 @@ def _decision(
             due[i] = plan.jobs[i]
     backfilled: set[int] = set()
     if visited_all or key is None:
-        started = [job.id for job in ordered if job.id in due]
+        # one walk of the queue, up to its last due job (after an early end often none is)
+        started: list[int] = []
         blocked = False
+        left = len(due)
         for job in ordered:
+            if not left:
+                break
             if job.id not in due:
                 blocked = True
-            elif blocked:
+                continue
+            started.append(job.id)
+            left -= 1
+            if blocked:
                 backfilled.add(job.id)
     else:
         # a started job was backfilled when a job ahead of it in the queue still waits
