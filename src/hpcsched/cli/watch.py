@@ -126,15 +126,16 @@ def watch(
     ] = None,
     drift_window: Annotated[
         int | None,
-        typer.Option(min=1, help="with --model: jobs in the rolling window [default: 50]"),
+        typer.Option(min=1, show_default="200", help="with --model: jobs in the rolling window"),
     ] = None,
     drift_threshold: Annotated[
         float | None,
         typer.Option(
             min=0.0,
             max=1.0,
+            show_default="0.15",
             help="with --model: report drift when the window's coverage shortfall (target "
-            "coverage minus the share of jobs within the bound) is at least this [default: 0.15]",
+            "coverage minus the share of jobs within the bound) is at least this",
         ),
     ] = None,
 ) -> None:
