@@ -290,3 +290,11 @@ def test_the_help_says_what_drift_is() -> None:
     result = CliRunner().invoke(watch_app(), ["watch", "--help"], terminal_width=200)
     text = " ".join(result.output.split())
     assert "prediction-drift" in text and "coverage shortfall" in text
+
+
+def test_a_shortfall_exactly_at_the_threshold_is_drift() -> None:
+    # 4 of 20 outside a 95 % bound: 0.20 - 0.05 is 0.15 "at least threshold", whatever the
+    # binary floats make of 1 - 0.95
+    window = DriftWindow(20, threshold=0.15, coverage=0.95)
+    reports = [window.add(str(i), i < 4) for i in range(20)]
+    assert reports[-1] is not None and reports[-1]["error"] == pytest.approx(0.15)

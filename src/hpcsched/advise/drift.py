@@ -111,7 +111,8 @@ class DriftWindow:
         """Score one more job; the drift report when this one makes the window cross."""
         self.jobs.append((job_id, miss, log_ratio))
         self.quiet = max(0, self.quiet - 1)
-        if len(self.jobs) < self.size or self.quiet or self.error < self.threshold:
+        # "at least": 4/20 - (1 - 0.95) is 0.1499999... in binary floating point
+        if len(self.jobs) < self.size or self.quiet or self.error < self.threshold - 1e-9:
             return None
         self.quiet = self.size
         ratios = [r for _, _, r in self.jobs if r is not None]
