@@ -30,7 +30,7 @@ If misses were independent, a calibrated model's misses in a window would be Bin
 1 - coverage), and a window of 50 past 0.15 (10 misses) would come by chance with probability
 1.6e-4. Real misses come in bursts (one user's many similar jobs all run long together):
 replayed on KTH-SP2 (``benchmarks/prediction_drift.py``), a model fitted on the first 20 % of
-the jobs kept 0.938 coverage over the other 22,781, yet windows of 50 reported drift 32 times,
+the jobs kept 0.938 coverage over the other 22,781, yet windows of 50 reported drift 40 times,
 windows of 200 twice. Hence the default window of 200: a drift is a shortfall sustained over
 many jobs, not one burst.
 
