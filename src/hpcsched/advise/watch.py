@@ -50,6 +50,7 @@ from hpcsched.slurm.states import is_terminal
 if TYPE_CHECKING:
     import polars as pl
 
+    from hpcsched.advise.drift import ModelDrift
     from hpcsched.predict.bound import FittedBound
 
 #: Limit growth when the estimator gives nothing above the old limit.
@@ -109,19 +110,9 @@ def decide(
 
 def uncapped_bound(fitted: FittedBound, job: pl.DataFrame) -> float | None:
     """``fitted.upper(job)`` without the cap at the job's own timelimit; None without a model."""
-    import numpy as np
-
-    from hpcsched.predict.conformal import apply_margin, mondrian_groups
-    from hpcsched.predict.features import submission_features
-
     if fitted.model is None:  # too short a history: its "bound" is the request itself
         return None
-    features = submission_features(job, history=fitted.history, target=fitted.target)
-    point = fitted.model.predict_features(features)
-    group = mondrian_groups(features["h_count"].to_numpy() > 0, point)
-    pooled = fitted.margins.get(-1, np.inf)
-    margin = np.array([fitted.margins.get(int(g), pooled) for g in group])
-    return float(apply_margin(point, margin, None)[0])
+    return float(fitted.upper(job, capped=False)[0])
 
 
 def format_limit(seconds: float) -> str:
@@ -223,6 +214,7 @@ class Watcher:
         jobs: Iterable[str] = (),
         growth: float = GROWTH,
         observe: bool = False,
+        drift: ModelDrift | None = None,
     ) -> None:
         self.adapter, self.user, self.state_path, self.emit = adapter, user, state_path, emit
         self.max_attempts, self.growth, self.bound = max_attempts, growth, bound
@@ -230,6 +222,8 @@ class Watcher:
         self.only = {str(j) for j in jobs}
         # publish job-ended and job-refused-too-long, act on nothing (for ``hpcsched agents``)
         self.observe = observe
+        self.drift = drift  # with observe: the saved model's coverage over the ended jobs
+        self._restored = False
 
     def once(self, now: float | None = None) -> dict[str, Any]:
         """One pass: follow new jobs, decide on those that ended; returns the pass event."""
@@ -254,6 +248,11 @@ class Watcher:
             report = self.observe and job_id not in refused and is_refused(job)
             if report and self._refused(job_id, following.get(job_id, {}).get("original", job_id)):
                 refused[job_id] = now
+        if self.drift is not None:
+            if not self._restored:  # the window of the last pass (``--once`` from cron)
+                self.drift.restore(state.get("drift"), self.emit)
+                self._restored = True
+            self.drift.refresh(self.emit)
         gone = [j for j in following if j not in live]
         ended: list[str] = []
         if gone:
@@ -266,9 +265,17 @@ class Watcher:
                 del following[job_id]
                 decided[job_id] = now
                 ended.append(job_id)
-        write_state(
-            self.state_path, {"following": following, "decided": decided, "refused": refused}
-        )
+            if self.drift is not None and ended:
+                import polars as pl
+
+                rows = table.filter(pl.col("job_id").is_in(ended))
+                self.drift.observe(
+                    rows.unique("job_id", keep="last", maintain_order=True), self.emit
+                )
+        kept: dict[str, Any] = {"following": following, "decided": decided, "refused": refused}
+        if self.drift is not None:
+            kept["drift"] = self.drift.to_state()
+        write_state(self.state_path, kept)
         fields = {"user": self.user, "following": sorted(following), "ended": ended}
         self.emit("watch-pass", fields)
         return fields

@@ -39,6 +39,31 @@ def _bound(history: Path | None) -> Any:
             fail(f"--history {history}: cannot learn a bound ({exc})".splitlines()[0])
 
 
+def _drift(folder: Path | None, observe: bool, window: int | None, threshold: float | None) -> Any:
+    """The drift tracker of ``--model`` (checked before anything runs), or None."""
+    if folder is None:
+        if window is not None or threshold is not None:
+            fail("--drift-window and --drift-threshold need --model DIR (a predict fit folder)")
+        return None
+    if not observe:
+        fail(f"--model {folder}: drift is reported by --observe; add --observe --events TARGET")
+    from hpcsched.advise.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW, ModelDrift
+    from hpcsched.predict.saved import ModelFileError, load_model
+
+    try:
+        saved = load_model(folder)
+        return ModelDrift(
+            folder.resolve(),
+            saved,
+            window=DEFAULT_WINDOW if window is None else window,
+            threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+        )
+    except ModelFileError as exc:
+        fail(f"--model: {exc}")
+    except OSError as exc:
+        fail(f"--model {folder}: cannot read it ({exc.strerror}); give a predict fit --out folder")
+
+
 def _max_times(site: Path | None) -> dict[str, float]:
     if site is None:
         return {}
@@ -91,11 +116,39 @@ def watch(
             help="write each decision as a JSON line to FILE or -, or publish it to the bus",
         ),
     ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="with --observe: a folder of predict fit --out; publish prediction-drift when "
+            "its run-time bound holds for too few of the jobs that end (read again when a "
+            "refit replaces it)",
+        ),
+    ] = None,
+    drift_window: Annotated[
+        int | None,
+        typer.Option(min=1, show_default="200", help="with --model: jobs in the rolling window"),
+    ] = None,
+    drift_threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            show_default="0.15",
+            help="with --model: report drift when the window's coverage shortfall (target "
+            "coverage minus the share of jobs within the bound) is at least this",
+        ),
+    ] = None,
 ) -> None:
     """Follow your jobs; when one ends in TIMEOUT, resubmit it with a longer --time.
 
     The new limit is the runtime bound learnt from --history when above the old limit, else
     double the old one; never above the partition's MaxTime. Stop with Ctrl-C.
+
+    With --observe nothing is resubmitted: each ended job is published as a job-ended event;
+    with --model DIR as well, the saved bound's coverage over the last --drift-window jobs is
+    checked and one prediction-drift event is published when it falls short of the target by
+    --drift-threshold (the error field), for the agents' refit rule.
     """
     from hpcsched.advise.watch import Watcher
     from hpcsched.slurm import SlurmAdapter, SlurmError
@@ -104,6 +157,7 @@ def watch(
     who = user or me
     if observe and not events:
         fail("--observe needs --events (a file, - or nats://HOST:PORT/SUBJECT) to report to")
+    drift = _drift(model, observe, drift_window, drift_threshold)
     if who != me:
         fail(f"--user {who}: watch resubmits jobs as you ({me}); run it as {who}")
     adapter = SlurmAdapter()
@@ -122,6 +176,7 @@ def watch(
         bound=_bound(history),
         jobs=job or (),
         observe=observe,
+        drift=drift,
     )
     try:
         while True:

@@ -82,8 +82,10 @@ class FittedBound:
         cap = self._cap(jobs)
         return p if cap is None else np.where(np.isfinite(cap), np.minimum(p, cap), p)
 
-    def upper(self, jobs: pl.DataFrame) -> FloatArray:
-        """An upper bound (s or bytes) holding for ``coverage`` of jobs like the history's."""
+    def upper(self, jobs: pl.DataFrame, *, capped: bool = True) -> FloatArray:
+        """An upper bound (s or bytes) holding for ``coverage`` of jobs like the history's;
+        ``capped=False``: a runtime bound not cut at the job's timelimit (for a job that hit its
+        limit, or for checking the coverage itself)."""
         request = self._request(jobs)
         if self.model is None:
             return np.where(np.isfinite(request), request, np.inf)
@@ -92,7 +94,7 @@ class FittedBound:
         group = mondrian_groups(features["h_count"].to_numpy() > 0, p)
         pooled = self.margins.get(-1, np.inf)
         margin = np.array([self.margins.get(int(g), pooled) for g in group])
-        return apply_margin(p, margin, self._cap(jobs))
+        return apply_margin(p, margin, self._cap(jobs) if capped else None)
 
 
 #: The steps :func:`fit_bound` reports to ``progress``: features, model, calibration.

@@ -47,6 +47,24 @@ job-gave-up         job_id, original_job_id, attempt, partition, old_limit, max_
 job-left-alone      job_id, original_job_id, state (canonical, e.g. completed): not a timeout
 ==================  ============================================================================
 
+Observe events (``hpcsched watch --observe``; ``--model DIR`` adds the last three,
+:mod:`hpcsched.advise.drift`):
+
+==================  ============================================================================
+job-ended           job_id, original_job_id and the job-table columns ``ENDED_FIELDS`` of
+                    :mod:`hpcsched.advise.watch` (user, state, runtime, timelimit, ...)
+prediction-drift    model (folder), model_created, model_key (the refit's, else null), measure
+                    ("coverage-shortfall"), error (target coverage minus observed coverage over
+                    the window: at least threshold means drift), threshold, coverage (target),
+                    observed_coverage, misses (jobs past the bound), jobs, window, first_job_id,
+                    last_job_id, median_log_ratio (log((1+point)/(1+runtime)), exact run times;
+                    below 0: the model predicts too short)
+model-reloaded      model, model_created, model_key, previous_created: model.json changed, the
+                    window starts empty
+model-unreadable    model, reason: model.json changed but the folder cannot be read; the model
+                    in use stays, and is read again when model.json changes again
+==================  ============================================================================
+
 Observers never decide (``shared/STYLE.md`` lesson 11): a sink only writes; a sink that cannot
 write (a closed pipe) is reported once as a warning and then stays silent, never stopping a run.
 """
@@ -120,6 +138,28 @@ WATCH_EVENTS: Final[dict[str, tuple[str, ...]]] = {
         "reason",
     ),
     "job-left-alone": ("job_id", "original_job_id", "state"),
+}
+
+#: Drift events of ``watch --observe --model`` -> their fields (besides the envelope).
+DRIFT_EVENTS: Final[dict[str, tuple[str, ...]]] = {
+    "prediction-drift": (
+        "model",
+        "model_created",
+        "model_key",
+        "measure",
+        "error",
+        "threshold",
+        "coverage",
+        "observed_coverage",
+        "misses",
+        "jobs",
+        "window",
+        "first_job_id",
+        "last_job_id",
+        "median_log_ratio",
+    ),
+    "model-reloaded": ("model", "model_created", "model_key", "previous_created"),
+    "model-unreadable": ("model", "reason"),
 }
 
 
