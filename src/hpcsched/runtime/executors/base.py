@@ -7,6 +7,7 @@ reports each attempt's end exactly once through :meth:`Executor.completions`.
 
 from __future__ import annotations
 
+import queue
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -54,3 +55,17 @@ class Executor(Protocol):
 
     def shutdown(self) -> None:
         """Stop every running attempt and release the executor's resources. Idempotent."""
+
+
+def drain(results: queue.Queue[TaskResult], timeout: float | None) -> list[TaskResult]:
+    """Wait up to ``timeout`` for the first result, then take whatever else is there (for an
+    executor whose attempts end in other threads)."""
+    try:
+        collected = [results.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            collected.append(results.get_nowait())
+        except queue.Empty:
+            return collected

@@ -37,9 +37,8 @@ import distributed
 from hpcsched.campaigns.task import TaskResult
 from hpcsched.core.pool import Pool
 from hpcsched.runtime.executors.attempt_runner import attempt_spec, outcome
-from hpcsched.runtime.executors.base import Attempt
+from hpcsched.runtime.executors.base import Attempt, drain
 from hpcsched.runtime.executors.dask_actor import Worker, pool_of, start_runners
-from hpcsched.runtime.executors.local import drain
 from hpcsched.runtime.main_guard import check_main_guard
 
 # distributed ships no annotations for these; Any keeps mypy --strict to our own code.

@@ -37,8 +37,7 @@ from hpcsched.campaigns.task import TaskResult
 from hpcsched.core.pool import Pool
 from hpcsched.runtime.executors import slurm_job
 from hpcsched.runtime.executors.attempt_runner import attempt_spec, outcome
-from hpcsched.runtime.executors.base import Attempt
-from hpcsched.runtime.executors.local import drain
+from hpcsched.runtime.executors.base import Attempt, drain
 from hpcsched.slurm.adapter import SlurmAdapter, SlurmError
 from hpcsched.slurm.states import is_terminal
 
