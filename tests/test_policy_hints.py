@@ -7,9 +7,12 @@ started from the plain view.
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hpcsched.policies import backfilling
 from hpcsched.policies.presets import PRESETS
 from hpcsched.policies.view import RunningJob, SchedulerView, WaitingJob
 
@@ -43,6 +46,19 @@ def views(draw: st.DrawFn) -> SchedulerView:
 @settings(max_examples=300, deadline=None)
 @given(views())
 def test_hints_give_the_same_starts(view: SchedulerView) -> None:
+    assert_same_starts(view)
+
+
+@settings(max_examples=300, deadline=None)
+@given(views(), st.sampled_from([1, 2, 3]))
+def test_prioritybf_stopping_early_gives_the_same_starts(view: SchedulerView, after: int) -> None:
+    # PriorityBF stops scanning once no job left could start now, checked after CHECK_AFTER
+    # blocked jobs (16), then 32...; checked from the first blocked job on here
+    with patch.object(backfilling, "CHECK_AFTER", after):
+        assert_same_starts(view)
+
+
+def assert_same_starts(view: SchedulerView) -> None:
     for name, policy in PRESETS.items():
         key = policy.queue_key()
         plain = policy.decide(view)

@@ -8,6 +8,7 @@ policy asks are "when is the earliest start for this request?" and "reserve it t
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from itertools import accumulate
@@ -203,6 +204,15 @@ class Profile:
 
     def free_at(self, t: float) -> Vector:
         return self.free[self._index(t)]
+
+    def first_short_of(self, request: Vector, after: float) -> float:
+        """The first time from ``after`` on when ``request`` does not fit (``inf``: never): a job
+        that starts at ``after`` and still runs then cannot fit."""
+        times, free = self.times, self.free
+        for k in range(self._index(after), len(times)):
+            if not fits(request, free[k]):
+                return times[k]
+        return math.inf
 
     def earliest_start(self, request: Vector, duration: float, after: float) -> float:
         """Earliest ``t >= after`` with ``request`` free on all of ``[t, t + duration)``.
