@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +43,7 @@ class Double:
     acts: list[Act]
     requests: list[dict[str, Any]]
     models: list[str]
+    answer: Callable[[Any], Act] | None = None  # asked for each request once ``acts`` ran out
 
     def chats(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"].endswith("/chat/completions")]
@@ -75,7 +76,10 @@ def _handler(double: Double) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length)
             body = json.loads(raw) if raw else None
             double.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            act = double.acts.pop(0) if double.acts else Act()
+            if double.acts:
+                act = double.acts.pop(0)
+            else:
+                act = double.answer(body) if double.answer is not None else Act()
             if act.delay:
                 time.sleep(act.delay)
             if act.kind == "close":
@@ -138,9 +142,14 @@ def _handler(double: Double) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve(*acts: Act, models: tuple[str, ...] = ("double-model",)) -> Iterator[Double]:
-    """A double on 127.0.0.1 (a free port) for the ``with`` block."""
-    double = Double("", list(acts), [], list(models))
+def serve(
+    *acts: Act,
+    models: tuple[str, ...] = ("double-model",),
+    answer: Callable[[Any], Act] | None = None,
+) -> Iterator[Double]:
+    """A double on 127.0.0.1 (a free port) for the ``with`` block; after the scripted ``acts``,
+    ``answer(request body)`` gives each answer (else a reply "ok")."""
+    double = Double("", list(acts), [], list(models), answer)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(double))
     server.daemon_threads = True
     double.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
