@@ -139,3 +139,18 @@ def test_a_script_that_never_shuts_the_executor_down_still_exits(tmp_path: Path)
         [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=30
     )
     assert (proc.returncode, proc.stdout.strip()) == (0, "25"), proc.stderr
+
+
+def test_a_worker_cancelled_after_it_answered_is_not_used_again(
+    executor: LocalExecutor, tmp_path: Path
+) -> None:
+    executor.submit(attempt(tmp_path, "quick", callable=f"{BUILTIN}:square", args=[2]))
+    time.sleep(1.0)  # its answer waits in the pipe, not collected yet
+    executor.cancel("quick#1")  # kills a worker that already answered
+    (result,) = results(executor, 1).values()
+    assert result.reason == "cancelled"  # a call that finished anyway, as before
+    for i in range(4):  # before: the killed worker was taken again and the next call was lost
+        executor.submit(attempt(tmp_path, f"next{i}", callable=f"{BUILTIN}:square", args=[i]))
+    assert {tid: r.value for tid, r in results(executor, 4).items()} == {
+        f"next{i}": i * i for i in range(4)
+    }

@@ -14,7 +14,6 @@ One thread drives a :class:`WorkerSlots` (the executor's caller); nothing here i
 from __future__ import annotations
 
 import atexit
-import contextlib
 import multiprocessing
 import signal
 from collections import deque
@@ -50,6 +49,7 @@ class _Worker:
     process: BaseProcess
     conn: Connection
     key: str | None = None  # the attempt it runs, None when idle
+    killed: bool = False  # by a cancel: its result may still be read, then it is buried
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +69,9 @@ class WorkerSlots:
         self.size = size
         self._workers: list[_Worker] = []
         self._backlog: deque[tuple[str, dict[str, Any]]] = deque()
+        self._lost: list[Ended] = []  # calls no worker could take
         self._context: Any = None
         self._hooked = False
-
-    @property
-    def busy(self) -> int:
-        return sum(worker.key is not None for worker in self._workers) + len(self._backlog)
 
     def send(self, key: str, spec: dict[str, Any]) -> None:
         """Start the call on an idle worker, or queue it behind the others."""
@@ -84,11 +81,11 @@ class WorkerSlots:
     def collect(self, timeout: float | None, also: Sequence[int] = ()) -> list[Ended]:
         """The calls that ended, waiting up to ``timeout`` for the first one or for one of the
         file descriptors ``also`` to be readable (``None``: no limit; 0: only what is there)."""
+        ended, self._lost = self._lost, []
         busy = {worker.conn: worker for worker in self._workers if worker.key is not None}
-        if not busy and not also:
-            return []
-        ready = wait([*busy, *also], timeout)
-        ended = [self._receive(busy[conn]) for conn in ready if conn in busy]
+        if busy or also:
+            ready = wait([*busy, *also], 0 if ended else timeout)
+            ended += [self._receive(busy[conn]) for conn in ready if conn in busy]
         self._feed()
         return ended
 
@@ -102,6 +99,7 @@ class WorkerSlots:
         for worker in self._workers:
             if worker.key == key:
                 worker.process.kill()
+                worker.killed = True
                 return False
         return None
 
@@ -111,8 +109,9 @@ class WorkerSlots:
             atexit.unregister(self.shutdown)
             self._hooked = False
         running = [worker.key for worker in self._workers if worker.key is not None]
-        queued = [key for key, _ in self._backlog]
+        queued = [key for key, _ in self._backlog] + [end.key for end in self._lost]
         self._backlog.clear()
+        self._lost.clear()
         for worker in self._workers:
             if worker.key is not None:
                 worker.process.kill()
@@ -157,6 +156,8 @@ class WorkerSlots:
             result: dict[str, Any] = worker.conn.recv()
         except (EOFError, OSError):
             return Ended(key, None, self._bury(worker))
+        if worker.killed:  # it had answered before the kill landed: never reuse it
+            self._bury(worker)
         worker.key = None
         return Ended(key, result)
 
@@ -179,13 +180,20 @@ class WorkerSlots:
         return f"worker process lost (it exited with status {code})"
 
     def _feed(self) -> None:
+        failures = 0
         while self._backlog:
             worker = self._idle()
             if worker is None:
                 return
-            key, spec = self._backlog.popleft()
-            worker.key = key
-            # A worker that died while idle has a broken pipe: its call is lost, which the next
-            # collect reports (it reads the EOF).
-            with contextlib.suppress(OSError):
+            key, spec = self._backlog[0]
+            try:
                 worker.conn.send(spec)
+            except OSError:  # it died while idle (its pipe is broken): the call goes elsewhere
+                why = self._bury(worker)
+                failures += 1
+                if failures > self.size:  # every new worker dies at once: give the call up
+                    self._backlog.popleft()
+                    self._lost.append(Ended(key, None, why))
+                continue
+            self._backlog.popleft()
+            worker.key = key
