@@ -69,3 +69,21 @@ def test_a_script_without_the_main_guard_is_refused_at_once_naming_the_line(
     assert 'if __name__ == "__main__":' in last
     # refused before any worker started: the virtual-time line is printed once, not per worker
     assert proc.stdout.count("predict0") == 1
+
+
+def test_a_script_piped_to_python_is_refused_at_once(tmp_path: Path) -> None:
+    # before: every worker looked for a file named "<stdin>", every attempt came back lost and
+    # each worker printed a traceback
+    (script,) = [b for b in blocks("python") if "class Screening" in b]
+    proc = subprocess.run(
+        [sys.executable, "-"],
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "the script was read from <stdin>" in last and "save it to a file" in last
+    assert "FileNotFoundError" not in proc.stderr

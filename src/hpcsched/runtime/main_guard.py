@@ -68,6 +68,11 @@ def check_main_guard(start_method: str) -> None:
     path = getattr(main, "__file__", None)
     if main is None or path is None or getattr(main, "__spec__", None) is not None:
         return  # python -c, a REPL, python -m: workers do not re-import a script
+    if not Path(path).is_file():  # python - < script.py: workers would look for a file "<stdin>"
+        raise UnguardedMainError(
+            f"the script was read from {path}, but worker processes re-import the main script "
+            "from its file: save it to a file and run that (python script.py)"
+        )
     frame = _script_frame(path)
     if frame is None:
         return
