@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from hpcsched.campaigns.task import Task, TaskResult
-from hpcsched.runtime.executors.base import Attempt
+from hpcsched.campaigns.task import TaskResult
 from hpcsched.runtime.executors.local import LocalExecutor
+from test_executors import attempt
 
 BUILTIN = "hpcsched.runtime.builtin_tasks"
 
@@ -24,12 +24,6 @@ def executor() -> Iterator[LocalExecutor]:
     built = LocalExecutor(2)
     yield built
     built.shutdown()
-
-
-def attempt(tmp_path: Path, task_id: str, **fields: object) -> Attempt:
-    workdir = tmp_path / task_id
-    workdir.mkdir()
-    return Attempt(task=Task(id=task_id, **fields), number=1, workdir=workdir)  # type: ignore[arg-type]
 
 
 def results(executor: LocalExecutor, count: int, timeout: float = 20.0) -> dict[str, TaskResult]:
