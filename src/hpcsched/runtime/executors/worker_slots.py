@@ -41,7 +41,10 @@ def serve(conn: Connection) -> None:
             result: dict[str, Any] = run_attempt(spec)
         except Exception as error:  # run_attempt turns the task's failures into results
             result = {"runner_error": f"{type(error).__name__}: {error}"}
-        conn.send(result)
+        try:
+            conn.send(result)
+        except OSError:  # the pilot is gone (killed): nobody is left to tell
+            return
 
 
 @dataclass(slots=True)
